@@ -223,7 +223,10 @@ mod tests {
     #[test]
     fn parse_rejects_what_the_rfc_forbids() {
         assert_eq!(parse_close_payload(b""), Ok(None));
-        assert_eq!(parse_close_payload(b"\x03"), Err(ProtocolError::CloseFrameTooShort));
+        assert_eq!(
+            parse_close_payload(b"\x03"),
+            Err(ProtocolError::CloseFrameTooShort)
+        );
         assert_eq!(
             parse_close_payload(b"\x03\xed"),
             Err(ProtocolError::InvalidCloseCode(1005))

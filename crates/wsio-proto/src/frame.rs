@@ -338,10 +338,10 @@ pub fn encode_frame(frame: &Frame, mask: Option<[u8; 4]>) -> BytesMut {
 /// is allocated. Checks the same rules as [`FrameHeader::decode`].
 ///
 /// ```
-/// use wsio_proto::{decode_frame, Decoded, OpCode};
+/// use wsio_proto::{decode_frame, Decoded, DecodedFrame, OpCode};
 ///
 /// let wire = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-/// let Decoded::Complete { value: (frame, mask), len } = decode_frame(&wire)? else {
+/// let Decoded::Complete { value: DecodedFrame { frame, mask }, len } = decode_frame(&wire)? else {
 ///     unreachable!()
 /// };
 /// assert_eq!((frame.opcode, &frame.payload[..], len), (OpCode::Text, &b"Hello"[..], 11));
@@ -349,7 +349,7 @@ pub fn encode_frame(frame: &Frame, mask: Option<[u8; 4]>) -> BytesMut {
 /// assert_eq!(decode_frame(&wire[..8])?, Decoded::Incomplete { needed: 3 });
 /// # Ok::<(), wsio_proto::ProtocolError>(())
 /// ```
-pub fn decode_frame(src: &[u8]) -> Result<Decoded<(Frame, Option<[u8; 4]>)>, ProtocolError> {
+pub fn decode_frame(src: &[u8]) -> Result<Decoded<DecodedFrame>, ProtocolError> {
     let (header, header_len) = match FrameHeader::decode(src)? {
         Decoded::Complete { value, len } => (value, len),
         Decoded::Incomplete { needed } => return Ok(Decoded::Incomplete { needed }),
@@ -374,9 +374,21 @@ pub fn decode_frame(src: &[u8]) -> Result<Decoded<(Frame, Option<[u8; 4]>)>, Pro
         payload: payload.freeze(),
     };
     Ok(Decoded::Complete {
-        value: (frame, header.mask),
+        value: DecodedFrame {
+            frame,
+            mask: header.mask,
+        },
         len: end,
     })
+}
+
+/// A frame read by [`decode_frame`], with the masking key it carried on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedFrame {
+    /// The frame, its payload unmasked.
+    pub frame: Frame,
+    /// The masking key, if the frame was masked.
+    pub mask: Option<[u8; 4]>,
 }
 
 #[cfg(test)]
@@ -397,8 +409,15 @@ mod tests {
         let hello = Bytes::from_static(b"Hello");
         // A single-frame unmasked text message.
         let wire = b"\x81\x05\x48\x65\x6c\x6c\x6f";
-        assert_eq!(&encode_frame(&Frame::new(true, OpCode::Text, hello.clone()), None)[..], wire);
-        let Decoded::Complete { value: (frame, None), len: 7 } = decode_frame(wire).unwrap() else {
+        assert_eq!(
+            &encode_frame(&Frame::new(true, OpCode::Text, hello.clone()), None)[..],
+            wire
+        );
+        let Decoded::Complete {
+            value: DecodedFrame { frame, mask: None },
+            len: 7,
+        } = decode_frame(wire).unwrap()
+        else {
             panic!()
         };
         assert_eq!(frame.payload, hello);
@@ -410,7 +429,15 @@ mod tests {
             &encode_frame(&Frame::new(true, OpCode::Text, hello.clone()), Some(key))[..],
             wire
         );
-        let Decoded::Complete { value: (frame, Some(k)), .. } = decode_frame(wire).unwrap() else {
+        let Decoded::Complete {
+            value:
+                DecodedFrame {
+                    frame,
+                    mask: Some(k),
+                },
+            ..
+        } = decode_frame(wire).unwrap()
+        else {
             panic!()
         };
         assert_eq!((frame.payload, k), (hello.clone(), key));
@@ -418,8 +445,14 @@ mod tests {
         // A fragmented unmasked text message.
         let first = b"\x01\x03\x48\x65\x6c";
         let second = b"\x80\x02\x6c\x6f";
-        assert_eq!(&encode_frame(&Frame::new(false, OpCode::Text, "Hel"), None)[..], first);
-        assert_eq!(&encode_frame(&Frame::new(true, OpCode::Continuation, "lo"), None)[..], second);
+        assert_eq!(
+            &encode_frame(&Frame::new(false, OpCode::Text, "Hel"), None)[..],
+            first
+        );
+        assert_eq!(
+            &encode_frame(&Frame::new(true, OpCode::Continuation, "lo"), None)[..],
+            second
+        );
         let (h, _) = decode_complete(first);
         assert!(!h.fin && h.opcode == OpCode::Text && h.payload_len == 3);
         let (h, _) = decode_complete(second);
@@ -427,7 +460,10 @@ mod tests {
 
         // Unmasked ping, and masked pong, each carrying "Hello".
         let ping = b"\x89\x05\x48\x65\x6c\x6c\x6f";
-        assert_eq!(&encode_frame(&Frame::new(true, OpCode::Ping, hello.clone()), None)[..], ping);
+        assert_eq!(
+            &encode_frame(&Frame::new(true, OpCode::Ping, hello.clone()), None)[..],
+            ping
+        );
         let pong = b"\x8a\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
         assert_eq!(
             &encode_frame(&Frame::new(true, OpCode::Pong, hello), Some(key))[..],
@@ -452,12 +488,20 @@ mod tests {
     #[test]
     fn partial_headers_say_how_many_bytes_are_missing() {
         let wire = b"\x82\xFF\x00\x00\x00\x00\x00\x01\x00\x00\x01\x02\x03\x04";
-        assert_eq!(FrameHeader::decode(&[]), Ok(Decoded::Incomplete { needed: 2 }));
-        assert_eq!(FrameHeader::decode(&wire[..1]), Ok(Decoded::Incomplete { needed: 1 }));
+        assert_eq!(
+            FrameHeader::decode(&[]),
+            Ok(Decoded::Incomplete { needed: 2 })
+        );
+        assert_eq!(
+            FrameHeader::decode(&wire[..1]),
+            Ok(Decoded::Incomplete { needed: 1 })
+        );
         for cut in 2..wire.len() {
             assert_eq!(
                 FrameHeader::decode(&wire[..cut]),
-                Ok(Decoded::Incomplete { needed: wire.len() - cut }),
+                Ok(Decoded::Incomplete {
+                    needed: wire.len() - cut
+                }),
                 "cut at {cut}"
             );
         }
@@ -477,14 +521,20 @@ mod tests {
     #[test]
     fn top_bit_of_64_bit_length_is_rejected() {
         let wire = b"\x82\x7F\x80\x00\x00\x00\x00\x00\x00\x00";
-        assert_eq!(FrameHeader::decode(wire), Err(ProtocolError::PayloadLengthOverflow));
+        assert_eq!(
+            FrameHeader::decode(wire),
+            Err(ProtocolError::PayloadLengthOverflow)
+        );
         let wire = b"\x82\x7F\x7F\xFF\xFF\xFF\xFF\xFF\xFF\xFF";
         assert_eq!(decode_complete(wire).0.payload_len, (1 << 63) - 1);
     }
 
     #[test]
     fn control_frame_rules() {
-        assert_eq!(FrameHeader::decode(b"\x09\x00"), Err(ProtocolError::FragmentedControlFrame));
+        assert_eq!(
+            FrameHeader::decode(b"\x09\x00"),
+            Err(ProtocolError::FragmentedControlFrame)
+        );
         assert_eq!(
             FrameHeader::decode(b"\x89\x7E\x00\x7E"),
             Err(ProtocolError::ControlFrameTooLong(126))
@@ -501,7 +551,10 @@ mod tests {
     fn incomplete_frame_allocates_nothing_and_reports_the_shortfall() {
         // A header announcing 2^62 bytes decodes without allocating anything.
         let wire = b"\x82\x7F\x40\x00\x00\x00\x00\x00\x00\x00";
-        assert_eq!(decode_frame(wire), Ok(Decoded::Incomplete { needed: 1 << 62 }));
+        assert_eq!(
+            decode_frame(wire),
+            Ok(Decoded::Incomplete { needed: 1 << 62 })
+        );
     }
 
     fn arb_opcode() -> impl Strategy<Value = OpCode> {
@@ -545,7 +598,7 @@ mod tests {
             let frame = Frame::new(fin || control, opcode, payload);
             let wire = encode_frame(&frame, mask);
             let Decoded::Complete { value, len } = decode_frame(&wire).unwrap() else { panic!() };
-            prop_assert_eq!(value, (frame, mask));
+            prop_assert_eq!(value, DecodedFrame { frame, mask });
             prop_assert_eq!(len, wire.len());
         }
     }

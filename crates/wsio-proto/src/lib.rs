@@ -5,30 +5,39 @@
 //! - the wire format: [`FrameHeader`], [`Frame`], [`OpCode`], [`apply_mask`], and the stateless
 //!   helpers [`encode_frame`] and [`decode_frame`];
 //! - text: [`Utf8Validator`] for UTF-8 that arrives in pieces, and [`Utf8Bytes`];
-//! - closing: [`CloseCode`], [`CloseFrame`], [`encode_close_payload`], [`parse_close_payload`].
+//! - closing: [`CloseCode`], [`CloseFrame`], [`encode_close_payload`], [`parse_close_payload`];
+//! - the connection: [`Connection`], a state machine for either [`Role`] that takes bytes and
+//!   time in and gives [`Event`]s and bytes out. Its documentation is the contract a front-end
+//!   needs.
 //!
 //! Errors say whose fault they are: see the [`error`] module.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod close;
+pub mod config;
+pub mod connection;
 pub mod error;
 pub mod frame;
 pub mod mask;
 pub mod message;
 mod random;
 pub mod role;
+pub mod transmit;
 pub mod utf8;
 
 pub use close::{
     CloseCode, CloseCodeKind, CloseFrame, MAX_CLOSE_REASON, encode_close_payload,
     parse_close_payload,
 };
+pub use config::Config;
+pub use connection::{CloseInfo, Connection, Event, State, TransportAction};
 pub use error::{Error, LimitExceeded, ProtocolError, SendError};
 pub use frame::{
-    Decoded, Frame, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, decode_frame,
-    encode_frame,
+    Decoded, DecodedFrame, Frame, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode,
+    decode_frame, encode_frame,
 };
 pub use mask::apply_mask;
 pub use message::Message;
 pub use role::Role;
+pub use transmit::Transmit;
 pub use utf8::{InvalidUtf8, Utf8Bytes, Utf8Validator};

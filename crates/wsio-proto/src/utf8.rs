@@ -232,7 +232,9 @@ mod tests {
     /// Feeds `bytes` one byte at a time, returning how many bytes were accepted before failure.
     fn fails_after(bytes: &[u8]) -> Option<usize> {
         let mut v = Utf8Validator::new();
-        bytes.iter().position(|b| v.feed(std::slice::from_ref(b)).is_err())
+        bytes
+            .iter()
+            .position(|b| v.feed(std::slice::from_ref(b)).is_err())
     }
 
     #[test]

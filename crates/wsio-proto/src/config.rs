@@ -1,0 +1,104 @@
+//! Settings of a connection: limits, timeouts, keepalive and receive mode.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// Settings of a [`Connection`](crate::Connection).
+///
+/// Every limit has a default that is safe on the open internet. Fields are public and each
+/// has a chained setter of the same name:
+///
+/// ```
+/// use std::time::Duration;
+/// use wsio_proto::Config;
+///
+/// let config = Config::default()
+///     .max_message_size(1 << 20)
+///     .ping_interval(Some(Duration::from_secs(20)));
+/// assert_eq!(config.max_message_size, 1 << 20);
+/// assert_eq!(config.max_frame_size, 16 << 20);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The largest frame payload accepted, in bytes. Default 16 MiB. A larger frame fails the
+    /// connection with 1009 as soon as its header arrives.
+    pub max_frame_size: usize,
+    /// The largest message accepted, in bytes, summed over its fragments. Default 64 MiB. A
+    /// larger message fails the connection with 1009 as soon as the frame that crosses the
+    /// limit announces itself.
+    pub max_message_size: usize,
+    /// The largest handshake (request or response head) accepted, in bytes. Default 8 KiB.
+    pub max_handshake_size: usize,
+    /// Whether pings are answered with pongs automatically. Default true. Pings are reported as
+    /// events either way.
+    pub auto_pong: bool,
+    /// Whether received frames are delivered one by one as
+    /// [`Event::Frame`](crate::Event::Frame) instead of assembled into messages. Default false.
+    pub frame_mode: bool,
+    /// How long the connection may be silent before a keepalive ping is sent. Default `None`
+    /// (no keepalive).
+    pub ping_interval: Option<Duration>,
+    /// How long after a keepalive ping the peer may stay silent (sending nothing, not even the
+    /// pong) before the connection is failed with
+    /// [`Error::KeepaliveTimeout`](crate::Error::KeepaliveTimeout). Default 20 s.
+    pub pong_timeout: Duration,
+    /// The payload of keepalive pings. Default empty. At most 125 bytes; longer payloads are
+    /// cut to 125.
+    pub ping_payload: Bytes,
+    /// How long to wait for the peer's part of the close handshake: its close frame after ours,
+    /// then the end of the transport. Default 10 s.
+    pub close_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            max_handshake_size: 8 << 10,
+            auto_pong: true,
+            frame_mode: false,
+            ping_interval: None,
+            pong_timeout: Duration::from_secs(20),
+            ping_payload: Bytes::new(),
+            close_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
+        impl Config {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$name = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Sets [`max_frame_size`](Config#structfield.max_frame_size).
+    max_frame_size: usize;
+    /// Sets [`max_message_size`](Config#structfield.max_message_size).
+    max_message_size: usize;
+    /// Sets [`max_handshake_size`](Config#structfield.max_handshake_size).
+    max_handshake_size: usize;
+    /// Sets [`auto_pong`](Config#structfield.auto_pong).
+    auto_pong: bool;
+    /// Sets [`frame_mode`](Config#structfield.frame_mode).
+    frame_mode: bool;
+    /// Sets [`ping_interval`](Config#structfield.ping_interval).
+    ping_interval: Option<Duration>;
+    /// Sets [`pong_timeout`](Config#structfield.pong_timeout).
+    pong_timeout: Duration;
+    /// Sets [`ping_payload`](Config#structfield.ping_payload).
+    ping_payload: Bytes;
+    /// Sets [`close_timeout`](Config#structfield.close_timeout).
+    close_timeout: Duration;
+}

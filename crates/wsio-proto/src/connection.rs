@@ -1,0 +1,804 @@
+//! The connection state machine: one WebSocket connection after its handshake, for either role.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::close::{
+    CloseCode, CloseFrame, MAX_CLOSE_REASON, encode_close_payload, parse_close_payload,
+};
+use crate::config::Config;
+use crate::error::{Error, LimitExceeded, ProtocolError, SendError};
+use crate::frame::{Decoded, Frame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
+use crate::mask::{MaskGenerator, apply_mask};
+use crate::message::Message;
+use crate::role::Role;
+use crate::transmit::Transmit;
+use crate::utf8::{Utf8Bytes, Utf8Validator};
+
+/// An input buffer that has drained and holds more than this is released rather than kept.
+const KEEP_INPUT_CAPACITY: usize = 64 << 10;
+
+/// A pong waits while more than this many bytes are queued for writing; a newer ping's pong
+/// replaces it meanwhile (RFC 6455 section 5.5.3 allows answering only the latest ping).
+const PONG_BACKLOG: usize = 64 << 10;
+
+/// What a connection reports to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A whole message arrived: text, binary, or a ping or pong. Not used in frame mode.
+    Message(Message),
+    /// A frame arrived (frame mode only): data and control frames, as received, unmasked.
+    Frame(Frame),
+    /// The connection has ended: the close handshake completed or the connection failed. This
+    /// is the last event.
+    Closed(CloseInfo),
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The code of the close frame the peer sent (RFC 6455 section 7.1.5): 1005
+    /// ([`CloseCode::NO_STATUS`]) if its close frame had no code, 1006
+    /// ([`CloseCode::ABNORMAL`]) if no close frame was received.
+    pub code: CloseCode,
+    /// The reason from the peer's close frame; empty if there was none.
+    pub reason: Utf8Bytes,
+    /// Whether the close handshake completed: both endpoints sent and received a close frame,
+    /// and no error occurred.
+    pub was_clean: bool,
+    /// Why the connection ended abnormally, if it did.
+    pub error: Option<Error>,
+}
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// This endpoint sent a close frame and waits for the peer's.
+    Closing,
+    /// [`Event::Closed`] has been emitted; only the transport remains to be closed (see
+    /// [`Connection::transport_action`]).
+    Closed,
+}
+
+/// What the I/O layer should do with the transport once the bytes in
+/// [`Connection::transmit`] are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportAction {
+    /// Keep the transport open and keep reading.
+    Keep,
+    /// Shut down the writing side (send FIN) and keep reading until end of file or the close
+    /// timeout. The server does this after the close handshake.
+    ShutdownWrite,
+    /// Close the transport. Writing what is queued is worth a bounded try.
+    Close,
+}
+
+/// A timer the core asks for: requested by an input or command, armed at the next
+/// [`Connection::handle_timeout`], when the time is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Off,
+    Requested,
+    At(Instant),
+}
+
+/// The frame whose payload is arriving.
+#[derive(Debug)]
+struct IncomingFrame {
+    header: FrameHeader,
+    /// Payload bytes already unmasked and validated; they stay in the input buffer until the
+    /// whole payload is there.
+    processed: usize,
+    /// Whether the payload is text to validate as it arrives.
+    text: bool,
+}
+
+/// A fragmented message whose first frame has arrived.
+#[derive(Debug)]
+struct IncomingMessage {
+    opcode: OpCode,
+    /// Bytes received so far, summed over fragments.
+    size: u64,
+    /// The fragments so far; unused in frame mode.
+    data: BytesMut,
+    /// Whether this message's frames are delivered one by one.
+    frame_mode: bool,
+}
+
+/// One WebSocket connection, either role, after the opening handshake. No I/O, no clock.
+///
+/// # The contract
+///
+/// The connection is a state machine that an I/O layer (a front-end) drives. Its methods fall
+/// into four groups:
+///
+/// - **Inputs**: [`receive`](Self::receive) the bytes read from the transport,
+///   [`receive_eof`](Self::receive_eof) when the transport reaches its end, and
+///   [`handle_timeout`](Self::handle_timeout) with the current time. Time enters only through
+///   `handle_timeout`: it fires the timers that are due and arms the ones that the other calls
+///   requested.
+/// - **Commands**: [`send`](Self::send), [`send_text`](Self::send_text),
+///   [`send_binary`](Self::send_binary), [`ping`](Self::ping), [`pong`](Self::pong),
+///   [`send_frame`](Self::send_frame) and [`close`](Self::close). Each either queues bytes or
+///   returns a [`SendError`] and queues nothing.
+/// - **Outputs**: [`poll_event`](Self::poll_event) for what the application should see,
+///   [`transmit`](Self::transmit) for the bytes to write, [`transport_action`](Self::transport_action)
+///   for what to do with the transport once they are written, and
+///   [`poll_timeout`](Self::poll_timeout) for when to call `handle_timeout` next.
+/// - **Getters**: [`role`](Self::role), [`state`](Self::state), [`config`](Self::config),
+///   [`buffered_amount`](Self::buffered_amount).
+///
+/// A front-end loops:
+///
+/// 1. feed what happened: `receive` / `receive_eof`, and the application's commands;
+/// 2. call `handle_timeout(now)`;
+/// 3. drain `poll_event` and hand the events to the application;
+/// 4. write `transmit()` to the transport, advancing it by what was written, then act on
+///    `transport_action()`;
+/// 5. wait for readable data, a command, or the instant from `poll_timeout()`, whichever comes
+///    first, and go back to 1.
+///
+/// ```
+/// use std::time::Instant;
+/// use bytes::Buf;
+/// use wsio_proto::{Config, Connection, Event, Message, Role};
+///
+/// let now = Instant::now();
+/// let mut server = Connection::new(Role::Server, Config::default());
+/// // A masked "Hello" from a client (RFC 6455 section 5.7).
+/// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// server.handle_timeout(now);
+/// assert_eq!(server.poll_event(), Some(Event::Message(Message::text("Hello"))));
+///
+/// server.send_text("Hi")?;
+/// let out = server.transmit();
+/// assert_eq!(out.copy_to_bytes(out.remaining()), &b"\x81\x02Hi"[..]);
+/// # Ok::<(), wsio_proto::SendError>(())
+/// ```
+///
+/// # Behaviour
+///
+/// - Fragmented messages are assembled, with control frames allowed between fragments
+///   (RFC 6455 section 5.4). Text is validated as it arrives, failing on the first invalid
+///   byte even in the middle of a frame.
+/// - Pings are answered automatically unless [`Config::auto_pong`] is off.
+/// - The peer's close frame is answered with one carrying the same code; the server then shuts
+///   down its side of the transport, the client waits for the server to do so. Either waits at
+///   most [`Config::close_timeout`].
+/// - A protocol error or an exceeded limit fails the connection: a close frame with the RFC's
+///   code (1002, 1007, 1009) is sent, further input is ignored, and [`Event::Closed`] reports
+///   the error.
+/// - With [`Config::ping_interval`] set, a ping goes out after that much silence from the
+///   peer; if the peer then stays silent for [`Config::pong_timeout`], the connection fails
+///   with [`Error::KeepaliveTimeout`] and the transport should be closed at once.
+#[derive(Debug)]
+pub struct Connection {
+    role: Role,
+    config: Config,
+    state: State,
+
+    // Receiving.
+    input: BytesMut,
+    /// False once input is no longer processed: after the peer's close frame, a failure or EOF.
+    reading: bool,
+    frame: Option<IncomingFrame>,
+    message: Option<IncomingMessage>,
+    utf8: Utf8Validator,
+
+    // Sending.
+    output: Transmit,
+    masks: MaskGenerator,
+    /// True while a fragmented message sent through `send_frame` is unfinished.
+    sending_fragments: bool,
+    pending_pong: Option<Bytes>,
+    close_sent: bool,
+
+    // Time.
+    close_timer: Timer,
+    /// Set by input, consumed by `handle_timeout`: the peer showed it is alive.
+    heard_from_peer: bool,
+    ping_due: Option<Instant>,
+    pong_due: Option<Instant>,
+
+    transport: TransportAction,
+    events: VecDeque<Event>,
+}
+
+impl Connection {
+    /// A connection whose opening handshake has completed.
+    pub fn new(role: Role, config: Config) -> Self {
+        Connection {
+            role,
+            config,
+            state: State::Open,
+            input: BytesMut::new(),
+            reading: true,
+            frame: None,
+            message: None,
+            utf8: Utf8Validator::new(),
+            output: Transmit::default(),
+            masks: MaskGenerator::new(),
+            sending_fragments: false,
+            pending_pong: None,
+            close_sent: false,
+            close_timer: Timer::Off,
+            // The keepalive interval starts at the first `handle_timeout`.
+            heard_from_peer: true,
+            ping_due: None,
+            pong_due: None,
+            transport: TransportAction::Keep,
+            events: VecDeque::new(),
+        }
+    }
+
+    // ----- Getters -----
+
+    /// Which end of the connection this is.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The settings this connection runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// How many bytes are queued for writing. Front-ends compare this with their write buffer
+    /// limit to apply backpressure.
+    pub fn buffered_amount(&self) -> usize {
+        self.output.remaining() + self.pending_pong.as_ref().map_or(0, |p| p.len() + 6)
+    }
+
+    /// Switches between assembling messages and delivering single frames
+    /// ([`Config::frame_mode`]). Takes effect from the next message; a message already begun
+    /// finishes in the mode it started in.
+    pub fn set_frame_mode(&mut self, frame_mode: bool) {
+        self.config.frame_mode = frame_mode;
+    }
+
+    // ----- Inputs -----
+
+    /// Feeds bytes read from the transport.
+    ///
+    /// Bytes after the peer's close frame, or after the connection failed, are ignored.
+    pub fn receive(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.heard_from_peer = true;
+        if !self.reading {
+            return;
+        }
+        self.input.extend_from_slice(data);
+        if let Err(error) = self.process_input() {
+            self.fail(error);
+        }
+        if self.input.is_empty() && self.input.capacity() > KEEP_INPUT_CAPACITY {
+            self.input = BytesMut::new();
+        }
+        self.flush_pending_pong();
+    }
+
+    /// Reports that the transport reached its end (the peer closed its writing side).
+    ///
+    /// Before the close handshake this ends the connection abnormally (1006,
+    /// [`Error::UnexpectedEof`]); after it, it is the expected end. Either way the transport
+    /// can be closed.
+    pub fn receive_eof(&mut self) {
+        self.reading = false;
+        if self.state != State::Closed {
+            self.finish(CloseInfo::abnormal(Error::UnexpectedEof));
+        }
+        self.close_transport();
+    }
+
+    /// Tells the connection the time: fires the timers that are due and arms those that inputs
+    /// and commands requested since the last call.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.close_timer == Timer::Requested {
+            self.close_timer = Timer::At(now + self.config.close_timeout);
+        }
+        if self.heard_from_peer {
+            self.heard_from_peer = false;
+            self.pong_due = None;
+            self.ping_due = self.config.ping_interval.map(|interval| now + interval);
+        }
+        if let Timer::At(deadline) = self.close_timer {
+            if now >= deadline {
+                self.close_timer = Timer::Off;
+                if self.state == State::Closing {
+                    self.reading = false;
+                    self.finish(CloseInfo::abnormal(Error::CloseTimeout));
+                }
+                self.close_transport();
+            }
+        }
+        if self.state != State::Open {
+            return;
+        }
+        if self.pong_due.is_some_and(|due| now >= due) {
+            self.pong_due = None;
+            self.fail(Error::KeepaliveTimeout);
+            // A silent peer will not take part in a close handshake.
+            self.close_transport();
+        } else if self.pong_due.is_none() && self.ping_due.is_some_and(|due| now >= due) {
+            let mut payload = self.config.ping_payload.clone();
+            payload.truncate(MAX_CONTROL_PAYLOAD);
+            self.write_frame(true, OpCode::Ping, &payload);
+            self.ping_due = None;
+            self.pong_due = Some(now + self.config.pong_timeout);
+        }
+    }
+
+    // ----- Commands -----
+
+    /// Sends a message of any kind. `Message::Close` starts the close handshake like
+    /// [`close`](Self::close).
+    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        match message {
+            Message::Text(text) => self.send_text(text),
+            Message::Binary(data) => self.send_binary(data),
+            Message::Ping(payload) => self.ping(payload),
+            Message::Pong(payload) => self.pong(payload),
+            Message::Close(Some(frame)) => self.close(frame.code, &frame.reason),
+            Message::Close(None) => self.send_close(Bytes::new()),
+        }
+    }
+
+    /// Sends a text message in one frame.
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
+        self.send_data(OpCode::Text, text.into().into_bytes())
+    }
+
+    /// Sends a binary message in one frame.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_data(OpCode::Binary, data.into())
+    }
+
+    /// Sends a ping with a payload of at most 125 bytes.
+    pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload.into())
+    }
+
+    /// Sends a pong with a payload of at most 125 bytes (an unsolicited pong is a heartbeat).
+    pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload.into())
+    }
+
+    /// Sends one frame as given: fin, RSV bits, opcode and payload. The connection masks it if
+    /// it is a client.
+    ///
+    /// The connection still keeps the stream valid: control frames must be final and at most
+    /// 125 bytes, continuations must continue something, and no new message may start while a
+    /// fragmented one is unfinished. A close frame starts the close handshake. RSV bits and the
+    /// UTF-8 of text fragments are the caller's responsibility.
+    pub fn send_frame(&mut self, frame: Frame) -> Result<(), SendError> {
+        if frame.opcode.is_control() {
+            if !frame.fin {
+                return Err(SendError::FragmentedControlFrame);
+            }
+            if frame.opcode == OpCode::Close {
+                if frame.payload.len() > MAX_CONTROL_PAYLOAD {
+                    return Err(SendError::ControlPayloadTooLong(frame.payload.len()));
+                }
+                return self.send_close(frame.payload);
+            }
+            self.check_control(&frame.payload)?;
+        } else {
+            self.check_open()?;
+            match (frame.opcode, self.sending_fragments) {
+                (OpCode::Continuation, false) => return Err(SendError::UnexpectedContinuation),
+                (OpCode::Text | OpCode::Binary, true) => {
+                    return Err(SendError::FragmentedMessageInProgress);
+                }
+                _ => self.sending_fragments = !frame.fin,
+            }
+        }
+        let mask = self.next_mask();
+        self.output.push_frame(&frame.header(mask), &frame.payload);
+        Ok(())
+    }
+
+    /// Starts the close handshake with a code and a reason of at most 123 bytes.
+    ///
+    /// Nothing more may be sent afterwards. The connection reports [`Event::Closed`] when the
+    /// peer answers, or after [`Config::close_timeout`].
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        let payload = encode_close_payload(code, reason)?;
+        self.send_close(payload)
+    }
+
+    // ----- Outputs -----
+
+    /// The next event for the application, in the order things happened.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The bytes to write to the transport. Write from it and [`advance`](Buf::advance) it by
+    /// what was written; it may grow again after any input or command.
+    pub fn transmit(&mut self) -> &mut Transmit {
+        self.flush_pending_pong();
+        &mut self.output
+    }
+
+    /// What to do with the transport once [`transmit`](Self::transmit) is written.
+    pub fn transport_action(&self) -> TransportAction {
+        self.transport
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called, if a timer is armed.
+    ///
+    /// Timers requested since the last `handle_timeout` are armed by the next one, so call
+    /// `handle_timeout` after feeding inputs and commands, then this.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let close = match self.close_timer {
+            Timer::At(deadline) => Some(deadline),
+            Timer::Off | Timer::Requested => None,
+        };
+        let keepalive = if self.state == State::Open {
+            self.pong_due.or(self.ping_due)
+        } else {
+            None
+        };
+        match (close, keepalive) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- Receiving -----
+
+    /// Decodes every whole frame in the input buffer, and validates the part of the current
+    /// frame that has arrived.
+    fn process_input(&mut self) -> Result<(), Error> {
+        while self.reading {
+            if self.frame.is_none() && !self.read_header()? {
+                return Ok(());
+            }
+            let Some(frame) = self.frame.as_mut() else {
+                return Ok(());
+            };
+            // The header was checked against max_frame_size, which is a usize.
+            let len = frame.header.payload_len as usize;
+            let available = self.input.len().min(len);
+            if available > frame.processed {
+                let fresh = &mut self.input[frame.processed..available];
+                if let Some(key) = frame.header.mask {
+                    apply_mask(fresh, key, frame.processed);
+                }
+                if frame.text {
+                    self.utf8
+                        .feed(fresh)
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                frame.processed = available;
+            }
+            if available < len {
+                return Ok(());
+            }
+            if frame.text && frame.header.fin {
+                self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            let header = frame.header;
+            self.frame = None;
+            let payload = self.input.split_to(len).freeze();
+            self.handle_frame(header, payload)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes and checks the next frame header. Returns false if more bytes are needed.
+    fn read_header(&mut self) -> Result<bool, Error> {
+        let (header, len) = match FrameHeader::decode(&self.input)? {
+            Decoded::Complete { value, len } => (value, len),
+            Decoded::Incomplete { .. } => return Ok(false),
+        };
+        self.check_header(&header)?;
+        self.input.advance(len);
+        let text = match header.opcode {
+            OpCode::Text => true,
+            OpCode::Continuation => self
+                .message
+                .as_ref()
+                .is_some_and(|m| m.opcode == OpCode::Text),
+            _ => false,
+        };
+        self.frame = Some(IncomingFrame {
+            header,
+            processed: 0,
+            text,
+        });
+        Ok(true)
+    }
+
+    /// The rules that depend on the role, the negotiated extensions, the limits and the frames
+    /// before this one.
+    fn check_header(&self, header: &FrameHeader) -> Result<(), Error> {
+        let rsv = header.rsv_bits();
+        if rsv != 0 {
+            return Err(ProtocolError::ReservedBitsSet(rsv).into());
+        }
+        match (self.role.expects_masked(), header.mask.is_some()) {
+            (true, false) => return Err(ProtocolError::UnmaskedClientFrame.into()),
+            (false, true) => return Err(ProtocolError::MaskedServerFrame.into()),
+            _ => {}
+        }
+        let limit = self.config.max_frame_size;
+        if header.payload_len > limit as u64 {
+            return Err(LimitExceeded::FrameTooLarge {
+                size: header.payload_len,
+                limit,
+            }
+            .into());
+        }
+        let message_size = match (header.opcode, &self.message) {
+            (OpCode::Continuation, None) => {
+                return Err(ProtocolError::UnexpectedContinuation.into());
+            }
+            (OpCode::Continuation, Some(message)) => message.size + header.payload_len,
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation.into());
+            }
+            (OpCode::Text | OpCode::Binary, None) => header.payload_len,
+            _ => 0,
+        };
+        let limit = self.config.max_message_size;
+        if message_size > limit as u64 {
+            return Err(LimitExceeded::MessageTooLarge {
+                size: message_size,
+                limit,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Acts on one whole, valid frame.
+    fn handle_frame(&mut self, header: FrameHeader, payload: Bytes) -> Result<(), Error> {
+        let frame_mode = match (&self.message, header.opcode) {
+            (Some(message), OpCode::Continuation) => message.frame_mode,
+            _ => self.config.frame_mode,
+        };
+        if frame_mode {
+            self.events.push_back(Event::Frame(Frame {
+                fin: header.fin,
+                rsv1: header.rsv1,
+                rsv2: header.rsv2,
+                rsv3: header.rsv3,
+                opcode: header.opcode,
+                payload: payload.clone(),
+            }));
+        }
+        match header.opcode {
+            OpCode::Text | OpCode::Binary if header.fin => {
+                if !frame_mode {
+                    self.deliver(header.opcode, payload);
+                }
+            }
+            OpCode::Text | OpCode::Binary => {
+                self.message = Some(IncomingMessage {
+                    opcode: header.opcode,
+                    size: header.payload_len,
+                    data: if frame_mode {
+                        BytesMut::new()
+                    } else {
+                        BytesMut::from(&payload[..])
+                    },
+                    frame_mode,
+                });
+            }
+            OpCode::Continuation => {
+                let message = self.message.as_mut().expect("checked by check_header");
+                message.size += header.payload_len;
+                if !message.frame_mode {
+                    message.data.extend_from_slice(&payload);
+                }
+                if header.fin {
+                    let message = self.message.take().expect("present");
+                    if !message.frame_mode {
+                        self.deliver(message.opcode, message.data.freeze());
+                    }
+                }
+            }
+            OpCode::Ping => {
+                if self.config.auto_pong && !self.close_sent {
+                    self.pending_pong = Some(payload.clone());
+                }
+                if !frame_mode {
+                    self.events
+                        .push_back(Event::Message(Message::Ping(payload)));
+                }
+            }
+            OpCode::Pong => {
+                if !frame_mode {
+                    self.events
+                        .push_back(Event::Message(Message::Pong(payload)));
+                }
+            }
+            OpCode::Close => self.handle_close(&payload)?,
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, opcode: OpCode, payload: Bytes) {
+        let message = if opcode == OpCode::Text {
+            // Validated as it arrived, including the end check in `process_input`.
+            Message::Text(Utf8Bytes::from_validated(payload))
+        } else {
+            Message::Binary(payload)
+        };
+        self.events.push_back(Event::Message(message));
+    }
+
+    /// The peer's close frame: answer it if we have not closed yet, and end the connection.
+    fn handle_close(&mut self, payload: &[u8]) -> Result<(), Error> {
+        let frame = parse_close_payload(payload)?;
+        self.reading = false;
+        self.pending_pong = None;
+        if !self.close_sent {
+            // Echo the code, as RFC 6455 section 5.5.1 suggests; the reason is not repeated.
+            let echo = match &frame {
+                Some(frame) => {
+                    encode_close_payload(frame.code, "").expect("a received code is sendable")
+                }
+                None => Bytes::new(),
+            };
+            self.write_frame(true, OpCode::Close, &echo);
+            self.close_sent = true;
+        }
+        let (code, reason) = match frame {
+            Some(CloseFrame { code, reason }) => (code, reason),
+            None => (CloseCode::NO_STATUS, Utf8Bytes::default()),
+        };
+        self.finish(CloseInfo {
+            code,
+            reason,
+            was_clean: true,
+            error: None,
+        });
+        Ok(())
+    }
+
+    /// Fails the connection (RFC 6455 section 7.1.7): stop reading, send a close frame with the
+    /// error's code if none was sent, and end.
+    fn fail(&mut self, error: Error) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.reading = false;
+        self.frame = None;
+        self.message = None;
+        self.input = BytesMut::new();
+        self.pending_pong = None;
+        if !self.close_sent {
+            if let Some(code) = error.close_code() {
+                let text = error.to_string();
+                let reason = truncate_reason(&text);
+                let payload =
+                    encode_close_payload(code, reason).expect("codes of errors are sendable");
+                self.write_frame(true, OpCode::Close, &payload);
+                self.close_sent = true;
+            }
+        }
+        self.finish(CloseInfo::abnormal(error));
+    }
+
+    /// Emits `Closed` and decides how the transport ends.
+    fn finish(&mut self, info: CloseInfo) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.state = State::Closed;
+        self.events.push_back(Event::Closed(info));
+        if self.role.closes_transport_first() {
+            self.transport = TransportAction::ShutdownWrite;
+        }
+        // Wait for the transport's end, but not forever.
+        self.close_timer = Timer::Requested;
+    }
+
+    /// The transport is done with: nothing is left to wait for.
+    fn close_transport(&mut self) {
+        self.transport = TransportAction::Close;
+        self.close_timer = Timer::Off;
+    }
+
+    // ----- Sending -----
+
+    fn check_open(&self) -> Result<(), SendError> {
+        if self.close_sent || self.state == State::Closed {
+            Err(SendError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_control(&self, payload: &Bytes) -> Result<(), SendError> {
+        self.check_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        Ok(())
+    }
+
+    fn send_data(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
+        self.check_open()?;
+        if self.sending_fragments {
+            return Err(SendError::FragmentedMessageInProgress);
+        }
+        self.write_frame(true, opcode, &payload);
+        Ok(())
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
+        self.check_control(&payload)?;
+        self.write_frame(true, opcode, &payload);
+        Ok(())
+    }
+
+    fn send_close(&mut self, payload: Bytes) -> Result<(), SendError> {
+        self.check_open()?;
+        self.write_frame(true, OpCode::Close, &payload);
+        self.close_sent = true;
+        self.pending_pong = None;
+        if self.state == State::Open {
+            self.state = State::Closing;
+            self.close_timer = Timer::Requested;
+        }
+        Ok(())
+    }
+
+    fn next_mask(&mut self) -> Option<[u8; 4]> {
+        self.role.masks_outgoing().then(|| self.masks.next_key())
+    }
+
+    fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &Bytes) {
+        let mut header = FrameHeader::new(opcode, payload.len() as u64);
+        header.fin = fin;
+        header.mask = self.next_mask();
+        self.output.push_frame(&header, payload);
+    }
+
+    /// Writes the pending pong once the output has room for it.
+    fn flush_pending_pong(&mut self) {
+        if self.pending_pong.is_some() && self.output.remaining() <= PONG_BACKLOG {
+            let payload = self.pending_pong.take().expect("checked");
+            self.write_frame(true, OpCode::Pong, &payload);
+        }
+    }
+}
+
+impl CloseInfo {
+    /// An end without a received close frame (code 1006).
+    fn abnormal(error: Error) -> Self {
+        CloseInfo {
+            code: CloseCode::ABNORMAL,
+            reason: Utf8Bytes::default(),
+            was_clean: false,
+            error: Some(error),
+        }
+    }
+}
+
+/// The longest prefix of `reason` that fits in a close frame, cut on a character boundary.
+fn truncate_reason(reason: &str) -> &str {
+    if reason.len() <= MAX_CLOSE_REASON {
+        return reason;
+    }
+    let mut end = MAX_CLOSE_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}

@@ -1,0 +1,111 @@
+//! Keepalive: pings after silence, the pong timeout, and what counts as hearing from the peer.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use support::{Pair, close_code_in, decode_all};
+use wsio_proto::{CloseCode, Config, Error, Event, Message, TransportAction};
+
+fn keepalive() -> Config {
+    Config::default()
+        .ping_interval(Some(Duration::from_secs(5)))
+        .pong_timeout(Duration::from_secs(2))
+        .ping_payload(Bytes::from_static(b"ka"))
+}
+
+#[test]
+fn pings_after_silence_and_the_pong_keeps_the_connection() {
+    let mut pair = Pair::with_configs(keepalive(), Config::default());
+    let start = pair.now;
+    assert_eq!(
+        pair.client.conn.poll_timeout(),
+        Some(start + Duration::from_secs(5))
+    );
+    pair.advance(Duration::from_secs(5));
+    // The server saw the ping and the client the pong.
+    assert_eq!(
+        pair.server.take_events(),
+        [Event::Message(Message::Ping(Bytes::from_static(b"ka")))]
+    );
+    assert_eq!(
+        pair.client.take_events(),
+        [Event::Message(Message::Pong(Bytes::from_static(b"ka")))]
+    );
+    // Still alive long after, pinging every interval of silence.
+    for _ in 0..10 {
+        pair.advance(Duration::from_secs(5));
+    }
+    assert_eq!(pair.server.take_events().len(), 10);
+    assert!(pair.client.closed().is_none());
+}
+
+#[test]
+fn traffic_from_the_peer_postpones_the_ping() {
+    let mut pair = Pair::with_configs(keepalive(), Config::default());
+    for _ in 0..5 {
+        pair.advance(Duration::from_secs(4));
+        pair.server.conn.send_text("busy").unwrap();
+        pair.drive();
+    }
+    assert!(
+        pair.server
+            .events
+            .iter()
+            .all(|e| !matches!(e, Event::Message(Message::Ping(_))))
+    );
+}
+
+#[test]
+fn a_silent_peer_fails_the_connection_after_the_pong_timeout() {
+    let mut pair = Pair::with_configs(keepalive(), Config::default().auto_pong(false));
+    pair.advance(Duration::from_secs(5));
+    // The ping went out at 5 s; nothing comes back.
+    assert_eq!(
+        pair.client.conn.poll_timeout(),
+        Some(pair.now + Duration::from_secs(2))
+    );
+    pair.advance(Duration::from_millis(1999));
+    assert!(pair.client.closed().is_none());
+    pair.now += Duration::from_millis(1);
+    pair.client.conn.handle_timeout(pair.now);
+    let out = pair.client.take_output();
+    assert_eq!(close_code_in(&out), Some(1011));
+    while let Some(e) = pair.client.conn.poll_event() {
+        pair.client.events.push(e);
+    }
+    let info = pair.client.closed().unwrap();
+    assert_eq!(info.error, Some(Error::KeepaliveTimeout));
+    assert_eq!(info.code, CloseCode::ABNORMAL);
+    // The peer is presumed dead: no waiting for a close handshake.
+    assert_eq!(pair.client.conn.transport_action(), TransportAction::Close);
+    assert_eq!(pair.client.conn.poll_timeout(), None);
+}
+
+#[test]
+fn any_data_counts_as_an_answer() {
+    let mut pair = Pair::with_configs(keepalive(), Config::default().auto_pong(false));
+    pair.advance(Duration::from_secs(5));
+    pair.advance(Duration::from_secs(1));
+    pair.server.conn.send_binary(vec![1]).unwrap();
+    pair.drive();
+    pair.advance(Duration::from_secs(1));
+    pair.advance(Duration::from_secs(1));
+    assert!(pair.client.closed().is_none());
+}
+
+#[test]
+fn the_server_can_keep_clients_alive_too() {
+    let mut pair = Pair::with_configs(Config::default(), keepalive());
+    pair.advance(Duration::from_secs(5));
+    let pings = pair
+        .client
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Message(Message::Ping(_))))
+        .count();
+    assert_eq!(pings, 1);
+    assert!(decode_all(&pair.server.take_output()).is_empty());
+    assert!(pair.server.closed().is_none());
+}

@@ -1,0 +1,143 @@
+//! Size limits: checked from headers, before payloads are buffered, and answered with 1009.
+
+mod support;
+
+use support::{Pair, client_wire, close_code_in};
+use wsio_proto::{Config, Connection, Error, Event, Frame, LimitExceeded, Message, OpCode, Role};
+
+fn server(config: Config) -> Connection {
+    Connection::new(Role::Server, config)
+}
+
+fn closed_error(conn: &mut Connection) -> Option<Error> {
+    while let Some(event) = conn.poll_event() {
+        if let Event::Closed(info) = event {
+            return info.error;
+        }
+    }
+    None
+}
+
+fn output(conn: &mut Connection) -> Vec<u8> {
+    let out = conn.transmit();
+    bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out)).to_vec()
+}
+
+#[test]
+fn a_frame_at_the_limit_passes_and_one_byte_more_fails() {
+    let config = Config::default().max_frame_size(1000);
+    let mut pair = Pair::with_configs(Config::default(), config.clone());
+    pair.client.conn.send_binary(vec![0u8; 1000]).unwrap();
+    pair.drive();
+    assert_eq!(
+        pair.server.events,
+        [Event::Message(Message::binary(vec![0u8; 1000]))]
+    );
+
+    let mut s = server(config);
+    s.receive(&client_wire(&[Frame::new(
+        true,
+        OpCode::Binary,
+        vec![0u8; 1001],
+    )]));
+    assert_eq!(
+        closed_error(&mut s),
+        Some(Error::Limit(LimitExceeded::FrameTooLarge {
+            size: 1001,
+            limit: 1000
+        }))
+    );
+    assert_eq!(close_code_in(&output(&mut s)), Some(1009));
+}
+
+#[test]
+fn an_oversized_frame_fails_from_its_header_alone() {
+    let mut s = server(Config::default());
+    // A header announcing 2^62 bytes, and no payload: refused at once, nothing buffered.
+    s.receive(&[0x82, 0xFF, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
+    assert!(matches!(
+        closed_error(&mut s),
+        Some(Error::Limit(LimitExceeded::FrameTooLarge { size, .. })) if size == 1 << 62
+    ));
+    assert_eq!(close_code_in(&output(&mut s)), Some(1009));
+}
+
+#[test]
+fn the_message_limit_counts_all_fragments() {
+    let config = Config::default().max_message_size(10);
+    let mut s = server(config.clone());
+    s.receive(&client_wire(&[
+        Frame::new(false, OpCode::Text, "12345"),
+        Frame::new(false, OpCode::Continuation, "12345"),
+    ]));
+    assert_eq!(s.poll_event(), None);
+    // The next fragment's header alone crosses the limit.
+    s.receive(&client_wire(&[Frame::new(true, OpCode::Continuation, "1")])[..6]);
+    assert_eq!(
+        closed_error(&mut s),
+        Some(Error::Limit(LimitExceeded::MessageTooLarge {
+            size: 11,
+            limit: 10
+        }))
+    );
+
+    // Exactly at the limit is fine.
+    let mut pair = Pair::with_configs(Config::default(), config);
+    let c = &mut pair.client.conn;
+    c.send_frame(Frame::new(false, OpCode::Binary, vec![1u8; 4]))
+        .unwrap();
+    c.send_frame(Frame::new(true, OpCode::Continuation, vec![2u8; 6]))
+        .unwrap();
+    pair.drive();
+    assert_eq!(pair.server.events.len(), 1);
+}
+
+#[test]
+fn a_single_frame_message_over_the_message_limit_fails() {
+    let mut s = server(Config::default().max_message_size(100));
+    s.receive(&client_wire(&[Frame::new(
+        true,
+        OpCode::Text,
+        vec![b'a'; 101],
+    )]));
+    assert!(matches!(
+        closed_error(&mut s),
+        Some(Error::Limit(LimitExceeded::MessageTooLarge {
+            size: 101,
+            limit: 100
+        }))
+    ));
+}
+
+#[test]
+fn many_tiny_fragments_stay_within_the_message_limit() {
+    let mut s = server(Config::default().max_message_size(1000));
+    let mut frames = vec![Frame::new(false, OpCode::Binary, vec![0u8])];
+    frames.extend((0..2000).map(|_| Frame::new(false, OpCode::Continuation, vec![0u8])));
+    s.receive(&client_wire(&frames));
+    assert!(matches!(
+        closed_error(&mut s),
+        Some(Error::Limit(LimitExceeded::MessageTooLarge {
+            size: 1001,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn control_frames_do_not_count_toward_the_message_limit() {
+    let mut s = server(Config::default().max_message_size(4));
+    s.receive(&client_wire(&[
+        Frame::new(false, OpCode::Binary, vec![0u8; 2]),
+        Frame::new(true, OpCode::Ping, vec![0u8; 100]),
+        Frame::new(true, OpCode::Continuation, vec![0u8; 2]),
+    ]));
+    assert!(matches!(
+        s.poll_event(),
+        Some(Event::Message(Message::Ping(_)))
+    ));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Message(Message::binary(vec![0u8; 4])))
+    );
+}
