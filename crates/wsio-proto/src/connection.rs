@@ -20,8 +20,10 @@ use crate::utf8::{Utf8Bytes, Utf8Validator};
 /// An input buffer that has drained and holds more than this is released rather than kept.
 const KEEP_INPUT_CAPACITY: usize = 64 << 10;
 
-/// A pong waits while more than this many bytes are queued for writing; a newer ping's pong
-/// replaces it meanwhile (RFC 6455 section 5.5.3 allows answering only the latest ping).
+/// Pings are answered at once while at most this many bytes are queued for writing. Beyond it
+/// one pong waits for room, and a newer ping's pong replaces it (RFC 6455 section 5.5.3 allows
+/// answering only the latest ping), so a peer that floods pings and never reads cannot grow the
+/// output without bound.
 const PONG_BACKLOG: usize = 64 << 10;
 
 /// What a connection reports to the application.
@@ -380,8 +382,9 @@ impl Connection {
     ///
     /// The connection still keeps the stream valid: control frames must be final and at most
     /// 125 bytes, continuations must continue something, and no new message may start while a
-    /// fragmented one is unfinished. A close frame starts the close handshake. RSV bits and the
-    /// UTF-8 of text fragments are the caller's responsibility.
+    /// fragmented one is unfinished. A close frame starts the close handshake. RSV bits, the
+    /// UTF-8 of text fragments and the contents of a close payload are the caller's
+    /// responsibility, so that peers can be tested with frames a normal sender never makes.
     pub fn send_frame(&mut self, frame: Frame) -> Result<(), SendError> {
         if frame.opcode.is_control() {
             if !frame.fin {
@@ -613,7 +616,11 @@ impl Connection {
             }
             OpCode::Ping => {
                 if self.config.auto_pong && !self.close_sent {
-                    self.pending_pong = Some(payload.clone());
+                    if self.output.remaining() <= PONG_BACKLOG {
+                        self.write_frame(true, OpCode::Pong, &payload);
+                    } else {
+                        self.pending_pong = Some(payload.clone());
+                    }
                 }
                 if !frame_mode {
                     self.events

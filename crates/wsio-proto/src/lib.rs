@@ -41,3 +41,8 @@ pub use message::Message;
 pub use role::Role;
 pub use transmit::Transmit;
 pub use utf8::{InvalidUtf8, Utf8Bytes, Utf8Validator};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -245,6 +245,23 @@ fn auto_pong_can_be_turned_off() {
 }
 
 #[test]
+fn every_ping_is_answered_while_output_flows() {
+    let mut server = Connection::new(Role::Server, Config::default());
+    let pings: Vec<Frame> = (0..10u8)
+        .map(|i| Frame::new(true, OpCode::Ping, vec![i]))
+        .collect();
+    server.receive(&client_wire(&pings));
+    let out = server.transmit();
+    let wire = bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out));
+    let pongs: Vec<Bytes> = decode_all(&wire)
+        .into_iter()
+        .map(|f| f.frame.payload)
+        .collect();
+    let expected: Vec<Bytes> = (0..10u8).map(|i| Bytes::from(vec![i])).collect();
+    assert_eq!(pongs, expected);
+}
+
+#[test]
 fn a_ping_flood_keeps_one_pong_while_output_is_backed_up() {
     let mut server = Connection::new(Role::Server, Config::default());
     // Fill the output with more than the pong backlog; nobody reads it.

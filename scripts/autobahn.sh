@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the Autobahn TestSuite, through the PyPI package kosoku, against wsio's server examples,
+# and fails unless every case ends OK or INFORMATIONAL.
+#
+# Every server listens on 127.0.0.1 only, runs under a time limit and is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${WSIO_VENV:-.venv}
+if [ ! -x "$venv/bin/kosoku" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "kosoku==0.1.0"
+fi
+
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Waits until something listens on 127.0.0.1:$1, for at most 30 s.
+wait_for_port() {
+    python3 - "$1" <<'PY'
+import socket, sys, time
+deadline = time.time() + 30
+while time.time() < deadline:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit("nothing listens on port " + sys.argv[1])
+PY
+}
+
+# fuzzingclient drives a server: run_server NAME PORT COMMAND...
+run_server() {
+    local name=$1 port=$2
+    shift 2
+    echo "autobahn: server $name on 127.0.0.1:$port"
+    timeout 1200 "$@" "127.0.0.1:$port" &
+    pids+=($!)
+    wait_for_port "$port"
+    rm -rf "reports/$name"
+    # kosoku exits non-zero when a case fails; the check below decides and explains.
+    timeout 1200 "$venv/bin/kosoku" -m fuzzingclient -p 2 -o "reports/$name" \
+        -x '12.*' -x '13.*' "127.0.0.1:$port" >"reports/$name.log" 2>&1 || true
+    tail -n 3 "reports/$name.log"
+    python3 scripts/autobahn_check.py "reports/$name"
+}
+
+mkdir -p reports
+cargo build --release --locked -p wsio-proto --example echo_server
+run_server proto-echo-server 9101 target/release/examples/echo_server

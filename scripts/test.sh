@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The project's whole test run: formatting, lints, tests, documentation, and the Autobahn
+# conformance suite. `.ci/run` calls this; so can you. Needs only Rust, Python 3 and Node.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "cargo doc (broken links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+step "Autobahn TestSuite"
+bash scripts/autobahn.sh
