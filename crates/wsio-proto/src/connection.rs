@@ -80,8 +80,8 @@ pub enum TransportAction {
     Close,
 }
 
-/// A timer the core asks for: requested by an input or command, armed at the next
-/// [`Connection::handle_timeout`], when the time is known.
+/// A timer the core asks for. It counts from the last time given to
+/// [`Connection::handle_timeout`]; one requested before any time was given is armed by the first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
     Off,
@@ -119,16 +119,18 @@ struct IncomingMessage {
 /// The connection is a state machine that an I/O layer (a front-end) drives. Its methods fall
 /// into four groups:
 ///
-/// - **Inputs**: [`receive`](Self::receive) the bytes read from the transport,
-///   [`receive_eof`](Self::receive_eof) when the transport reaches its end, and
-///   [`handle_timeout`](Self::handle_timeout) with the current time. Time enters only through
-///   `handle_timeout`: it fires the timers that are due and arms the ones that the other calls
-///   requested.
+/// - **Inputs**: [`handle_timeout`](Self::handle_timeout) with the current time,
+///   [`receive`](Self::receive) the bytes read from the transport, and
+///   [`receive_eof`](Self::receive_eof) when the transport reaches its end. Time enters only
+///   through `handle_timeout`: it fires the timers that are due, and timers that later calls
+///   start count from it.
 /// - **Commands**: [`send`](Self::send), [`send_text`](Self::send_text),
 ///   [`send_binary`](Self::send_binary), [`ping`](Self::ping), [`pong`](Self::pong),
 ///   [`send_frame`](Self::send_frame) and [`close`](Self::close). Each either queues bytes or
 ///   returns a [`SendError`] and queues nothing.
-/// - **Outputs**: [`poll_event`](Self::poll_event) for what the application should see,
+/// - **Outputs**: [`poll_event`](Self::poll_event) for what the application should see (input is
+///   decoded here, one frame at a time, so the application can answer each message before the
+///   next frame is looked at),
 ///   [`transmit`](Self::transmit) for the bytes to write, [`transport_action`](Self::transport_action)
 ///   for what to do with the transport once they are written, and
 ///   [`poll_timeout`](Self::poll_timeout) for when to call `handle_timeout` next.
@@ -137,13 +139,17 @@ struct IncomingMessage {
 ///
 /// A front-end loops:
 ///
-/// 1. feed what happened: `receive` / `receive_eof`, and the application's commands;
-/// 2. call `handle_timeout(now)`;
-/// 3. drain `poll_event` and hand the events to the application;
+/// 1. call `handle_timeout(now)` with the current time;
+/// 2. feed what happened: `receive` / `receive_eof`, and the application's commands;
+/// 3. drain `poll_event` and hand the events to the application (which may send in answer);
 /// 4. write `transmit()` to the transport, advancing it by what was written, then act on
 ///    `transport_action()`;
 /// 5. wait for readable data, a command, or the instant from `poll_timeout()`, whichever comes
 ///    first, and go back to 1.
+///
+/// Events, [`state`](Self::state) and [`transport_action`](Self::transport_action) reflect the
+/// input that `poll_event` has decoded: bytes that were received but not yet polled are still
+/// just bytes. An end of file takes effect after the bytes received before it.
 ///
 /// ```
 /// use std::time::Instant;
@@ -153,8 +159,8 @@ struct IncomingMessage {
 /// let now = Instant::now();
 /// let mut server = Connection::new(Role::Server, Config::default());
 /// // A masked "Hello" from a client (RFC 6455 section 5.7).
-/// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
 /// server.handle_timeout(now);
+/// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
 /// assert_eq!(server.poll_event(), Some(Event::Message(Message::text("Hello"))));
 ///
 /// server.send_text("Hi")?;
@@ -188,6 +194,8 @@ pub struct Connection {
     input: BytesMut,
     /// False once input is no longer processed: after the peer's close frame, a failure or EOF.
     reading: bool,
+    /// The transport's end was reported; it takes effect once the input before it is decoded.
+    eof: bool,
     frame: Option<IncomingFrame>,
     message: Option<IncomingMessage>,
     utf8: Utf8Validator,
@@ -201,8 +209,11 @@ pub struct Connection {
     close_sent: bool,
 
     // Time.
+    /// The last time given to `handle_timeout`.
+    now: Option<Instant>,
     close_timer: Timer,
-    /// Set by input, consumed by `handle_timeout`: the peer showed it is alive.
+    /// The peer showed it is alive before any time was given; the first `handle_timeout`
+    /// starts the keepalive interval from its time.
     heard_from_peer: bool,
     ping_due: Option<Instant>,
     pong_due: Option<Instant>,
@@ -220,6 +231,7 @@ impl Connection {
             state: State::Open,
             input: BytesMut::new(),
             reading: true,
+            eof: false,
             frame: None,
             message: None,
             utf8: Utf8Validator::new(),
@@ -228,6 +240,7 @@ impl Connection {
             sending_fragments: false,
             pending_pong: None,
             close_sent: false,
+            now: None,
             close_timer: Timer::Off,
             // The keepalive interval starts at the first `handle_timeout`.
             heard_from_peer: true,
@@ -270,50 +283,42 @@ impl Connection {
 
     // ----- Inputs -----
 
-    /// Feeds bytes read from the transport.
+    /// Feeds bytes read from the transport. They are decoded by [`poll_event`](Self::poll_event).
     ///
     /// Bytes after the peer's close frame, or after the connection failed, are ignored.
     pub fn receive(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;
         }
-        self.heard_from_peer = true;
-        if !self.reading {
-            return;
+        match self.now {
+            Some(now) => self.restart_keepalive(now),
+            None => self.heard_from_peer = true,
         }
-        self.input.extend_from_slice(data);
-        if let Err(error) = self.process_input() {
-            self.fail(error);
+        if self.reading && !self.eof {
+            self.input.extend_from_slice(data);
         }
-        if self.input.is_empty() && self.input.capacity() > KEEP_INPUT_CAPACITY {
-            self.input = BytesMut::new();
-        }
-        self.flush_pending_pong();
     }
 
-    /// Reports that the transport reached its end (the peer closed its writing side).
+    /// Reports that the transport reached its end (the peer closed its writing side). It takes
+    /// effect in [`poll_event`](Self::poll_event), after the bytes received before it.
     ///
     /// Before the close handshake this ends the connection abnormally (1006,
     /// [`Error::UnexpectedEof`]); after it, it is the expected end. Either way the transport
-    /// can be closed.
+    /// can then be closed.
     pub fn receive_eof(&mut self) {
-        self.reading = false;
-        if self.state != State::Closed {
-            self.finish(CloseInfo::abnormal(Error::UnexpectedEof));
-        }
-        self.close_transport();
+        self.eof = true;
     }
 
-    /// Tells the connection the time: fires the timers that are due and arms those that inputs
-    /// and commands requested since the last call.
+    /// Tells the connection the time: fires the timers that are due. Timers that inputs and
+    /// commands start count from the last time given, so call this first whenever the
+    /// connection resumes after waiting.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
         if self.close_timer == Timer::Requested {
             self.close_timer = Timer::At(now + self.config.close_timeout);
         }
-        if self.heard_from_peer {
-            self.heard_from_peer = false;
-            self.pong_due = None;
-            self.ping_due = self.config.ping_interval.map(|interval| now + interval);
+        if std::mem::take(&mut self.heard_from_peer) {
+            self.restart_keepalive(now);
         }
         if let Timer::At(deadline) = self.close_timer {
             if now >= deadline {
@@ -424,8 +429,18 @@ impl Connection {
     // ----- Outputs -----
 
     /// The next event for the application, in the order things happened.
+    ///
+    /// Received bytes are decoded here, a frame at a time, until an event comes out or more
+    /// input is needed. Answers to pings are queued for writing as their pings are decoded.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            if !self.process_input() {
+                return None;
+            }
+        }
     }
 
     /// The bytes to write to the transport. Write from it and [`advance`](Buf::advance) it by
@@ -442,8 +457,7 @@ impl Connection {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called, if a timer is armed.
     ///
-    /// Timers requested since the last `handle_timeout` are armed by the next one, so call
-    /// `handle_timeout` after feeding inputs and commands, then this.
+    /// Call it after draining [`poll_event`](Self::poll_event): decoding input can start timers.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let close = match self.close_timer {
             Timer::At(deadline) => Some(deadline),
@@ -462,43 +476,69 @@ impl Connection {
 
     // ----- Receiving -----
 
-    /// Decodes every whole frame in the input buffer, and validates the part of the current
-    /// frame that has arrived.
-    fn process_input(&mut self) -> Result<(), Error> {
-        while self.reading {
-            if self.frame.is_none() && !self.read_header()? {
-                return Ok(());
-            }
-            let Some(frame) = self.frame.as_mut() else {
-                return Ok(());
-            };
-            // The header was checked against max_frame_size, which is a usize.
-            let len = frame.header.payload_len as usize;
-            let available = self.input.len().min(len);
-            if available > frame.processed {
-                let fresh = &mut self.input[frame.processed..available];
-                if let Some(key) = frame.header.mask {
-                    apply_mask(fresh, key, frame.processed);
+    /// Takes one step through the input: a whole frame, or the end of file once the input
+    /// before it is decoded. Returns false when nothing more can be done without more input.
+    fn process_input(&mut self) -> bool {
+        if self.reading {
+            match self.process_frame() {
+                Ok(true) => return true,
+                Ok(false) => {}
+                Err(error) => {
+                    self.fail(error);
+                    return true;
                 }
-                if frame.text {
-                    self.utf8
-                        .feed(fresh)
-                        .map_err(|_| ProtocolError::InvalidUtf8)?;
-                }
-                frame.processed = available;
             }
-            if available < len {
-                return Ok(());
-            }
-            if frame.text && frame.header.fin {
-                self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-            let header = frame.header;
-            self.frame = None;
-            let payload = self.input.split_to(len).freeze();
-            self.handle_frame(header, payload)?;
         }
-        Ok(())
+        if self.eof {
+            self.eof = false;
+            self.reading = false;
+            if self.state != State::Closed {
+                self.finish(CloseInfo::abnormal(Error::UnexpectedEof));
+            }
+            self.close_transport();
+            return true;
+        }
+        false
+    }
+
+    /// Decodes the next whole frame, or validates the part of it that has arrived. Returns
+    /// whether a whole frame was consumed.
+    fn process_frame(&mut self) -> Result<bool, Error> {
+        if self.frame.is_none() && !self.read_header()? {
+            return Ok(false);
+        }
+        let Some(frame) = self.frame.as_mut() else {
+            return Ok(false);
+        };
+        // The header was checked against max_frame_size, which is a usize.
+        let len = frame.header.payload_len as usize;
+        let available = self.input.len().min(len);
+        if available > frame.processed {
+            let fresh = &mut self.input[frame.processed..available];
+            if let Some(key) = frame.header.mask {
+                apply_mask(fresh, key, frame.processed);
+            }
+            if frame.text {
+                self.utf8
+                    .feed(fresh)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            frame.processed = available;
+        }
+        if available < len {
+            return Ok(false);
+        }
+        if frame.text && frame.header.fin {
+            self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        let header = frame.header;
+        self.frame = None;
+        let payload = self.input.split_to(len).freeze();
+        if self.input.is_empty() && self.input.capacity() > KEEP_INPUT_CAPACITY {
+            self.input = BytesMut::new();
+        }
+        self.handle_frame(header, payload)?;
+        Ok(true)
     }
 
     /// Decodes and checks the next frame header. Returns false if more bytes are needed.
@@ -712,7 +752,21 @@ impl Connection {
             self.transport = TransportAction::ShutdownWrite;
         }
         // Wait for the transport's end, but not forever.
-        self.close_timer = Timer::Requested;
+        self.start_close_timer();
+    }
+
+    /// The peer was heard from at `now`: the next keepalive ping is due an interval later, and
+    /// any pong awaited is no longer needed.
+    fn restart_keepalive(&mut self, now: Instant) {
+        self.pong_due = None;
+        self.ping_due = self.config.ping_interval.map(|interval| now + interval);
+    }
+
+    fn start_close_timer(&mut self) {
+        self.close_timer = match self.now {
+            Some(now) => Timer::At(now + self.config.close_timeout),
+            None => Timer::Requested,
+        };
     }
 
     /// The transport is done with: nothing is left to wait for.
@@ -761,7 +815,7 @@ impl Connection {
         self.pending_pong = None;
         if self.state == State::Open {
             self.state = State::Closing;
-            self.close_timer = Timer::Requested;
+            self.start_close_timer();
         }
         Ok(())
     }

@@ -6,6 +6,10 @@
 //!   helpers [`encode_frame`] and [`decode_frame`];
 //! - text: [`Utf8Validator`] for UTF-8 that arrives in pieces, and [`Utf8Bytes`];
 //! - closing: [`CloseCode`], [`CloseFrame`], [`encode_close_payload`], [`parse_close_payload`];
+//! - the opening handshake, both roles: [`ClientHandshake`] and [`ServerHandshake`] produce what
+//!   a [`Connection`] starts from; the [`handshake`] module also has the stateless pieces
+//!   (`generate_key`, `accept_key`, request and response builders, parsers and validators);
+//! - URLs: [`parse_url`] reads `ws://`, `wss://` and `ws+unix://` targets into a [`WsUrl`];
 //! - the connection: [`Connection`], a state machine for either [`Role`] that takes bytes and
 //!   time in and gives [`Event`]s and bytes out. Its documentation is the contract a front-end
 //!   needs.
@@ -18,11 +22,13 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod frame;
+pub mod handshake;
 pub mod mask;
 pub mod message;
 mod random;
 pub mod role;
 pub mod transmit;
+pub mod url;
 pub mod utf8;
 
 pub use close::{
@@ -36,10 +42,14 @@ pub use frame::{
     Decoded, DecodedFrame, Frame, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode,
     decode_frame, encode_frame,
 };
+pub use handshake::{
+    Accepted, ClientHandshake, HandshakeError, IncomingRequest, ServerHandshake, UpgradeOffer,
+};
 pub use mask::apply_mask;
 pub use message::Message;
 pub use role::Role;
 pub use transmit::Transmit;
+pub use url::{Credentials, UrlError, WsUrl, parse_url};
 pub use utf8::{InvalidUtf8, Utf8Bytes, Utf8Validator};
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -251,6 +251,7 @@ fn every_ping_is_answered_while_output_flows() {
         .map(|i| Frame::new(true, OpCode::Ping, vec![i]))
         .collect();
     server.receive(&client_wire(&pings));
+    while server.poll_event().is_some() {}
     let out = server.transmit();
     let wire = bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out));
     let pongs: Vec<Bytes> = decode_all(&wire)
@@ -271,6 +272,7 @@ fn a_ping_flood_keeps_one_pong_while_output_is_backed_up() {
         .map(|i| Frame::new(true, OpCode::Ping, i.to_be_bytes().to_vec()))
         .collect();
     server.receive(&client_wire(&pings));
+    while server.poll_event().is_some() {}
     // At most one pong waits, the latest one.
     assert!(server.buffered_amount() <= before + 6 + 4);
     let out = server.transmit();

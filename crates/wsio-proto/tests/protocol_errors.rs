@@ -151,8 +151,10 @@ fn invalid_utf8_fails_fast_inside_a_frame() {
     let invalid_at = 8 + 10;
     let mut conn = Connection::new(Role::Server, Config::default());
     conn.receive(&wire[..invalid_at]);
+    assert_eq!(conn.poll_event(), None);
     assert_eq!(conn.state(), State::Open);
     conn.receive(&wire[invalid_at..=invalid_at]);
+    assert!(matches!(conn.poll_event(), Some(Event::Closed(_))));
     assert_eq!(conn.state(), State::Closed);
     assert_fails(
         Role::Server,
@@ -248,6 +250,7 @@ fn after_a_failure_input_is_ignored_and_the_transport_ends() {
     // The server shuts its side down at once; the client's EOF then ends it.
     assert_eq!(conn.transport_action(), TransportAction::ShutdownWrite);
     conn.receive_eof();
+    assert_eq!(conn.poll_event(), None);
     assert_eq!(conn.transport_action(), TransportAction::Close);
 }
 
@@ -258,4 +261,41 @@ fn messages_before_the_error_are_delivered_first() {
     let (events, _) = fail(Role::Server, &wire);
     assert_eq!(events[0], Event::Message(Message::text("good")));
     assert!(matches!(events[1], Event::Closed(_)));
+}
+
+/// Autobahn 3.2, 4.1.3 and 5.15: a valid message and a bad frame arrive in one read. The
+/// application's answer to the message must go out before the close frame the error causes.
+#[test]
+fn an_answer_to_a_message_before_an_error_is_sent_before_the_close() {
+    let mut wire = client_wire(&[frame(true, OpCode::Text, b"echo me")]);
+    let mut bad = client_wire(&[frame(true, OpCode::Text, b"rsv")]);
+    bad[0] |= 0x20;
+    wire.extend(bad);
+    let mut conn = Connection::new(Role::Server, Config::default());
+    conn.receive(&wire);
+    while let Some(event) = conn.poll_event() {
+        if let Event::Message(message) = event {
+            conn.send(message).unwrap();
+        }
+    }
+    let out = conn.transmit();
+    let sent = support::decode_all(&bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out)));
+    let opcodes: Vec<OpCode> = sent.iter().map(|f| f.frame.opcode).collect();
+    assert_eq!(opcodes, [OpCode::Text, OpCode::Close]);
+    assert_eq!(sent[0].frame.payload, "echo me");
+}
+
+/// An end of file right behind a close frame, in the same read, is the normal end.
+#[test]
+fn eof_behind_a_buffered_close_frame_is_clean() {
+    let mut conn = Connection::new(Role::Client, Config::default());
+    conn.receive(&server_wire(&[frame(true, OpCode::Close, b"\x03\xe8")]));
+    conn.receive_eof();
+    let Some(Event::Closed(info)) = conn.poll_event() else {
+        panic!()
+    };
+    assert!(info.was_clean);
+    assert_eq!(info.code, CloseCode::NORMAL);
+    assert_eq!(conn.poll_event(), None);
+    assert_eq!(conn.transport_action(), TransportAction::Close);
 }

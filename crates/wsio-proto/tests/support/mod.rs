@@ -122,10 +122,11 @@ impl Pair {
         if !data.is_empty() && !from.write_closed {
             moved = true;
             if !to.dropped {
+                to.conn.handle_timeout(now);
                 for piece in data.chunks(chunk.max(1)) {
                     to.conn.receive(piece);
+                    to.collect_events();
                 }
-                to.conn.handle_timeout(now);
             }
         }
         let action = from.conn.transport_action();
@@ -133,8 +134,9 @@ impl Pair {
             from.write_closed = true;
             moved = true;
             if !to.dropped {
-                to.conn.receive_eof();
                 to.conn.handle_timeout(now);
+                to.conn.receive_eof();
+                to.collect_events();
             }
         }
         if action == TransportAction::Close && !from.dropped {

@@ -1,0 +1,699 @@
+//! The server's side of the opening handshake (RFC 6455 section 4.2).
+
+use bytes::Bytes;
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, SEC_WEBSOCKET_ACCEPT,
+    SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
+    UPGRADE,
+};
+use http::{Method, Request, Response, StatusCode, Version};
+
+use super::head::{HeadBuffer, parse_request};
+use super::headers::{first_value, has_token, joined, list_strings};
+use super::key::is_valid_key;
+use super::{DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key};
+use crate::frame::Decoded;
+
+/// Reads a client's handshake request as it arrives.
+///
+/// [`receive`](Self::receive) buffers bytes until the request head is complete, then returns
+/// the parsed request. Whether it is a valid WebSocket handshake is a separate question,
+/// answered by [`IncomingRequest::validate`], so that a server can also serve plain HTTP
+/// requests on the same port.
+///
+/// ```
+/// use wsio_proto::handshake::{
+///     ServerHandshake, encode_response, encode_response_head, select_subprotocol,
+/// };
+///
+/// let mut handshake = ServerHandshake::new();
+/// let wire = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+///              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\n\r\n";
+/// let incoming = match handshake.receive(wire) {
+///     Ok(Some(incoming)) => incoming,
+///     Ok(None) => return Ok(()), // read more, then call `receive` again
+///     Err(error) => {
+///         let _answer = encode_response(&error.response()); // write it, then close
+///         return Ok(());
+///     }
+/// };
+/// match incoming.validate() {
+///     Ok(offer) => {
+///         let protocol = select_subprotocol(&offer.protocols, &["superchat"]);
+///         let answer = encode_response_head(&offer.accept(protocol));
+///         assert!(answer.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+///         // Write `answer`; frames follow, starting with `incoming.leftover`.
+///     }
+///     Err(error) => {
+///         let _answer = encode_response(&error.response());
+///     }
+/// }
+/// # Ok::<(), wsio_proto::handshake::HandshakeError>(())
+/// ```
+#[derive(Debug)]
+pub struct ServerHandshake {
+    buffer: HeadBuffer,
+    done: bool,
+}
+
+/// A complete request head, as [`ServerHandshake::receive`] returns it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IncomingRequest {
+    /// The request line and headers.
+    pub request: Request<()>,
+    /// The bytes that arrived after the head: a body, pipelined data, or frames from a client
+    /// that did not wait for the `101`. They belong to whatever reads next.
+    pub leftover: Bytes,
+}
+
+/// What a valid handshake request asks for: the result of [`validate_request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpgradeOffer {
+    /// The `Sec-WebSocket-Key`, to be answered by [`accept_response`].
+    pub key: String,
+    /// The subprotocols the client offers, in its order of preference: every
+    /// `Sec-WebSocket-Protocol` line split at commas and trimmed. Empty if none.
+    pub protocols: Vec<String>,
+    /// The extensions the client offers: every `Sec-WebSocket-Extensions` line, joined with
+    /// `", "`, not interpreted.
+    pub extensions: Option<String>,
+    /// The resource asked for: the path and query of the request target.
+    pub resource: String,
+}
+
+impl Default for ServerHandshake {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerHandshake {
+    /// A reader that accepts request heads of up to [`DEFAULT_MAX_HEAD_SIZE`] bytes.
+    pub fn new() -> Self {
+        Self::with_max_head_size(DEFAULT_MAX_HEAD_SIZE)
+    }
+
+    /// A reader that accepts request heads of up to `limit` bytes. Its buffer never grows
+    /// beyond that.
+    pub fn with_max_head_size(limit: usize) -> Self {
+        ServerHandshake {
+            buffer: HeadBuffer::new(limit),
+            done: false,
+        }
+    }
+
+    /// Feeds bytes received from the client. Call it with each piece that arrives until it
+    /// returns a result.
+    ///
+    /// Returns `Ok(None)` while the head is incomplete, and the request with the bytes that
+    /// followed its head once it is complete. Fails with [`HandshakeError::TooLarge`] (431)
+    /// when the head does not end within the limit, and with [`HandshakeError::Malformed`] or
+    /// [`HandshakeError::InvalidTarget`] (400) when it is not valid HTTP/1.x. Answer a failure
+    /// with [`HandshakeError::response`].
+    ///
+    /// # Panics
+    ///
+    /// If called again after it returned a request or an error.
+    pub fn receive(&mut self, data: &[u8]) -> Result<Option<IncomingRequest>, HandshakeError> {
+        assert!(
+            !self.done,
+            "ServerHandshake::receive called after the request was read"
+        );
+        let taken = self.buffer.fill(data);
+        let result = match parse_request(self.buffer.bytes()) {
+            Ok(Decoded::Complete { value, len }) => Ok(Some(IncomingRequest {
+                request: value,
+                leftover: self.buffer.leftover(len, &data[taken..]),
+            })),
+            Ok(Decoded::Incomplete { .. }) if self.buffer.is_full() => Err(self.buffer.too_large()),
+            Ok(Decoded::Incomplete { .. }) => Ok(None),
+            Err(error) => Err(error),
+        };
+        self.done = !matches!(result, Ok(None));
+        result
+    }
+}
+
+impl IncomingRequest {
+    /// Checks that the request is a WebSocket handshake ([`validate_request`]).
+    pub fn validate(&self) -> Result<UpgradeOffer, HandshakeError> {
+        validate_request(&self.request)
+    }
+}
+
+impl UpgradeOffer {
+    /// The `101 Switching Protocols` response that accepts this offer with `protocol`
+    /// ([`accept_response`]).
+    ///
+    /// # Panics
+    ///
+    /// If `protocol` is not a valid header value.
+    pub fn accept(&self, protocol: Option<&str>) -> Response<()> {
+        accept_response(&self.key, protocol)
+    }
+}
+
+/// Checks a handshake request against RFC 6455 section 4.2.1 and returns what it asks for.
+///
+/// In order: the method is GET ([`NotGet`](HandshakeError::NotGet)); the version is HTTP/1.1 or
+/// later ([`UnsupportedHttpVersion`](HandshakeError::UnsupportedHttpVersion)); there is exactly
+/// one `Host` ([`MissingHost`](HandshakeError::MissingHost),
+/// [`DuplicateHost`](HandshakeError::DuplicateHost)); `Upgrade` holds the token `websocket`
+/// ([`MissingUpgrade`](HandshakeError::MissingUpgrade)); `Connection` holds the token `upgrade`
+/// ([`MissingConnectionUpgrade`](HandshakeError::MissingConnectionUpgrade)); there is exactly
+/// one `Sec-WebSocket-Version` and it is 13 ([`MissingVersion`](HandshakeError::MissingVersion),
+/// [`UnsupportedVersion`](HandshakeError::UnsupportedVersion)); and there is exactly one
+/// `Sec-WebSocket-Key`, the base64 of 16 bytes ([`MissingKey`](HandshakeError::MissingKey),
+/// [`DuplicateKey`](HandshakeError::DuplicateKey), [`InvalidKey`](HandshakeError::InvalidKey));
+/// and the target names a resource: a path, not `*` or a bare authority
+/// ([`InvalidTarget`](HandshakeError::InvalidTarget)).
+/// Tokens are compared case-insensitively and found in comma-separated lists over any number
+/// of lines. The version is checked before the key so that a client speaking an older draft,
+/// which sends neither, learns which version to use.
+///
+/// The `Origin` header is not checked: whether to accept an origin is the server's policy
+/// (RFC 6455 section 10.2), and it is in `request.headers()`.
+///
+/// ```
+/// use wsio_proto::handshake::{HandshakeError, validate_request};
+///
+/// let request = http::Request::get("/chat")
+///     .header("host", "example.com")
+///     .header("upgrade", "websocket")
+///     .header("connection", "keep-alive, Upgrade")
+///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+///     .header("sec-websocket-version", "13")
+///     .body(())?;
+/// let offer = validate_request(&request)?;
+/// assert_eq!((offer.key.as_str(), offer.resource.as_str()), ("dGhlIHNhbXBsZSBub25jZQ==", "/chat"));
+///
+/// let post = http::Request::post("/chat").body(())?;
+/// assert!(matches!(validate_request(&post), Err(HandshakeError::NotGet)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn validate_request<B>(request: &Request<B>) -> Result<UpgradeOffer, HandshakeError> {
+    if request.method() != Method::GET {
+        return Err(HandshakeError::NotGet);
+    }
+    if request.version() < Version::HTTP_11 {
+        return Err(HandshakeError::UnsupportedHttpVersion);
+    }
+    let headers = request.headers();
+    match first_value(headers, &HOST).0 {
+        0 => return Err(HandshakeError::MissingHost),
+        1 => {}
+        _ => return Err(HandshakeError::DuplicateHost),
+    }
+    if !has_token(headers, &UPGRADE, "websocket") {
+        return Err(HandshakeError::MissingUpgrade);
+    }
+    if !has_token(headers, &CONNECTION, "upgrade") {
+        return Err(HandshakeError::MissingConnectionUpgrade);
+    }
+    match first_value(headers, &SEC_WEBSOCKET_VERSION) {
+        (0, _) => return Err(HandshakeError::MissingVersion),
+        (1, Some(version)) if version.as_bytes().trim_ascii() == b"13" => {}
+        _ => return Err(HandshakeError::UnsupportedVersion),
+    }
+    let key = match first_value(headers, &SEC_WEBSOCKET_KEY) {
+        (0, _) => return Err(HandshakeError::MissingKey),
+        (1, Some(key)) => key.as_bytes().trim_ascii(),
+        _ => return Err(HandshakeError::DuplicateKey),
+    };
+    if !is_valid_key(key) {
+        return Err(HandshakeError::InvalidKey);
+    }
+    // The resource is the path and query of an origin-form target, or of an absolute-form one
+    // (RFC 9112 section 3.2); the asterisk and authority forms name none.
+    let uri = request.uri();
+    if !uri.path().starts_with('/') {
+        return Err(HandshakeError::InvalidTarget);
+    }
+    let resource = match uri.query() {
+        Some(query) => format!("{}?{query}", uri.path()),
+        None => uri.path().to_owned(),
+    };
+    Ok(UpgradeOffer {
+        key: String::from_utf8(key.to_vec()).expect("a valid key is base64, hence ASCII"),
+        protocols: list_strings(headers, &SEC_WEBSOCKET_PROTOCOL)?,
+        extensions: joined(headers, &SEC_WEBSOCKET_EXTENSIONS)?,
+        resource,
+    })
+}
+
+/// The `101 Switching Protocols` response that accepts a handshake whose key is `key`
+/// (RFC 6455 section 4.2.2): `Upgrade: websocket`, `Connection: Upgrade`, the
+/// `Sec-WebSocket-Accept` for `key`, and `Sec-WebSocket-Protocol` when `protocol` is given.
+///
+/// `protocol` must be one of those the client offered ([`select_subprotocol`] picks one).
+/// Add headers (such as `Sec-WebSocket-Extensions` or cookies) before encoding it with
+/// [`encode_response_head`](super::encode_response_head).
+///
+/// # Panics
+///
+/// If `protocol` is not a valid header value. A subprotocol the client offered always is.
+///
+/// ```
+/// use wsio_proto::handshake::accept_response;
+///
+/// let response = accept_response("dGhlIHNhbXBsZSBub25jZQ==", None);
+/// assert_eq!(response.status(), 101);
+/// assert_eq!(response.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// assert!(!response.headers().contains_key("sec-websocket-protocol"));
+/// ```
+pub fn accept_response(key: &str, protocol: Option<&str>) -> Response<()> {
+    let mut response = Response::new(());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    let accept = HeaderValue::try_from(accept_key(key)).expect("base64 is a valid header value");
+    headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(protocol) = protocol {
+        let value = HeaderValue::from_str(protocol)
+            .unwrap_or_else(|_| panic!("subprotocol {protocol:?} is not a valid header value"));
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, value);
+    }
+    response
+}
+
+/// Picks the subprotocol to answer with: the first of `supported` that the client `offered`.
+///
+/// The server's order decides, not the client's: list `supported` from most to least
+/// preferred. Names are compared exactly, as RFC 6455 section 4.1 compares them. `None` means
+/// no common subprotocol; the server may then accept without one (the client decides whether
+/// that will do) or refuse.
+///
+/// ```
+/// use wsio_proto::handshake::select_subprotocol;
+///
+/// let offered = ["v1.chat", "v2.chat"];
+/// assert_eq!(select_subprotocol(&offered, &["v2.chat", "v1.chat"]), Some("v2.chat"));
+/// assert_eq!(select_subprotocol(&offered, &["v3.chat"]), None);
+/// ```
+pub fn select_subprotocol<'s>(
+    offered: &[impl AsRef<str>],
+    supported: &'s [impl AsRef<str>],
+) -> Option<&'s str> {
+    supported
+        .iter()
+        .map(AsRef::as_ref)
+        .find(|candidate| offered.iter().any(|o| o.as_ref() == *candidate))
+}
+
+/// A response that refuses a handshake with the server's own `status` and `body`:
+/// `Content-Type: text/plain; charset=utf-8`, `Content-Length`, and `Connection: close`.
+///
+/// Change the headers as needed, encode it with [`encode_response`](super::encode_response),
+/// and close the connection after writing it. A client reading it with
+/// [`ClientHandshake`](super::ClientHandshake) gets [`HandshakeError::Rejected`] with the body.
+///
+/// ```
+/// use wsio_proto::handshake::reject;
+///
+/// let response = reject(http::StatusCode::UNAUTHORIZED, "log in first");
+/// assert_eq!(response.headers()["content-length"], "12");
+/// assert_eq!(&response.body()[..], b"log in first");
+/// ```
+pub fn reject(status: StatusCode, body: impl Into<Bytes>) -> Response<Bytes> {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    let length = HeaderValue::from(response.body().len());
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(CONTENT_LENGTH, length);
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn valid_request(extra: &str) -> String {
+        format!(
+            "GET /chat?room=1 HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\
+             {extra}\r\n"
+        )
+    }
+
+    fn read(wire: &[u8]) -> Result<IncomingRequest, HandshakeError> {
+        Ok(ServerHandshake::new()
+            .receive(wire)?
+            .expect("a complete head"))
+    }
+
+    fn validate(wire: &str) -> Result<UpgradeOffer, HandshakeError> {
+        read(wire.as_bytes())?.validate()
+    }
+
+    #[test]
+    fn rfc_example_request() {
+        // RFC 6455 section 1.2.
+        let wire = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+                    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                    Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+                    Sec-WebSocket-Version: 13\r\n\r\n";
+        let offer = validate(wire).unwrap();
+        assert_eq!(offer.key, KEY);
+        assert_eq!(offer.protocols, ["chat", "superchat"]);
+        assert_eq!(offer.extensions, None);
+        assert_eq!(offer.resource, "/chat");
+        let wire = encode_response_head(&offer.accept(Some("chat")));
+        assert_eq!(
+            wire,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+        );
+    }
+
+    use super::super::{encode_response, encode_response_head};
+
+    #[test]
+    fn offers_across_lines() {
+        let extra = "Sec-WebSocket-Protocol: a ,b\r\nSec-WebSocket-Protocol: ,c,\r\n\
+                     Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
+                     Sec-WebSocket-Extensions: x-foo\r\n";
+        let offer = validate(&valid_request(extra)).unwrap();
+        assert_eq!(offer.protocols, ["a", "b", "c"]);
+        assert_eq!(
+            offer.extensions.as_deref(),
+            Some("permessage-deflate; client_max_window_bits, x-foo")
+        );
+        assert_eq!(offer.resource, "/chat?room=1");
+    }
+
+    #[test]
+    fn tokens_are_case_insensitive_and_listed() {
+        let wire = format!(
+            "GET / HTTP/1.1\r\nhost: h\r\nupgrade: h2c, WebSocket\r\n\
+             connection: keep-alive, Upgrade\r\nsec-websocket-key: {KEY}\r\n\
+             sec-websocket-version: 13\r\n\r\n"
+        );
+        validate(&wire).unwrap();
+        let wire = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: WEBSOCKET\r\nConnection: keep-alive\r\n\
+             Connection: UPGRADE\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        validate(&wire).unwrap();
+    }
+
+    /// Every way a request can fail, with the status of the answer.
+    #[test]
+    fn request_failures() {
+        use HandshakeError::*;
+        let good = valid_request("");
+        let replace = |from: &str, to: &str| {
+            assert!(good.contains(from), "{from}");
+            good.replacen(from, to, 1)
+        };
+        type Check = fn(&HandshakeError) -> bool;
+        let cases: Vec<(String, Check, u16)> = vec![
+            (replace("GET", "POST"), |e| matches!(e, NotGet), 400),
+            (
+                replace("HTTP/1.1", "HTTP/1.0"),
+                |e| matches!(e, UnsupportedHttpVersion),
+                400,
+            ),
+            (
+                replace("Host: server.example.com\r\n", ""),
+                |e| matches!(e, MissingHost),
+                400,
+            ),
+            (
+                replace("Host: server.example.com\r\n", "Host: a\r\nHost: b\r\n"),
+                |e| matches!(e, DuplicateHost),
+                400,
+            ),
+            (
+                replace("Upgrade: websocket\r\n", ""),
+                |e| matches!(e, MissingUpgrade),
+                400,
+            ),
+            (
+                replace("Upgrade: websocket", "Upgrade: h2c"),
+                |e| matches!(e, MissingUpgrade),
+                400,
+            ),
+            (
+                replace("Upgrade: websocket", "Upgrade: websockets"),
+                |e| matches!(e, MissingUpgrade),
+                400,
+            ),
+            (
+                replace("Connection: Upgrade\r\n", ""),
+                |e| matches!(e, MissingConnectionUpgrade),
+                400,
+            ),
+            (
+                replace("Connection: Upgrade", "Connection: keep-alive"),
+                |e| matches!(e, MissingConnectionUpgrade),
+                400,
+            ),
+            (
+                replace("Sec-WebSocket-Version: 13\r\n", ""),
+                |e| matches!(e, MissingVersion),
+                426,
+            ),
+            (
+                replace("Version: 13", "Version: 8"),
+                |e| matches!(e, UnsupportedVersion),
+                426,
+            ),
+            (
+                replace("Version: 13", "Version: 13, 8"),
+                |e| matches!(e, UnsupportedVersion),
+                426,
+            ),
+            (
+                replace(
+                    "Version: 13\r\n",
+                    "Version: 13\r\nSec-WebSocket-Version: 13\r\n",
+                ),
+                |e| matches!(e, UnsupportedVersion),
+                426,
+            ),
+            (
+                replace(&format!("Sec-WebSocket-Key: {KEY}\r\n"), ""),
+                |e| matches!(e, MissingKey),
+                400,
+            ),
+            (
+                replace(KEY, &format!("{KEY}\r\nSec-WebSocket-Key: {KEY}")),
+                |e| matches!(e, DuplicateKey),
+                400,
+            ),
+            (replace(KEY, "c2hvcnQ="), |e| matches!(e, InvalidKey), 400),
+            (
+                replace(KEY, "not base64 at all!!!!!!!"),
+                |e| matches!(e, InvalidKey),
+                400,
+            ),
+            (
+                replace(KEY, "AAAAAAAAAAAAAAAAAAAAAAAA"),
+                |e| matches!(e, InvalidKey),
+                400,
+            ),
+            (
+                valid_request("Sec-WebSocket-Protocol: caf\u{e9}\r\n"),
+                |e| matches!(e, InvalidHeader(_)),
+                400,
+            ),
+            (
+                valid_request("Sec-WebSocket-Extensions: \u{e9}\r\n"),
+                |e| matches!(e, InvalidHeader(_)),
+                400,
+            ),
+        ];
+        for (wire, expected, status) in cases {
+            let error = validate(&wire).expect_err(&wire);
+            assert!(expected(&error), "{wire}: {error:?}");
+            assert_eq!(error.status(), status, "{wire}");
+            let response = error.response();
+            assert_eq!(response.status(), status);
+            assert_eq!(
+                response.headers().contains_key(SEC_WEBSOCKET_VERSION),
+                status == 426
+            );
+        }
+        // Failures while reading.
+        let error = read(b"GET / HTTP/1.1\r\nHost\r\n\r\n").unwrap_err();
+        assert!(matches!(error, Malformed(httparse::Error::HeaderName)));
+        assert_eq!(error.status(), 400);
+        let error = read(b"GET http://[x/ HTTP/1.1\r\n\r\n").unwrap_err();
+        assert!(matches!(error, InvalidTarget));
+        assert_eq!(error.status(), 400);
+        let error = read(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(matches!(error, MissingUpgrade));
+    }
+
+    #[test]
+    fn absolute_form_targets_give_their_path() {
+        let wire = valid_request("").replacen("/chat?room=1", "ws://server.example.com/x?y", 1);
+        assert_eq!(validate(&wire).unwrap().resource, "/x?y");
+        let wire = valid_request("").replacen("/chat?room=1", "ws://server.example.com", 1);
+        assert_eq!(validate(&wire).unwrap().resource, "/");
+        // Asterisk and authority forms name no resource.
+        for target in ["*", "server.example.com:80"] {
+            let wire = valid_request("").replacen("/chat?room=1", target, 1);
+            let error = validate(&wire).unwrap_err();
+            assert!(
+                matches!(error, HandshakeError::InvalidTarget),
+                "{target}: {error:?}"
+            );
+            assert_eq!(error.status(), 400);
+        }
+    }
+
+    #[test]
+    fn one_byte_at_a_time_with_leftover() {
+        let mut wire = valid_request("").into_bytes();
+        let head_len = wire.len();
+        wire.extend_from_slice(b"\x81\x80\x00\x00\x00\x00");
+        let mut handshake = ServerHandshake::new();
+        for (i, byte) in wire.iter().enumerate() {
+            match handshake.receive(std::slice::from_ref(byte)).unwrap() {
+                None => assert!(i < head_len - 1),
+                Some(incoming) => {
+                    assert_eq!(i, head_len - 1);
+                    assert!(incoming.leftover.is_empty());
+                    incoming.validate().unwrap();
+                    break;
+                }
+            }
+        }
+        let incoming = read(&wire).unwrap();
+        assert_eq!(&incoming.leftover[..], &wire[head_len..]);
+        assert_eq!(incoming.request.uri(), "/chat?room=1");
+    }
+
+    #[test]
+    fn size_limit() {
+        let wire = valid_request("").into_bytes();
+        let exact = wire.len();
+        // Exactly at the limit, with bytes after it.
+        let mut with_frames = wire.clone();
+        with_frames.extend_from_slice(b"frames");
+        let incoming = ServerHandshake::with_max_head_size(exact)
+            .receive(&with_frames)
+            .unwrap();
+        assert_eq!(&incoming.unwrap().leftover[..], b"frames");
+        // One byte short: one big chunk, and one byte at a time.
+        let mut handshake = ServerHandshake::with_max_head_size(exact - 1);
+        let error = handshake.receive(&with_frames).unwrap_err();
+        assert!(matches!(error, HandshakeError::TooLarge { limit } if limit == exact - 1));
+        assert_eq!(error.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert_eq!(handshake.buffer.bytes().len(), exact - 1);
+        let mut handshake = ServerHandshake::with_max_head_size(exact - 1);
+        for (i, byte) in wire.iter().enumerate() {
+            let result = handshake.receive(std::slice::from_ref(byte));
+            assert!(handshake.buffer.bytes().len() < exact);
+            if i < exact - 2 {
+                assert!(matches!(result, Ok(None)));
+            } else {
+                assert!(matches!(result, Err(HandshakeError::TooLarge { .. })));
+                break;
+            }
+        }
+        // The default limit: 8 KiB of headers is too much.
+        let padded = valid_request(&format!("X-Pad: {}\r\n", "p".repeat(DEFAULT_MAX_HEAD_SIZE)));
+        let error = read(padded.as_bytes()).unwrap_err();
+        assert!(matches!(error, HandshakeError::TooLarge { limit: 8192 }));
+        let mut handshake = ServerHandshake::new();
+        let mut result = Ok(None);
+        for chunk in padded.as_bytes().chunks(1000) {
+            result = handshake.receive(chunk);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(result, Err(HandshakeError::TooLarge { .. })));
+        assert_eq!(handshake.buffer.bytes().len(), DEFAULT_MAX_HEAD_SIZE);
+    }
+
+    #[test]
+    #[should_panic(expected = "after the request was read")]
+    fn receive_after_the_end_panics() {
+        let mut handshake = ServerHandshake::new();
+        let _ = handshake.receive(b"\0");
+        let _ = handshake.receive(b"GET");
+    }
+
+    #[test]
+    fn subprotocol_selection() {
+        let none: [&str; 0] = [];
+        assert_eq!(select_subprotocol(&["a", "b"], &["b", "a"]), Some("b"));
+        assert_eq!(select_subprotocol(&["a", "b"], &["c", "a"]), Some("a"));
+        assert_eq!(select_subprotocol(&["a", "b"], &["A"]), None);
+        assert_eq!(select_subprotocol(&none, &["a"]), None);
+        assert_eq!(select_subprotocol(&["a"], &none), None);
+        let offered = vec![String::from("x"), String::from("y")];
+        let supported = vec![String::from("y")];
+        assert_eq!(select_subprotocol(&offered, &supported), Some("y"));
+    }
+
+    #[test]
+    fn custom_refusal() {
+        let response = reject(StatusCode::FORBIDDEN, "no entry");
+        assert_eq!(
+            encode_response(&response),
+            b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n\
+              Content-Length: 8\r\nConnection: close\r\n\r\nno entry"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "not a valid header value")]
+    fn accepting_with_an_invalid_protocol_panics() {
+        accept_response(KEY, Some("a\r\nb"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_gives_the_same_request(
+            cuts in proptest::collection::vec(0usize..300, 0..6),
+            tail in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut wire = valid_request("Sec-WebSocket-Protocol: a, b\r\n").into_bytes();
+            let head_len = wire.len();
+            wire.extend_from_slice(&tail);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(wire.len())).collect();
+            cuts.push(0);
+            cuts.push(wire.len());
+            cuts.sort_unstable();
+            let mut handshake = ServerHandshake::new();
+            let mut found = None;
+            for pair in cuts.windows(2) {
+                if let Some(incoming) = handshake.receive(&wire[pair[0]..pair[1]]).unwrap() {
+                    found = Some((pair[1], incoming));
+                    break;
+                }
+            }
+            let (end, incoming) = found.expect("the whole head was fed");
+            prop_assert_eq!(&incoming.leftover[..], &wire[head_len..end]);
+            let offer = incoming.validate().unwrap();
+            prop_assert_eq!(offer.protocols, ["a", "b"]);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut handshake = ServerHandshake::with_max_head_size(128);
+            if let Ok(Some(incoming)) = handshake.receive(&bytes) {
+                let _ = incoming.validate();
+            }
+        }
+    }
+}
