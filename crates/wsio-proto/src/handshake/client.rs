@@ -295,6 +295,9 @@ impl ClientHandshake {
             }
             State::Head => {
                 let taken = self.buffer.fill(data);
+                if !self.buffer.worth_parsing() {
+                    return Ok(None);
+                }
                 let (response, head_len) = match parse_response(self.buffer.bytes())? {
                     Decoded::Complete { value, len } => (value, len),
                     Decoded::Incomplete { .. } if self.buffer.is_full() => {

@@ -15,6 +15,10 @@ const MAX_HEADERS: usize = 128;
 pub(crate) struct HeadBuffer {
     buf: Vec<u8>,
     limit: usize,
+    /// Whether the bytes may hold a whole head, or have never been looked at: only then is
+    /// parsing worth it. A peer that sends one byte at a time then costs one scan of a few
+    /// bytes per piece, not a parse of everything so far.
+    worth_parsing: bool,
 }
 
 impl HeadBuffer {
@@ -22,7 +26,14 @@ impl HeadBuffer {
         HeadBuffer {
             buf: Vec::new(),
             limit,
+            worth_parsing: true,
         }
+    }
+
+    /// Whether parsing may find something new since the last look: the first piece (so that
+    /// bytes that are not HTTP at all are refused at once), or a piece that may end the head.
+    pub(crate) fn worth_parsing(&mut self) -> bool {
+        std::mem::take(&mut self.worth_parsing) || self.is_full()
     }
 
     pub(crate) fn limit(&self) -> usize {
@@ -32,7 +43,14 @@ impl HeadBuffer {
     /// Appends as much of `data` as fits under the limit and returns how much that was.
     pub(crate) fn fill(&mut self, data: &[u8]) -> usize {
         let take = data.len().min(self.limit - self.buf.len());
+        // A head ends with an empty line: "\n\r\n", or "\n\n" as httparse also accepts.
+        // Look at the new bytes and the two before them.
+        let scan_from = self.buf.len().saturating_sub(2);
         self.buf.extend_from_slice(&data[..take]);
+        let fresh = &self.buf[scan_from..];
+        if fresh.windows(2).any(|w| w == b"\n\n") || fresh.windows(3).any(|w| w == b"\n\r\n") {
+            self.worth_parsing = true;
+        }
         take
     }
 

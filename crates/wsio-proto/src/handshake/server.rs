@@ -123,6 +123,9 @@ impl ServerHandshake {
             "ServerHandshake::receive called after the request was read"
         );
         let taken = self.buffer.fill(data);
+        if !self.buffer.worth_parsing() {
+            return Ok(None);
+        }
         let result = match parse_request(self.buffer.bytes()) {
             Ok(Decoded::Complete { value, len }) => Ok(Some(IncomingRequest {
                 request: value,
