@@ -51,5 +51,5 @@ run_server() {
 }
 
 mkdir -p reports
-cargo build --release --locked -p wsio-proto --example echo_server
-run_server proto-echo-server 9101 target/release/examples/echo_server
+cargo build --release --locked -p wsio-proto --example std_echo_server
+run_server proto-echo-server 9101 target/release/examples/std_echo_server

@@ -51,8 +51,3 @@ pub use role::Role;
 pub use transmit::Transmit;
 pub use url::{Credentials, UrlError, WsUrl, parse_url};
 pub use utf8::{InvalidUtf8, Utf8Bytes, Utf8Validator};
-
-/// The README's Rust examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

@@ -5,14 +5,13 @@ use std::fmt;
 use std::ops::Deref;
 
 use bytes::Bytes;
-use simdutf8::compat::from_utf8;
 
 /// Validates UTF-8 that arrives in pieces, failing as soon as the bytes seen so far cannot be
 /// the start of valid UTF-8 (RFC 6455 section 8.1 allows failing fast; Autobahn's 6.x cases
 /// expect it).
 ///
-/// The bulk of each piece goes through one `simdutf8` call; only a code point split across two
-/// pieces (at most three bytes held back) is checked on its own.
+/// The bulk of each piece goes through one fast `simdutf8` call; only a code point split across
+/// two pieces (at most three bytes held back) is checked on its own.
 ///
 /// ```
 /// use wsio_proto::Utf8Validator;
@@ -54,7 +53,9 @@ impl Utf8Validator {
             let take = (width - have).min(bytes.len());
             self.pending[have..have + take].copy_from_slice(&bytes[..take]);
             let candidate = &self.pending[..have + take];
-            match from_utf8(candidate) {
+            // At most four bytes: std's check has no set-up cost, and reports an unfinished
+            // sequence (no error length) apart from an invalid one.
+            match std::str::from_utf8(candidate) {
                 Ok(_) => self.pending_len = 0,
                 Err(e) if e.error_len().is_none() => {
                     // Still a valid prefix; every byte of this piece was used.
@@ -65,16 +66,22 @@ impl Utf8Validator {
             }
             bytes = &bytes[take..];
         }
-        match from_utf8(bytes) {
-            Ok(_) => Ok(()),
-            Err(e) if e.error_len().is_none() => {
-                let tail = &bytes[e.valid_up_to()..];
-                self.pending[..tail.len()].copy_from_slice(tail);
-                self.pending_len = tail.len() as u8;
-                Ok(())
-            }
-            Err(_) => Err(InvalidUtf8),
+        // The body goes through the fast validator; a code point cut off at the end is held
+        // back, after checking that it can still become valid.
+        let (body, tail) = bytes.split_at(unfinished_tail_start(bytes));
+        if simdutf8::basic::from_utf8(body).is_err() {
+            return Err(InvalidUtf8);
         }
+        if !tail.is_empty() {
+            match std::str::from_utf8(tail) {
+                Err(e) if e.error_len().is_none() => {
+                    self.pending[..tail.len()].copy_from_slice(tail);
+                    self.pending_len = tail.len() as u8;
+                }
+                _ => return Err(InvalidUtf8),
+            }
+        }
+        Ok(())
     }
 
     /// Whether the text seen so far ends on a code point boundary.
@@ -88,6 +95,25 @@ impl Utf8Validator {
         self.pending_len = 0;
         if complete { Ok(()) } else { Err(InvalidUtf8) }
     }
+}
+
+/// Where a code point that runs past the end of `bytes` starts, or `bytes.len()` if the last
+/// code point looks complete. Only the last three bytes are looked at: a longer unfinished
+/// sequence is invalid anyway, and the full check finds it.
+fn unfinished_tail_start(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    for back in 1..=len.min(3) {
+        let byte = bytes[len - back];
+        if byte & 0xC0 != 0x80 {
+            // A lead byte (or ASCII): its sequence is unfinished if it needs more than is left.
+            return if sequence_width(byte) > back {
+                len - back
+            } else {
+                len
+            };
+        }
+    }
+    len
 }
 
 /// The length of the sequence that `lead` starts; 1 for a byte that cannot lead (the check that

@@ -5,7 +5,7 @@
 //! wait until readable or the next timer).
 //!
 //! ```sh
-//! cargo run --release -p wsio-proto --example echo_server -- 127.0.0.1:9001
+//! cargo run --release -p wsio-proto --example std_echo_server -- 127.0.0.1:9001
 //! ```
 
 use std::io::{self, IoSlice, Read, Write};
