@@ -39,7 +39,7 @@ run_server() {
     local name=$1 port=$2
     shift 2
     echo "autobahn: server $name on 127.0.0.1:$port"
-    timeout 1200 "$@" "127.0.0.1:$port" &
+    timeout 1200 "$@" "127.0.0.1:$port" 2>"reports/$name.server.log" &
     pids+=($!)
     wait_for_port "$port"
     rm -rf "reports/$name"
@@ -50,6 +50,27 @@ run_server() {
     python3 scripts/autobahn_check.py "reports/$name"
 }
 
+# fuzzingserver is driven by a client: run_client NAME PORT COMMAND...
+run_client() {
+    local name=$1 port=$2
+    shift 2
+    echo "autobahn: client $name against 127.0.0.1:$port"
+    rm -rf "reports/$name"
+    timeout 1200 "$venv/bin/kosoku" -m fuzzingserver -o "reports/$name" \
+        -x '12.*' -x '13.*' "127.0.0.1:$port" >"reports/$name.log" 2>&1 &
+    local server=$!
+    pids+=("$server")
+    wait_for_port "$port"
+    timeout 1200 "$@" "ws://127.0.0.1:$port" >"reports/$name.client.log" 2>&1
+    # The fuzzing server writes its reports and exits once the client asked for them.
+    wait "$server" || true
+    tail -n 3 "reports/$name.log"
+    python3 scripts/autobahn_check.py "reports/$name"
+}
+
 mkdir -p reports
 cargo build --release --locked -p wsio-proto --example std_echo_server
-run_server proto-echo-server 9101 target/release/examples/std_echo_server
+cargo build --release --locked -p wsio --example echo_server --example autobahn_client
+run_server proto-std-echo-server 9101 target/release/examples/std_echo_server
+run_server wsio-echo-server 9102 target/release/examples/echo_server
+run_client wsio-client 9103 target/release/examples/autobahn_client

@@ -1,0 +1,189 @@
+//! Accepting one connection: [`accept`] and [`accept_with`].
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Request, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use wsio_proto::handshake::{encode_response, encode_response_head};
+use wsio_proto::{Role, UpgradeOffer};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::handshake_io;
+use crate::websocket::WebSocket;
+
+/// Runs the server side of the handshake on a fresh connection, with default settings,
+/// accepting any request and no subprotocol.
+///
+/// ```no_run
+/// # async fn demo() -> wsio::Result<()> {
+/// use futures_util::{SinkExt, StreamExt};
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
+/// let (stream, _) = listener.accept().await?;
+/// let mut ws = wsio::accept(stream).await?;
+/// while let Some(message) = ws.next().await {
+///     let message = message?;
+///     if message.is_data() {
+///         ws.send(message).await?;
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn accept<S>(stream: S) -> Result<WebSocket<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    accept_with(stream, &Config::default(), |_: &UpgradeRequest<'_>| {
+        Ok(Accept::new())
+    })
+    .await
+}
+
+/// Runs the server side of the handshake, letting `decide` look at the request and accept it
+/// (choosing a subprotocol, adding headers) or refuse it with a status and body.
+///
+/// Requests that are not valid WebSocket upgrades are refused with the matching HTTP error
+/// (400, or 426 for an unsupported version) before `decide` is called.
+///
+/// ```no_run
+/// # async fn demo(stream: tokio::net::TcpStream) -> wsio::Result<()> {
+/// use http::{HeaderName, HeaderValue, StatusCode};
+/// use wsio::{Accept, Config, Reject, UpgradeRequest};
+///
+/// let ws = wsio::accept_with(stream, &Config::default(), |request: &UpgradeRequest<'_>| {
+///     if request.path() != "/chat" {
+///         return Err(Reject::new(StatusCode::NOT_FOUND, "no such room"));
+///     }
+///     let protocol = request.select_protocol(&["chat.v2", "chat.v1"]);
+///     let server = (HeaderName::from_static("x-server"), HeaderValue::from_static("wsio"));
+///     Ok(Accept::new().protocol(protocol).header(server.0, server.1))
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn accept_with<S, F>(mut stream: S, config: &Config, decide: F) -> Result<WebSocket<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
+{
+    let incoming = handshake_io::read_request(&mut stream, config).await?;
+    let offer = match incoming.validate() {
+        Ok(offer) => offer,
+        Err(error) => {
+            refuse(&mut stream, &error.response()).await?;
+            return Err(error.into());
+        }
+    };
+    let request = UpgradeRequest {
+        request: &incoming.request,
+        offer: &offer,
+    };
+    let accept = match decide(&request) {
+        Ok(accept) => accept,
+        Err(Reject(refusal)) => {
+            refuse(&mut stream, &refusal).await?;
+            return Err(wsio_proto::HandshakeError::Rejected(refusal).into());
+        }
+    };
+    let mut response = offer.accept(accept.protocol.as_deref());
+    response.headers_mut().extend(accept.headers);
+    handshake_io::write_response(&mut stream, &encode_response_head(&response)).await?;
+    Ok(WebSocket::from_raw(
+        stream,
+        Role::Server,
+        config,
+        incoming.leftover,
+    ))
+}
+
+async fn refuse<S>(stream: &mut S, response: &http::Response<Bytes>) -> Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    handshake_io::write_response(stream, &encode_response(response)).await?;
+    stream.shutdown().await.map_err(Error::from)
+}
+
+/// A handshake request, as the callback of [`accept_with`] sees it.
+#[derive(Debug)]
+pub struct UpgradeRequest<'a> {
+    request: &'a Request<()>,
+    offer: &'a UpgradeOffer,
+}
+
+impl UpgradeRequest<'_> {
+    /// The request's path, without the query.
+    pub fn path(&self) -> &str {
+        self.request.uri().path()
+    }
+
+    /// The request's query, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.request.uri().query()
+    }
+
+    /// The request's headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.request.headers()
+    }
+
+    /// The subprotocols the client offered, in its order.
+    pub fn protocols(&self) -> &[String] {
+        &self.offer.protocols
+    }
+
+    /// The first of `supported` (in the server's order of preference) that the client offered.
+    pub fn select_protocol(&self, supported: &[&str]) -> Option<String> {
+        wsio_proto::handshake::select_subprotocol(&self.offer.protocols, supported)
+            .map(String::from)
+    }
+
+    /// The whole request.
+    pub fn request(&self) -> &Request<()> {
+        self.request
+    }
+}
+
+/// How [`accept_with`]'s callback accepts a request.
+#[derive(Debug, Default, Clone)]
+pub struct Accept {
+    protocol: Option<String>,
+    headers: HeaderMap,
+}
+
+impl Accept {
+    /// Accepts with no subprotocol and no extra headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Chooses a subprotocol; it must be one the client offered.
+    pub fn protocol(mut self, protocol: impl Into<Option<String>>) -> Self {
+        self.protocol = protocol.into();
+        self
+    }
+
+    /// Adds a header to the 101 response.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+}
+
+/// How [`accept_with`]'s callback refuses a request: the HTTP response to send instead of 101.
+#[derive(Debug, Clone)]
+pub struct Reject(Box<http::Response<Bytes>>);
+
+impl Reject {
+    /// A refusal with a status and a plain-text body.
+    pub fn new(status: StatusCode, body: impl Into<Bytes>) -> Self {
+        Reject(Box::new(wsio_proto::handshake::reject(status, body)))
+    }
+}
+
+impl From<http::Response<Bytes>> for Reject {
+    fn from(response: http::Response<Bytes>) -> Self {
+        Reject(Box::new(response))
+    }
+}

@@ -1,0 +1,250 @@
+//! Opening connections: [`connect`] and [`ClientBuilder`].
+
+use std::time::Duration;
+
+use http::HeaderMap;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use wsio_proto::{ClientHandshake, Role, WsUrl};
+
+use crate::config::Config;
+use crate::error::{Error, Phase, Result};
+use crate::handshake_io;
+use crate::transport::Transport;
+use crate::websocket::WebSocket;
+
+/// Connects to a `ws://` or `ws+unix://` URL with default settings.
+///
+/// ```no_run
+/// # async fn demo() -> wsio::Result<()> {
+/// let (mut ws, response) = wsio::connect("ws://127.0.0.1:9001/chat").await?;
+/// assert_eq!(response.status(), 101);
+/// ws.send_text("hello").await?;
+/// if let Some(reply) = ws.recv().await {
+///     println!("{:?}", reply?);
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn connect(url: &str) -> Result<(WebSocket<Transport>, Response)> {
+    ClientBuilder::new(url)?.connect().await
+}
+
+/// The server's answer to a successful handshake.
+#[derive(Debug, Clone)]
+pub struct Response {
+    http: http::Response<()>,
+    protocol: Option<String>,
+}
+
+impl Response {
+    /// The status: always 101 Switching Protocols.
+    pub fn status(&self) -> http::StatusCode {
+        self.http.status()
+    }
+
+    /// The headers the server sent.
+    pub fn headers(&self) -> &HeaderMap {
+        self.http.headers()
+    }
+
+    /// The subprotocol the server chose, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The whole response.
+    pub fn http(&self) -> &http::Response<()> {
+        &self.http
+    }
+}
+
+/// Options for a client connection, then [`connect`](Self::connect).
+///
+/// ```no_run
+/// # async fn demo() -> wsio::Result<()> {
+/// use std::time::Duration;
+///
+/// let (ws, response) = wsio::ClientBuilder::new("ws://127.0.0.1:9001/chat")?
+///     .protocols(["chat.v2", "chat.v1"])
+///     .origin("http://127.0.0.1")
+///     .header("Authorization", "Bearer token")
+///     .ping_interval(Some(Duration::from_secs(20)))
+///     .connect()
+///     .await?;
+/// println!("speaking {:?}", response.protocol());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: WsUrl,
+    config: Config,
+    protocols: Vec<String>,
+    origin: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl ClientBuilder {
+    /// Options for a connection to `url` (`ws://` or `ws+unix://`).
+    pub fn new(url: &str) -> Result<Self> {
+        Ok(ClientBuilder {
+            url: url.parse()?,
+            config: Config::default(),
+            protocols: Vec::new(),
+            origin: None,
+            headers: Vec::new(),
+        })
+    }
+
+    /// Replaces every setting with `config`.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Offers one subprotocol.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Offers several subprotocols, in order of preference.
+    pub fn protocols<I>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.protocols.extend(protocols.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sends an `Origin` header.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// Adds a header to the handshake request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets [`Config::connect_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::handshake_timeout`].
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::max_write_buffer`].
+    pub fn max_write_buffer(mut self, bytes: usize) -> Self {
+        self.config.max_write_buffer = bytes;
+        self
+    }
+
+    /// Sets [`wsio_proto::Config::max_frame_size`].
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.config.protocol.max_frame_size = bytes;
+        self
+    }
+
+    /// Sets [`wsio_proto::Config::max_message_size`].
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.config.protocol.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`wsio_proto::Config::max_handshake_size`].
+    pub fn max_handshake_size(mut self, bytes: usize) -> Self {
+        self.config.protocol.max_handshake_size = bytes;
+        self
+    }
+
+    /// Sets [`wsio_proto::Config::ping_interval`]: keepalive pings after that much silence.
+    pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
+        self.config.protocol.ping_interval = interval;
+        self
+    }
+
+    /// Sets [`wsio_proto::Config::pong_timeout`].
+    pub fn pong_timeout(mut self, timeout: Duration) -> Self {
+        self.config.protocol.pong_timeout = timeout;
+        self
+    }
+
+    /// Sets [`wsio_proto::Config::close_timeout`].
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.protocol.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`wsio_proto::Config::auto_pong`].
+    pub fn auto_pong(mut self, auto_pong: bool) -> Self {
+        self.config.protocol.auto_pong = auto_pong;
+        self
+    }
+
+    /// Opens the transport the URL names and runs the handshake over it.
+    pub async fn connect(self) -> Result<(WebSocket<Transport>, Response)> {
+        let transport = self.open().await?;
+        self.connect_on(transport).await
+    }
+
+    /// Runs the handshake over a transport the caller opened (a proxy tunnel, an in-memory
+    /// pipe, a TLS stream of its own): the URL gives only the request's host and path.
+    pub async fn connect_on<S>(self, mut io: S) -> Result<(WebSocket<S>, Response)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let handshake = self.handshake()?;
+        let accepted = handshake_io::client(&mut io, handshake, &self.config).await?;
+        let ws = WebSocket::from_raw(io, Role::Client, &self.config, accepted.leftover);
+        let response = Response {
+            http: accepted.response,
+            protocol: accepted.protocol,
+        };
+        Ok((ws, response))
+    }
+
+    fn handshake(&self) -> Result<ClientHandshake> {
+        let mut handshake =
+            ClientHandshake::new(&self.url).max_head_size(self.config.protocol.max_handshake_size);
+        if !self.protocols.is_empty() {
+            handshake = handshake.protocols(&self.protocols)?;
+        }
+        if let Some(origin) = &self.origin {
+            handshake = handshake.origin(origin)?;
+        }
+        for (name, value) in &self.headers {
+            handshake = handshake.header(name, value)?;
+        }
+        Ok(handshake)
+    }
+
+    async fn open(&self) -> Result<Transport> {
+        let open = async {
+            #[cfg(unix)]
+            if let Some(path) = self.url.unix_socket() {
+                return Ok(Transport::Unix(
+                    tokio::net::UnixStream::connect(path).await?,
+                ));
+            }
+            if self.url.is_tls() {
+                return Err(Error::Url(wsio_proto::UrlError::UnsupportedScheme(
+                    "wss".into(),
+                )));
+            }
+            let tcp = TcpStream::connect((self.url.host(), self.url.port())).await?;
+            tcp.set_nodelay(true)?;
+            Ok(Transport::Tcp(tcp))
+        };
+        tokio::time::timeout(self.config.connect_timeout, open)
+            .await
+            .map_err(|_| Error::Timeout(Phase::Connect))?
+    }
+}

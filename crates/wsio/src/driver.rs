@@ -1,0 +1,166 @@
+//! The glue every front-end shares: it feeds what the transport read into the protocol core,
+//! turns the core's events into what applications receive, and says what to write, when to
+//! shut the transport down and when to wake up.
+//!
+//! A front-end (async or blocking) only moves bytes: it reads into [`Driver::read_buf`],
+//! reports the count with [`Driver::handle_read`], writes [`Driver::output`], acts on
+//! [`Driver::transport_step`], and sleeps until [`Driver::deadline`]. Every protocol rule lives
+//! in [`wsio_proto::Connection`]; every front-end rule lives here.
+
+use std::time::Instant;
+
+use bytes::Buf;
+use wsio_proto::{
+    CloseCode, CloseFrame, CloseInfo, Connection, Event, Message, State, Transmit, TransportAction,
+};
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// What the transport should do next, once the output is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransportStep {
+    /// Keep reading (and writing).
+    Read,
+    /// Shut down the writing side, then keep reading until end of file.
+    ShutdownWrite,
+    /// Close the transport: the connection is over.
+    Close,
+}
+
+/// One connection's state beside the transport, shared by the async and blocking front-ends.
+#[derive(Debug)]
+pub(crate) struct Driver {
+    conn: Connection,
+    read_buf: Vec<u8>,
+    max_write_buffer: usize,
+    /// The writing side has been shut down.
+    write_shut: bool,
+    /// The transport failed or ended; nothing more will be read from it.
+    transport_done: bool,
+    close_info: Option<CloseInfo>,
+}
+
+impl Driver {
+    pub(crate) fn new(conn: Connection, config: &Config) -> Self {
+        Driver {
+            conn,
+            read_buf: vec![0; config.read_buffer_size],
+            max_write_buffer: config.max_write_buffer,
+            write_shut: false,
+            transport_done: false,
+            close_info: None,
+        }
+    }
+
+    /// The protocol state machine, for commands.
+    pub(crate) fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Tells the core the time. Call first whenever the connection resumes.
+    pub(crate) fn tick(&mut self) {
+        self.conn.handle_timeout(Instant::now());
+    }
+
+    /// Where the next read goes.
+    pub(crate) fn read_buf(&mut self) -> &mut [u8] {
+        &mut self.read_buf
+    }
+
+    /// Reports how many bytes the last read put into [`read_buf`](Self::read_buf); zero is the
+    /// end of the transport.
+    pub(crate) fn handle_read(&mut self, n: usize) {
+        if n == 0 {
+            self.conn.receive_eof();
+        } else {
+            self.conn.receive(&self.read_buf[..n]);
+        }
+    }
+
+    /// Reports that the transport failed. The connection ends abnormally (1006); the front-end
+    /// reports the transport's error, and the core's `Closed` is not reported again.
+    pub(crate) fn handle_transport_error(&mut self) {
+        self.transport_done = true;
+        self.conn.receive_eof();
+    }
+
+    /// The next thing for the application: a message, the peer's close, or the error that
+    /// ended the connection. `None` when more input is needed.
+    pub(crate) fn next_message(&mut self) -> Option<Result<Message, Error>> {
+        loop {
+            match self.conn.poll_event()? {
+                Event::Message(message) => return Some(Ok(message)),
+                Event::Closed(info) => {
+                    if self.transport_done {
+                        // The transport's own error was reported; the core's view of the same
+                        // end (1006) is kept for `close_info` only.
+                        self.close_info = Some(info);
+                        return None;
+                    }
+                    let item = match (&info.error, info.was_clean) {
+                        (Some(error), _) => Err(Error::Protocol(error.clone())),
+                        (None, _) if info.code == CloseCode::NO_STATUS => Ok(Message::Close(None)),
+                        (None, _) => Ok(Message::Close(Some(CloseFrame {
+                            code: info.code,
+                            reason: info.reason.clone(),
+                        }))),
+                    };
+                    self.close_info = Some(info);
+                    return Some(item);
+                }
+                // Frame mode delivers frames, which this path does not ask for.
+                _ => continue,
+            }
+        }
+    }
+
+    /// How the connection ended, once it has.
+    pub(crate) fn close_info(&self) -> Option<&CloseInfo> {
+        self.close_info.as_ref()
+    }
+
+    /// Whether the connection can take another message without exceeding the write buffer.
+    pub(crate) fn has_room(&self) -> bool {
+        self.conn.buffered_amount() < self.max_write_buffer
+    }
+
+    /// The bytes to write.
+    pub(crate) fn output(&mut self) -> &mut Transmit {
+        self.conn.transmit()
+    }
+
+    /// Whether there is nothing left to write.
+    pub(crate) fn output_is_empty(&mut self) -> bool {
+        !self.conn.transmit().has_remaining()
+    }
+
+    /// What the transport should do next. Shutting down waits until the output is written.
+    pub(crate) fn transport_step(&mut self) -> TransportStep {
+        if self.transport_done {
+            return TransportStep::Close;
+        }
+        match self.conn.transport_action() {
+            TransportAction::Close => TransportStep::Close,
+            TransportAction::ShutdownWrite if !self.write_shut && self.output_is_empty() => {
+                TransportStep::ShutdownWrite
+            }
+            _ => TransportStep::Read,
+        }
+    }
+
+    /// Records that the writing side was shut down.
+    pub(crate) fn write_shut_down(&mut self) {
+        self.write_shut = true;
+    }
+
+    /// When the core next wants the time.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    /// Whether the close handshake has begun or ended.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.conn.state() != State::Open
+    }
+}

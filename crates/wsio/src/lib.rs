@@ -1,0 +1,33 @@
+//! WebSocket client and server for tokio, built on the sans-I/O [`wsio_proto`].
+//!
+//! - [`connect`] / [`ClientBuilder`] open a connection; [`accept`] / [`accept_with`] answer one.
+//! - [`WebSocket`] is a [`Stream`](futures_core::Stream) of [`Message`]s and a
+//!   [`Sink`](futures_sink::Sink) of them, with `send`/`recv` helpers and
+//!   [`split`](WebSocket::split) into halves for two tasks.
+//! - [`Config`] holds every limit and timeout, with its default.
+//!
+//! Protocol rules live in [`wsio_proto::Connection`]; this crate moves bytes.
+
+mod accept;
+mod client;
+mod config;
+mod driver;
+mod error;
+mod handshake_io;
+mod transport;
+mod websocket;
+
+pub use accept::{Accept, Reject, UpgradeRequest, accept, accept_with};
+pub use client::{ClientBuilder, Response, connect};
+pub use config::Config;
+pub use error::{Error, Phase, Result};
+pub use transport::Transport;
+pub use websocket::{ReadHalf, WebSocket, WriteHalf};
+pub use wsio_proto::{
+    CloseCode, CloseFrame, CloseInfo, Frame, HandshakeError, Message, OpCode, Utf8Bytes,
+};
+
+/// The README's Rust examples, compiled (and run where they can) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,475 @@
+//! The async WebSocket: a [`Stream`] of messages and a [`Sink`] of messages over any transport.
+
+use std::fmt;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker, ready};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+use wsio_proto::{CloseCode, CloseInfo, Message, Role, Utf8Bytes};
+
+use crate::config::Config;
+use crate::driver::{Driver, TransportStep};
+use crate::error::{Error, Result};
+
+/// The most slices one vectored write hands to the transport.
+const MAX_WRITE_SLICES: usize = 64;
+
+/// A WebSocket connection over the transport `S`, after its opening handshake.
+///
+/// It is a [`Stream`] of received [`Message`]s and a [`Sink`] of messages to send, with
+/// `async` helpers for both. Reading drives the connection: it answers pings, completes the
+/// close handshake and runs the keepalive and close timers, so keep reading while the
+/// connection is open. [`split`](Self::split) gives a read half and a write half for two
+/// tasks.
+///
+/// When the peer closes, the stream yields [`Message::Close`] and then ends; if the connection
+/// fails, it yields the [`Error`] and then ends. [`close_info`](Self::close_info) then tells
+/// how it ended (code, reason, whether it was clean).
+///
+/// Receiving is cancel-safe: a dropped [`recv`](Self::recv) future loses nothing, because
+/// everything read is kept in the connection, not in the future.
+pub struct WebSocket<S> {
+    shared: Arc<Shared<S>>,
+}
+
+/// The reading half of a split [`WebSocket`]: a [`Stream`] of messages.
+pub struct ReadHalf<S> {
+    shared: Arc<Shared<S>>,
+}
+
+/// The writing half of a split [`WebSocket`]: a [`Sink`] of messages.
+pub struct WriteHalf<S> {
+    shared: Arc<Shared<S>>,
+}
+
+/// What both halves share. The lock is held only for non-blocking work, never across an await.
+struct Shared<S> {
+    inner: Mutex<Inner<S>>,
+    /// Wakes whichever halves wait for the transport to accept writes.
+    write_wakers: Arc<WriteWakers>,
+    write_waker: Waker,
+}
+
+struct Inner<S> {
+    io: S,
+    driver: Driver,
+    /// The timer behind the core's deadline, polled by the reader.
+    sleep: Pin<Box<Sleep>>,
+    armed: Option<Instant>,
+    /// The reader's waker, to wake it when the writer changes the deadline.
+    reader: Option<Waker>,
+    /// The stream has ended (the transport is closed).
+    ended: bool,
+}
+
+/// Both halves may have to wait for the transport to accept writes (the reader writes pongs
+/// and close replies), but a transport keeps one write waker. The waker given to the transport
+/// wakes every half that waits.
+#[derive(Default)]
+struct WriteWakers {
+    slots: Mutex<[Option<Waker>; 2]>,
+}
+
+/// Which half is asking.
+#[derive(Clone, Copy)]
+enum Side {
+    Reader = 0,
+    Writer = 1,
+}
+
+impl Wake for WriteWakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let wakers = std::mem::take(&mut *self.slots.lock().unwrap_or_else(|e| e.into_inner()));
+        for waker in wakers.into_iter().flatten() {
+            waker.wake();
+        }
+    }
+}
+
+impl WriteWakers {
+    fn register(&self, side: Side, waker: &Waker) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = &mut slots[side as usize];
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+}
+
+impl<S> WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Wraps a transport whose opening handshake is done. `leftover` holds bytes that arrived
+    /// after the handshake; they are the connection's first input.
+    ///
+    /// Use this to run WebSocket over a stream you have set up yourself. To make or accept
+    /// connections, see [`connect`](crate::connect) and [`accept`](crate::accept).
+    pub fn from_raw(io: S, role: Role, config: &Config, leftover: Bytes) -> Self {
+        let mut conn = wsio_proto::Connection::new(role, config.protocol.clone());
+        conn.handle_timeout(Instant::now());
+        conn.receive(&leftover);
+        let write_wakers = Arc::new(WriteWakers::default());
+        WebSocket {
+            shared: Arc::new(Shared {
+                inner: Mutex::new(Inner {
+                    io,
+                    driver: Driver::new(conn, config),
+                    sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+                    armed: None,
+                    reader: None,
+                    ended: false,
+                }),
+                write_waker: Waker::from(write_wakers.clone()),
+                write_wakers,
+            }),
+        }
+    }
+
+    /// The next message. `None` once the connection has ended.
+    ///
+    /// Cancel-safe: dropping the future loses nothing.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        std::future::poll_fn(|cx| self.shared.poll_next(cx)).await
+    }
+
+    /// Sends a message and waits until it is written to the transport.
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.shared.send(message.into()).await
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()> {
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Sends a binary message.
+    pub async fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Binary(data.into())).await
+    }
+
+    /// Sends a ping (payload at most 125 bytes). Its pong arrives as [`Message::Pong`].
+    pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Ping(payload.into())).await
+    }
+
+    /// Sends a pong (payload at most 125 bytes).
+    pub async fn pong(&mut self, payload: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Pong(payload.into())).await
+    }
+
+    /// Starts the close handshake with a code and a reason (at most 123 bytes), and waits until
+    /// the close frame is written. Keep reading: the stream yields the peer's close and ends.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.shared.close(code, reason).await
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_info(&self) -> Option<CloseInfo> {
+        self.shared.lock().driver.close_info().cloned()
+    }
+
+    /// Splits the connection into a read half and a write half, which two tasks can use at once.
+    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        (
+            ReadHalf {
+                shared: self.shared.clone(),
+            },
+            WriteHalf {
+                shared: self.shared,
+            },
+        )
+    }
+}
+
+impl<S> ReadHalf<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// The next message. `None` once the connection has ended. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        std::future::poll_fn(|cx| self.shared.poll_next(cx)).await
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_info(&self) -> Option<CloseInfo> {
+        self.shared.lock().driver.close_info().cloned()
+    }
+}
+
+impl<S> WriteHalf<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Sends a message and waits until it is written to the transport.
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.shared.send(message.into()).await
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()> {
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Sends a binary message.
+    pub async fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Binary(data.into())).await
+    }
+
+    /// Sends a ping (payload at most 125 bytes).
+    pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Ping(payload.into())).await
+    }
+
+    /// Sends a pong (payload at most 125 bytes).
+    pub async fn pong(&mut self, payload: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Pong(payload.into())).await
+    }
+
+    /// Starts the close handshake and waits until the close frame is written. The read half
+    /// sees the peer's answer.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.shared.close(code, reason).await
+    }
+}
+
+impl<S> Shared<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    fn lock(&self) -> MutexGuard<'_, Inner<S>> {
+        // A panic while the lock was held left a consistent state: every change under it is a
+        // single call into the core.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes what the connection has queued, as far as the transport takes it.
+    fn poll_write_out(
+        &self,
+        inner: &mut Inner<S>,
+        side: Side,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<()>> {
+        self.write_wakers.register(side, cx.waker());
+        let mut write_cx = Context::from_waker(&self.write_waker);
+        let Inner { io, driver, .. } = inner;
+        let vectored = io.is_write_vectored();
+        let out = driver.output();
+        while out.has_remaining() {
+            let written = if vectored {
+                let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
+                let count = out.chunks_vectored(&mut slices);
+                ready!(Pin::new(&mut *io).poll_write_vectored(&mut write_cx, &slices[..count]))?
+            } else {
+                ready!(Pin::new(&mut *io).poll_write(&mut write_cx, out.chunk()))?
+            };
+            if written == 0 {
+                return Poll::Ready(Err(
+                    std::io::Error::from(std::io::ErrorKind::WriteZero).into()
+                ));
+            }
+            out.advance(written);
+        }
+        ready!(Pin::new(&mut *io).poll_flush(&mut write_cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if inner
+            .reader
+            .as_ref()
+            .is_none_or(|w| !w.will_wake(cx.waker()))
+        {
+            inner.reader = Some(cx.waker().clone());
+        }
+        loop {
+            if inner.ended {
+                return Poll::Ready(None);
+            }
+            inner.driver.tick();
+            let item = inner.driver.next_message();
+            // Answers to pings and close frames go out as soon as they are queued; a transport
+            // that is not ready wakes this half through the write waker.
+            let wrote = self.poll_write_out(inner, Side::Reader, cx);
+            if let Poll::Ready(Err(error)) = wrote {
+                inner.driver.handle_transport_error();
+                if item.is_none() {
+                    return Poll::Ready(Some(Err(error)));
+                }
+            }
+            if let Some(item) = item {
+                return Poll::Ready(Some(item));
+            }
+            match inner.driver.transport_step() {
+                TransportStep::Close => {
+                    // Best effort: the connection is over whether or not the shutdown completes.
+                    let _ = Pin::new(&mut inner.io).poll_shutdown(cx);
+                    inner.ended = true;
+                    continue;
+                }
+                TransportStep::ShutdownWrite => match Pin::new(&mut inner.io).poll_shutdown(cx) {
+                    Poll::Ready(_) => inner.driver.write_shut_down(),
+                    Poll::Pending => {}
+                },
+                TransportStep::Read => {}
+            }
+            let Inner { io, driver, .. } = inner;
+            let mut buf = ReadBuf::new(driver.read_buf());
+            match Pin::new(io).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => {
+                    let n = buf.filled().len();
+                    inner.driver.handle_read(n);
+                    continue;
+                }
+                Poll::Ready(Err(error)) => {
+                    inner.driver.handle_transport_error();
+                    return Poll::Ready(Some(Err(error.into())));
+                }
+                Poll::Pending => {}
+            }
+            let deadline = inner.driver.deadline();
+            if deadline != inner.armed {
+                inner.armed = deadline;
+                if let Some(deadline) = deadline {
+                    inner.sleep.as_mut().reset(deadline.into());
+                }
+            }
+            if inner.armed.is_some() && inner.sleep.as_mut().poll(cx).is_ready() {
+                inner.armed = None;
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// Waits until the connection can take another message.
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut inner = self.lock();
+        inner.driver.tick();
+        if inner.driver.has_room() {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(self.poll_write_out(&mut inner, Side::Writer, cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(&self, message: Message) -> Result<()> {
+        let mut inner = self.lock();
+        let closing = matches!(message, Message::Close(_));
+        inner.driver.conn().send(message)?;
+        if closing {
+            // The close timer now runs: the reader must re-arm its sleep.
+            if let Some(reader) = inner.reader.take() {
+                reader.wake();
+            }
+        }
+        Ok(())
+    }
+
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let mut inner = self.lock();
+        self.poll_write_out(&mut inner, Side::Writer, cx)
+    }
+
+    async fn send(&self, message: Message) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_ready(cx)).await?;
+        self.start_send(message)?;
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+        let frame = wsio_proto::CloseFrame::new(code, reason);
+        self.send(Message::Close(Some(frame))).await
+    }
+}
+
+impl<S> Stream for WebSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.shared.poll_next(cx)
+    }
+}
+
+impl<S> Stream for ReadHalf<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.shared.poll_next(cx)
+    }
+}
+
+macro_rules! impl_sink {
+    ($ty:ident) => {
+        impl<S> Sink<Message> for $ty<S>
+        where
+            S: AsyncRead + AsyncWrite + Unpin,
+        {
+            type Error = Error;
+
+            fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                self.shared.poll_ready(cx)
+            }
+
+            fn start_send(self: Pin<&mut Self>, message: Message) -> Result<()> {
+                self.shared.start_send(message)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                self.shared.poll_flush(cx)
+            }
+
+            /// Sends a close frame (1000) unless one was sent, and flushes. The stream sees the
+            /// peer's answer.
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                {
+                    let mut inner = self.shared.lock();
+                    if !inner.driver.is_closing() {
+                        inner.driver.conn().close(CloseCode::NORMAL, "")?;
+                    }
+                }
+                self.shared.poll_flush(cx)
+            }
+        }
+    };
+}
+
+impl_sink!(WebSocket);
+impl_sink!(WriteHalf);
+
+impl<S> fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket").finish_non_exhaustive()
+    }
+}
+
+impl<S> fmt::Debug for ReadHalf<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadHalf").finish_non_exhaustive()
+    }
+}
+
+impl<S> fmt::Debug for WriteHalf<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteHalf").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,524 @@
+//! The tokio client and server against each other on loopback: messages, split halves,
+//! refusals, subprotocols, the close handshake, timeouts, backpressure and cancel safety.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wsio::{
+    Accept, ClientBuilder, CloseCode, CloseFrame, Config, Error, HandshakeError, Message, Reject,
+    UpgradeRequest, WebSocket,
+};
+
+/// Bounds every test: nothing here may hang.
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Starts a server on 127.0.0.1 that runs `handle` on each accepted connection.
+async fn serve<F, Fut>(config: Config, handle: F) -> SocketAddr
+where
+    F: Fn(WebSocket<TcpStream>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::sync::Arc::new(handle);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handle = handle.clone();
+            let config = config.clone();
+            tokio::spawn(async move {
+                let accepted = wsio::accept_with(stream, &config, |r: &UpgradeRequest<'_>| {
+                    Ok(Accept::new().protocol(r.select_protocol(&["chat.v2", "chat.v1"])))
+                })
+                .await;
+                if let Ok(ws) = accepted {
+                    handle(ws).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn echo(mut ws: WebSocket<TcpStream>) {
+    while let Some(Ok(message)) = ws.next().await {
+        if message.is_data() && ws.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn url(addr: SocketAddr, path: &str) -> String {
+    format!("ws://{addr}{path}")
+}
+
+#[tokio::test]
+async fn text_binary_and_a_16_mib_message_echo() {
+    tokio::time::timeout(LIMIT, async {
+        let addr = serve(Config::default(), echo).await;
+        let (mut ws, response) = wsio::connect(&url(addr, "/")).await.unwrap();
+        assert_eq!(response.status(), 101);
+        let big = Bytes::from(vec![7u8; 16 << 20]);
+        let messages = [
+            Message::text("hello"),
+            Message::text(""),
+            Message::binary(vec![0u8, 1, 2, 255]),
+            Message::Binary(big),
+            Message::text("κόσμε 😀"),
+        ];
+        for message in &messages {
+            ws.send(message.clone()).await.unwrap();
+        }
+        for message in &messages {
+            assert_eq!(&ws.next().await.unwrap().unwrap(), message);
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn pings_are_answered_and_reported() {
+    tokio::time::timeout(LIMIT, async {
+        let addr = serve(Config::default(), echo).await;
+        let (mut ws, _) = wsio::connect(&url(addr, "/")).await.unwrap();
+        ws.ping(Bytes::from_static(b"are you there")).await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Pong(Bytes::from_static(b"are you there"))
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn split_halves_work_from_two_tasks_at_once() {
+    tokio::time::timeout(LIMIT, async {
+        let addr = serve(Config::default(), echo).await;
+        let (ws, _) = wsio::connect(&url(addr, "/")).await.unwrap();
+        let (mut read, mut write) = ws.split();
+        const COUNT: usize = 2000;
+        let writer = tokio::spawn(async move {
+            for i in 0..COUNT {
+                write.send_text(format!("message {i}")).await.unwrap();
+            }
+            write
+        });
+        // The reader receives while the writer is still sending.
+        for i in 0..COUNT {
+            let message = read.recv().await.unwrap().unwrap();
+            assert_eq!(message, Message::text(format!("message {i}")));
+        }
+        let mut write = writer.await.unwrap();
+        write.close(CloseCode::NORMAL, "done").await.unwrap();
+        assert_eq!(
+            read.recv().await.unwrap().unwrap(),
+            Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
+        );
+        assert!(read.recv().await.is_none());
+        assert!(read.close_info().unwrap().was_clean);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_handshake_carries_status_headers_and_body() {
+    tokio::time::timeout(LIMIT, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let result = wsio::accept_with(
+                stream,
+                &Config::default(),
+                |request: &UpgradeRequest<'_>| {
+                    assert_eq!(request.path(), "/private");
+                    assert_eq!(request.query(), Some("token=wrong"));
+                    Err(Reject::new(http::StatusCode::FORBIDDEN, "go away"))
+                },
+            )
+            .await;
+            assert!(matches!(result, Err(Error::Handshake(_))));
+        });
+        let error = wsio::connect(&url(addr, "/private?token=wrong"))
+            .await
+            .unwrap_err();
+        let Error::Handshake(error) = error else {
+            panic!("{error:?}")
+        };
+        let HandshakeError::Rejected(response) = *error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(response.status(), 403);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(response.body(), "go away");
+        server.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_server_chooses_among_offered_subprotocols() {
+    tokio::time::timeout(LIMIT, async {
+        let addr = serve(Config::default(), echo).await;
+        let (_, response) = ClientBuilder::new(&url(addr, "/"))
+            .unwrap()
+            .protocols(["chat.v1", "chat.v2"])
+            .connect()
+            .await
+            .unwrap();
+        // The server's preference wins among what the client offered.
+        assert_eq!(response.protocol(), Some("chat.v2"));
+        let (_, response) = ClientBuilder::new(&url(addr, "/"))
+            .unwrap()
+            .protocol("other")
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(response.protocol(), None);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_close_handshake_reports_code_reason_and_cleanliness() {
+    tokio::time::timeout(LIMIT, async {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        let addr = serve(Config::default(), move |mut ws| {
+            let tx = tx.lock().unwrap().take();
+            async move {
+                let mut seen = Vec::new();
+                while let Some(item) = ws.next().await {
+                    seen.push(item.unwrap());
+                }
+                let _ = tx.unwrap().send((seen, ws.close_info()));
+            }
+        })
+        .await;
+        let (mut ws, _) = wsio::connect(&url(addr, "/")).await.unwrap();
+        ws.close(CloseCode(4000), "bye").await.unwrap();
+        assert!(ws.send_text("too late").await.unwrap_err().is_closed());
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Close(Some(CloseFrame::new(CloseCode(4000), "")))
+        );
+        assert!(ws.next().await.is_none());
+        let info = ws.close_info().unwrap();
+        assert!(info.was_clean);
+        let (seen, server_info) = rx.await.unwrap();
+        assert_eq!(
+            seen,
+            [Message::Close(Some(CloseFrame::new(
+                CloseCode(4000),
+                "bye"
+            )))]
+        );
+        let server_info = server_info.unwrap();
+        assert!(server_info.was_clean);
+        assert_eq!(
+            (server_info.code, server_info.reason.as_str()),
+            (CloseCode(4000), "bye")
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn receiving_is_cancel_safe_under_load() {
+    tokio::time::timeout(LIMIT, async {
+        const BATCH: u32 = 100;
+        const COUNT: u32 = 200 * BATCH;
+        // Batches with pauses between them, so that receives often wait, and are cancelled
+        // while waiting.
+        let addr = serve(Config::default(), |mut ws| async move {
+            for i in 0..COUNT {
+                let payload = i.to_be_bytes().to_vec();
+                ws.feed(Message::binary(payload)).await.unwrap();
+                if i % BATCH == BATCH - 1 {
+                    ws.flush().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            while ws.next().await.is_some() {}
+        })
+        .await;
+        let (mut ws, _) = wsio::connect(&url(addr, "/")).await.unwrap();
+        let mut next = 0u32;
+        let mut cancelled = 0u32;
+        while next < COUNT {
+            // A receive raced against a short timer, which wins whenever the receive waits for
+            // the next batch: the receive's future is then dropped mid-wait.
+            tokio::select! {
+                message = ws.recv() => {
+                    let payload = match message.unwrap().unwrap() {
+                        Message::Binary(payload) => payload,
+                        other => panic!("unexpected {other:?}"),
+                    };
+                    assert_eq!(payload, &next.to_be_bytes()[..], "message lost or reordered");
+                    next += 1;
+                }
+                _ = tokio::time::sleep(Duration::from_micros(100)) => cancelled += 1,
+            }
+        }
+        assert!(cancelled >= 100, "only {cancelled} receives were cancelled");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn sending_waits_when_the_peer_does_not_read() {
+    tokio::time::timeout(LIMIT, async {
+        let config = Config::default().max_write_buffer(64 << 10);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sender = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws =
+                wsio::accept_with(stream, &config, |_: &UpgradeRequest<'_>| Ok(Accept::new()))
+                    .await
+                    .unwrap();
+            let chunk = Bytes::from(vec![0u8; 256 << 10]);
+            let mut sent = 0usize;
+            // The peer never reads: sends complete until the socket buffers and the write
+            // buffer are full, then one waits.
+            loop {
+                match tokio::time::timeout(
+                    Duration::from_millis(500),
+                    ws.send_binary(chunk.clone()),
+                )
+                .await
+                {
+                    Ok(result) => {
+                        result.unwrap();
+                        sent += chunk.len();
+                    }
+                    Err(_) => return sent,
+                }
+                assert!(sent < 512 << 20, "sending never waited");
+            }
+        });
+        let (ws, _) = wsio::connect(&url(addr, "/")).await.unwrap();
+        let sent = sender.await.unwrap();
+        // What was accepted is bounded by the kernel's socket buffers plus our write buffer.
+        assert!(
+            sent < 64 << 20,
+            "{sent} bytes accepted without the peer reading"
+        );
+        drop(ws);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_caught_by_the_pong_timeout() {
+    tokio::time::timeout(LIMIT, async {
+        let server = Config::default().protocol(wsio_proto::Config::default().auto_pong(false));
+        let addr = serve(server, |mut ws| async move {
+            while ws.next().await.is_some() {}
+        })
+        .await;
+        let (mut ws, _) = ClientBuilder::new(&url(addr, "/"))
+            .unwrap()
+            .ping_interval(Some(Duration::from_millis(100)))
+            .pong_timeout(Duration::from_millis(200))
+            .connect()
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let error = ws.next().await.unwrap().unwrap_err();
+        assert!(
+            matches!(error, Error::Protocol(wsio_proto::Error::KeepaliveTimeout)),
+            "{error:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(ws.next().await.is_none());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_close_timeout_drops_a_peer_that_never_answers() {
+    tokio::time::timeout(LIMIT, async {
+        // A server that completes the handshake, then reads and never writes again.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.ends_with(b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                head.extend_from_slice(&buf[..n]);
+            }
+            let text = String::from_utf8(head).unwrap();
+            let key = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap()
+                .to_owned();
+            let response = wsio_proto::handshake::accept_response(&key, None);
+            stream
+                .write_all(&wsio_proto::handshake::encode_response_head(&response))
+                .await
+                .unwrap();
+            while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        });
+        let (mut ws, _) = ClientBuilder::new(&url(addr, "/"))
+            .unwrap()
+            .close_timeout(Duration::from_millis(300))
+            .connect()
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        let error = ws.next().await.unwrap().unwrap_err();
+        assert!(
+            matches!(error, Error::Protocol(wsio_proto::Error::CloseTimeout)),
+            "{error:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(ws.next().await.is_none());
+        assert!(!ws.close_info().unwrap().was_clean);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_handshake_times_out_and_other_clients_are_served() {
+    tokio::time::timeout(LIMIT, async {
+        let config = Config::default().handshake_timeout(Duration::from_millis(300));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let mut results = Vec::new();
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().await.unwrap();
+                let config = config.clone();
+                results.push(tokio::spawn(async move {
+                    match wsio::accept_with(stream, &config, |_: &UpgradeRequest<'_>| {
+                        Ok(Accept::new())
+                    })
+                    .await
+                    {
+                        Ok(ws) => {
+                            echo(ws).await;
+                            None
+                        }
+                        Err(error) => Some(error),
+                    }
+                }));
+            }
+            results
+        });
+        // A client that sends half a request and stalls.
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        // Meanwhile a normal client is served.
+        let (mut ws, _) = wsio::connect(&url(addr, "/")).await.unwrap();
+        ws.send_text("still here").await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::text("still here")
+        );
+        drop(ws);
+        let results = server.await.unwrap();
+        let slow_result = results.into_iter().next().unwrap().await.unwrap();
+        assert!(
+            matches!(slow_result, Some(Error::Timeout(wsio::Phase::Handshake))),
+            "{slow_result:?}"
+        );
+        // The slow client's connection was closed.
+        let mut buf = [0u8; 16];
+        assert_eq!(slow.read(&mut buf).await.unwrap_or(0), 0);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_malformed_handshake_gets_its_http_error() {
+    tokio::time::timeout(LIMIT, async {
+        let addr = serve(Config::default(), echo).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 426"), "{response}");
+        assert!(response.contains("Sec-WebSocket-Version: 13"), "{response}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_opened_by_the_caller_can_carry_the_connection() {
+    tokio::time::timeout(LIMIT, async {
+        let addr = serve(Config::default(), echo).await;
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut ws, _) = ClientBuilder::new("ws://example.test/room")
+            .unwrap()
+            .connect_on(stream)
+            .await
+            .unwrap();
+        ws.send_text("over my own stream").await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::text("over my own stream")
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn unix_socket_urls_connect() {
+    tokio::time::timeout(LIMIT, async {
+        let dir = std::env::temp_dir().join(format!("wsio-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("echo.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = wsio::accept(stream).await.unwrap();
+            while let Some(Ok(message)) = ws.next().await {
+                if message.is_data() {
+                    ws.send(message).await.unwrap();
+                }
+            }
+        });
+        let (mut ws, _) = wsio::connect(&format!("ws+unix://{}:/chat", path.display()))
+            .await
+            .unwrap();
+        ws.send_text("through a socket file").await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::text("through a socket file")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    })
+    .await
+    .unwrap();
+}
