@@ -81,10 +81,12 @@ pub struct ClientBuilder {
     protocols: Vec<String>,
     origin: Option<String>,
     headers: Vec<(String, String)>,
+    #[cfg(feature = "tls")]
+    trust: crate::tls::TlsTrust,
 }
 
 impl ClientBuilder {
-    /// Options for a connection to `url` (`ws://` or `ws+unix://`).
+    /// Options for a connection to `url` (`ws://`, `wss://` or `ws+unix://`).
     pub fn new(url: &str) -> Result<Self> {
         Ok(ClientBuilder {
             url: url.parse()?,
@@ -92,7 +94,39 @@ impl ClientBuilder {
             protocols: Vec::new(),
             origin: None,
             headers: Vec::new(),
+            #[cfg(feature = "tls")]
+            trust: crate::tls::TlsTrust::default(),
         })
+    }
+
+    /// For `wss://`: uses this rustls configuration (its roots, client certificate, versions)
+    /// instead of the default, which trusts the webpki roots. The server name sent (SNI) is
+    /// the URL's host either way.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.trust = crate::tls::TlsTrust::Custom(config);
+        self
+    }
+
+    /// For `wss://`: trusts the operating system's root certificates instead of the webpki
+    /// roots.
+    #[cfg(feature = "native-roots")]
+    pub fn native_roots(mut self) -> Self {
+        self.trust = crate::tls::TlsTrust::Native;
+        self
+    }
+
+    /// For `wss://`: accepts any server certificate, expired, self-signed or for another
+    /// name. **This removes the server's authentication**: anyone on the path can pretend to
+    /// be the server. Meant for tests and development against self-signed certificates.
+    #[cfg(feature = "tls")]
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        if accept {
+            self.trust = crate::tls::TlsTrust::AcceptAnything;
+        } else if matches!(self.trust, crate::tls::TlsTrust::AcceptAnything) {
+            self.trust = crate::tls::TlsTrust::default();
+        }
+        self
     }
 
     /// Replaces every setting with `config`.
@@ -226,6 +260,24 @@ impl ClientBuilder {
         Ok(handshake)
     }
 
+    #[cfg(feature = "tls")]
+    async fn tls_handshake(&self, tcp: TcpStream) -> Result<Transport> {
+        let config = crate::tls::client_config(&self.trust)?;
+        let name = crate::tls::server_name(self.url.host())?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(crate::tls::map_io_error)?;
+        Ok(Transport::Tls(Box::new(tls)))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    async fn tls_handshake(&self, _tcp: TcpStream) -> Result<Transport> {
+        Err(Error::Url(wsio_proto::UrlError::UnsupportedScheme(
+            "wss (this build of wsio has no `tls` feature)".into(),
+        )))
+    }
+
     async fn open(&self) -> Result<Transport> {
         let open = async {
             #[cfg(unix)]
@@ -234,14 +286,12 @@ impl ClientBuilder {
                     tokio::net::UnixStream::connect(path).await?,
                 ));
             }
-            if self.url.is_tls() {
-                return Err(Error::Url(wsio_proto::UrlError::UnsupportedScheme(
-                    "wss".into(),
-                )));
-            }
             let tcp = TcpStream::connect((self.url.host(), self.url.port())).await?;
             tcp.set_nodelay(true)?;
-            Ok(Transport::Tcp(tcp))
+            if !self.url.is_tls() {
+                return Ok(Transport::Tcp(tcp));
+            }
+            self.tls_handshake(tcp).await
         };
         tokio::time::timeout(self.config.connect_timeout, open)
             .await

@@ -14,6 +14,11 @@ pub enum Error {
     /// The transport failed: connection refused, reset, or another I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
+    /// The TLS handshake or TLS record layer failed: for example, the server's certificate is
+    /// not trusted, has expired, or does not name the host.
+    #[cfg(feature = "tls")]
+    #[error("TLS error: {0}")]
+    Tls(Box<rustls::Error>),
     /// The URL could not be used.
     #[error("invalid URL: {0}")]
     Url(#[from] UrlError),
@@ -38,7 +43,7 @@ pub enum Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Phase {
-    /// Opening the transport (TCP connect, and TLS for `wss://`).
+    /// Opening the transport (TCP or Unix connect, and the TLS handshake for `wss://`).
     #[error("connecting")]
     Connect,
     /// The opening handshake.

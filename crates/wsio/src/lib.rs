@@ -7,6 +7,9 @@
 //! - [`Config`] holds every limit and timeout, with its default.
 //!
 //! Protocol rules live in [`wsio_proto::Connection`]; this crate moves bytes.
+//!
+//! Features: `tls` (default) for `wss://` through rustls with the webpki roots;
+//! `native-roots` to trust the operating system's roots instead.
 
 mod accept;
 mod client;
@@ -14,6 +17,8 @@ mod config;
 mod driver;
 mod error;
 mod handshake_io;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 mod websocket;
 
@@ -21,6 +26,8 @@ pub use accept::{Accept, Reject, UpgradeRequest, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
 pub use config::Config;
 pub use error::{Error, Phase, Result};
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use transport::Transport;
 pub use websocket::{ReadHalf, WebSocket, WriteHalf};
 pub use wsio_proto::{

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
 
-/// A TCP or Unix-socket stream: what [`connect`](crate::connect) opens.
+/// A TCP, TLS or Unix-socket stream: what [`connect`](crate::connect) opens.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Transport {
@@ -18,6 +18,9 @@ pub enum Transport {
     /// A Unix-domain socket (`ws+unix://` URLs).
     #[cfg(unix)]
     Unix(UnixStream),
+    /// TLS over TCP, client side (`wss://` URLs).
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 macro_rules! dispatch {
@@ -26,6 +29,8 @@ macro_rules! dispatch {
             Transport::Tcp($stream) => $body,
             #[cfg(unix)]
             Transport::Unix($stream) => $body,
+            #[cfg(feature = "tls")]
+            Transport::Tls($stream) => $body,
         }
     };
 }
@@ -62,6 +67,8 @@ impl AsyncWrite for Transport {
             Transport::Tcp(s) => s.is_write_vectored(),
             #[cfg(unix)]
             Transport::Unix(s) => s.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.is_write_vectored(),
         }
     }
 

@@ -1,0 +1,143 @@
+//! TLS for `wss://`: how a client's rustls configuration is made from its options.
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::error::Error;
+
+/// Where a client's trust comes from.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum TlsTrust {
+    /// The webpki roots compiled into the program (Mozilla's list).
+    #[default]
+    WebPki,
+    /// The operating system's root certificates.
+    #[cfg(feature = "native-roots")]
+    Native,
+    /// A configuration the caller built.
+    Custom(Arc<ClientConfig>),
+    /// Any certificate at all: no authentication of the server.
+    AcceptAnything,
+}
+
+/// The crypto provider every configuration made here uses.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the rustls configuration for `trust`, offering HTTP/1.1 through ALPN.
+pub(crate) fn client_config(trust: &TlsTrust) -> Result<Arc<ClientConfig>, Error> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?;
+    let mut config = match trust {
+        TlsTrust::Custom(config) => return Ok(config.clone()),
+        TlsTrust::WebPki => builder
+            .with_root_certificates(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            })
+            .with_no_client_auth(),
+        #[cfg(feature = "native-roots")]
+        TlsTrust::Native => {
+            let mut roots = RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            for certificate in found.certs {
+                // A certificate the store cannot use is skipped; the others still count.
+                let _ = roots.add(certificate);
+            }
+            if roots.is_empty() {
+                return Err(Error::Io(std::io::Error::other(format!(
+                    "no usable native root certificates: {:?}",
+                    found.errors
+                ))));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        TlsTrust::AcceptAnything => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+            .with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The server name for SNI and certificate checks.
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
+    ServerName::try_from(host.to_owned())
+        .map_err(|_| Error::Url(wsio_proto::UrlError::InvalidHost(host.to_owned())))
+}
+
+/// Turns an I/O error from the TLS layer into [`Error::Tls`] when rustls is behind it.
+pub(crate) fn map_io_error(error: std::io::Error) -> Error {
+    let is_tls = error
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+    if !is_tls {
+        return Error::Io(error);
+    }
+    let inner = error.into_inner().expect("checked above");
+    match inner.downcast::<rustls::Error>() {
+        Ok(tls) => tls_error(*tls),
+        Err(other) => Error::Io(std::io::Error::other(other)),
+    }
+}
+
+fn tls_error(error: rustls::Error) -> Error {
+    Error::Tls(Box::new(error))
+}
+
+/// A verifier that accepts every server certificate, for `danger_accept_invalid_certs`. The
+/// handshake's signatures are still checked, so the peer must hold the key of the certificate
+/// it shows; only the certificate's trust, name and dates go unchecked.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
