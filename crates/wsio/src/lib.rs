@@ -1,6 +1,7 @@
 //! WebSocket client and server for tokio, built on the sans-I/O [`wsio_proto`].
 //!
-//! - [`connect`] / [`ClientBuilder`] open a connection; [`accept`] / [`accept_with`] answer one.
+//! - [`connect`] / [`ClientBuilder`] open a connection; [`accept`] / [`accept_with`] answer one;
+//!   [`Server`] listens (TCP, TLS, Unix socket) and routes connections by path or subprotocol.
 //! - [`WebSocket`] is a [`Stream`](futures_core::Stream) of [`Message`]s and a
 //!   [`Sink`](futures_sink::Sink) of them, with `send`/`recv` helpers and
 //!   [`split`](WebSocket::split) into halves for two tasks.
@@ -17,6 +18,7 @@ mod config;
 mod driver;
 mod error;
 mod handshake_io;
+mod server;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -28,6 +30,7 @@ pub use config::Config;
 pub use error::{Error, Phase, Result};
 #[cfg(feature = "tls")]
 pub use rustls;
+pub use server::{Server, ServerBuilder, ServerHandle, ServerRequest};
 pub use transport::Transport;
 pub use websocket::{ReadHalf, WebSocket, WriteHalf};
 pub use wsio_proto::{

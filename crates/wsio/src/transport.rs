@@ -21,6 +21,9 @@ pub enum Transport {
     /// TLS over TCP, client side (`wss://` URLs).
     #[cfg(feature = "tls")]
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// TLS over TCP, server side (a [`Server`](crate::Server) with a certificate).
+    #[cfg(feature = "tls")]
+    ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 macro_rules! dispatch {
@@ -31,6 +34,8 @@ macro_rules! dispatch {
             Transport::Unix($stream) => $body,
             #[cfg(feature = "tls")]
             Transport::Tls($stream) => $body,
+            #[cfg(feature = "tls")]
+            Transport::ServerTls($stream) => $body,
         }
     };
 }
@@ -69,6 +74,8 @@ impl AsyncWrite for Transport {
             Transport::Unix(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => s.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            Transport::ServerTls(s) => s.is_write_vectored(),
         }
     }
 

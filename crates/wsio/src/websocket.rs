@@ -74,14 +74,16 @@ struct Inner<S> {
 /// wakes every half that waits.
 #[derive(Default)]
 struct WriteWakers {
-    slots: Mutex<[Option<Waker>; 2]>,
+    slots: Mutex<[Option<Waker>; 3]>,
 }
 
-/// Which half is asking.
+/// Who is asking to write.
 #[derive(Clone, Copy)]
 enum Side {
     Reader = 0,
     Writer = 1,
+    /// A [`Closer`], which only writes what the transport takes at once and never waits.
+    Closer = 2,
 }
 
 impl Wake for WriteWakers {
@@ -180,6 +182,14 @@ where
         self.shared.lock().driver.close_info().cloned()
     }
 
+    /// A handle that can start the close handshake from elsewhere, for example from a server
+    /// shutting down while a handler task owns the connection.
+    pub(crate) fn closer(&self) -> Closer<S> {
+        Closer {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Splits the connection into a read half and a write half, which two tasks can use at once.
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
         (
@@ -241,6 +251,32 @@ where
     /// sees the peer's answer.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         self.shared.close(code, reason).await
+    }
+}
+
+/// Starts the close handshake of a connection owned by someone else.
+pub(crate) struct Closer<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> Closer<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Queues a close frame (unless the connection is already closing), writes what the
+    /// transport takes at once, and wakes the reader to finish the handshake.
+    pub(crate) fn close(&self, code: CloseCode, reason: &str) {
+        let mut inner = self.shared.lock();
+        inner.driver.tick();
+        if !inner.driver.is_closing() && inner.driver.conn().close(code, reason).is_ok() {
+            let mut cx = Context::from_waker(Waker::noop());
+            let _ = self
+                .shared
+                .poll_write_out(&mut inner, Side::Closer, &mut cx);
+        }
+        if let Some(reader) = inner.reader.take() {
+            reader.wake();
+        }
     }
 }
 

@@ -1,0 +1,541 @@
+//! A WebSocket server that listens, routes each connection to a handler, and shuts down with
+//! or without its clients.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+use crate::accept::{Accept, Reject, UpgradeRequest, accept_with};
+use crate::config::Config;
+use crate::error::Result;
+use crate::transport::Transport;
+use crate::websocket::{Closer, WebSocket};
+use wsio_proto::CloseCode;
+
+/// How long a shutdown waits for clients to finish their close handshake, beyond the close
+/// timeout, before their handlers are stopped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+type Handler = Arc<dyn Fn(WebSocket<Transport>, ServerRequest) -> BoxFuture + Send + Sync>;
+
+/// What a handler learns about the connection it was given.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ServerRequest {
+    /// The handshake request (method, path, headers).
+    pub request: Request<()>,
+    /// The subprotocol the server chose, if any.
+    pub protocol: Option<String>,
+    /// The client's address, for TCP and TLS connections.
+    pub peer_addr: Option<SocketAddr>,
+}
+
+/// Builds a [`Server`]: routes, settings and TLS, then [`bind`](Self::bind).
+///
+/// Each connection goes to the first route whose path equals the request's path; failing
+/// that, to the handler of the first subprotocol (in the order they were added) that the
+/// client offered, which is then chosen; failing that, to the fallback handler. A connection
+/// that matches nothing is refused with 404.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use futures_util::StreamExt;
+/// use wsio::{Server, ServerRequest, Transport, WebSocket};
+///
+/// async fn echo(mut ws: WebSocket<Transport>, _: ServerRequest) {
+///     while let Some(Ok(message)) = ws.next().await {
+///         if message.is_data() && ws.send(message).await.is_err() {
+///             break;
+///         }
+///     }
+/// }
+///
+/// let server = Server::builder()
+///     .route("/echo", echo)
+///     .protocol("chat.v1", |ws, request| async move { /* ... */ })
+///     .fallback(echo)
+///     .bind("127.0.0.1:9001")
+///     .await?;
+/// let handle = server.handle();
+/// tokio::spawn(server.run());
+/// // Later: close every client with 1001 and stop.
+/// handle.close(false).await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct ServerBuilder {
+    config: Config,
+    paths: Vec<(String, Handler)>,
+    protocols: Vec<(String, Handler)>,
+    fallback: Option<Handler>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl ServerBuilder {
+    /// Every connection's settings.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sends connections whose request path is exactly `path` to `handler`.
+    pub fn route<F, Fut>(mut self, path: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(WebSocket<Transport>, ServerRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.paths.push((path.into(), boxed(handler)));
+        self
+    }
+
+    /// Sends connections that offer the subprotocol `protocol` to `handler`, and chooses it.
+    pub fn protocol<F, Fut>(mut self, protocol: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(WebSocket<Transport>, ServerRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.protocols.push((protocol.into(), boxed(handler)));
+        self
+    }
+
+    /// Sends every connection no route matched to `handler`.
+    pub fn fallback<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(WebSocket<Transport>, ServerRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.fallback = Some(boxed(handler));
+        self
+    }
+
+    /// Serves `wss://` with this rustls configuration (certificate chain and key).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Serves `wss://` with a certificate chain and its private key, in DER form.
+    #[cfg(feature = "tls")]
+    pub fn tls_certificate(
+        self,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Result<Self> {
+        let config = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
+            .map_err(|error| crate::Error::Tls(Box::new(error)))?;
+        Ok(self.tls(Arc::new(config)))
+    }
+
+    /// Listens on a TCP address.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(self.build(Listener::Tcp(listener)))
+    }
+
+    /// Listens on a Unix-domain socket at `path` (clients use `ws+unix://` URLs). A stale
+    /// socket file must be removed first.
+    #[cfg(unix)]
+    pub fn bind_unix(self, path: impl AsRef<std::path::Path>) -> std::io::Result<Server> {
+        let listener = tokio::net::UnixListener::bind(path)?;
+        Ok(self.build(Listener::Unix(listener)))
+    }
+
+    fn build(self, listener: Listener) -> Server {
+        Server {
+            listener,
+            shared: Arc::new(ServerShared {
+                routes: Routes {
+                    paths: self.paths,
+                    protocols: self.protocols,
+                    fallback: self.fallback,
+                },
+                config: self.config,
+                #[cfg(feature = "tls")]
+                tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
+                closing: AtomicBool::new(false),
+                stop_accepting: Notify::new(),
+                clients: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(0),
+                all_gone: Notify::new(),
+            }),
+        }
+    }
+}
+
+fn boxed<F, Fut>(handler: F) -> Handler
+where
+    F: Fn(WebSocket<Transport>, ServerRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Arc::new(move |ws, request| Box::pin(handler(ws, request)) as BoxFuture)
+}
+
+/// A bound WebSocket server. [`run`](Self::run) accepts connections until
+/// [`ServerHandle::close`] is called.
+pub struct Server {
+    listener: Listener,
+    shared: Arc<ServerShared>,
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixListener),
+}
+
+struct Routes {
+    paths: Vec<(String, Handler)>,
+    protocols: Vec<(String, Handler)>,
+    fallback: Option<Handler>,
+}
+
+impl Routes {
+    /// The handler for a request, and the subprotocol to choose.
+    fn select(&self, request: &UpgradeRequest<'_>) -> Option<(Handler, Option<String>)> {
+        if let Some((_, handler)) = self.paths.iter().find(|(path, _)| path == request.path()) {
+            return Some((handler.clone(), None));
+        }
+        let protocol = self.protocols.iter().find(|(protocol, _)| {
+            request
+                .protocols()
+                .iter()
+                .any(|offered| offered == protocol)
+        });
+        if let Some((protocol, handler)) = protocol {
+            return Some((handler.clone(), Some(protocol.clone())));
+        }
+        self.fallback.clone().map(|handler| (handler, None))
+    }
+}
+
+/// A client being served, as shutdown sees it.
+struct Client {
+    closer: Option<Closer<Transport>>,
+    task: AbortHandle,
+}
+
+struct ServerShared {
+    routes: Routes,
+    config: Config,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    closing: AtomicBool,
+    stop_accepting: Notify,
+    clients: Mutex<HashMap<u64, Client>>,
+    next_id: AtomicU64,
+    all_gone: Notify,
+}
+
+/// Controls a running [`Server`] from elsewhere. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<ServerShared>,
+}
+
+impl Server {
+    /// Starts building a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// The TCP address the server listens on (`None` for a Unix socket).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.listener {
+            Listener::Tcp(listener) => listener.local_addr().ok(),
+            #[cfg(unix)]
+            Listener::Unix(_) => None,
+        }
+    }
+
+    /// A handle to close the server while it runs.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Accepts connections, each in its own task, until the server is closed. Returns an error
+    /// only if the listener fails.
+    pub async fn run(self) -> std::io::Result<()> {
+        loop {
+            // Listen for the stop signal before looking at the flag, so that a close between
+            // the two is not missed.
+            let stop = self.shared.stop_accepting.notified();
+            tokio::pin!(stop);
+            stop.as_mut().enable();
+            if self.shared.closing.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let (transport, peer_addr) = tokio::select! {
+                accepted = self.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    // Per-connection failures (the peer reset before accept, too many open
+                    // files for a moment) do not stop the server.
+                    Err(error) if is_transient(&error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                },
+                () = &mut stop => return Ok(()),
+            };
+            self.spawn_connection(transport, peer_addr);
+        }
+    }
+
+    async fn accept(&self) -> std::io::Result<(Transport, Option<SocketAddr>)> {
+        match &self.listener {
+            Listener::Tcp(listener) => {
+                let (stream, addr) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                Ok((Transport::Tcp(stream), Some(addr)))
+            }
+            #[cfg(unix)]
+            Listener::Unix(listener) => {
+                let (stream, _) = listener.accept().await?;
+                Ok((Transport::Unix(stream), None))
+            }
+        }
+    }
+
+    fn spawn_connection(&self, transport: Transport, peer_addr: Option<SocketAddr>) {
+        let shared = self.shared.clone();
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        // The entry is made before the task can finish, under the same lock it removes it with.
+        let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let task = tokio::spawn({
+            let shared = shared.clone();
+            async move {
+                let _gone = Departure {
+                    shared: &shared,
+                    id,
+                };
+                if let Err(error) = serve(&shared, id, transport, peer_addr).await {
+                    tracing::debug!(%error, ?peer_addr, "connection not served");
+                }
+            }
+        });
+        clients.insert(
+            id,
+            Client {
+                closer: None,
+                task: task.abort_handle(),
+            },
+        );
+    }
+}
+
+/// Removes a client from the table when its task ends, however it ends.
+struct Departure<'a> {
+    shared: &'a ServerShared,
+    id: u64,
+}
+
+impl Drop for Departure<'_> {
+    fn drop(&mut self) {
+        let mut clients = self
+            .shared
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        clients.remove(&self.id);
+        if clients.is_empty() {
+            self.shared.all_gone.notify_waiters();
+        }
+    }
+}
+
+/// One connection: TLS if configured, the handshake with routing, then its handler.
+async fn serve(
+    shared: &ServerShared,
+    id: u64,
+    transport: Transport,
+    peer_addr: Option<SocketAddr>,
+) -> Result<()> {
+    let transport = secure(shared, transport).await?;
+    let mut chosen = None;
+    let ws = accept_with(transport, &shared.config, |request: &UpgradeRequest<'_>| {
+        let Some((handler, protocol)) = shared.routes.select(request) else {
+            return Err(Reject::new(
+                StatusCode::NOT_FOUND,
+                "no handler for this path or subprotocol",
+            ));
+        };
+        chosen = Some((handler, protocol.clone(), copy_head(request.request())));
+        Ok(Accept::new().protocol(protocol))
+    })
+    .await?;
+    let (handler, protocol, request) = chosen.expect("accepted requests have a handler");
+    {
+        let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get_mut(&id) {
+            client.closer = Some(ws.closer());
+        }
+    }
+    if shared.closing.load(Ordering::Acquire) {
+        ws.closer()
+            .close(CloseCode::GOING_AWAY, "server shutting down");
+    }
+    handler(
+        ws,
+        ServerRequest {
+            request,
+            protocol,
+            peer_addr,
+        },
+    )
+    .await;
+    Ok(())
+}
+
+/// Runs the TLS handshake when the server has a certificate.
+#[cfg(feature = "tls")]
+async fn secure(shared: &ServerShared, transport: Transport) -> Result<Transport> {
+    use crate::error::{Error, Phase};
+    match (&shared.tls, transport) {
+        (Some(acceptor), Transport::Tcp(tcp)) => {
+            let handshake = acceptor.accept(tcp);
+            let tls = tokio::time::timeout(shared.config.handshake_timeout, handshake)
+                .await
+                .map_err(|_| Error::Timeout(Phase::Handshake))?
+                .map_err(crate::tls::map_io_error)?;
+            Ok(Transport::ServerTls(Box::new(tls)))
+        }
+        (_, transport) => Ok(transport),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+async fn secure(_: &ServerShared, transport: Transport) -> Result<Transport> {
+    Ok(transport)
+}
+
+/// The request's head, for the handler (an `http::Request` cannot be cloned).
+fn copy_head(request: &Request<()>) -> Request<()> {
+    let mut copy = Request::new(());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+/// Accept errors that concern one connection or a passing shortage, not the listener.
+fn is_transient(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    // 23 and 24 are ENFILE and EMFILE: out of file descriptors, which frees up as clients go.
+    matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted
+    ) || matches!(error.raw_os_error(), Some(23 | 24))
+}
+
+impl ServerHandle {
+    /// Stops accepting connections. Unless `keep_clients`, every client is sent a close frame
+    /// with 1001 (going away), and this waits until their handlers finish, at most the close
+    /// timeout and a second more, after which the rest are stopped.
+    ///
+    /// With `keep_clients`, connections already accepted go on and this returns at once.
+    pub async fn close(&self, keep_clients: bool) {
+        let shared = &self.shared;
+        shared.closing.store(true, Ordering::Release);
+        shared.stop_accepting.notify_waiters();
+        if keep_clients {
+            return;
+        }
+        let gone = shared.all_gone.notified();
+        tokio::pin!(gone);
+        gone.as_mut().enable();
+        let any_left = {
+            let clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
+            for client in clients.values() {
+                if let Some(closer) = &client.closer {
+                    closer.close(CloseCode::GOING_AWAY, "server shutting down");
+                }
+            }
+            !clients.is_empty()
+        };
+        if !any_left {
+            return;
+        }
+        let grace = shared.config.protocol.close_timeout + SHUTDOWN_GRACE;
+        if tokio::time::timeout(grace, gone).await.is_ok() {
+            return;
+        }
+        // Stop the handlers that are left, and wait (briefly) until the runtime has dropped
+        // them, which closes their transports.
+        let gone = shared.all_gone.notified();
+        tokio::pin!(gone);
+        gone.as_mut().enable();
+        let any_left = {
+            let clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
+            tracing::warn!(
+                left = clients.len(),
+                "clients did not finish in time; stopping them"
+            );
+            for client in clients.values() {
+                client.task.abort();
+            }
+            !clients.is_empty()
+        };
+        if any_left {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, gone).await;
+        }
+    }
+
+    /// How many connections are being served (including those still in their handshake).
+    pub fn client_count(&self) -> usize {
+        self.shared
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("clients", &self.client_count())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let paths: Vec<_> = self.paths.iter().map(|(path, _)| path).collect();
+        let protocols: Vec<_> = self
+            .protocols
+            .iter()
+            .map(|(protocol, _)| protocol)
+            .collect();
+        f.debug_struct("ServerBuilder")
+            .field("paths", &paths)
+            .field("protocols", &protocols)
+            .field("fallback", &self.fallback.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,291 @@
+//! `wsio::Server`: routing by path and subprotocol, the fallback, shutdown with and without
+//! clients, TLS and Unix sockets, on loopback.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use wsio::{
+    ClientBuilder, CloseCode, CloseFrame, Config, Error, HandshakeError, Message, Server,
+    ServerBuilder, ServerHandle, ServerRequest, Transport, WebSocket,
+};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn echo(mut ws: WebSocket<Transport>, _: ServerRequest) {
+    while let Some(Ok(message)) = ws.next().await {
+        if message.is_data() && ws.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Greets with `name`, then echoes.
+fn greeter(
+    name: &'static str,
+) -> impl Fn(WebSocket<Transport>, ServerRequest) -> futures_util::future::BoxFuture<'static, ()> + Clone
+{
+    move |mut ws, request| {
+        Box::pin(async move {
+            let greeting = format!(
+                "{name} {} {:?}",
+                request.request.uri().path(),
+                request.protocol
+            );
+            if ws.send_text(greeting).await.is_ok() {
+                echo(ws, request).await;
+            }
+        })
+    }
+}
+
+/// Binds on 127.0.0.1:0 and runs the server in a task.
+async fn start(
+    builder: ServerBuilder,
+) -> (
+    String,
+    ServerHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let server = builder.bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle();
+    (format!("ws://{addr}"), handle, tokio::spawn(server.run()))
+}
+
+async fn greeting(url: &str, protocols: &[&str]) -> Result<(String, Option<String>), Error> {
+    let (mut ws, response) = ClientBuilder::new(url)?
+        .protocols(protocols.iter().copied())
+        .connect()
+        .await?;
+    let Some(Ok(Message::Text(text))) = ws.next().await else {
+        panic!("no greeting")
+    };
+    Ok((text.to_string(), response.protocol().map(String::from)))
+}
+
+#[tokio::test]
+async fn routes_by_path_then_subprotocol_then_fallback() {
+    tokio::time::timeout(LIMIT, async {
+        let builder = Server::builder()
+            .route("/echo", greeter("path"))
+            .protocol("chat.v1", greeter("v1"))
+            .protocol("chat.v2", greeter("v2"))
+            .fallback(greeter("fallback"));
+        let (base, _handle, _task) = start(builder).await;
+        // A path route wins, and chooses no subprotocol.
+        assert_eq!(
+            greeting(&format!("{base}/echo"), &["chat.v1"])
+                .await
+                .unwrap(),
+            ("path /echo None".to_owned(), None)
+        );
+        // Otherwise the first subprotocol the server registered among those offered.
+        assert_eq!(
+            greeting(&format!("{base}/room"), &["other", "chat.v2", "chat.v1"])
+                .await
+                .unwrap(),
+            (
+                "v1 /room Some(\"chat.v1\")".to_owned(),
+                Some("chat.v1".to_owned())
+            )
+        );
+        // Otherwise the fallback.
+        assert_eq!(
+            greeting(&format!("{base}/room"), &["other"]).await.unwrap(),
+            ("fallback /room None".to_owned(), None)
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn without_a_fallback_unmatched_connections_get_404() {
+    tokio::time::timeout(LIMIT, async {
+        let (base, _handle, _task) = start(Server::builder().route("/echo", echo)).await;
+        let error = wsio::connect(&format!("{base}/elsewhere"))
+            .await
+            .unwrap_err();
+        let Error::Handshake(error) = error else {
+            panic!("{error:?}")
+        };
+        let HandshakeError::Rejected(response) = *error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(response.status(), 404);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn closing_without_keeping_clients_sends_them_1001() {
+    tokio::time::timeout(LIMIT, async {
+        let (base, handle, task) = start(Server::builder().fallback(echo)).await;
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let (mut ws, _) = wsio::connect(&base).await.unwrap();
+            ws.send_text("hi").await.unwrap();
+            assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hi"));
+            clients.push(ws);
+        }
+        assert_eq!(handle.client_count(), 3);
+        let closing = tokio::spawn({
+            let handle = handle.clone();
+            async move { handle.close(false).await }
+        });
+        for ws in &mut clients {
+            assert_eq!(
+                ws.next().await.unwrap().unwrap(),
+                Message::Close(Some(CloseFrame::new(
+                    CloseCode::GOING_AWAY,
+                    "server shutting down"
+                )))
+            );
+            assert!(ws.next().await.is_none());
+            assert!(ws.close_info().unwrap().was_clean);
+        }
+        closing.await.unwrap();
+        task.await.unwrap().unwrap();
+        assert_eq!(handle.client_count(), 0);
+        // The listener is gone.
+        assert!(wsio::connect(&base).await.is_err());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn closing_while_keeping_clients_only_stops_accepting() {
+    tokio::time::timeout(LIMIT, async {
+        let (base, handle, task) = start(Server::builder().fallback(echo)).await;
+        let (mut ws, _) = wsio::connect(&base).await.unwrap();
+        handle.close(true).await;
+        task.await.unwrap().unwrap();
+        assert!(wsio::connect(&base).await.is_err());
+        ws.send_text("still served").await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::text("still served")
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_waits_a_bounded_time_for_handlers_that_never_finish() {
+    tokio::time::timeout(LIMIT, async {
+        let config = Config::default()
+            .protocol(wsio_proto::Config::default().close_timeout(Duration::from_millis(200)));
+        // A handler that holds its connection and never reads.
+        let stuck = |ws: WebSocket<Transport>, _| async move {
+            std::future::pending::<()>().await;
+            drop(ws);
+        };
+        let (base, handle, _task) = start(Server::builder().config(config).fallback(stuck)).await;
+        let (mut ws, _) = wsio::connect(&base).await.unwrap();
+        // Let the server register the client.
+        while handle.client_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let started = std::time::Instant::now();
+        handle.close(false).await;
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
+        assert_eq!(handle.client_count(), 0);
+        // The client still got the close frame, written without the handler's help.
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Close(Some(CloseFrame::new(
+                CloseCode::GOING_AWAY,
+                "server shutting down"
+            )))
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_stalled_handshake_does_not_hold_up_other_clients() {
+    tokio::time::timeout(LIMIT, async {
+        let config = Config::default().handshake_timeout(Duration::from_millis(300));
+        let (base, handle, _task) = start(Server::builder().config(config).fallback(echo)).await;
+        let addr = base.trim_start_matches("ws://").to_owned();
+        let mut stalled = TcpStream::connect(&addr).await.unwrap();
+        stalled.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        for _ in 0..5 {
+            let (mut ws, _) = wsio::connect(&base).await.unwrap();
+            ws.send_text("served").await.unwrap();
+            assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("served"));
+        }
+        // The stalled connection is dropped after the handshake timeout.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(handle.client_count(), 0);
+    })
+    .await
+    .unwrap();
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn serves_wss_with_a_certificate() {
+    use wsio::rustls::pki_types::PrivatePkcs8KeyDer;
+    tokio::time::timeout(LIMIT, async {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = certified.cert.der().clone();
+        let key = PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()).into();
+        let builder = Server::builder()
+            .fallback(echo)
+            .tls_certificate(vec![cert.clone()], key)
+            .unwrap();
+        let server = builder.bind("127.0.0.1:0").await.unwrap();
+        let port = server.local_addr().unwrap().port();
+        tokio::spawn(server.run());
+        let mut roots = wsio::rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client_config = wsio::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            wsio::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let (mut ws, _) = ClientBuilder::new(&format!("wss://localhost:{port}/"))
+            .unwrap()
+            .tls_config(std::sync::Arc::new(client_config))
+            .connect()
+            .await
+            .unwrap();
+        ws.send_text("secure").await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("secure"));
+    })
+    .await
+    .unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn serves_a_unix_socket() {
+    tokio::time::timeout(LIMIT, async {
+        let dir = std::env::temp_dir().join(format!("wsio-server-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("server.sock");
+        let _ = std::fs::remove_file(&path);
+        let server = Server::builder()
+            .route("/chat", greeter("unix"))
+            .bind_unix(&path)
+            .unwrap();
+        assert_eq!(server.local_addr(), None);
+        tokio::spawn(server.run());
+        let url = format!("ws+unix://{}:/chat", path.display());
+        assert_eq!(greeting(&url, &[]).await.unwrap().0, "unix /chat None");
+        std::fs::remove_dir_all(&dir).unwrap();
+    })
+    .await
+    .unwrap();
+}
