@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use bytes::Buf;
 use wsio_proto::{
-    CloseCode, CloseFrame, CloseInfo, Connection, Event, Message, State, Transmit, TransportAction,
+    CloseCode, CloseFrame, CloseInfo, Connection, Event, Frame, Message, State, Transmit,
+    TransportAction,
 };
 
 use crate::config::Config;
@@ -26,6 +27,17 @@ pub(crate) enum TransportStep {
     ShutdownWrite,
     /// Close the transport: the connection is over.
     Close,
+}
+
+/// What the connection delivers to the application.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A whole message (message mode).
+    Message(Message),
+    /// A frame as received (frame mode).
+    Frame(Frame),
+    /// The peer's close, once the close handshake is complete.
+    Closed(Option<CloseFrame>),
 }
 
 /// One connection's state beside the transport, shared by the async and blocking front-ends.
@@ -85,34 +97,39 @@ impl Driver {
         self.conn.receive_eof();
     }
 
-    /// The next thing for the application: a message, the peer's close, or the error that
-    /// ended the connection. `None` when more input is needed.
-    pub(crate) fn next_message(&mut self) -> Option<Result<Message, Error>> {
+    /// The next thing for the application: a message or frame, the peer's close, or the error
+    /// that ended the connection. `None` when more input is needed.
+    pub(crate) fn next_incoming(&mut self) -> Option<Result<Incoming, Error>> {
         loop {
-            match self.conn.poll_event()? {
-                Event::Message(message) => return Some(Ok(message)),
+            return Some(match self.conn.poll_event()? {
+                Event::Message(message) => Ok(Incoming::Message(message)),
+                Event::Frame(frame) => Ok(Incoming::Frame(frame)),
                 Event::Closed(info) => {
-                    if self.transport_done {
+                    let item = match &info.error {
                         // The transport's own error was reported; the core's view of the same
                         // end (1006) is kept for `close_info` only.
-                        self.close_info = Some(info);
-                        return None;
-                    }
-                    let item = match (&info.error, info.was_clean) {
-                        (Some(error), _) => Err(Error::Protocol(error.clone())),
-                        (None, _) if info.code == CloseCode::NO_STATUS => Ok(Message::Close(None)),
-                        (None, _) => Ok(Message::Close(Some(CloseFrame {
+                        Some(_) if self.transport_done => None,
+                        Some(error) => Some(Err(Error::Protocol(error.clone()))),
+                        None if info.code == CloseCode::NO_STATUS => {
+                            Some(Ok(Incoming::Closed(None)))
+                        }
+                        None => Some(Ok(Incoming::Closed(Some(CloseFrame {
                             code: info.code,
                             reason: info.reason.clone(),
-                        }))),
+                        })))),
                     };
                     self.close_info = Some(info);
-                    return Some(item);
+                    return item;
                 }
-                // Frame mode delivers frames, which this path does not ask for.
+                // `Event` is non-exhaustive; no other kind exists in the version we build with.
                 _ => continue,
-            }
+            });
         }
+    }
+
+    /// Chooses between messages and frames for what arrives from the next message on.
+    pub(crate) fn set_frame_mode(&mut self, frame_mode: bool) {
+        self.conn.set_frame_mode(frame_mode);
     }
 
     /// How the connection ended, once it has.

@@ -32,7 +32,7 @@ pub use error::{Error, Phase, Result};
 pub use rustls;
 pub use server::{Server, ServerBuilder, ServerHandle, ServerRequest};
 pub use transport::Transport;
-pub use websocket::{ReadHalf, WebSocket, WriteHalf};
+pub use websocket::{FrameSocket, ReadHalf, WebSocket, WriteHalf};
 pub use wsio_proto::{
     CloseCode, CloseFrame, CloseInfo, Frame, HandshakeError, Message, OpCode, Utf8Bytes,
 };

@@ -12,10 +12,10 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
-use wsio_proto::{CloseCode, CloseInfo, Message, Role, Utf8Bytes};
+use wsio_proto::{CloseCode, CloseInfo, Frame, Message, OpCode, Role, SendError, Utf8Bytes};
 
 use crate::config::Config;
-use crate::driver::{Driver, TransportStep};
+use crate::driver::{Driver, Incoming, TransportStep};
 use crate::error::{Error, Result};
 
 /// The most slices one vectored write hands to the transport.
@@ -46,6 +46,17 @@ pub struct ReadHalf<S> {
 
 /// The writing half of a split [`WebSocket`]: a [`Sink`] of messages.
 pub struct WriteHalf<S> {
+    shared: Arc<Shared<S>>,
+}
+
+/// A connection in frame mode: a [`Stream`] of [`Frame`]s exactly as they arrived (fin, RSV
+/// bits, opcode; fragmented messages are not reassembled) and a [`Sink`] of frames to send.
+/// Made by [`WebSocket::into_frames`].
+///
+/// The protocol is still enforced: masks, UTF-8 of text fragments, fragment order, limits;
+/// pings are still answered and the close handshake still runs. The peer's close frame is
+/// delivered as a frame, and the stream then ends.
+pub struct FrameSocket<S> {
     shared: Arc<Shared<S>>,
 }
 
@@ -119,7 +130,8 @@ where
     /// Use this to run WebSocket over a stream you have set up yourself. To make or accept
     /// connections, see [`connect`](crate::connect) and [`accept`](crate::accept).
     pub fn from_raw(io: S, role: Role, config: &Config, leftover: Bytes) -> Self {
-        let mut conn = wsio_proto::Connection::new(role, config.protocol.clone());
+        // The type chooses the mode: a WebSocket delivers messages, a FrameSocket frames.
+        let mut conn = wsio_proto::Connection::new(role, config.protocol.clone().frame_mode(false));
         conn.handle_timeout(Instant::now());
         conn.receive(&leftover);
         let write_wakers = Arc::new(WriteWakers::default());
@@ -169,6 +181,21 @@ where
     /// Sends a pong (payload at most 125 bytes).
     pub async fn pong(&mut self, payload: impl Into<Bytes>) -> Result<()> {
         self.send(Message::Pong(payload.into())).await
+    }
+
+    /// Sends one frame as given (fin, RSV bits, opcode, payload) and waits until it is written.
+    /// See [`wsio_proto::Connection::send_frame`] for what is checked.
+    pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
+        self.shared.send_frame(frame).await
+    }
+
+    /// Turns this connection into a [`FrameSocket`], which delivers frames one by one, as they
+    /// arrived, instead of whole messages. A message already begun arrives as one final frame.
+    pub fn into_frames(self) -> FrameSocket<S> {
+        self.shared.lock().driver.set_frame_mode(true);
+        FrameSocket {
+            shared: self.shared,
+        }
     }
 
     /// Starts the close handshake with a code and a reason (at most 123 bytes), and waits until
@@ -247,6 +274,11 @@ where
         self.send(Message::Pong(payload.into())).await
     }
 
+    /// Sends one frame as given (fin, RSV bits, opcode, payload) and waits until it is written.
+    pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
+        self.shared.send_frame(frame).await
+    }
+
     /// Starts the close handshake and waits until the close frame is written. The read half
     /// sees the peer's answer.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
@@ -321,7 +353,8 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+    /// The next message, frame, close or error, driving the connection while it waits.
+    fn poll_incoming(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming>>> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         if inner
@@ -336,7 +369,7 @@ where
                 return Poll::Ready(None);
             }
             inner.driver.tick();
-            let item = inner.driver.next_message();
+            let item = inner.driver.next_incoming();
             // Answers to pings and close frames go out as soon as they are queued; a transport
             // that is not ready wakes this half through the write waker.
             let wrote = self.poll_write_out(inner, Side::Reader, cx);
@@ -391,6 +424,36 @@ where
         }
     }
 
+    /// The next message. The connection is in message mode (see `from_raw`), so it never
+    /// delivers single frames here.
+    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        Poll::Ready(ready!(self.poll_incoming(cx)).map(|item| {
+            item.map(|incoming| match incoming {
+                Incoming::Message(message) => message,
+                Incoming::Closed(frame) => Message::Close(frame),
+                Incoming::Frame(_) => {
+                    unreachable!("a WebSocket keeps its connection in message mode")
+                }
+            })
+        }))
+    }
+
+    /// The next frame, for a [`FrameSocket`].
+    fn poll_next_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame>>> {
+        loop {
+            let item = match ready!(self.poll_incoming(cx)) {
+                None => None,
+                Some(Err(error)) => Some(Err(error)),
+                Some(Ok(Incoming::Frame(frame))) => Some(Ok(frame)),
+                // A message that began before the switch to frames: one final frame.
+                Some(Ok(Incoming::Message(message))) => Some(Ok(whole_message_frame(message))),
+                // The close frame itself was delivered as a frame.
+                Some(Ok(Incoming::Closed(_))) => continue,
+            };
+            return Poll::Ready(item);
+        }
+    }
+
     /// Waits until the connection can take another message.
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let mut inner = self.lock();
@@ -403,9 +466,24 @@ where
     }
 
     fn start_send(&self, message: Message) -> Result<()> {
-        let mut inner = self.lock();
         let closing = matches!(message, Message::Close(_));
-        inner.driver.conn().send(message)?;
+        self.queue(closing, |conn| conn.send(message))
+    }
+
+    fn start_send_frame(&self, frame: Frame) -> Result<()> {
+        let closing = frame.opcode == OpCode::Close;
+        self.queue(closing, |conn| conn.send_frame(frame))
+    }
+
+    /// Runs one command on the connection; a close wakes the reader to arm its timer.
+    fn queue(
+        &self,
+        closing: bool,
+        command: impl FnOnce(&mut wsio_proto::Connection) -> Result<(), SendError>,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        inner.driver.tick();
+        command(inner.driver.conn())?;
         if closing {
             // The close timer now runs: the reader must re-arm its sleep.
             if let Some(reader) = inner.reader.take() {
@@ -426,10 +504,100 @@ where
         std::future::poll_fn(|cx| self.poll_flush(cx)).await
     }
 
+    async fn send_frame(&self, frame: Frame) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_ready(cx)).await?;
+        self.start_send_frame(frame)?;
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
     async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
         let frame = wsio_proto::CloseFrame::new(code, reason);
         self.send(Message::Close(Some(frame))).await
     }
+}
+
+impl<S> FrameSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// The next frame. `None` once the connection has ended. Cancel-safe.
+    pub async fn recv_frame(&mut self) -> Option<Result<Frame>> {
+        std::future::poll_fn(|cx| self.shared.poll_next_frame(cx)).await
+    }
+
+    /// Sends one frame as given (fin, RSV bits, opcode, payload) and waits until it is written.
+    pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
+        self.shared.send_frame(frame).await
+    }
+
+    /// Starts the close handshake and waits until the close frame is written. Keep reading:
+    /// the peer's close frame arrives, then the stream ends.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.shared.close(code, reason).await
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_info(&self) -> Option<CloseInfo> {
+        self.shared.lock().driver.close_info().cloned()
+    }
+}
+
+impl<S> Stream for FrameSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Item = Result<Frame>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.shared.poll_next_frame(cx)
+    }
+}
+
+impl<S> Sink<Frame> for FrameSocket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, frame: Frame) -> Result<()> {
+        self.shared.start_send_frame(frame)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.poll_flush(cx)
+    }
+
+    /// Sends a close frame (1000) unless one was sent, and flushes.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        {
+            let mut inner = self.shared.lock();
+            if !inner.driver.is_closing() {
+                inner.driver.conn().close(CloseCode::NORMAL, "")?;
+            }
+        }
+        self.shared.poll_flush(cx)
+    }
+}
+
+/// A whole message as the single final frame that carries it.
+fn whole_message_frame(message: Message) -> Frame {
+    let (opcode, payload) = match message {
+        Message::Text(text) => (OpCode::Text, text.into_bytes()),
+        Message::Binary(data) => (OpCode::Binary, data),
+        Message::Ping(payload) => (OpCode::Ping, payload),
+        Message::Pong(payload) => (OpCode::Pong, payload),
+        Message::Close(frame) => {
+            let payload = frame
+                .and_then(|f| wsio_proto::encode_close_payload(f.code, &f.reason).ok())
+                .unwrap_or_default();
+            (OpCode::Close, payload)
+        }
+    };
+    Frame::new(true, opcode, payload)
 }
 
 impl<S> Stream for WebSocket<S>
@@ -501,6 +669,12 @@ impl<S> fmt::Debug for WebSocket<S> {
 impl<S> fmt::Debug for ReadHalf<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadHalf").finish_non_exhaustive()
+    }
+}
+
+impl<S> fmt::Debug for FrameSocket<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameSocket").finish_non_exhaustive()
     }
 }
 

@@ -522,3 +522,71 @@ async fn unix_socket_urls_connect() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn frame_mode_delivers_and_sends_single_frames() {
+    use wsio::{Frame, OpCode};
+    tokio::time::timeout(LIMIT, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut frames = wsio::accept(stream).await.unwrap().into_frames();
+            let mut seen = Vec::new();
+            while let Some(frame) = frames.recv_frame().await {
+                let frame = frame.unwrap();
+                seen.push((frame.fin, frame.opcode, frame.payload.clone()));
+                if frame.opcode == OpCode::Continuation && frame.fin {
+                    // Answer with a fragmented message of our own.
+                    frames
+                        .send_frame(Frame::new(false, OpCode::Binary, "ab"))
+                        .await
+                        .unwrap();
+                    frames
+                        .send_frame(Frame::new(true, OpCode::Continuation, "cd"))
+                        .await
+                        .unwrap();
+                }
+            }
+            (seen, frames.close_info().unwrap())
+        });
+        let (mut ws, _) = wsio::connect(&url(addr, "/")).await.unwrap();
+        ws.send_frame(Frame::new(false, OpCode::Text, "he"))
+            .await
+            .unwrap();
+        ws.ping(Bytes::from_static(b"p")).await.unwrap();
+        ws.send_frame(Frame::new(true, OpCode::Continuation, "llo"))
+            .await
+            .unwrap();
+        // The client, in message mode, gets the pong and the reassembled answer.
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Pong(Bytes::from_static(b"p"))
+        );
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::binary(&b"abcd"[..])
+        );
+        ws.close(CloseCode::NORMAL, "bye").await.unwrap();
+        assert!(matches!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Close(_)
+        ));
+        // Reading on to the end lets the client see the server's end of the transport.
+        assert!(ws.next().await.is_none());
+        let (seen, info) = server.await.unwrap();
+        let close_payload = Bytes::from_static(b"\x03\xe8bye");
+        assert_eq!(
+            seen,
+            [
+                (false, OpCode::Text, Bytes::from_static(b"he")),
+                (true, OpCode::Ping, Bytes::from_static(b"p")),
+                (true, OpCode::Continuation, Bytes::from_static(b"llo")),
+                (true, OpCode::Close, close_payload),
+            ]
+        );
+        assert!(info.was_clean);
+    })
+    .await
+    .unwrap();
+}
