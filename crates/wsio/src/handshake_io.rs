@@ -1,7 +1,10 @@
 //! Running the opening handshake over an async transport, for both roles, within a timeout.
 
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use wsio_proto::handshake::encode_response;
+
+use http::StatusCode;
+use wsio_proto::handshake::{encode_response, reject};
 use wsio_proto::{Accepted, ClientHandshake, IncomingRequest, ServerHandshake};
 
 use crate::config::Config;
@@ -9,6 +12,9 @@ use crate::error::{Error, Phase, Result};
 
 /// How much one read of a handshake takes at most.
 const HANDSHAKE_READ: usize = 4096;
+
+/// How long a refusal may take to write to a client that has already been too slow.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Sends the client's request and reads the server's answer.
 pub(crate) async fn client<S>(
@@ -63,9 +69,20 @@ where
             }
         }
     };
-    tokio::time::timeout(config.handshake_timeout, read)
-        .await
-        .map_err(|_| Error::Timeout(Phase::Handshake))?
+    match tokio::time::timeout(config.handshake_timeout, read).await {
+        Ok(result) => result,
+        Err(_) => {
+            // Tell a slow client why, but do not wait on it for long.
+            let refusal =
+                encode_response(&reject(StatusCode::REQUEST_TIMEOUT, "handshake timed out"));
+            let answer = async {
+                io.write_all(&refusal).await?;
+                io.shutdown().await
+            };
+            let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, answer).await;
+            Err(Error::Timeout(Phase::Handshake))
+        }
+    }
 }
 
 /// Writes a server's response head (and body, for a refusal).
