@@ -3,12 +3,12 @@
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use wsio_proto::handshake::{encode_response, encode_response_head};
+use tokio::io::{AsyncRead, AsyncWrite};
+use wsio_proto::handshake::encode_response_head;
 use wsio_proto::{Role, UpgradeOffer};
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::handshake_io;
 use crate::websocket::WebSocket;
 
@@ -71,7 +71,7 @@ where
     let offer = match incoming.validate() {
         Ok(offer) => offer,
         Err(error) => {
-            refuse(&mut stream, &error.response()).await?;
+            handshake_io::refuse(&mut stream, &error.response()).await;
             return Err(error.into());
         }
     };
@@ -82,7 +82,7 @@ where
     let accept = match decide(&request) {
         Ok(accept) => accept,
         Err(Reject(refusal)) => {
-            refuse(&mut stream, &refusal).await?;
+            handshake_io::refuse(&mut stream, &refusal).await;
             return Err(wsio_proto::HandshakeError::Rejected(refusal).into());
         }
     };
@@ -95,14 +95,6 @@ where
         config,
         incoming.leftover,
     ))
-}
-
-async fn refuse<S>(stream: &mut S, response: &http::Response<Bytes>) -> Result<()>
-where
-    S: AsyncWrite + Unpin,
-{
-    handshake_io::write_response(stream, &encode_response(response)).await?;
-    stream.shutdown().await.map_err(Error::from)
 }
 
 /// A handshake request, as the callback of [`accept_with`] sees it.

@@ -13,8 +13,8 @@ use crate::error::{Error, Phase, Result};
 /// How much one read of a handshake takes at most.
 const HANDSHAKE_READ: usize = 4096;
 
-/// How long a refusal may take to write to a client that has already been too slow.
-const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long answering a refused handshake (and draining the client's input) may take.
+const REFUSAL_TIME: Duration = Duration::from_secs(1);
 
 /// Sends the client's request and reads the server's answer.
 pub(crate) async fn client<S>(
@@ -62,8 +62,7 @@ where
                 Ok(Some(request)) => return Ok(request),
                 Ok(None) => {}
                 Err(error) => {
-                    io.write_all(&encode_response(&error.response())).await?;
-                    io.shutdown().await?;
+                    refuse(io, &error.response()).await;
                     return Err(Error::from(error));
                 }
             }
@@ -72,17 +71,35 @@ where
     match tokio::time::timeout(config.handshake_timeout, read).await {
         Ok(result) => result,
         Err(_) => {
-            // Tell a slow client why, but do not wait on it for long.
-            let refusal =
-                encode_response(&reject(StatusCode::REQUEST_TIMEOUT, "handshake timed out"));
-            let answer = async {
-                io.write_all(&refusal).await?;
-                io.shutdown().await
-            };
-            let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, answer).await;
+            // Tell a slow client why; `refuse` bounds the time this takes.
+            refuse(
+                io,
+                &reject(StatusCode::REQUEST_TIMEOUT, "handshake timed out"),
+            )
+            .await;
             Err(Error::Timeout(Phase::Handshake))
         }
     }
+}
+
+/// Answers a handshake with an HTTP error and ends the connection, within a bounded time.
+///
+/// After the answer the writing side is shut down and what the client still sends is read and
+/// dropped until it closes (a lingering close): closing a socket with unread input would make
+/// the kernel reset the connection, which can destroy the answer before the client reads it.
+pub(crate) async fn refuse<S>(io: &mut S, response: &http::Response<bytes::Bytes>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let answer = async {
+        io.write_all(&encode_response(response)).await?;
+        io.shutdown().await?;
+        let mut sink = [0u8; HANDSHAKE_READ];
+        while io.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    };
+    // The client has already misbehaved: whatever happens here, the connection is over.
+    let _ = tokio::time::timeout(REFUSAL_TIME, answer).await;
 }
 
 /// Writes a server's response head (and body, for a refusal).
