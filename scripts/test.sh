@@ -17,6 +17,9 @@ step "cargo clippy, wsio's library without TLS and with native roots"
 cargo clippy -p wsio --no-default-features --locked -- -D warnings
 cargo clippy -p wsio --features native-roots --locked -- -D warnings
 
+step "interop peers (Python websockets, Node ws)"
+bash scripts/setup-peers.sh
+
 step "cargo test"
 cargo test --workspace --locked
 

@@ -1,0 +1,483 @@
+//! wsio against real peers from other ecosystems, on loopback: Python's `websockets` and Node's
+//! `ws`, each as a server that wsio's client talks to and as a client that talks to wsio's
+//! server. Text, binary, 16 MiB messages, fragmented messages, ping/pong, and close codes and
+//! reasons in both directions.
+//!
+//! The peer programs are in `tests/peers/`; `scripts/setup-peers.sh` installs the libraries
+//! (a venv in `.venv`, `npm ci` in `tests/peers`). Without them these tests fail and say so.
+//! Every test runs under a time limit, and every peer process is killed when its test ends
+//! (the peer servers also exit by themselves after 60 s).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use wsio::{CloseCode, CloseFrame, CloseInfo, Config, Frame, Message, OpCode, WebSocket};
+use wsio_proto::{ClientHandshake, Role, WsUrl, encode_frame};
+
+/// Bounds every test: nothing here may hang.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The size of the large messages, in both directions.
+const BIG: usize = 16 << 20;
+
+/// "fragmented κόσμε" cut in three, the second cut inside the two bytes of "κ". The peer
+/// clients send the same fragments.
+const FRAGMENTED_TEXT: [&[u8]; 3] = [
+    b"frag",
+    b"mented \xce",
+    b"\xba\xcf\x8c\xcf\x83\xce\xbc\xce\xb5",
+];
+
+/// A binary message in three fragments, the middle one empty. The peer clients send the same.
+const FRAGMENTED_BINARY: [&[u8]; 3] = [b"\x00\x01", b"", b"\x02\x03\x04"];
+
+/// A real peer library, with the interpreter that runs its programs.
+#[derive(Debug, Clone, Copy)]
+enum Peer {
+    /// Python's `websockets`, from the venv `.venv`.
+    Python,
+    /// Node's `ws`, from `tests/peers/node_modules`, run by `node` from the `PATH`.
+    Node,
+}
+
+impl Peer {
+    /// A command that runs this peer's echo server (`server`) or scripted client (`!server`),
+    /// after checking that the peer is installed.
+    fn command(self, server: bool) -> Command {
+        let root = workspace_root();
+        let peers = root.join("tests/peers");
+        let (interpreter, script) = match (self, server) {
+            (Peer::Python, true) => (python(&root), "py_echo_server.py"),
+            (Peer::Python, false) => (python(&root), "py_client.py"),
+            (Peer::Node, true) => (node(&peers), "node_echo_server.js"),
+            (Peer::Node, false) => (node(&peers), "node_client.js"),
+        };
+        let mut command = Command::new(interpreter);
+        command
+            .arg(peers.join(script))
+            .current_dir(&peers)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.ancestors().nth(2).unwrap().to_path_buf()
+}
+
+const SETUP_HINT: &str = "run `bash scripts/setup-peers.sh` from the workspace root first";
+
+/// The venv's Python, which must be able to import `websockets`.
+fn python(root: &Path) -> PathBuf {
+    let python = root.join(".venv/bin/python");
+    let imports = std::process::Command::new(&python)
+        .args(["-c", "import websockets"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        imports,
+        "Python peer missing: {} cannot import `websockets`; {SETUP_HINT}",
+        python.display()
+    );
+    python
+}
+
+/// `node` from the `PATH`, with `ws` installed in `tests/peers/node_modules`.
+fn node(peers: &Path) -> PathBuf {
+    let runs = std::process::Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        runs,
+        "Node peer missing: no `node` on the PATH; {SETUP_HINT}"
+    );
+    let ws = peers.join("node_modules/ws/package.json");
+    assert!(
+        ws.is_file(),
+        "Node peer missing: {} does not exist; {SETUP_HINT}",
+        ws.display()
+    );
+    PathBuf::from("node")
+}
+
+/// A peer's echo server, killed when dropped.
+struct PeerServer {
+    child: Child,
+    port: u16,
+}
+
+impl PeerServer {
+    /// Starts `peer`'s echo server on a free port of 127.0.0.1 and waits until it listens.
+    async fn start(peer: Peer) -> PeerServer {
+        let mut child = peer
+            .command(true)
+            .arg("0")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the {peer:?} echo server: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let line = BufReader::new(stdout)
+            .lines()
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("the {peer:?} echo server exited before listening"));
+        let port = line
+            .strip_prefix("listening ")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("the {peer:?} echo server said {line:?}"));
+        PeerServer { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/", self.port)
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+/// Bytes 0, 1, ..., 255, 0, 1, ... : the content of the large messages.
+fn counting(len: usize) -> Bytes {
+    (0..len).map(|i| i as u8).collect()
+}
+
+/// A message as a short line: large payloads are described rather than printed.
+fn summary(message: &Message) -> String {
+    match message {
+        Message::Binary(data) if data.len() > 1024 => {
+            let content = if *data == counting(data.len()) {
+                "counting"
+            } else {
+                "WRONG CONTENT"
+            };
+            format!("Binary({} bytes, {content})", data.len())
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// The next message, summarised; a failure or the end of the stream is a panic.
+async fn next_summary<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocket<S>) -> String {
+    match ws.next().await {
+        Some(Ok(message)) => summary(&message),
+        Some(Err(error)) => panic!("receive failed: {error:?}"),
+        None => panic!("the connection ended early"),
+    }
+}
+
+fn close_message(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame::new(CloseCode(code), reason)))
+}
+
+/// Expects the end of the stream after a close handshake, and that it was clean with this code
+/// and reason from the peer.
+async fn expect_clean_end<S>(ws: &mut WebSocket<S>, code: u16, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Some(item) = ws.next().await {
+        panic!("expected the end of the stream, got {item:?}");
+    }
+    let info = ws
+        .close_info()
+        .expect("close_info once the stream has ended");
+    assert!(info.was_clean, "not clean: {info:?}");
+    assert_eq!(
+        (info.code, info.reason.as_str()),
+        (CloseCode(code), reason),
+        "{info:?}"
+    );
+}
+
+/// wsio's client against the peer's echo server: text (ASCII, empty, non-ASCII), binary and a
+/// 16 MiB binary message come back equal and of the same type; a ping with a payload gets its
+/// pong; closing with 4001 "done" gets the peer's close frame back, then the stream ends
+/// cleanly.
+async fn wsio_client_echo(peer: Peer) {
+    let server = PeerServer::start(peer).await;
+    let (mut ws, response) = wsio::connect(&server.url()).await.unwrap();
+    assert_eq!(response.status(), 101);
+    let messages = [
+        Message::text("hello"),
+        Message::text(""),
+        Message::text("κόσμε 😀 ünïcødé"),
+        Message::binary((0..=255).collect::<Vec<u8>>()),
+        Message::Binary(counting(BIG)),
+    ];
+    for message in &messages {
+        ws.send(message.clone()).await.unwrap();
+        assert_eq!(next_summary(&mut ws).await, summary(message));
+    }
+
+    ws.ping(Bytes::from_static(b"wsio-ping")).await.unwrap();
+    assert_eq!(
+        next_summary(&mut ws).await,
+        summary(&Message::Pong(Bytes::from_static(b"wsio-ping")))
+    );
+
+    ws.close(CloseCode(4001), "done").await.unwrap();
+    // Both libraries echo the code and the reason of the close frame they receive.
+    assert_eq!(
+        next_summary(&mut ws).await,
+        summary(&close_message(4001, "done"))
+    );
+    expect_clean_end(&mut ws, 4001, "done").await;
+    server.stop().await;
+}
+
+/// The peer's echo server closes with a code and reason of its choosing (asked for with the
+/// text `close:4002:server says bye`): wsio's client reports that close frame, answers it, and
+/// its stream ends cleanly with that code and reason.
+async fn wsio_client_sees_server_close(peer: Peer) {
+    let server = PeerServer::start(peer).await;
+    let (mut ws, _) = wsio::connect(&server.url()).await.unwrap();
+    ws.send_text("close:4002:server says bye").await.unwrap();
+    assert_eq!(
+        next_summary(&mut ws).await,
+        summary(&close_message(4002, "server says bye"))
+    );
+    expect_clean_end(&mut ws, 4002, "server says bye").await;
+    server.stop().await;
+}
+
+/// Fragmented messages from the client side, which wsio's async API cannot send: the handshake
+/// is made with `wsio_proto::ClientHandshake` and the frames are written with
+/// `wsio_proto::encode_frame` on the bare socket, a ping between two fragments of the text.
+/// The socket is then handed to `WebSocket::from_raw`, which must see the pong first, then the
+/// text and the binary message echoed whole.
+async fn raw_fragments_to_peer(peer: Peer) {
+    let server = PeerServer::start(peer).await;
+    let url: WsUrl = server.url().parse().unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let mut handshake = ClientHandshake::new(&url);
+    stream.write_all(&handshake.encode_request()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let accepted = loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the {peer:?} server closed during the handshake");
+        if let Some(accepted) = handshake.receive(&buf[..n]).unwrap() {
+            break accepted;
+        }
+    };
+
+    let frames = [
+        Frame::new(false, OpCode::Text, FRAGMENTED_TEXT[0]),
+        Frame::new(false, OpCode::Continuation, FRAGMENTED_TEXT[1]),
+        Frame::new(true, OpCode::Ping, &b"between fragments"[..]),
+        Frame::new(true, OpCode::Continuation, FRAGMENTED_TEXT[2]),
+        Frame::new(false, OpCode::Binary, FRAGMENTED_BINARY[0]),
+        Frame::new(false, OpCode::Continuation, FRAGMENTED_BINARY[1]),
+        Frame::new(true, OpCode::Continuation, FRAGMENTED_BINARY[2]),
+    ];
+    let mut wire = BytesMut::new();
+    for frame in &frames {
+        // A fixed masking key is enough for a test; a real client draws a fresh one per frame.
+        wire.extend_from_slice(&encode_frame(frame, Some([0x5a, 0x0f, 0xc3, 0x96])));
+    }
+    stream.write_all(&wire).await.unwrap();
+
+    let mut ws = WebSocket::from_raw(stream, Role::Client, &Config::default(), accepted.leftover);
+    let expected = [
+        Message::Pong(Bytes::from_static(b"between fragments")),
+        Message::text("fragmented κόσμε"),
+        Message::binary(vec![0u8, 1, 2, 3, 4]),
+    ];
+    for message in &expected {
+        assert_eq!(next_summary(&mut ws).await, summary(message));
+    }
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    assert_eq!(
+        next_summary(&mut ws).await,
+        summary(&close_message(1000, ""))
+    );
+    expect_clean_end(&mut ws, 1000, "").await;
+    server.stop().await;
+}
+
+/// What a wsio server saw on one connection: each message summarised, and how it ended.
+type Seen = (Vec<String>, Option<CloseInfo>);
+
+/// The code and reason of a text message `close:CODE:REASON`, the command that asks an echo
+/// server to close.
+fn close_command(message: &Message) -> Option<(u16, String)> {
+    let Message::Text(text) = message else {
+        return None;
+    };
+    let (code, reason) = text.as_str().strip_prefix("close:")?.split_once(':')?;
+    Some((code.parse().ok()?, reason.to_owned()))
+}
+
+/// A wsio echo server on `listener` for `connections` connections, one after the other, which
+/// follows the same `close:CODE:REASON` command as the peers' echo servers.
+async fn wsio_echo_server(listener: TcpListener, connections: usize) -> Vec<Seen> {
+    let mut results = Vec::new();
+    for _ in 0..connections {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = wsio::accept(stream).await.unwrap();
+        let mut seen = Vec::new();
+        while let Some(item) = ws.next().await {
+            match item {
+                Ok(message) => {
+                    seen.push(summary(&message));
+                    if let Some((code, reason)) = close_command(&message) {
+                        ws.close(CloseCode(code), &reason).await.unwrap();
+                    } else if message.is_data() {
+                        ws.send(message).await.unwrap();
+                    }
+                }
+                Err(error) => seen.push(format!("error: {error:?}")),
+            }
+        }
+        results.push((seen, ws.close_info()));
+    }
+    results
+}
+
+/// Asserts that a wsio server's connection saw exactly `expected` and ended cleanly with the
+/// peer's close code and reason.
+fn assert_seen((seen, info): &Seen, expected: &[Message], code: u16, reason: &str) {
+    let expected: Vec<String> = expected.iter().map(summary).collect();
+    assert_eq!(seen, &expected);
+    let info = info.as_ref().expect("close_info once the stream has ended");
+    assert!(info.was_clean, "{info:?}");
+    assert_eq!((info.code, info.reason.as_str()), (CloseCode(code), reason));
+}
+
+/// The peer's scripted client against a wsio echo server (`wsio::accept` on 127.0.0.1).
+///
+/// First connection: the script's checks all pass (text, non-ASCII text, binary, 16 MiB,
+/// fragmented text cut inside a character, fragmented binary with an empty fragment,
+/// ping/pong); wsio's server receives exactly those messages, fragments assembled, then the
+/// client's close 4001 "done", and ends cleanly; the client sees wsio's close reply carry code
+/// 4001 and no reason (wsio echoes the code only, as RFC 6455 section 5.5.1 allows).
+///
+/// Second connection: wsio's server closes with 4003 "wsio says bye" when asked; the client
+/// sees that code and reason, and both ends find the close clean.
+async fn peer_client_against_wsio_server(peer: Peer) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(wsio_echo_server(listener, 2));
+
+    let output = peer.command(false).arg(&url).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report = format!(
+        "{peer:?} client, {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let expected_lines = [
+        r#"{"check":"text","ok":true}"#,
+        r#"{"check":"text_non_ascii","ok":true}"#,
+        r#"{"check":"binary","ok":true}"#,
+        r#"{"check":"binary_16_mib","ok":true}"#,
+        r#"{"check":"fragmented_text","ok":true}"#,
+        r#"{"check":"fragmented_binary","ok":true}"#,
+        r#"{"check":"ping","ok":true}"#,
+        r#"{"check":"close","code":4001,"reason":""}"#,
+        r#"{"check":"server_close","code":4003,"reason":"wsio says bye"}"#,
+    ];
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        expected_lines,
+        "{report}"
+    );
+    assert!(output.status.success(), "{report}");
+
+    let seen = server.await.unwrap();
+    let first = [
+        Message::text("hello"),
+        Message::text("κόσμε 😀 ünïcødé"),
+        Message::binary((0..=255).collect::<Vec<u8>>()),
+        Message::Binary(counting(BIG)),
+        Message::text("fragmented κόσμε"),
+        Message::binary(vec![0u8, 1, 2, 3, 4]),
+        Message::Ping(Bytes::from_static(b"interop-ping")),
+        close_message(4001, "done"),
+    ];
+    assert_seen(&seen[0], &first, 4001, "done");
+    // The peer answers wsio's close with the same code and reason.
+    let second = [
+        Message::text("close:4003:wsio says bye"),
+        close_message(4003, "wsio says bye"),
+    ];
+    assert_seen(&seen[1], &second, 4003, "wsio says bye");
+}
+
+/// Runs one scenario under [`LIMIT`].
+async fn within_limit(scenario: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(LIMIT, scenario)
+        .await
+        .expect("the test did not finish in time");
+}
+
+/// wsio client ↔ Python `websockets` server: text, binary and 16 MiB echoes, ping/pong, and
+/// a client close with 4001 "done" (see [`wsio_client_echo`]).
+#[tokio::test]
+async fn python_server_echoes_wsio_client() {
+    within_limit(wsio_client_echo(Peer::Python)).await;
+}
+
+/// wsio client ↔ Python `websockets` server: the server closes with 4002 and a reason, and
+/// wsio reports it and ends cleanly (see [`wsio_client_sees_server_close`]).
+#[tokio::test]
+async fn python_server_close_reaches_wsio_client() {
+    within_limit(wsio_client_sees_server_close(Peer::Python)).await;
+}
+
+/// Fragmented messages written as raw frames to a Python `websockets` server come back whole
+/// (see [`raw_fragments_to_peer`]).
+#[tokio::test]
+async fn python_server_assembles_raw_fragments() {
+    within_limit(raw_fragments_to_peer(Peer::Python)).await;
+}
+
+/// Python `websockets` client ↔ wsio server: the client's whole script, what wsio's server
+/// receives, and closes from each side (see [`peer_client_against_wsio_server`]).
+#[tokio::test]
+async fn python_client_against_wsio_server() {
+    within_limit(peer_client_against_wsio_server(Peer::Python)).await;
+}
+
+/// wsio client ↔ Node `ws` server: text, binary and 16 MiB echoes, ping/pong, and a client
+/// close with 4001 "done" (see [`wsio_client_echo`]).
+#[tokio::test]
+async fn node_server_echoes_wsio_client() {
+    within_limit(wsio_client_echo(Peer::Node)).await;
+}
+
+/// wsio client ↔ Node `ws` server: the server closes with 4002 and a reason, and wsio
+/// reports it and ends cleanly (see [`wsio_client_sees_server_close`]).
+#[tokio::test]
+async fn node_server_close_reaches_wsio_client() {
+    within_limit(wsio_client_sees_server_close(Peer::Node)).await;
+}
+
+/// Fragmented messages written as raw frames to a Node `ws` server come back whole (see
+/// [`raw_fragments_to_peer`]).
+#[tokio::test]
+async fn node_server_assembles_raw_fragments() {
+    within_limit(raw_fragments_to_peer(Peer::Node)).await;
+}
+
+/// Node `ws` client ↔ wsio server: the client's whole script, what wsio's server receives,
+/// and closes from each side (see [`peer_client_against_wsio_server`]).
+#[tokio::test]
+async fn node_client_against_wsio_server() {
+    within_limit(peer_client_against_wsio_server(Peer::Node)).await;
+}

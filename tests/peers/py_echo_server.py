@@ -1,0 +1,51 @@
+"""An echo server on Python's `websockets`, for wsio's interop tests.
+
+Usage: py_echo_server.py PORT   (0 picks a free port)
+
+Binds 127.0.0.1 only, prints `listening PORT` once bound, and echoes every message with its
+type (text stays text, binary stays binary). A text message `close:CODE:REASON` makes it close
+the connection with that code and reason instead. Pings are answered by the library. The
+process exits by itself after LIFETIME seconds, so nothing outlives a test that died.
+"""
+
+import asyncio
+import sys
+
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+
+LIFETIME = 60
+
+
+async def echo(ws):
+    try:
+        async for message in ws:
+            if isinstance(message, str) and message.startswith("close:"):
+                _, code, reason = message.split(":", 2)
+                await ws.close(int(code), reason)
+                return
+            await ws.send(message)
+    except ConnectionClosed:
+        # A close code other than 1000 and 1001 ends the loop with this exception.
+        pass
+
+
+async def main(port):
+    async with serve(
+        echo,
+        "127.0.0.1",
+        port,
+        # The 16 MiB messages exceed the default limit of 1 MiB.
+        max_size=32 << 20,
+        # wsio does not negotiate permessage-deflate yet.
+        compression=None,
+        # No keepalive pings of its own: the tests expect only the messages they cause.
+        ping_interval=None,
+    ) as server:
+        bound = server.sockets[0].getsockname()[1]
+        print(f"listening {bound}", flush=True)
+        await asyncio.sleep(LIFETIME)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1])))
