@@ -22,8 +22,10 @@ use bytes::Bytes;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// The largest frame payload accepted, in bytes. Default 16 MiB. A larger frame fails the
-    /// connection with 1009 as soon as its header arrives.
+    /// The largest frame payload accepted and sent, in bytes. Default 16 MiB. A larger frame
+    /// fails the connection with 1009 as soon as its header arrives; a longer message is sent
+    /// as fragments of this size. Many peers (browsers among them) send each message as one
+    /// frame: to accept their messages up to `max_message_size`, raise this to match.
     pub max_frame_size: usize,
     /// The largest message accepted, in bytes, summed over its fragments. Default 64 MiB. A
     /// larger message fails the connection with 1009 as soon as the frame that crosses the

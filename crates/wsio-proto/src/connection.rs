@@ -362,12 +362,12 @@ impl Connection {
         }
     }
 
-    /// Sends a text message in one frame.
+    /// Sends a text message: one frame, or fragments of [`Config::max_frame_size`] if longer.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
         self.send_data(OpCode::Text, text.into().into_bytes())
     }
 
-    /// Sends a binary message in one frame.
+    /// Sends a binary message: one frame, or fragments of [`Config::max_frame_size`] if longer.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
         self.send_data(OpCode::Binary, data.into())
     }
@@ -793,13 +793,26 @@ impl Connection {
         Ok(())
     }
 
+    /// Sends a whole message: in one frame, or in fragments of `max_frame_size` when it is
+    /// longer, so that a peer with the same limit accepts it.
     fn send_data(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
         self.check_open()?;
         if self.sending_fragments {
             return Err(SendError::FragmentedMessageInProgress);
         }
-        self.write_frame(true, opcode, &payload);
-        Ok(())
+        let max = self.config.max_frame_size.max(1);
+        let mut opcode = opcode;
+        let mut start = 0;
+        loop {
+            let end = payload.len().min(start + max);
+            let fin = end == payload.len();
+            self.write_frame(fin, opcode, &payload.slice(start..end));
+            if fin {
+                return Ok(());
+            }
+            opcode = OpCode::Continuation;
+            start = end;
+        }
     }
 
     fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {

@@ -141,3 +141,35 @@ fn control_frames_do_not_count_toward_the_message_limit() {
         Some(Event::Message(Message::binary(vec![0u8; 4])))
     );
 }
+
+#[test]
+fn messages_longer_than_the_frame_limit_are_sent_in_fragments_the_peer_accepts() {
+    let config = Config::default().max_frame_size(30).max_message_size(1000);
+    let mut pair = Pair::with_configs(config.clone(), config);
+    let text = "κόσμε ".repeat(10); // 110 bytes, with code points cut between fragments
+    pair.client.conn.send_text(text.as_str()).unwrap();
+    let wire = pair.client.take_output();
+    let frames = support::decode_all(&wire);
+    let sizes: Vec<(bool, OpCode, usize)> = frames
+        .iter()
+        .map(|f| (f.frame.fin, f.frame.opcode, f.frame.payload.len()))
+        .collect();
+    assert_eq!(
+        sizes,
+        [
+            (false, OpCode::Text, 30),
+            (false, OpCode::Continuation, 30),
+            (false, OpCode::Continuation, 30),
+            (true, OpCode::Continuation, 20),
+        ]
+    );
+    pair.server.conn.receive(&wire);
+    assert_eq!(
+        pair.server.conn.poll_event(),
+        Some(Event::Message(Message::text(text.as_str())))
+    );
+    // A message that fits is one frame, and an empty one is one empty frame.
+    pair.server.conn.send_binary(vec![0u8; 30]).unwrap();
+    pair.server.conn.send_binary(Vec::new()).unwrap();
+    assert_eq!(support::decode_all(&pair.server.take_output()).len(), 2);
+}
