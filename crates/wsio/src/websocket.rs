@@ -151,44 +151,6 @@ where
         }
     }
 
-    /// The next message. `None` once the connection has ended.
-    ///
-    /// Cancel-safe: dropping the future loses nothing.
-    pub async fn recv(&mut self) -> Option<Result<Message>> {
-        std::future::poll_fn(|cx| self.shared.poll_next(cx)).await
-    }
-
-    /// Sends a message and waits until it is written to the transport.
-    pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
-        self.shared.send(message.into()).await
-    }
-
-    /// Sends a text message.
-    pub async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()> {
-        self.send(Message::Text(text.into())).await
-    }
-
-    /// Sends a binary message.
-    pub async fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<()> {
-        self.send(Message::Binary(data.into())).await
-    }
-
-    /// Sends a ping (payload at most 125 bytes). Its pong arrives as [`Message::Pong`].
-    pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<()> {
-        self.send(Message::Ping(payload.into())).await
-    }
-
-    /// Sends a pong (payload at most 125 bytes).
-    pub async fn pong(&mut self, payload: impl Into<Bytes>) -> Result<()> {
-        self.send(Message::Pong(payload.into())).await
-    }
-
-    /// Sends one frame as given (fin, RSV bits, opcode, payload) and waits until it is written.
-    /// See [`wsio_proto::Connection::send_frame`] for what is checked.
-    pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
-        self.shared.send_frame(frame).await
-    }
-
     /// Turns this connection into a [`FrameSocket`], which delivers frames one by one, as they
     /// arrived, instead of whole messages. A message already begun arrives as one final frame.
     pub fn into_frames(self) -> FrameSocket<S> {
@@ -196,17 +158,6 @@ where
         FrameSocket {
             shared: self.shared,
         }
-    }
-
-    /// Starts the close handshake with a code and a reason (at most 123 bytes), and waits until
-    /// the close frame is written. Keep reading: the stream yields the peer's close and ends.
-    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        self.shared.close(code, reason).await
-    }
-
-    /// How the connection ended, once it has.
-    pub fn close_info(&self) -> Option<CloseInfo> {
-        self.shared.lock().driver.close_info().cloned()
     }
 
     /// A handle that can start the close handshake from elsewhere, for example from a server
@@ -230,61 +181,83 @@ where
     }
 }
 
-impl<S> ReadHalf<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    /// The next message. `None` once the connection has ended. Cancel-safe.
-    pub async fn recv(&mut self) -> Option<Result<Message>> {
-        std::future::poll_fn(|cx| self.shared.poll_next(cx)).await
-    }
+/// The receiving methods of [`WebSocket`] and [`ReadHalf`].
+macro_rules! receiving {
+    ($ty:ident) => {
+        impl<S> $ty<S>
+        where
+            S: AsyncRead + AsyncWrite + Unpin,
+        {
+            /// The next message: `None` once the connection has ended. After the peer's
+            /// [`Message::Close`] (or the error that ended the connection) comes `None`.
+            ///
+            /// Cancel-safe: dropping the future loses nothing.
+            pub async fn recv(&mut self) -> Option<Result<Message>> {
+                std::future::poll_fn(|cx| self.shared.poll_next(cx)).await
+            }
 
-    /// How the connection ended, once it has.
-    pub fn close_info(&self) -> Option<CloseInfo> {
-        self.shared.lock().driver.close_info().cloned()
-    }
+            /// How the connection ended (code, reason, whether cleanly), once it has.
+            pub fn close_info(&self) -> Option<CloseInfo> {
+                self.shared.lock().driver.close_info().cloned()
+            }
+        }
+    };
 }
 
-impl<S> WriteHalf<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    /// Sends a message and waits until it is written to the transport.
-    pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
-        self.shared.send(message.into()).await
-    }
+/// The sending methods of [`WebSocket`] and [`WriteHalf`].
+macro_rules! sending {
+    ($ty:ident) => {
+        impl<S> $ty<S>
+        where
+            S: AsyncRead + AsyncWrite + Unpin,
+        {
+            /// Sends a message and waits until it is written to the transport. Waits first
+            /// while the write buffer is full.
+            pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
+                self.shared.send(message.into()).await
+            }
 
-    /// Sends a text message.
-    pub async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()> {
-        self.send(Message::Text(text.into())).await
-    }
+            /// Sends a text message.
+            pub async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()> {
+                self.send(Message::Text(text.into())).await
+            }
 
-    /// Sends a binary message.
-    pub async fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<()> {
-        self.send(Message::Binary(data.into())).await
-    }
+            /// Sends a binary message.
+            pub async fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<()> {
+                self.send(Message::Binary(data.into())).await
+            }
 
-    /// Sends a ping (payload at most 125 bytes).
-    pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<()> {
-        self.send(Message::Ping(payload.into())).await
-    }
+            /// Sends a ping (payload at most 125 bytes). Its pong arrives as
+            /// [`Message::Pong`].
+            pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<()> {
+                self.send(Message::Ping(payload.into())).await
+            }
 
-    /// Sends a pong (payload at most 125 bytes).
-    pub async fn pong(&mut self, payload: impl Into<Bytes>) -> Result<()> {
-        self.send(Message::Pong(payload.into())).await
-    }
+            /// Sends a pong (payload at most 125 bytes).
+            pub async fn pong(&mut self, payload: impl Into<Bytes>) -> Result<()> {
+                self.send(Message::Pong(payload.into())).await
+            }
 
-    /// Sends one frame as given (fin, RSV bits, opcode, payload) and waits until it is written.
-    pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
-        self.shared.send_frame(frame).await
-    }
+            /// Sends one frame as given (fin, RSV bits, opcode, payload) and waits until it is
+            /// written. See [`wsio_proto::Connection::send_frame`] for what is checked.
+            pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
+                self.shared.send_frame(frame).await
+            }
 
-    /// Starts the close handshake and waits until the close frame is written. The read half
-    /// sees the peer's answer.
-    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        self.shared.close(code, reason).await
-    }
+            /// Starts the close handshake with a code and a reason (at most 123 bytes), and
+            /// waits until the close frame is written. Keep reading: the peer's close arrives
+            /// as [`Message::Close`], then the stream ends.
+            pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+                self.shared.close(code, reason).await
+            }
+        }
+    };
 }
+
+receiving!(WebSocket);
+receiving!(ReadHalf);
+sending!(WebSocket);
+sending!(WriteHalf);
 
 /// Starts the close handshake of a connection owned by someone else.
 pub(crate) struct Closer<S> {

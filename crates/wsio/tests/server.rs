@@ -11,14 +11,12 @@ use wsio::{
     ServerBuilder, ServerHandle, ServerRequest, Transport, WebSocket,
 };
 
-const LIMIT: Duration = Duration::from_secs(20);
+mod support;
 
-async fn echo(mut ws: WebSocket<Transport>, _: ServerRequest) {
-    while let Some(Ok(message)) = ws.next().await {
-        if message.is_data() && ws.send(message).await.is_err() {
-            return;
-        }
-    }
+use support::LIMIT;
+
+async fn echo(ws: WebSocket<Transport>, _: ServerRequest) {
+    support::echo(ws).await;
 }
 
 /// Greets with `name`, then echoes.
@@ -248,11 +246,8 @@ async fn a_stalled_handshake_does_not_hold_up_other_clients() {
 #[cfg(feature = "tls")]
 #[tokio::test]
 async fn serves_wss_with_a_certificate() {
-    use wsio::rustls::pki_types::PrivatePkcs8KeyDer;
     tokio::time::timeout(LIMIT, async {
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let cert = certified.cert.der().clone();
-        let key = PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()).into();
+        let (cert, key) = support::tls::certificate();
         let builder = Server::builder()
             .fallback(echo)
             .tls_certificate(vec![cert.clone()], key)
@@ -260,18 +255,9 @@ async fn serves_wss_with_a_certificate() {
         let server = builder.bind("127.0.0.1:0").await.unwrap();
         let port = server.local_addr().unwrap().port();
         tokio::spawn(server.run());
-        let mut roots = wsio::rustls::RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let client_config = wsio::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            wsio::rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let (mut ws, _) = ClientBuilder::new(&format!("wss://localhost:{port}/"))
             .unwrap()
-            .tls_config(std::sync::Arc::new(client_config))
+            .tls_config(support::tls::trusting(&cert))
             .connect()
             .await
             .unwrap();
@@ -286,19 +272,16 @@ async fn serves_wss_with_a_certificate() {
 #[tokio::test]
 async fn serves_a_unix_socket() {
     tokio::time::timeout(LIMIT, async {
-        let dir = std::env::temp_dir().join(format!("wsio-server-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("server.sock");
-        let _ = std::fs::remove_file(&path);
+        let socket = support::SocketPath::new("server");
+        let path = &socket.path;
         let server = Server::builder()
             .route("/chat", greeter("unix"))
-            .bind_unix(&path)
+            .bind_unix(path)
             .unwrap();
         assert_eq!(server.local_addr(), None);
         tokio::spawn(server.run());
         let url = format!("ws+unix://{}:/chat", path.display());
         assert_eq!(greeting(&url, &[]).await.unwrap().0, "unix /chat None");
-        std::fs::remove_dir_all(&dir).unwrap();
     })
     .await
     .unwrap();

@@ -3,26 +3,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+
+mod support;
 
 use futures_util::StreamExt;
+use support::LIMIT;
+use support::tls::{certificate, provider, trusting};
 use tokio::net::TcpListener;
-use wsio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use wsio::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use wsio::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use wsio::rustls::{self, ServerConfig};
 use wsio::{ClientBuilder, Error, Message};
-
-const LIMIT: Duration = Duration::from_secs(20);
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A self-signed certificate for `localhost`, and its key.
-fn certificate() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let key = PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der());
-    (certified.cert.der().clone(), key.into())
-}
 
 /// A TLS echo server on 127.0.0.1 presenting `cert`.
 async fn tls_echo_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> SocketAddr {
@@ -42,29 +32,13 @@ async fn tls_echo_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'stat
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let Ok(mut ws) = wsio::accept(tls).await else {
-                    return;
-                };
-                while let Some(Ok(message)) = ws.next().await {
-                    if message.is_data() && ws.send(message).await.is_err() {
-                        return;
-                    }
+                if let Ok(ws) = wsio::accept(tls).await {
+                    support::echo(ws).await;
                 }
             });
         }
     });
     addr
-}
-
-fn trusting(cert: &CertificateDer<'static>) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(cert.clone()).unwrap();
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(config)
 }
 
 #[tokio::test]

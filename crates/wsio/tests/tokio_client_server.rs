@@ -13,8 +13,9 @@ use wsio::{
     UpgradeRequest, WebSocket,
 };
 
-/// Bounds every test: nothing here may hang.
-const LIMIT: Duration = Duration::from_secs(20);
+mod support;
+
+use support::LIMIT;
 
 /// Starts a server on 127.0.0.1 that runs `handle` on each accepted connection.
 async fn serve<F, Fut>(config: Config, handle: F) -> SocketAddr
@@ -43,12 +44,8 @@ where
     addr
 }
 
-async fn echo(mut ws: WebSocket<TcpStream>) {
-    while let Some(Ok(message)) = ws.next().await {
-        if message.is_data() && ws.send(message).await.is_err() {
-            return;
-        }
-    }
+async fn echo(ws: WebSocket<TcpStream>) {
+    support::echo(ws).await;
 }
 
 fn url(addr: SocketAddr, path: &str) -> String {
@@ -496,19 +493,13 @@ async fn a_stream_opened_by_the_caller_can_carry_the_connection() {
 #[tokio::test]
 async fn unix_socket_urls_connect() {
     tokio::time::timeout(LIMIT, async {
-        let dir = std::env::temp_dir().join(format!("wsio-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("echo.sock");
-        let _ = std::fs::remove_file(&path);
+        let socket = support::SocketPath::new("client");
+        let path = socket.path.clone();
         let listener = tokio::net::UnixListener::bind(&path).unwrap();
         tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
-            let mut ws = wsio::accept(stream).await.unwrap();
-            while let Some(Ok(message)) = ws.next().await {
-                if message.is_data() {
-                    ws.send(message).await.unwrap();
-                }
-            }
+            let ws = wsio::accept(stream).await.unwrap();
+            support::echo(ws).await;
         });
         let (mut ws, _) = wsio::connect(&format!("ws+unix://{}:/chat", path.display()))
             .await
@@ -518,7 +509,6 @@ async fn unix_socket_urls_connect() {
             ws.next().await.unwrap().unwrap(),
             Message::text("through a socket file")
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     })
     .await
     .unwrap();
