@@ -9,18 +9,19 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all --check
 
-step "cargo clippy (warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo clippy, every feature (warnings are errors)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-step "cargo clippy, wsio without TLS and with native roots"
+step "cargo clippy, wsio with its default features, without TLS and with native roots"
+cargo clippy -p wsio --all-targets --locked -- -D warnings
 cargo clippy -p wsio --no-default-features --all-targets --locked -- -D warnings
 cargo clippy -p wsio --features native-roots --all-targets --locked -- -D warnings
 
-step "cargo test"
-cargo test --workspace --locked
+step "cargo test, every feature"
+cargo test --workspace --all-features --locked
 
 step "cargo doc (broken links are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
 step "Autobahn TestSuite"
 bash scripts/autobahn.sh

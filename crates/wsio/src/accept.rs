@@ -86,8 +86,7 @@ where
             return Err(wsio_proto::HandshakeError::Rejected(refusal).into());
         }
     };
-    let mut response = offer.accept(accept.protocol.as_deref());
-    response.headers_mut().extend(accept.headers);
+    let response = accept.response(&offer);
     handshake_io::write_response(&mut stream, &encode_response_head(&response)).await?;
     Ok(WebSocket::from_raw(
         stream,
@@ -105,11 +104,12 @@ where
     stream.shutdown().await.map_err(Error::from)
 }
 
-/// A handshake request, as the callback of [`accept_with`] sees it.
+/// A handshake request, as the callback of [`accept_with`] (or `upgrade_with`, with the `hyper`
+/// feature) sees it.
 #[derive(Debug)]
 pub struct UpgradeRequest<'a> {
-    request: &'a Request<()>,
-    offer: &'a UpgradeOffer,
+    pub(crate) request: &'a Request<()>,
+    pub(crate) offer: &'a UpgradeOffer,
 }
 
 impl UpgradeRequest<'_> {
@@ -169,11 +169,18 @@ impl Accept {
         self.headers.append(name, value);
         self
     }
+
+    /// The 101 response that accepts `offer` this way.
+    pub(crate) fn response(self, offer: &UpgradeOffer) -> http::Response<()> {
+        let mut response = offer.accept(self.protocol.as_deref());
+        response.headers_mut().extend(self.headers);
+        response
+    }
 }
 
 /// How [`accept_with`]'s callback refuses a request: the HTTP response to send instead of 101.
 #[derive(Debug, Clone)]
-pub struct Reject(Box<http::Response<Bytes>>);
+pub struct Reject(pub(crate) Box<http::Response<Bytes>>);
 
 impl Reject {
     /// A refusal with a status and a plain-text body.
