@@ -9,22 +9,23 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all --check
 
-step "cargo clippy (warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo clippy, every feature (warnings are errors)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 # The library alone: with --all-targets the dev-dependencies' features would hide a missing one.
-step "cargo clippy, wsio's library without TLS and with native roots"
+step "cargo clippy, wsio's library with default features, without TLS, with native roots"
+cargo clippy -p wsio --locked -- -D warnings
 cargo clippy -p wsio --no-default-features --locked -- -D warnings
 cargo clippy -p wsio --features native-roots --locked -- -D warnings
 
 step "interop peers (Python websockets, Node ws)"
 bash scripts/setup-peers.sh
 
-step "cargo test"
-cargo test --workspace --locked
+step "cargo test, every feature"
+cargo test --workspace --all-features --locked
 
 step "cargo doc (broken links are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
 step "Autobahn TestSuite"
 bash scripts/autobahn.sh

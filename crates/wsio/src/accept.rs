@@ -86,8 +86,7 @@ where
             return Err(wsio_proto::HandshakeError::Rejected(refusal).into());
         }
     };
-    let mut response = offer.accept(accept.protocol.as_deref());
-    response.headers_mut().extend(accept.headers);
+    let response = accept.response(&offer);
     handshake_io::write_response(&mut stream, &encode_response_head(&response)).await?;
     Ok(WebSocket::from_raw(
         stream,
@@ -97,11 +96,12 @@ where
     ))
 }
 
-/// A handshake request, as the callback of [`accept_with`] sees it.
+/// A handshake request, as the callback of [`accept_with`] (or `upgrade_with`, with the `hyper`
+/// feature) sees it.
 #[derive(Debug)]
 pub struct UpgradeRequest<'a> {
-    request: &'a Request<()>,
-    offer: &'a UpgradeOffer,
+    pub(crate) request: &'a Request<()>,
+    pub(crate) offer: &'a UpgradeOffer,
 }
 
 impl UpgradeRequest<'_> {
@@ -161,11 +161,18 @@ impl Accept {
         self.headers.append(name, value);
         self
     }
+
+    /// The 101 response that accepts `offer` this way.
+    pub(crate) fn response(self, offer: &UpgradeOffer) -> http::Response<()> {
+        let mut response = offer.accept(self.protocol.as_deref());
+        response.headers_mut().extend(self.headers);
+        response
+    }
 }
 
 /// How [`accept_with`]'s callback refuses a request: the HTTP response to send instead of 101.
 #[derive(Debug, Clone)]
-pub struct Reject(Box<http::Response<Bytes>>);
+pub struct Reject(pub(crate) Box<http::Response<Bytes>>);
 
 impl Reject {
     /// A refusal with a status and a plain-text body.
@@ -178,4 +185,15 @@ impl From<http::Response<Bytes>> for Reject {
     fn from(response: http::Response<Bytes>) -> Self {
         Reject(Box::new(response))
     }
+}
+
+/// A copy of a request's head (method, target, version, headers) without its body: an
+/// `http::Request` cannot be cloned, and handlers keep the head after the handshake.
+pub(crate) fn copy_head<B>(request: &Request<B>) -> Request<()> {
+    let mut copy = Request::new(());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
 }

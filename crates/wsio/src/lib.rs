@@ -2,6 +2,8 @@
 //!
 //! - [`connect`] / [`ClientBuilder`] open a connection; [`accept`] / [`accept_with`] answer one;
 //!   [`Server`] listens (TCP, TLS, Unix socket) and routes connections by path or subprotocol.
+//! - With the `hyper` feature, `upgrade` / `upgrade_with` turn a request that a hyper 1.x
+//!   server received into a WebSocket, so that HTTP routes and WebSocket share one port.
 //! - [`WebSocket`] is a [`Stream`](futures_core::Stream) of [`Message`]s and a
 //!   [`Sink`](futures_sink::Sink) of them, with `send`/`recv` helpers and
 //!   [`split`](WebSocket::split) into halves for two tasks.
@@ -10,7 +12,8 @@
 //! Protocol rules live in [`wsio_proto::Connection`]; this crate moves bytes.
 //!
 //! Features: `tls` (default) for `wss://` through rustls with the webpki roots;
-//! `native-roots` to trust the operating system's roots instead.
+//! `native-roots` to trust the operating system's roots instead; `hyper` for upgrading
+//! requests of a hyper 1.x HTTP/1 server.
 
 mod accept;
 mod client;
@@ -22,6 +25,8 @@ mod server;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
+#[cfg(feature = "hyper")]
+mod upgrade;
 mod websocket;
 
 pub use accept::{Accept, Reject, UpgradeRequest, accept, accept_with};
@@ -32,6 +37,8 @@ pub use error::{Error, Phase, Result};
 pub use rustls;
 pub use server::{Server, ServerBuilder, ServerHandle, ServerRequest};
 pub use transport::Transport;
+#[cfg(feature = "hyper")]
+pub use upgrade::{Upgrading, is_upgrade_request, upgrade, upgrade_with};
 pub use websocket::{FrameSocket, ReadHalf, WebSocket, WriteHalf};
 pub use wsio_proto::{
     CloseCode, CloseFrame, CloseInfo, Frame, HandshakeError, Message, OpCode, Utf8Bytes,

@@ -376,7 +376,11 @@ async fn serve(
                 "no handler for this path or subprotocol",
             ));
         };
-        chosen = Some((handler, protocol.clone(), copy_head(request.request())));
+        chosen = Some((
+            handler,
+            protocol.clone(),
+            crate::accept::copy_head(request.request()),
+        ));
         Ok(Accept::new().protocol(protocol))
     })
     .await?;
@@ -423,16 +427,6 @@ async fn secure(shared: &ServerShared, transport: Transport) -> Result<Transport
 #[cfg(not(feature = "tls"))]
 async fn secure(_: &ServerShared, transport: Transport) -> Result<Transport> {
     Ok(transport)
-}
-
-/// The request's head, for the handler (an `http::Request` cannot be cloned).
-fn copy_head(request: &Request<()>) -> Request<()> {
-    let mut copy = Request::new(());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    copy
 }
 
 /// Accept errors that concern one connection or a passing shortage, not the listener.

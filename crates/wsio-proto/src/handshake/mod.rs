@@ -13,9 +13,10 @@
 //!   reads and checks the response, which yields [`Accepted`]. The stateless helpers
 //!   [`build_request`], [`parse_response`] and [`validate_response`] are the pieces it is made
 //!   of, for callers who assemble their own client.
-//! - Server: [`ServerHandshake`] reads the request; [`validate_request`] checks it and yields
-//!   an [`UpgradeOffer`]; [`select_subprotocol`] and [`accept_response`] answer it;
-//!   [`HandshakeError::response`] and [`reject`] refuse it.
+//! - Server: [`ServerHandshake`] reads the request; [`is_upgrade_request`] tells a WebSocket
+//!   request from plain HTTP; [`validate_request`] checks it and yields an [`UpgradeOffer`];
+//!   [`select_subprotocol`] and [`accept_response`] answer it; [`HandshakeError::response`]
+//!   and [`reject`] refuse it.
 //! - Keys: [`generate_key`] and [`accept_key`].
 //!
 //! Both readers take bytes as they arrive, keep at most [`DEFAULT_MAX_HEAD_SIZE`] bytes (or a
@@ -57,8 +58,8 @@ pub use error::HandshakeError;
 pub use head::{parse_request, parse_response};
 pub use key::{accept_key, generate_key};
 pub use server::{
-    IncomingRequest, ServerHandshake, UpgradeOffer, accept_response, reject, select_subprotocol,
-    validate_request,
+    IncomingRequest, ServerHandshake, UpgradeOffer, accept_response, is_upgrade_request, reject,
+    select_subprotocol, validate_request,
 };
 
 /// The default limit on the size of a request or response head: 8 KiB, as in common HTTP

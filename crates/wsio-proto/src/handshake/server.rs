@@ -159,6 +159,26 @@ impl UpgradeOffer {
     }
 }
 
+/// Whether a request asks to switch to WebSocket: its `Upgrade` header holds the token
+/// `websocket`, compared case-insensitively.
+///
+/// This is a cheap test for routing, so that a server can serve plain HTTP and WebSocket on
+/// one port; it checks nothing else. Send the requests it picks to [`validate_request`], which
+/// refuses the malformed ones with the right status.
+///
+/// ```
+/// use wsio_proto::handshake::is_upgrade_request;
+///
+/// let upgrade = http::Request::get("/chat").header("upgrade", "WebSocket").body(())?;
+/// assert!(is_upgrade_request(&upgrade));
+/// let page = http::Request::get("/").body(())?;
+/// assert!(!is_upgrade_request(&page));
+/// # Ok::<(), http::Error>(())
+/// ```
+pub fn is_upgrade_request<B>(request: &Request<B>) -> bool {
+    has_token(request.headers(), &UPGRADE, "websocket")
+}
+
 /// Checks a handshake request against RFC 6455 section 4.2.1 and returns what it asks for.
 ///
 /// In order: the method is GET ([`NotGet`](HandshakeError::NotGet)); the version is HTTP/1.1 or
@@ -633,6 +653,25 @@ mod tests {
         let mut handshake = ServerHandshake::new();
         let _ = handshake.receive(b"\0");
         let _ = handshake.receive(b"GET");
+    }
+
+    #[test]
+    fn upgrade_requests_are_recognised_by_their_upgrade_header() {
+        let with = |values: &[&str]| {
+            let mut request = Request::get("/").body(()).unwrap();
+            for value in values {
+                request
+                    .headers_mut()
+                    .append(UPGRADE, HeaderValue::from_str(value).unwrap());
+            }
+            is_upgrade_request(&request)
+        };
+        assert!(with(&["websocket"]));
+        assert!(with(&["h2c, WebSocket"]));
+        assert!(with(&["h2c", " websocket "]));
+        assert!(!with(&[]));
+        assert!(!with(&["h2c"]));
+        assert!(!with(&["websockets"]));
     }
 
     #[test]
