@@ -70,7 +70,10 @@ run_client() {
 
 mkdir -p reports
 cargo build --release --locked -p wsio-proto --example std_echo_server
-cargo build --release --locked -p wsio --example echo_server --example autobahn_client
+cargo build --release --locked -p wsio --example echo_server --example autobahn_client \
+    --example blocking_echo_server --example blocking_autobahn_client
 run_server proto-std-echo-server 9101 target/release/examples/std_echo_server
 run_server wsio-echo-server 9102 target/release/examples/echo_server
 run_client wsio-client 9103 target/release/examples/autobahn_client
+run_server wsio-blocking-echo-server 9104 target/release/examples/blocking_echo_server
+run_client wsio-blocking-client 9105 target/release/examples/blocking_autobahn_client

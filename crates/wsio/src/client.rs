@@ -32,8 +32,8 @@ pub async fn connect(url: &str) -> Result<(WebSocket<Transport>, Response)> {
 /// The server's answer to a successful handshake.
 #[derive(Debug, Clone)]
 pub struct Response {
-    http: http::Response<()>,
-    protocol: Option<String>,
+    pub(crate) http: http::Response<()>,
+    pub(crate) protocol: Option<String>,
 }
 
 impl Response {
@@ -58,7 +58,8 @@ impl Response {
     }
 }
 
-/// Options for a client connection, then [`connect`](Self::connect).
+/// Options for a client connection, then [`connect`](Self::connect) (async) or
+/// [`connect_blocking`](Self::connect_blocking).
 ///
 /// ```no_run
 /// # async fn demo() -> wsio::Result<()> {
@@ -76,13 +77,13 @@ impl Response {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    url: WsUrl,
-    config: Config,
+    pub(crate) url: WsUrl,
+    pub(crate) config: Config,
     protocols: Vec<String>,
     origin: Option<String>,
     headers: Vec<(String, String)>,
     #[cfg(feature = "tls")]
-    trust: crate::tls::TlsTrust,
+    pub(crate) trust: crate::tls::TlsTrust,
 }
 
 impl ClientBuilder {
@@ -245,7 +246,8 @@ impl ClientBuilder {
         Ok((ws, response))
     }
 
-    fn handshake(&self) -> Result<ClientHandshake> {
+    /// The handshake request these options describe.
+    pub(crate) fn handshake(&self) -> Result<ClientHandshake> {
         let mut handshake =
             ClientHandshake::new(&self.url).max_head_size(self.config.protocol.max_handshake_size);
         if !self.protocols.is_empty() {

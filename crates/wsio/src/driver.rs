@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use bytes::Buf;
 use wsio_proto::{
-    CloseCode, CloseFrame, CloseInfo, Connection, Event, Frame, Message, State, Transmit,
+    CloseCode, CloseFrame, CloseInfo, Connection, Event, Frame, Message, OpCode, State, Transmit,
     TransportAction,
 };
 
@@ -180,4 +180,18 @@ impl Driver {
     pub(crate) fn is_closing(&self) -> bool {
         self.conn.state() != State::Open
     }
+}
+
+/// A whole message as the single final frame that carries it: what frame mode delivers for a
+/// message that began before the switch to frames. The core reports a close as `Closed`, never
+/// as a message, so a close here becomes an empty close frame.
+pub(crate) fn message_frame(message: Message) -> Frame {
+    let (opcode, payload) = match message {
+        Message::Text(text) => (OpCode::Text, text.into_bytes()),
+        Message::Binary(data) => (OpCode::Binary, data),
+        Message::Ping(payload) => (OpCode::Ping, payload),
+        Message::Pong(payload) => (OpCode::Pong, payload),
+        Message::Close(_) => (OpCode::Close, bytes::Bytes::new()),
+    };
+    Frame::new(true, opcode, payload)
 }

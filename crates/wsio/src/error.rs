@@ -49,6 +49,12 @@ pub enum Phase {
     /// The opening handshake.
     #[error("the opening handshake")]
     Handshake,
+    /// Waiting for a message (blocking API, with a read timeout set).
+    #[error("reading")]
+    Read,
+    /// Writing to the transport (blocking API, with a write timeout set).
+    #[error("writing")]
+    Write,
 }
 
 impl From<HandshakeError> for Error {

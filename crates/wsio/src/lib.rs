@@ -16,6 +16,7 @@
 //! requests of a hyper 1.x HTTP/1 server.
 
 mod accept;
+pub mod blocking;
 mod client;
 mod config;
 mod driver;

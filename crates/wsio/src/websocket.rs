@@ -419,7 +419,9 @@ where
                 Some(Err(error)) => Some(Err(error)),
                 Some(Ok(Incoming::Frame(frame))) => Some(Ok(frame)),
                 // A message that began before the switch to frames: one final frame.
-                Some(Ok(Incoming::Message(message))) => Some(Ok(whole_message_frame(message))),
+                Some(Ok(Incoming::Message(message))) => {
+                    Some(Ok(crate::driver::message_frame(message)))
+                }
                 // The close frame itself was delivered as a frame.
                 Some(Ok(Incoming::Closed(_))) => continue,
             };
@@ -554,23 +556,6 @@ where
         }
         self.shared.poll_flush(cx)
     }
-}
-
-/// A whole message as the single final frame that carries it.
-fn whole_message_frame(message: Message) -> Frame {
-    let (opcode, payload) = match message {
-        Message::Text(text) => (OpCode::Text, text.into_bytes()),
-        Message::Binary(data) => (OpCode::Binary, data),
-        Message::Ping(payload) => (OpCode::Ping, payload),
-        Message::Pong(payload) => (OpCode::Pong, payload),
-        Message::Close(frame) => {
-            let payload = frame
-                .and_then(|f| wsio_proto::encode_close_payload(f.code, &f.reason).ok())
-                .unwrap_or_default();
-            (OpCode::Close, payload)
-        }
-    };
-    Frame::new(true, opcode, payload)
 }
 
 impl<S> Stream for WebSocket<S>

@@ -1,0 +1,151 @@
+//! Accepting one connection without a runtime: [`accept`] and [`accept_with`].
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::StatusCode;
+use wsio_proto::handshake::{encode_response, encode_response_head, reject};
+use wsio_proto::{IncomingRequest, Role, ServerHandshake};
+
+use super::client::timeout_or;
+use super::stream::BlockingStream;
+use super::websocket::WebSocket;
+use crate::accept::{Accept, Reject, UpgradeRequest};
+use crate::config::Config;
+use crate::error::{Error, Phase, Result};
+
+/// How much one read of a handshake takes at most.
+const HANDSHAKE_READ: usize = 4096;
+
+/// How long answering a refused handshake (and draining the client's input) may take.
+const REFUSAL_TIME: Duration = Duration::from_secs(1);
+
+/// Runs the server side of the handshake on a fresh connection, blocking, with default
+/// settings, accepting any request and no subprotocol.
+///
+/// ```no_run
+/// let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
+/// let (stream, _) = listener.accept()?;
+/// let mut ws = wsio::blocking::accept(stream)?;
+/// loop {
+///     let message = ws.recv()?;
+///     if message.is_data() {
+///         ws.send(message)?;
+///     } else if let wsio::Message::Close(_) = message {
+///         break;
+///     }
+/// }
+/// # Ok::<(), wsio::Error>(())
+/// ```
+pub fn accept<S: BlockingStream>(stream: S) -> Result<WebSocket<S>> {
+    accept_with(stream, &Config::default(), |_: &UpgradeRequest<'_>| {
+        Ok(Accept::new())
+    })
+}
+
+/// Runs the server side of the handshake, blocking, letting `decide` accept the request
+/// (choosing a subprotocol, adding headers) or refuse it, as [`crate::accept_with`] does.
+///
+/// Malformed requests get 400 (426 for an unsupported version), oversized ones 431 and slow
+/// ones 408, before the error is returned.
+pub fn accept_with<S, F>(mut stream: S, config: &Config, decide: F) -> Result<WebSocket<S>>
+where
+    S: BlockingStream,
+    F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
+{
+    let incoming = read_request(&mut stream, config)?;
+    let offer = match incoming.validate() {
+        Ok(offer) => offer,
+        Err(error) => {
+            refuse(&mut stream, &error.response());
+            return Err(error.into());
+        }
+    };
+    let request = UpgradeRequest {
+        request: &incoming.request,
+        offer: &offer,
+    };
+    let accept = match decide(&request) {
+        Ok(accept) => accept,
+        Err(Reject(refusal)) => {
+            refuse(&mut stream, &refusal);
+            return Err(wsio_proto::HandshakeError::Rejected(refusal).into());
+        }
+    };
+    let response = accept.response(&offer);
+    stream.write_all(&encode_response_head(&response))?;
+    stream.flush()?;
+    stream.set_read_timeout(None)?;
+    stream.set_write_timeout(None)?;
+    Ok(WebSocket::from_raw(
+        stream,
+        Role::Server,
+        config,
+        incoming.leftover,
+    ))
+}
+
+/// Reads a request head within the handshake timeout, refusing what cannot be served.
+fn read_request<S: BlockingStream>(stream: &mut S, config: &Config) -> Result<IncomingRequest> {
+    let deadline = Instant::now() + config.handshake_timeout;
+    let mut handshake = ServerHandshake::with_max_head_size(config.protocol.max_handshake_size);
+    let mut buf = [0u8; HANDSHAKE_READ];
+    stream.set_write_timeout(Some(config.handshake_timeout))?;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            refuse(
+                stream,
+                &reject(StatusCode::REQUEST_TIMEOUT, "handshake timed out"),
+            );
+            return Err(Error::Timeout(Phase::Handshake));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => match timeout_or(e, Phase::Handshake) {
+                // The loop's next turn answers with 408.
+                Error::Timeout(_) => continue,
+                other => return Err(other),
+            },
+        };
+        match handshake.receive(&buf[..n]) {
+            Ok(Some(request)) => return Ok(request),
+            Ok(None) => {}
+            Err(error) => {
+                refuse(stream, &error.response());
+                return Err(error.into());
+            }
+        }
+    }
+}
+
+/// Answers with an HTTP error and ends the connection within a bounded time: after the answer
+/// the writing side is shut down and the client's input drained until it closes, so that the
+/// kernel does not reset the connection (and lose the answer) over unread bytes.
+fn refuse<S: BlockingStream>(stream: &mut S, response: &http::Response<Bytes>) {
+    let deadline = Instant::now() + REFUSAL_TIME;
+    let _ = stream.set_write_timeout(Some(REFUSAL_TIME));
+    if stream
+        .write_all(&encode_response(response))
+        .and_then(|()| stream.flush())
+        .is_err()
+        || stream.shutdown_write().is_err()
+    {
+        return;
+    }
+    let mut sink = [0u8; HANDSHAKE_READ];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The same WebSocket without an async runtime, over `std::net`, as `reqwest::blocking` does
+//! for HTTP.
+//!
+//! - [`connect`] and [`ClientBuilder::connect_blocking`](crate::ClientBuilder::connect_blocking)
+//!   open a connection with every option of the async client; [`accept`] and [`accept_with`]
+//!   answer one.
+//! - [`WebSocket`] sends and receives with blocking calls, with optional read and write
+//!   timeouts; [`FrameSocket`] does the same frame by frame.
+//! - Any stream works that implements [`BlockingStream`]: TCP, Unix sockets and the TLS
+//!   [`Stream`] do.
+//!
+//! It shares the driver with the async front-end: both feed the same protocol core, and the
+//! keepalive and close timers the core decides are reached here through read timeouts.
+
+mod accept;
+mod client;
+mod stream;
+mod websocket;
+
+pub use accept::{accept, accept_with};
+pub use client::connect;
+pub use stream::{BlockingStream, Stream};
+pub use websocket::{FrameSocket, ReadyState, WebSocket};

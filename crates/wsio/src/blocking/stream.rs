@@ -1,0 +1,192 @@
+//! The streams the blocking front-end runs over, and what it needs from them beyond
+//! `Read + Write`.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// What the blocking front-end needs from a stream beyond [`Read`] and [`Write`].
+///
+/// Keepalive pings, the pong timeout and the close timeout are decided by the protocol core
+/// and reached through read timeouts: a stream that cannot time out its reads (the default
+/// methods) still works, but those timers then act only when data arrives. Implement it for
+/// your own stream to run WebSocket over it:
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use wsio::blocking::BlockingStream;
+///
+/// struct Pipe(std::net::TcpStream);
+/// # impl Read for Pipe { fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> { self.0.read(b) } }
+/// # impl Write for Pipe {
+/// #     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.write(b) }
+/// #     fn flush(&mut self) -> std::io::Result<()> { self.0.flush() }
+/// # }
+/// impl BlockingStream for Pipe {
+///     fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+///         self.0.set_read_timeout(timeout)
+///     }
+/// }
+/// ```
+pub trait BlockingStream: Read + Write {
+    /// Sets how long one read may block; `None` blocks until data arrives. A read that times
+    /// out returns an error of kind `WouldBlock` or `TimedOut`. The default does nothing.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+
+    /// Sets how long one write may block; `None` blocks until the peer takes the bytes. The
+    /// default does nothing.
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+
+    /// Shuts down the writing side (sends FIN), keeping the reading side open. The default
+    /// does nothing; the stream is then closed when it is dropped.
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BlockingStream for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+#[cfg(unix)]
+impl BlockingStream for UnixStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_write_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+/// A TCP, TLS or Unix-socket stream: what [`connect`](super::connect) opens, and what a server
+/// hands to [`accept`](super::accept).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Stream {
+    /// A TCP connection.
+    Tcp(TcpStream),
+    /// A Unix-domain socket.
+    #[cfg(unix)]
+    Unix(UnixStream),
+    /// TLS over TCP, client side.
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    /// TLS over TCP, server side.
+    #[cfg(feature = "tls")]
+    ServerTls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The TCP connection under the stream, if there is one.
+    fn tcp(&mut self) -> Option<&mut TcpStream> {
+        match self {
+            Stream::Tcp(tcp) => Some(tcp),
+            #[cfg(unix)]
+            Stream::Unix(_) => None,
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => Some(&mut tls.sock),
+            #[cfg(feature = "tls")]
+            Stream::ServerTls(tls) => Some(&mut tls.sock),
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $stream:ident => $body:expr) => {
+        match $self {
+            Stream::Tcp($stream) => $body,
+            #[cfg(unix)]
+            Stream::Unix($stream) => $body,
+            #[cfg(feature = "tls")]
+            Stream::Tls($stream) => $body,
+            #[cfg(feature = "tls")]
+            Stream::ServerTls($stream) => $body,
+        }
+    };
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        dispatch!(self, s => s.read(buf))
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        dispatch!(self, s => s.write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        dispatch!(self, s => s.write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        dispatch!(self, s => s.flush())
+    }
+}
+
+impl BlockingStream for Stream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            #[cfg(unix)]
+            Stream::Unix(unix) => unix.set_read_timeout(timeout),
+            other => other
+                .tcp()
+                .map_or(Ok(()), |tcp| tcp.set_read_timeout(timeout)),
+        }
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            #[cfg(unix)]
+            Stream::Unix(unix) => unix.set_write_timeout(timeout),
+            other => other
+                .tcp()
+                .map_or(Ok(()), |tcp| tcp.set_write_timeout(timeout)),
+        }
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(tcp) => tcp.shutdown(Shutdown::Write),
+            #[cfg(unix)]
+            Stream::Unix(unix) => unix.shutdown(Shutdown::Write),
+            // TLS first says so in a close_notify alert, then the TCP side shuts down.
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => {
+                tls.conn.send_close_notify();
+                tls.flush()?;
+                tls.sock.shutdown(Shutdown::Write)
+            }
+            #[cfg(feature = "tls")]
+            Stream::ServerTls(tls) => {
+                tls.conn.send_close_notify();
+                tls.flush()?;
+                tls.sock.shutdown(Shutdown::Write)
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The blocking WebSocket: the same connection as the async one, over a blocking stream.
+
+use std::io::{self, IoSlice};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use wsio_proto::{CloseCode, CloseFrame, CloseInfo, Frame, Message, Role, Utf8Bytes};
+
+use super::stream::BlockingStream;
+use crate::config::Config;
+use crate::driver::{Driver, Incoming, TransportStep};
+use crate::error::{Error, Phase, Result};
+
+/// The most slices one vectored write hands to the stream.
+const MAX_WRITE_SLICES: usize = 64;
+
+/// Where a connection is, as seed 002's `ready_state` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyState {
+    /// The opening handshake is under way. A [`WebSocket`] is only returned once it is done, so
+    /// this is never reported by one; it is here for completeness of the vocabulary.
+    Connecting,
+    /// Messages flow both ways.
+    Open,
+    /// A close frame was sent or received; the close handshake is not complete.
+    Closing,
+    /// The connection has ended.
+    Closed,
+}
+
+/// A WebSocket connection over a blocking stream `S`, after its opening handshake.
+///
+/// Every call blocks until it is done, or until the timeouts set with
+/// [`set_read_timeout`](Self::set_read_timeout) and
+/// [`set_write_timeout`](Self::set_write_timeout) run out. A timed-out call returns
+/// [`Error::Timeout`] and leaves the connection usable. Reading drives the connection: it
+/// answers pings, completes the close handshake, and runs the keepalive and close timers, so
+/// keep calling [`recv`](Self::recv) while the connection is open.
+#[derive(Debug)]
+pub struct WebSocket<S> {
+    io: S,
+    driver: Driver,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    /// The stream has ended (closed by us, or failed).
+    ended: bool,
+}
+
+impl<S: BlockingStream> WebSocket<S> {
+    /// Wraps a stream whose opening handshake is done. `leftover` holds bytes that arrived
+    /// after the handshake; they are the connection's first input.
+    pub fn from_raw(io: S, role: Role, config: &Config, leftover: Bytes) -> Self {
+        // The type chooses the mode: a WebSocket delivers messages, a FrameSocket frames.
+        let mut conn = wsio_proto::Connection::new(role, config.protocol.clone().frame_mode(false));
+        conn.handle_timeout(Instant::now());
+        conn.receive(&leftover);
+        WebSocket {
+            io,
+            driver: Driver::new(conn, config),
+            read_timeout: None,
+            write_timeout: None,
+            ended: false,
+        }
+    }
+
+    /// Limits how long [`recv`](Self::recv) waits for a message; `None` (the default) waits
+    /// as long as it takes.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
+    /// Limits how long a send waits for the stream to take its bytes; `None` (the default)
+    /// waits as long as it takes. A send that times out may have written part of its frame;
+    /// the rest is written by the next call, so the connection stays usable.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.io.set_write_timeout(timeout)?;
+        self.write_timeout = timeout;
+        Ok(())
+    }
+
+    /// Where the connection is.
+    pub fn ready_state(&self) -> ReadyState {
+        if self.driver.close_info().is_some() || self.ended {
+            ReadyState::Closed
+        } else if self.driver.is_closing() {
+            ReadyState::Closing
+        } else {
+            ReadyState::Open
+        }
+    }
+
+    /// How the connection ended (code, reason, whether cleanly), once it has.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.driver.close_info()
+    }
+
+    /// The stream underneath.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// Sends a message and waits until it is written.
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.driver.tick();
+        self.driver.conn().send(message.into())?;
+        self.flush()
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Sends a ping (payload at most 125 bytes). Its pong arrives as [`Message::Pong`].
+    pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Ping(payload.into()))
+    }
+
+    /// Sends a pong (payload at most 125 bytes).
+    pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<()> {
+        self.send(Message::Pong(payload.into()))
+    }
+
+    /// Sends one frame as given (fin, RSV bits, opcode, payload). See
+    /// [`wsio_proto::Connection::send_frame`] for what is checked.
+    pub fn send_frame(&mut self, frame: Frame) -> Result<()> {
+        self.driver.tick();
+        self.driver.conn().send_frame(frame)?;
+        self.flush()
+    }
+
+    /// Starts the close handshake with a code and a reason (at most 123 bytes). Keep calling
+    /// [`recv`](Self::recv): the peer's close arrives as [`Message::Close`], and then the
+    /// connection is closed.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.send(Message::Close(Some(CloseFrame::new(code, reason))))
+    }
+
+    /// The next message.
+    ///
+    /// When the peer closes, this returns [`Message::Close`] with its code and reason; from
+    /// then on, and after a failure, it returns [`Error::Send`] with
+    /// [`SendError::Closed`](wsio_proto::SendError::Closed), and
+    /// [`close_info`](Self::close_info) tells how the connection ended. A read that times out
+    /// returns [`Error::Timeout`] and loses nothing.
+    pub fn recv(&mut self) -> Result<Message> {
+        Ok(match self.next_incoming()? {
+            Incoming::Message(message) => message,
+            Incoming::Closed(frame) => Message::Close(frame),
+            Incoming::Frame(_) => unreachable!("a WebSocket keeps its connection in message mode"),
+        })
+    }
+
+    /// Turns this connection into a [`FrameSocket`], which delivers frames one by one, as they
+    /// arrived, instead of whole messages. A message already begun arrives as one final frame.
+    pub fn into_frames(mut self) -> FrameSocket<S> {
+        self.driver.set_frame_mode(true);
+        FrameSocket(self)
+    }
+
+    /// Drives the connection until it has something for the application.
+    fn next_incoming(&mut self) -> Result<Incoming> {
+        let deadline = self.read_timeout.map(|timeout| Instant::now() + timeout);
+        loop {
+            if self.ended {
+                return Err(wsio_proto::SendError::Closed.into());
+            }
+            self.driver.tick();
+            let item = self.driver.next_incoming();
+            if let Err(error) = self.write_out() {
+                if item.is_none() {
+                    return Err(error);
+                }
+            }
+            if let Some(item) = item {
+                return item;
+            }
+            match self.driver.transport_step() {
+                TransportStep::Close => {
+                    // The connection is over: let the peer see the end now, not when this
+                    // value is dropped.
+                    let _ = self.io.shutdown_write();
+                    self.ended = true;
+                    continue;
+                }
+                TransportStep::ShutdownWrite => {
+                    // Best effort: the close handshake is over either way.
+                    let _ = self.io.shutdown_write();
+                    self.driver.write_shut_down();
+                }
+                TransportStep::Read => {}
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                return Err(Error::Timeout(Phase::Read));
+            }
+            // Block until data, the core's next timer, or the caller's deadline.
+            let wait = [self.driver.deadline(), deadline]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|until| {
+                    until
+                        .saturating_duration_since(now)
+                        .max(Duration::from_millis(1))
+                });
+            self.io.set_read_timeout(wait)?;
+            let read = {
+                let buf = self.driver.read_buf();
+                self.io.read(buf)
+            };
+            match read {
+                Ok(n) => self.driver.handle_read(n),
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    self.driver.handle_transport_error();
+                    return Err(error.into());
+                }
+            }
+        }
+    }
+
+    /// Writes everything queued.
+    fn flush(&mut self) -> Result<()> {
+        match self.write_out() {
+            Err(Error::Io(e)) if is_timeout(&e) => Err(Error::Timeout(Phase::Write)),
+            other => other,
+        }
+    }
+
+    fn write_out(&mut self) -> Result<()> {
+        let out = self.driver.output();
+        while out.has_remaining() {
+            let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
+            let count = out.chunks_vectored(&mut slices);
+            match self.io.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => out.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.io.flush()?;
+        Ok(())
+    }
+}
+
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// A blocking connection in frame mode: frames exactly as they arrived (fin, RSV bits,
+/// opcode; fragmented messages are not reassembled). Made by [`WebSocket::into_frames`].
+///
+/// The protocol is still enforced and pings are still answered; the peer's close frame is
+/// delivered as a frame.
+#[derive(Debug)]
+pub struct FrameSocket<S>(WebSocket<S>);
+
+impl<S: BlockingStream> FrameSocket<S> {
+    /// The next frame. After the peer's close frame, and after a failure, it returns
+    /// [`Error::Send`] with [`SendError::Closed`](wsio_proto::SendError::Closed).
+    pub fn recv_frame(&mut self) -> Result<Frame> {
+        loop {
+            return Ok(match self.0.next_incoming()? {
+                Incoming::Frame(frame) => frame,
+                Incoming::Message(message) => crate::driver::message_frame(message),
+                // The close frame itself was delivered as a frame.
+                Incoming::Closed(_) => continue,
+            });
+        }
+    }
+
+    /// Sends one frame as given (fin, RSV bits, opcode, payload).
+    pub fn send_frame(&mut self, frame: Frame) -> Result<()> {
+        self.0.send_frame(frame)
+    }
+
+    /// Starts the close handshake; keep calling [`recv_frame`](Self::recv_frame).
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.0.close(code, reason)
+    }
+
+    /// Sets the read timeout, as [`WebSocket::set_read_timeout`].
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.0.set_read_timeout(timeout);
+    }
+
+    /// Where the connection is.
+    pub fn ready_state(&self) -> ReadyState {
+        self.0.ready_state()
+    }
+
+    /// How the connection ended, once it has.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.0.close_info()
+    }
+}

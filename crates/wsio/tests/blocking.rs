@@ -1,0 +1,275 @@
+//! `wsio::blocking` on loopback, without a runtime: messages, read timeouts that leave the
+//! connection usable, ready states, close details, keepalive and close timeouts through read
+//! timeouts, refusals, frame mode, TLS and Unix sockets.
+
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use wsio::blocking::{self, ReadyState, Stream};
+use wsio::{
+    Accept, ClientBuilder, CloseCode, CloseFrame, Config, Error, Frame, HandshakeError, Message,
+    OpCode, Phase, Reject, UpgradeRequest,
+};
+
+mod support;
+
+/// Echoes on one blocking connection until it ends.
+fn echo<S: blocking::BlockingStream>(mut ws: blocking::WebSocket<S>) {
+    while let Ok(message) = ws.recv() {
+        if message.is_data() && ws.send(message).is_err() {
+            return;
+        }
+    }
+}
+
+/// A blocking echo server on 127.0.0.1 serving `connections` connections with `config`.
+fn echo_server(config: Config, connections: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let config = config.clone();
+            let stream = stream.unwrap();
+            thread::spawn(move || {
+                let accepted = blocking::accept_with(stream, &config, |r: &UpgradeRequest<'_>| {
+                    Ok(Accept::new().protocol(r.select_protocol(&["chat"])))
+                });
+                if let Ok(ws) = accepted {
+                    echo(ws);
+                }
+            });
+        }
+    });
+    format!("ws://{addr}")
+}
+
+#[test]
+fn messages_echo_and_the_close_reports_its_details() {
+    let url = echo_server(Config::default(), 1);
+    let (mut ws, response) = ClientBuilder::new(&url)
+        .unwrap()
+        .protocol("chat")
+        .connect_blocking()
+        .unwrap();
+    assert_eq!(response.protocol(), Some("chat"));
+    assert_eq!(ws.ready_state(), ReadyState::Open);
+    let big = Bytes::from(vec![9u8; 4 << 20]);
+    for message in [
+        Message::text("hello"),
+        Message::binary(big.clone()),
+        Message::text("κόσμε"),
+    ] {
+        ws.send(message.clone()).unwrap();
+        assert_eq!(ws.recv().unwrap(), message);
+    }
+    ws.ping("p").unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::Pong(Bytes::from_static(b"p")));
+    ws.close(CloseCode(4000), "bye").unwrap();
+    assert_eq!(ws.ready_state(), ReadyState::Closing);
+    assert!(ws.send_text("late").unwrap_err().is_closed());
+    assert_eq!(
+        ws.recv().unwrap(),
+        Message::Close(Some(CloseFrame::new(CloseCode(4000), "")))
+    );
+    // After the close, recv says the connection is over, and close_info tells how.
+    assert!(ws.recv().unwrap_err().is_closed());
+    assert_eq!(ws.ready_state(), ReadyState::Closed);
+    let info = ws.close_info().unwrap();
+    assert!(info.was_clean);
+    assert_eq!(info.code, CloseCode(4000));
+}
+
+#[test]
+fn a_timed_out_read_leaves_the_connection_usable() {
+    let url = echo_server(Config::default(), 1);
+    let (mut ws, _) = blocking::connect(&url).unwrap();
+    ws.set_read_timeout(Some(Duration::from_millis(100)));
+    let started = Instant::now();
+    assert!(matches!(ws.recv(), Err(Error::Timeout(Phase::Read))));
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    ws.send_text("after the timeout").unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::text("after the timeout"));
+    assert_eq!(ws.ready_state(), ReadyState::Open);
+}
+
+#[test]
+fn keepalive_runs_through_read_timeouts() {
+    // A server that never answers pings: the client's keepalive finds it silent.
+    let server = Config::default().protocol(wsio_proto::Config::default().auto_pong(false));
+    let url = echo_server(server, 1);
+    let (mut ws, _) = ClientBuilder::new(&url)
+        .unwrap()
+        .ping_interval(Some(Duration::from_millis(100)))
+        .pong_timeout(Duration::from_millis(200))
+        .connect_blocking()
+        .unwrap();
+    let started = Instant::now();
+    // No read timeout set: the core's own timers bound the wait.
+    let error = ws.recv().unwrap_err();
+    assert!(
+        matches!(error, Error::Protocol(wsio_proto::Error::KeepaliveTimeout)),
+        "{error:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(ws.ready_state(), ReadyState::Closed);
+}
+
+#[test]
+fn the_close_timeout_ends_a_handshake_the_peer_never_answers() {
+    // A server that completes the handshake and then never writes again.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let ws = blocking::accept(stream).unwrap();
+        // Hold the connection without reading.
+        thread::sleep(Duration::from_secs(5));
+        drop(ws);
+    });
+    let (mut ws, _) = ClientBuilder::new(&format!("ws://{addr}"))
+        .unwrap()
+        .close_timeout(Duration::from_millis(200))
+        .connect_blocking()
+        .unwrap();
+    let started = Instant::now();
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    let error = ws.recv().unwrap_err();
+    assert!(
+        matches!(error, Error::Protocol(wsio_proto::Error::CloseTimeout)),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(!ws.close_info().unwrap().was_clean);
+}
+
+#[test]
+fn refusals_and_slow_handshakes_get_their_http_errors() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = Config::default().handshake_timeout(Duration::from_millis(200));
+    let server = thread::spawn(move || {
+        let mut results = Vec::new();
+        for stream in listener.incoming().take(2) {
+            let result =
+                blocking::accept_with(stream.unwrap(), &config, |_: &UpgradeRequest<'_>| {
+                    Err(Reject::new(http::StatusCode::FORBIDDEN, "not you"))
+                });
+            results.push(result.map(|_| ()));
+        }
+        results
+    });
+    let error = blocking::connect(&format!("ws://{addr}/")).unwrap_err();
+    let Error::Handshake(error) = error else {
+        panic!("{error:?}")
+    };
+    let HandshakeError::Rejected(response) = *error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        (response.status().as_u16(), &response.body()[..]),
+        (403, &b"not you"[..])
+    );
+    // A client that stalls mid-request gets 408.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(&mut slow, b"GET / HTTP/1.1\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut slow, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let results = server.join().unwrap();
+    assert!(matches!(results[1], Err(Error::Timeout(Phase::Handshake))));
+}
+
+#[test]
+fn frame_mode_receives_frames_as_they_arrived() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut frames = blocking::accept(stream).unwrap().into_frames();
+        let mut seen = Vec::new();
+        while let Ok(frame) = frames.recv_frame() {
+            seen.push((frame.fin, frame.opcode, frame.payload));
+        }
+        seen
+    });
+    let (mut ws, _) = blocking::connect(&format!("ws://{addr}")).unwrap();
+    let started = Instant::now();
+    ws.send_frame(Frame::new(false, OpCode::Binary, "ab"))
+        .unwrap();
+    ws.send_frame(Frame::new(true, OpCode::Continuation, "cd"))
+        .unwrap();
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    assert!(matches!(ws.recv().unwrap(), Message::Close(_)));
+    // Reading on to the end lets the client see the server's end of the transport.
+    assert!(ws.recv().unwrap_err().is_closed());
+    let seen = server.join().unwrap();
+    // The server saw the client's end of the transport at once, not after its close timeout
+    // (10 s): a finished connection shuts its stream down without waiting to be dropped.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        seen,
+        [
+            (false, OpCode::Binary, Bytes::from_static(b"ab")),
+            (true, OpCode::Continuation, Bytes::from_static(b"cd")),
+            (true, OpCode::Close, Bytes::from_static(b"\x03\xe8")),
+        ]
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn unix_sockets() {
+    let socket = support::SocketPath::new("blocking");
+    let listener = std::os::unix::net::UnixListener::bind(&socket.path).unwrap();
+    thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        echo(blocking::accept(stream).unwrap());
+    });
+    let url = format!("ws+unix://{}:/chat", socket.path.display());
+    let (mut ws, _) = blocking::connect(&url).unwrap();
+    ws.send_text("over a socket file").unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::text("over a socket file"));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn wss_with_a_certificate_made_in_the_test() {
+    use std::sync::Arc;
+
+    let (cert, key) = support::tls::certificate();
+    let server_config = wsio::rustls::ServerConfig::builder_with_provider(support::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let server_config = Arc::new(server_config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let conn = wsio::rustls::ServerConnection::new(server_config.clone()).unwrap();
+            let tls = wsio::rustls::StreamOwned::new(conn, stream.unwrap());
+            if let Ok(ws) = blocking::accept(Stream::ServerTls(Box::new(tls))) {
+                echo(ws);
+            }
+        }
+    });
+    let url = format!("wss://localhost:{port}/");
+    // Refused by default: the certificate is self-signed.
+    let error = blocking::connect(&url).unwrap_err();
+    assert!(matches!(error, Error::Tls(_)), "{error:?}");
+    let (mut ws, _) = ClientBuilder::new(&url)
+        .unwrap()
+        .tls_config(support::tls::trusting(&cert))
+        .connect_blocking()
+        .unwrap();
+    ws.send_text("secure").unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::text("secure"));
+}
