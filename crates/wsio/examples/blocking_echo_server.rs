@@ -1,46 +1,26 @@
-//! An echo server on the blocking API, one thread per connection.
+//! An echo server on the blocking API: [`wsio::blocking::Server`], one thread per connection.
 //!
 //! ```sh
 //! cargo run --release -p wsio --example blocking_echo_server -- 127.0.0.1:9001
 //! ```
 
-use std::net::TcpListener;
-
-use wsio::Message;
-use wsio::blocking::{self, Stream};
+use wsio::ServerRequest;
+use wsio::blocking::{Server, Stream, WebSocket};
 
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9001".into());
-    let listener = TcpListener::bind(&addr)?;
-    eprintln!(
-        "blocking echo server listening on ws://{}",
-        listener.local_addr()?
-    );
-    for stream in listener.incoming() {
-        let stream = stream?;
-        stream.set_nodelay(true)?;
-        std::thread::spawn(move || {
-            if let Err(error) = echo(Stream::Tcp(stream)) {
-                eprintln!("connection ended: {error}");
-            }
-        });
-    }
-    Ok(())
+    let server = Server::builder().fallback(echo).bind(&addr)?;
+    eprintln!("blocking echo server listening on ws://{addr}");
+    server.run()
 }
 
-fn echo(stream: Stream) -> wsio::Result<()> {
-    let mut ws = blocking::accept(stream)?;
-    loop {
-        match ws.recv()? {
-            message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message)?,
-            Message::Close(_) => {
-                // Read on until the connection has ended, so the close handshake completes.
-                while ws.recv().is_ok() {}
-                return Ok(());
-            }
-            _ => {}
+fn echo(mut ws: WebSocket<Stream>, _: ServerRequest) {
+    // Until the connection ends: `recv` fails once it is over (after the peer's close too).
+    while let Ok(message) = ws.recv() {
+        if message.is_data() && ws.send(message).is_err() {
+            return;
         }
     }
 }

@@ -75,9 +75,7 @@ pub struct ServerRequest {
 #[derive(Clone, Default)]
 pub struct ServerBuilder {
     config: Config,
-    paths: Vec<(String, Handler)>,
-    protocols: Vec<(String, Handler)>,
-    fallback: Option<Handler>,
+    routes: Routes<Handler>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -95,7 +93,7 @@ impl ServerBuilder {
         F: Fn(WebSocket<Transport>, ServerRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.paths.push((path.into(), boxed(handler)));
+        self.routes.paths.push((path.into(), boxed(handler)));
         self
     }
 
@@ -105,7 +103,9 @@ impl ServerBuilder {
         F: Fn(WebSocket<Transport>, ServerRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.protocols.push((protocol.into(), boxed(handler)));
+        self.routes
+            .protocols
+            .push((protocol.into(), boxed(handler)));
         self
     }
 
@@ -115,7 +115,7 @@ impl ServerBuilder {
         F: Fn(WebSocket<Transport>, ServerRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.fallback = Some(boxed(handler));
+        self.routes.fallback = Some(boxed(handler));
         self
     }
 
@@ -158,11 +158,7 @@ impl ServerBuilder {
         Server {
             listener,
             shared: Arc::new(ServerShared {
-                routes: Routes {
-                    paths: self.paths,
-                    protocols: self.protocols,
-                    fallback: self.fallback,
-                },
+                routes: self.routes,
                 config: self.config,
                 #[cfg(feature = "tls")]
                 tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
@@ -197,15 +193,29 @@ enum Listener {
     Unix(tokio::net::UnixListener),
 }
 
-struct Routes {
-    paths: Vec<(String, Handler)>,
-    protocols: Vec<(String, Handler)>,
-    fallback: Option<Handler>,
+/// Which handler serves a connection: by exact path, then by the first registered subprotocol
+/// the client offered (which is then chosen), then the fallback. Shared by the async and the
+/// blocking server, with their own kinds of handler.
+#[derive(Clone)]
+pub(crate) struct Routes<H> {
+    pub(crate) paths: Vec<(String, H)>,
+    pub(crate) protocols: Vec<(String, H)>,
+    pub(crate) fallback: Option<H>,
 }
 
-impl Routes {
+impl<H> Default for Routes<H> {
+    fn default() -> Self {
+        Routes {
+            paths: Vec::new(),
+            protocols: Vec::new(),
+            fallback: None,
+        }
+    }
+}
+
+impl<H: Clone> Routes<H> {
     /// The handler for a request, and the subprotocol to choose.
-    fn select(&self, request: &UpgradeRequest<'_>) -> Option<(Handler, Option<String>)> {
+    pub(crate) fn select(&self, request: &UpgradeRequest<'_>) -> Option<(H, Option<String>)> {
         if let Some((_, handler)) = self.paths.iter().find(|(path, _)| path == request.path()) {
             return Some((handler.clone(), None));
         }
@@ -229,7 +239,7 @@ struct Client {
 }
 
 struct ServerShared {
-    routes: Routes,
+    routes: Routes<Handler>,
     config: Config,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -520,8 +530,9 @@ impl std::fmt::Debug for ServerHandle {
 
 impl std::fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let paths: Vec<_> = self.paths.iter().map(|(path, _)| path).collect();
+        let paths: Vec<_> = self.routes.paths.iter().map(|(path, _)| path).collect();
         let protocols: Vec<_> = self
+            .routes
             .protocols
             .iter()
             .map(|(protocol, _)| protocol)
@@ -529,7 +540,7 @@ impl std::fmt::Debug for ServerBuilder {
         f.debug_struct("ServerBuilder")
             .field("paths", &paths)
             .field("protocols", &protocols)
-            .field("fallback", &self.fallback.is_some())
+            .field("fallback", &self.routes.fallback.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -273,3 +273,127 @@ fn wss_with_a_certificate_made_in_the_test() {
     ws.send_text("secure").unwrap();
     assert_eq!(ws.recv().unwrap(), Message::text("secure"));
 }
+
+/// Starts a blocking server on 127.0.0.1:0 in a thread of its own.
+fn start(
+    builder: blocking::ServerBuilder,
+) -> (
+    String,
+    blocking::ServerHandle,
+    thread::JoinHandle<std::io::Result<()>>,
+) {
+    let server = builder.bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", server.local_addr().unwrap());
+    let handle = server.handle();
+    (url, handle, thread::spawn(move || server.run()))
+}
+
+fn greeter(
+    name: &'static str,
+) -> impl Fn(blocking::WebSocket<Stream>, wsio::ServerRequest) + Send + Sync + Clone {
+    move |mut ws, request| {
+        let greeting = format!(
+            "{name} {} {:?}",
+            request.request.uri().path(),
+            request.protocol
+        );
+        if ws.send_text(greeting).is_ok() {
+            echo(ws);
+        }
+    }
+}
+
+fn greeting(url: &str, protocols: &[&str]) -> String {
+    let (mut ws, _) = ClientBuilder::new(url)
+        .unwrap()
+        .protocols(protocols.iter().copied())
+        .connect_blocking()
+        .unwrap();
+    match ws.recv().unwrap() {
+        Message::Text(text) => text.to_string(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_server_routes_like_the_async_one() {
+    let builder = blocking::Server::builder()
+        .route("/echo", greeter("path"))
+        .protocol("chat.v1", greeter("v1"))
+        .fallback(greeter("fallback"));
+    let (base, handle, task) = start(builder);
+    assert_eq!(
+        greeting(&format!("{base}/echo"), &["chat.v1"]),
+        "path /echo None"
+    );
+    assert_eq!(
+        greeting(&format!("{base}/room"), &["x", "chat.v1"]),
+        "v1 /room Some(\"chat.v1\")"
+    );
+    assert_eq!(
+        greeting(&format!("{base}/room"), &[]),
+        "fallback /room None"
+    );
+    handle.close(true);
+    task.join().unwrap().unwrap();
+    assert!(blocking::connect(&base).is_err());
+}
+
+#[test]
+fn closing_the_server_sends_its_clients_1001() {
+    let (base, handle, task) = start(blocking::Server::builder().fallback(|ws, _| echo(ws)));
+    let mut clients: Vec<_> = (0..3)
+        .map(|_| blocking::connect(&base).unwrap().0)
+        .collect();
+    for ws in &mut clients {
+        ws.send_text("hi").unwrap();
+        assert_eq!(ws.recv().unwrap(), Message::text("hi"));
+    }
+    let closer = thread::spawn(move || {
+        handle.close(false);
+        handle
+    });
+    for ws in &mut clients {
+        assert_eq!(
+            ws.recv().unwrap(),
+            Message::Close(Some(CloseFrame::new(
+                CloseCode::GOING_AWAY,
+                "server shutting down"
+            )))
+        );
+        assert!(ws.recv().unwrap_err().is_closed());
+        assert!(ws.close_info().unwrap().was_clean);
+    }
+    let handle = closer.join().unwrap();
+    task.join().unwrap().unwrap();
+    assert_eq!(handle.client_count(), 0);
+}
+
+#[test]
+fn a_handler_that_never_returns_is_cut_off_after_a_bounded_wait() {
+    let config = Config::default()
+        .protocol(wsio_proto::Config::default().close_timeout(Duration::from_millis(200)));
+    // A handler that holds its connection and never reads.
+    let stuck = |ws: blocking::WebSocket<Stream>, _| {
+        let mut ws = ws;
+        let _ = ws.send_text("stuck");
+        thread::sleep(Duration::from_secs(30));
+    };
+    let (base, handle, _task) = start(blocking::Server::builder().config(config).fallback(stuck));
+    let (mut ws, _) = blocking::connect(&base).unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::text("stuck"));
+    let started = Instant::now();
+    let closer = thread::spawn(move || handle.close(false));
+    // The handler never reads, so no 1001; after the grace its socket is shut down.
+    let error = ws.recv().unwrap_err();
+    assert!(
+        matches!(error, Error::Protocol(wsio_proto::Error::UnexpectedEof)),
+        "{error:?}"
+    );
+    closer.join().unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(200) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+}

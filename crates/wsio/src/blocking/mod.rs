@@ -3,7 +3,8 @@
 //!
 //! - [`connect`] and [`ClientBuilder::connect_blocking`](crate::ClientBuilder::connect_blocking)
 //!   open a connection with every option of the async client; [`accept`] and [`accept_with`]
-//!   answer one.
+//!   answer one; [`Server`] serves each connection on a thread of its own, with the same
+//!   routing (path, subprotocol, fallback) and shutdown as the async server.
 //! - [`WebSocket`] sends and receives with blocking calls, with optional read and write
 //!   timeouts; [`FrameSocket`] does the same frame by frame.
 //! - Any stream works that implements [`BlockingStream`]: TCP, Unix sockets and the TLS
@@ -14,10 +15,12 @@
 
 mod accept;
 mod client;
+mod server;
 mod stream;
 mod websocket;
 
 pub use accept::{accept, accept_with};
 pub use client::connect;
+pub use server::{Server, ServerBuilder, ServerHandle};
 pub use stream::{BlockingStream, Stream};
 pub use websocket::{FrameSocket, ReadyState, WebSocket};

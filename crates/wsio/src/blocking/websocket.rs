@@ -1,6 +1,8 @@
 //! The blocking WebSocket: the same connection as the async one, over a blocking stream.
 
 use std::io::{self, IoSlice};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
@@ -13,6 +15,10 @@ use crate::error::{Error, Phase, Result};
 
 /// The most slices one vectored write hands to the stream.
 const MAX_WRITE_SLICES: usize = 64;
+
+/// How long a read waits at most while a server's shutdown signal is attached, so that the
+/// signal is noticed.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
 
 /// Where a connection is, as seed 002's `ready_state` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +50,8 @@ pub struct WebSocket<S> {
     write_timeout: Option<Duration>,
     /// The stream has ended (closed by us, or failed).
     ended: bool,
+    /// Set by a server that shuts down: the connection then closes itself with 1001.
+    shutdown: Option<Arc<AtomicBool>>,
 }
 
 impl<S: BlockingStream> WebSocket<S> {
@@ -60,7 +68,14 @@ impl<S: BlockingStream> WebSocket<S> {
             read_timeout: None,
             write_timeout: None,
             ended: false,
+            shutdown: None,
         }
+    }
+
+    /// Attaches a server's shutdown signal: once it is set, the connection starts the close
+    /// handshake with 1001 from its own thread, at its next read.
+    pub(crate) fn set_shutdown_signal(&mut self, signal: Arc<AtomicBool>) {
+        self.shutdown = Some(signal);
     }
 
     /// Limits how long [`recv`](Self::recv) waits for a message; `None` (the default) waits
@@ -171,6 +186,17 @@ impl<S: BlockingStream> WebSocket<S> {
                 return Err(wsio_proto::SendError::Closed.into());
             }
             self.driver.tick();
+            let shutting_down = self
+                .shutdown
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Acquire));
+            if shutting_down && !self.driver.is_closing() {
+                // Only fails if a close was already sent, which `is_closing` rules out.
+                let _ = self
+                    .driver
+                    .conn()
+                    .close(CloseCode::GOING_AWAY, "server shutting down");
+            }
             let item = self.driver.next_incoming();
             if let Err(error) = self.write_out() {
                 if item.is_none() {
@@ -200,7 +226,8 @@ impl<S: BlockingStream> WebSocket<S> {
                 return Err(Error::Timeout(Phase::Read));
             }
             // Block until data, the core's next timer, or the caller's deadline.
-            let wait = [self.driver.deadline(), deadline]
+            let poll = self.shutdown.as_ref().map(|_| now + SHUTDOWN_POLL);
+            let wait = [self.driver.deadline(), deadline, poll]
                 .into_iter()
                 .flatten()
                 .min()

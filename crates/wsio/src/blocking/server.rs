@@ -1,0 +1,439 @@
+//! A thread-per-connection server with the same routing and shutdown as the async one.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+
+use super::accept::accept_with;
+use super::stream::Stream;
+use super::websocket::WebSocket;
+use crate::accept::{Accept, Reject, UpgradeRequest, copy_head};
+use crate::config::Config;
+use crate::server::{Routes, ServerRequest};
+
+/// How long a shutdown waits for clients, beyond the close timeout, before their sockets are
+/// shut down under them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+type Handler = Arc<dyn Fn(WebSocket<Stream>, ServerRequest) + Send + Sync>;
+
+/// Builds a blocking [`Server`]: the same routes as [`crate::ServerBuilder`] (exact path, then
+/// subprotocol, then fallback, else 404), with handlers that are plain functions run on a
+/// thread of their own.
+///
+/// ```no_run
+/// use wsio::blocking::{Server, Stream, WebSocket};
+/// use wsio::ServerRequest;
+///
+/// fn echo(mut ws: WebSocket<Stream>, _: ServerRequest) {
+///     while let Ok(message) = ws.recv() {
+///         if message.is_data() && ws.send(message).is_err() {
+///             break;
+///         }
+///     }
+/// }
+///
+/// let server = Server::builder().route("/echo", echo).fallback(echo).bind("127.0.0.1:9001")?;
+/// let handle = server.handle();
+/// std::thread::spawn(move || server.run());
+/// // Later: close every client with 1001 and stop.
+/// handle.close(false);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct ServerBuilder {
+    config: Config,
+    routes: Routes<Handler>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl ServerBuilder {
+    /// Every connection's settings.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sends connections whose request path is exactly `path` to `handler`.
+    pub fn route<F>(mut self, path: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(WebSocket<Stream>, ServerRequest) + Send + Sync + 'static,
+    {
+        self.routes.paths.push((path.into(), Arc::new(handler)));
+        self
+    }
+
+    /// Sends connections that offer the subprotocol `protocol` to `handler`, and chooses it.
+    pub fn protocol<F>(mut self, protocol: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(WebSocket<Stream>, ServerRequest) + Send + Sync + 'static,
+    {
+        self.routes
+            .protocols
+            .push((protocol.into(), Arc::new(handler)));
+        self
+    }
+
+    /// Sends every connection no route matched to `handler`.
+    pub fn fallback<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(WebSocket<Stream>, ServerRequest) + Send + Sync + 'static,
+    {
+        self.routes.fallback = Some(Arc::new(handler));
+        self
+    }
+
+    /// Serves `wss://` with this rustls configuration.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Listens on a TCP address.
+    pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        Ok(self.build(Listener::Tcp(listener)))
+    }
+
+    /// Listens on a Unix-domain socket at `path`.
+    #[cfg(unix)]
+    pub fn bind_unix(self, path: impl AsRef<std::path::Path>) -> io::Result<Server> {
+        let listener = std::os::unix::net::UnixListener::bind(path.as_ref())?;
+        Ok(self.build(Listener::Unix(listener, path.as_ref().to_owned())))
+    }
+
+    fn build(self, listener: Listener) -> Server {
+        Server {
+            listener,
+            shared: Arc::new(Shared {
+                routes: self.routes,
+                config: self.config,
+                #[cfg(feature = "tls")]
+                tls: self.tls,
+                closing: AtomicBool::new(false),
+                signal: Arc::new(AtomicBool::new(false)),
+                clients: Mutex::new(HashMap::new()),
+                gone: Condvar::new(),
+                next_id: AtomicU64::new(0),
+                wake: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixListener, std::path::PathBuf),
+}
+
+/// How to wake the accepting thread: connect to the listener.
+#[derive(Clone)]
+enum WakeAddress {
+    Tcp(SocketAddr),
+    #[cfg(unix)]
+    Unix(std::path::PathBuf),
+}
+
+/// A client's socket, kept to shut it down if its handler does not finish in time.
+enum Socket {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Socket {
+    fn shutdown(&self) {
+        let _ = match self {
+            Socket::Tcp(tcp) => tcp.shutdown(Shutdown::Both),
+            #[cfg(unix)]
+            Socket::Unix(unix) => unix.shutdown(Shutdown::Both),
+        };
+    }
+}
+
+struct Shared {
+    routes: Routes<Handler>,
+    config: Config,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
+    closing: AtomicBool,
+    /// Set when clients are to be closed; every connection watches it.
+    signal: Arc<AtomicBool>,
+    clients: Mutex<HashMap<u64, Option<Socket>>>,
+    gone: Condvar,
+    next_id: AtomicU64,
+    wake: Mutex<Option<WakeAddress>>,
+}
+
+/// A bound blocking server. [`run`](Self::run) accepts connections on the calling thread until
+/// [`ServerHandle::close`] is called, serving each on a thread of its own.
+pub struct Server {
+    listener: Listener,
+    shared: Arc<Shared>,
+}
+
+/// Controls a running blocking [`Server`] from another thread. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Starts building a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// The TCP address the server listens on (`None` for a Unix socket).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.listener {
+            Listener::Tcp(listener) => listener.local_addr().ok(),
+            #[cfg(unix)]
+            Listener::Unix(..) => None,
+        }
+    }
+
+    /// A handle to close the server while it runs.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Accepts connections until the server is closed. Returns an error only if the listener
+    /// fails.
+    pub fn run(self) -> io::Result<()> {
+        *self.shared.wake.lock().unwrap_or_else(|e| e.into_inner()) = Some(match &self.listener {
+            Listener::Tcp(listener) => WakeAddress::Tcp(listener.local_addr()?),
+            #[cfg(unix)]
+            Listener::Unix(_, path) => WakeAddress::Unix(path.clone()),
+        });
+        loop {
+            let accepted = match &self.listener {
+                Listener::Tcp(listener) => listener.accept().and_then(|(tcp, addr)| {
+                    tcp.set_nodelay(true)?;
+                    Ok((Stream::Tcp(tcp), Some(addr)))
+                }),
+                #[cfg(unix)]
+                Listener::Unix(listener, _) => listener
+                    .accept()
+                    .map(|(unix, _)| (Stream::Unix(unix), None)),
+            };
+            if self.shared.closing.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            match accepted {
+                Ok((stream, peer_addr)) => self.spawn_connection(stream, peer_addr),
+                Err(error) if is_transient(&error) => {
+                    tracing::warn!(%error, "accept failed");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn spawn_connection(&self, stream: Stream, peer_addr: Option<SocketAddr>) {
+        let shared = self.shared.clone();
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let socket = match &stream {
+            Stream::Tcp(tcp) => tcp.try_clone().ok().map(Socket::Tcp),
+            #[cfg(unix)]
+            Stream::Unix(unix) => unix.try_clone().ok().map(Socket::Unix),
+            #[cfg(feature = "tls")]
+            _ => None,
+        };
+        shared
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, socket);
+        std::thread::spawn(move || {
+            let _gone = Departure {
+                shared: &shared,
+                id,
+            };
+            serve(&shared, stream, peer_addr);
+        });
+    }
+}
+
+/// Removes a client from the table when its thread ends, however it ends.
+struct Departure<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Departure<'_> {
+    fn drop(&mut self) {
+        let mut clients = self
+            .shared
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        clients.remove(&self.id);
+        if clients.is_empty() {
+            self.shared.gone.notify_all();
+        }
+    }
+}
+
+/// One connection: TLS if configured, the handshake with routing, then its handler.
+fn serve(shared: &Shared, stream: Stream, peer_addr: Option<SocketAddr>) {
+    #[cfg(feature = "tls")]
+    let stream = match (&shared.tls, stream) {
+        (Some(config), Stream::Tcp(tcp)) => match rustls::ServerConnection::new(config.clone()) {
+            // The TLS handshake runs inside the WebSocket handshake's reads, under its timeout.
+            Ok(conn) => Stream::ServerTls(Box::new(rustls::StreamOwned::new(conn, tcp))),
+            Err(error) => {
+                tracing::warn!(%error, "cannot start TLS");
+                return;
+            }
+        },
+        (_, stream) => stream,
+    };
+    let mut chosen = None;
+    let accepted = accept_with(stream, &shared.config, |request: &UpgradeRequest<'_>| {
+        let Some((handler, protocol)) = shared.routes.select(request) else {
+            return Err(Reject::new(
+                StatusCode::NOT_FOUND,
+                "no handler for this path or subprotocol",
+            ));
+        };
+        chosen = Some((handler, protocol.clone(), copy_head(request.request())));
+        Ok(Accept::new().protocol(protocol))
+    });
+    let mut ws = match accepted {
+        Ok(ws) => ws,
+        Err(error) => {
+            tracing::debug!(%error, ?peer_addr, "connection not served");
+            return;
+        }
+    };
+    let (handler, protocol, request) = chosen.expect("accepted requests have a handler");
+    ws.set_shutdown_signal(shared.signal.clone());
+    handler(
+        ws,
+        ServerRequest {
+            request,
+            protocol,
+            peer_addr,
+        },
+    );
+}
+
+/// Accept errors that concern one connection or a passing shortage, not the listener.
+fn is_transient(error: &io::Error) -> bool {
+    use io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    // 23 and 24 are ENFILE and EMFILE: out of file descriptors, which frees up as clients go.
+    matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted
+    ) || matches!(error.raw_os_error(), Some(23 | 24))
+}
+
+impl ServerHandle {
+    /// Stops accepting connections. Unless `keep_clients`, every client is sent a close frame
+    /// with 1001 (going away) from its own thread, at its handler's next read (within a
+    /// quarter of a second), and this waits until the handlers finish: at most the close
+    /// timeout and a second more, after which the remaining clients' sockets are shut down
+    /// under them, which ends their handlers' reads and writes with an error.
+    ///
+    /// With `keep_clients`, connections already accepted go on and this returns at once.
+    pub fn close(&self, keep_clients: bool) {
+        let shared = &self.shared;
+        shared.closing.store(true, Ordering::Release);
+        // Wake the accepting thread with a connection of our own.
+        let wake = shared
+            .wake
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let _ = match wake {
+            Some(WakeAddress::Tcp(addr)) => TcpStream::connect(addr).map(drop),
+            #[cfg(unix)]
+            Some(WakeAddress::Unix(path)) => {
+                std::os::unix::net::UnixStream::connect(path).map(drop)
+            }
+            None => Ok(()),
+        };
+        if keep_clients {
+            return;
+        }
+        shared.signal.store(true, Ordering::Release);
+        let grace = shared.config.protocol.close_timeout + SHUTDOWN_GRACE;
+        let clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let (clients, waited) = wait_until_empty(&shared.gone, clients, grace);
+        if !waited {
+            tracing::warn!(
+                left = clients.len(),
+                "clients did not finish in time; shutting them down"
+            );
+            for socket in clients.values().flatten() {
+                socket.shutdown();
+            }
+            drop(wait_until_empty(&shared.gone, clients, SHUTDOWN_GRACE));
+        }
+    }
+
+    /// How many connections are being served (including those still in their handshake).
+    pub fn client_count(&self) -> usize {
+        self.shared
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+type Clients<'a> = std::sync::MutexGuard<'a, HashMap<u64, Option<Socket>>>;
+
+/// Waits until the client table is empty or `limit` passes; says whether it emptied.
+fn wait_until_empty<'a>(
+    gone: &Condvar,
+    mut clients: Clients<'a>,
+    limit: Duration,
+) -> (Clients<'a>, bool) {
+    let deadline = Instant::now() + limit;
+    while !clients.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (clients, false);
+        }
+        clients = gone
+            .wait_timeout(clients, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    (clients, true)
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("clients", &self.client_count())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder").finish_non_exhaustive()
+    }
+}
