@@ -397,3 +397,74 @@ fn a_handler_that_never_returns_is_cut_off_after_a_bounded_wait() {
         "{waited:?}"
     );
 }
+
+#[test]
+fn a_timed_out_write_leaves_the_connection_usable() {
+    // A peer that does not read until told to.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let reader = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = blocking::accept(stream).unwrap();
+        wait.recv().unwrap();
+        let mut received = 0usize;
+        while let Ok(Message::Binary(data)) = ws.recv() {
+            received += data.len();
+        }
+        received
+    });
+    let (mut ws, _) = blocking::connect(&format!("ws://{addr}")).unwrap();
+    ws.set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let chunk = Bytes::from(vec![1u8; 1 << 20]);
+    let mut accepted = 0usize;
+    let error = loop {
+        match ws.send_binary(chunk.clone()) {
+            Ok(()) => accepted += chunk.len(),
+            Err(error) => break error,
+        }
+        assert!(accepted < 1 << 30, "writes never blocked");
+    };
+    assert!(matches!(error, Error::Timeout(Phase::Write)), "{error:?}");
+    // The peer starts reading: the rest of the interrupted frame and more messages go out.
+    go.send(()).unwrap();
+    ws.set_write_timeout(None).unwrap();
+    ws.send_binary(chunk.clone()).unwrap();
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    while ws.recv().is_ok() {}
+    // Everything sent arrived, the message cut by the timeout included.
+    assert_eq!(reader.join().unwrap(), accepted + 2 * chunk.len());
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn the_server_serves_wss() {
+    let (cert, key) = support::tls::certificate();
+    let tls = wsio::rustls::ServerConfig::builder_with_provider(support::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let builder = blocking::Server::builder()
+        .tls(std::sync::Arc::new(tls))
+        .fallback(|ws, _| echo(ws));
+    let server = builder.bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let handle = server.handle();
+    let task = thread::spawn(move || server.run());
+    let (mut ws, _) = ClientBuilder::new(&format!("wss://localhost:{port}/"))
+        .unwrap()
+        .tls_config(support::tls::trusting(&cert))
+        .connect_blocking()
+        .unwrap();
+    ws.send_text("secure and blocking").unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::text("secure and blocking"));
+    // close() waits for the client to finish its part, so the client reads meanwhile.
+    let closer = thread::spawn(move || handle.close(false));
+    assert!(matches!(ws.recv().unwrap(), Message::Close(Some(_))));
+    assert!(ws.recv().unwrap_err().is_closed());
+    closer.join().unwrap();
+    task.join().unwrap().unwrap();
+}
