@@ -657,6 +657,8 @@ impl Connection {
             OpCode::Ping => {
                 if self.config.auto_pong && !self.close_sent {
                     if self.output.remaining() <= PONG_BACKLOG {
+                        // A pong held back for an older ping is superseded by this one.
+                        self.pending_pong = None;
                         self.write_frame(true, OpCode::Pong, &payload);
                     } else {
                         self.pending_pong = Some(payload.clone());

@@ -87,7 +87,11 @@ where
         }
     };
     let response = accept.response(&offer);
-    handshake_io::write_response(&mut stream, &encode_response_head(&response)).await?;
+    let head = encode_response_head(&response);
+    let write = handshake_io::write_response(&mut stream, &head);
+    tokio::time::timeout(config.handshake_timeout, write)
+        .await
+        .map_err(|_| crate::Error::Timeout(crate::Phase::Handshake))??;
     Ok(WebSocket::from_raw(
         stream,
         Role::Server,

@@ -70,9 +70,10 @@ impl Driver {
         &mut self.conn
     }
 
-    /// Tells the core the time. Call first whenever the connection resumes.
-    pub(crate) fn tick(&mut self) {
-        self.conn.handle_timeout(Instant::now());
+    /// Tells the core the time. Call first whenever the connection resumes, with the clock the
+    /// front-end sleeps on (tokio's for the async one, so that paused time in tests agrees).
+    pub(crate) fn tick(&mut self, now: Instant) {
+        self.conn.handle_timeout(now);
     }
 
     /// Where the next read goes.
@@ -145,6 +146,11 @@ impl Driver {
     /// The bytes to write.
     pub(crate) fn output(&mut self) -> &mut Transmit {
         self.conn.transmit()
+    }
+
+    /// Whether the transport has failed: nothing more can be written to it or read from it.
+    pub(crate) fn transport_failed(&self) -> bool {
+        self.transport_done
     }
 
     /// Whether there is nothing left to write.

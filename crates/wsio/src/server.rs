@@ -163,6 +163,7 @@ impl ServerBuilder {
                 #[cfg(feature = "tls")]
                 tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
                 closing: AtomicBool::new(false),
+                keep_clients: AtomicBool::new(false),
                 stop_accepting: Notify::new(),
                 clients: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
@@ -244,6 +245,8 @@ struct ServerShared {
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
     closing: AtomicBool,
+    /// Whether the shutdown keeps the clients it already has.
+    keep_clients: AtomicBool,
     stop_accepting: Notify,
     clients: Mutex<HashMap<u64, Client>>,
     next_id: AtomicU64,
@@ -312,7 +315,10 @@ impl Server {
         match &self.listener {
             Listener::Tcp(listener) => {
                 let (stream, addr) = listener.accept().await?;
-                stream.set_nodelay(true)?;
+                // A socket that cannot take the option is still served; it is no reason to stop.
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "TCP_NODELAY not set");
+                }
                 Ok((Transport::Tcp(stream), Some(addr)))
             }
             #[cfg(unix)]
@@ -331,11 +337,11 @@ impl Server {
         let task = tokio::spawn({
             let shared = shared.clone();
             async move {
-                let _gone = Departure {
-                    shared: &shared,
+                let departure = Departure {
+                    shared: shared.clone(),
                     id,
                 };
-                if let Err(error) = serve(&shared, id, transport, peer_addr).await {
+                if let Err(error) = serve(&shared, departure, transport, peer_addr).await {
                     tracing::debug!(%error, ?peer_addr, "connection not served");
                 }
             }
@@ -350,13 +356,14 @@ impl Server {
     }
 }
 
-/// Removes a client from the table when its task ends, however it ends.
-struct Departure<'a> {
-    shared: &'a ServerShared,
+/// Removes a client from the table when dropped: at the end of its task if the handshake did
+/// not succeed, else with the connection itself (its last half), wherever the handler put it.
+struct Departure {
+    shared: Arc<ServerShared>,
     id: u64,
 }
 
-impl Drop for Departure<'_> {
+impl Drop for Departure {
     fn drop(&mut self) {
         let mut clients = self
             .shared
@@ -373,7 +380,7 @@ impl Drop for Departure<'_> {
 /// One connection: TLS if configured, the handshake with routing, then its handler.
 async fn serve(
     shared: &ServerShared,
-    id: u64,
+    departure: Departure,
     transport: Transport,
     peer_addr: Option<SocketAddr>,
 ) -> Result<()> {
@@ -397,11 +404,13 @@ async fn serve(
     let (handler, protocol, request) = chosen.expect("accepted requests have a handler");
     {
         let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(client) = clients.get_mut(&id) {
+        if let Some(client) = clients.get_mut(&departure.id) {
             client.closer = Some(ws.closer());
         }
     }
-    if shared.closing.load(Ordering::Acquire) {
+    ws.keep_until_dropped(Box::new(departure));
+    // A shutdown that came while this connection was in its handshake.
+    if shared.closing.load(Ordering::Acquire) && !shared.keep_clients.load(Ordering::Acquire) {
         ws.closer()
             .close(CloseCode::GOING_AWAY, "server shutting down");
     }
@@ -457,6 +466,7 @@ impl ServerHandle {
     /// With `keep_clients`, connections already accepted go on and this returns at once.
     pub async fn close(&self, keep_clients: bool) {
         let shared = &self.shared;
+        shared.keep_clients.store(keep_clients, Ordering::Release);
         shared.closing.store(true, Ordering::Release);
         shared.stop_accepting.notify_waiters();
         if keep_clients {
@@ -494,6 +504,9 @@ impl ServerHandle {
             );
             for client in clients.values() {
                 client.task.abort();
+                if let Some(closer) = &client.closer {
+                    closer.abort();
+                }
             }
             !clients.is_empty()
         };

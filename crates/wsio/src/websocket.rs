@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Instant;
 
@@ -17,6 +17,11 @@ use wsio_proto::{CloseCode, CloseInfo, Frame, Message, OpCode, Role, SendError, 
 use crate::config::Config;
 use crate::driver::{Driver, Incoming, TransportStep};
 use crate::error::{Error, Result};
+
+/// The time on tokio's clock, which the reader's sleep uses too.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 /// The most slices one vectored write hands to the transport.
 const MAX_WRITE_SLICES: usize = 64;
@@ -63,6 +68,9 @@ pub struct FrameSocket<S> {
 /// What both halves share. The lock is held only for non-blocking work, never across an await.
 struct Shared<S> {
     inner: Mutex<Inner<S>>,
+    /// Dropped with the last half: how a server learns that a connection is gone, even when
+    /// its handler handed the halves to other tasks.
+    departure: Mutex<Option<Box<dyn Send>>>,
     /// Wakes whichever halves wait for the transport to accept writes.
     write_wakers: Arc<WriteWakers>,
     write_waker: Waker,
@@ -78,6 +86,8 @@ struct Inner<S> {
     reader: Option<Waker>,
     /// The stream has ended (the transport is closed).
     ended: bool,
+    /// A transport error not yet reported, because a message came first.
+    unreported: Option<Error>,
 }
 
 /// Both halves may have to wait for the transport to accept writes (the reader writes pongs
@@ -132,7 +142,7 @@ where
     pub fn from_raw(io: S, role: Role, config: &Config, leftover: Bytes) -> Self {
         // The type chooses the mode: a WebSocket delivers messages, a FrameSocket frames.
         let mut conn = wsio_proto::Connection::new(role, config.protocol.clone().frame_mode(false));
-        conn.handle_timeout(Instant::now());
+        conn.handle_timeout(now());
         conn.receive(&leftover);
         let write_wakers = Arc::new(WriteWakers::default());
         WebSocket {
@@ -144,7 +154,9 @@ where
                     armed: None,
                     reader: None,
                     ended: false,
+                    unreported: None,
                 }),
+                departure: Mutex::new(None),
                 write_waker: Waker::from(write_wakers.clone()),
                 write_wakers,
             }),
@@ -164,8 +176,17 @@ where
     /// shutting down while a handler task owns the connection.
     pub(crate) fn closer(&self) -> Closer<S> {
         Closer {
-            shared: self.shared.clone(),
+            shared: Arc::downgrade(&self.shared),
         }
+    }
+
+    /// Keeps `token` until the connection is gone (the last half dropped), then drops it.
+    pub(crate) fn keep_until_dropped(&self, token: Box<dyn Send>) {
+        *self
+            .shared
+            .departure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(token);
     }
 
     /// Splits the connection into a read half and a write half, which two tasks can use at once.
@@ -259,9 +280,10 @@ receiving!(ReadHalf);
 sending!(WebSocket);
 sending!(WriteHalf);
 
-/// Starts the close handshake of a connection owned by someone else.
+/// Starts the close handshake of a connection owned by someone else, or ends it. Holds the
+/// connection weakly: it never keeps one alive.
 pub(crate) struct Closer<S> {
-    shared: Arc<Shared<S>>,
+    shared: Weak<Shared<S>>,
 }
 
 impl<S> Closer<S>
@@ -271,14 +293,30 @@ where
     /// Queues a close frame (unless the connection is already closing), writes what the
     /// transport takes at once, and wakes the reader to finish the handshake.
     pub(crate) fn close(&self, code: CloseCode, reason: &str) {
-        let mut inner = self.shared.lock();
-        inner.driver.tick();
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let mut inner = shared.lock();
+        inner.driver.tick(now());
         if !inner.driver.is_closing() && inner.driver.conn().close(code, reason).is_ok() {
             let mut cx = Context::from_waker(Waker::noop());
-            let _ = self
-                .shared
-                .poll_write_out(&mut inner, Side::Closer, &mut cx);
+            let _ = shared.poll_write_out(&mut inner, Side::Closer, &mut cx);
         }
+        if let Some(reader) = inner.reader.take() {
+            reader.wake();
+        }
+    }
+
+    /// Ends the connection without waiting for the peer: starts shutting the transport down
+    /// and ends the stream, whose reader then sees `None`.
+    pub(crate) fn abort(&self) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let mut inner = shared.lock();
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = Pin::new(&mut inner.io).poll_shutdown(&mut cx);
+        inner.ended = true;
         if let Some(reader) = inner.reader.take() {
             reader.wake();
         }
@@ -306,8 +344,12 @@ where
         let mut write_cx = Context::from_waker(&self.write_waker);
         let Inner { io, driver, .. } = inner;
         let vectored = io.is_write_vectored();
-        let out = driver.output();
-        while out.has_remaining() {
+        loop {
+            // Asked for anew on each pass: writing may make room for a pong the core held back.
+            let out = driver.output();
+            if !out.has_remaining() {
+                break;
+            }
             let written = if vectored {
                 let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
                 let count = out.chunks_vectored(&mut slices);
@@ -326,6 +368,19 @@ where
         Poll::Ready(Ok(()))
     }
 
+    /// Shuts the transport's writing side down. Shutting down writes (a TLS close_notify, a
+    /// flush), so it goes through the shared write waker like every write: the transport keeps
+    /// one write waker, and a writer waiting on it must not lose its wake-up.
+    fn poll_shutdown(
+        &self,
+        inner: &mut Inner<S>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.write_wakers.register(Side::Reader, cx.waker());
+        let mut write_cx = Context::from_waker(&self.write_waker);
+        Pin::new(&mut inner.io).poll_shutdown(&mut write_cx)
+    }
+
     /// The next message, frame, close or error, driving the connection while it waits.
     fn poll_incoming(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming>>> {
         let mut guard = self.lock();
@@ -338,18 +393,25 @@ where
             inner.reader = Some(cx.waker().clone());
         }
         loop {
+            if let Some(error) = inner.unreported.take() {
+                return Poll::Ready(Some(Err(error)));
+            }
             if inner.ended {
                 return Poll::Ready(None);
             }
-            inner.driver.tick();
+            inner.driver.tick(now());
             let item = inner.driver.next_incoming();
             // Answers to pings and close frames go out as soon as they are queued; a transport
             // that is not ready wakes this half through the write waker.
-            let wrote = self.poll_write_out(inner, Side::Reader, cx);
-            if let Poll::Ready(Err(error)) = wrote {
-                inner.driver.handle_transport_error();
-                if item.is_none() {
-                    return Poll::Ready(Some(Err(error)));
+            // Once the transport has failed there is nothing more to write to it.
+            if !inner.driver.transport_failed() {
+                if let Poll::Ready(Err(error)) = self.poll_write_out(inner, Side::Reader, cx) {
+                    inner.driver.handle_transport_error();
+                    match item {
+                        // Reported after the message that came first.
+                        Some(_) => inner.unreported = Some(error),
+                        None => return Poll::Ready(Some(Err(error))),
+                    }
                 }
             }
             if let Some(item) = item {
@@ -358,14 +420,15 @@ where
             match inner.driver.transport_step() {
                 TransportStep::Close => {
                     // Best effort: the connection is over whether or not the shutdown completes.
-                    let _ = Pin::new(&mut inner.io).poll_shutdown(cx);
+                    let _ = self.poll_shutdown(inner, cx);
                     inner.ended = true;
                     continue;
                 }
-                TransportStep::ShutdownWrite => match Pin::new(&mut inner.io).poll_shutdown(cx) {
-                    Poll::Ready(_) => inner.driver.write_shut_down(),
-                    Poll::Pending => {}
-                },
+                TransportStep::ShutdownWrite => {
+                    if self.poll_shutdown(inner, cx).is_ready() {
+                        inner.driver.write_shut_down();
+                    }
+                }
                 TransportStep::Read => {}
             }
             let Inner { io, driver, .. } = inner;
@@ -432,7 +495,7 @@ where
     /// Waits until the connection can take another message.
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let mut inner = self.lock();
-        inner.driver.tick();
+        inner.driver.tick(now());
         if inner.driver.has_room() {
             return Poll::Ready(Ok(()));
         }
@@ -457,7 +520,7 @@ where
         command: impl FnOnce(&mut wsio_proto::Connection) -> Result<(), SendError>,
     ) -> Result<()> {
         let mut inner = self.lock();
-        inner.driver.tick();
+        inner.driver.tick(now());
         command(inner.driver.conn())?;
         if closing {
             // The close timer now runs: the reader must re-arm its sleep.
@@ -471,6 +534,19 @@ where
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let mut inner = self.lock();
         self.poll_write_out(&mut inner, Side::Writer, cx)
+    }
+
+    /// `Sink::poll_close`: a close frame (1000) unless the close handshake has begun, through
+    /// `queue` so that the clock is current and the reader arms the close timer; then a flush.
+    fn poll_close(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.queue(true, |conn| {
+            if conn.state() == wsio_proto::State::Open {
+                conn.close(CloseCode::NORMAL, "")
+            } else {
+                Ok(())
+            }
+        })?;
+        self.poll_flush(cx)
     }
 
     async fn send(&self, message: Message) -> Result<()> {
@@ -548,13 +624,7 @@ where
 
     /// Sends a close frame (1000) unless one was sent, and flushes.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        {
-            let mut inner = self.shared.lock();
-            if !inner.driver.is_closing() {
-                inner.driver.conn().close(CloseCode::NORMAL, "")?;
-            }
-        }
-        self.shared.poll_flush(cx)
+        self.shared.poll_close(cx)
     }
 }
 
@@ -603,13 +673,7 @@ macro_rules! impl_sink {
             /// Sends a close frame (1000) unless one was sent, and flushes. The stream sees the
             /// peer's answer.
             fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-                {
-                    let mut inner = self.shared.lock();
-                    if !inner.driver.is_closing() {
-                        inner.driver.conn().close(CloseCode::NORMAL, "")?;
-                    }
-                }
-                self.shared.poll_flush(cx)
+                self.shared.poll_close(cx)
             }
         }
     };

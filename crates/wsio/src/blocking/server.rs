@@ -218,9 +218,12 @@ impl Server {
         });
         loop {
             let accepted = match &self.listener {
-                Listener::Tcp(listener) => listener.accept().and_then(|(tcp, addr)| {
-                    tcp.set_nodelay(true)?;
-                    Ok((Stream::Tcp(tcp), Some(addr)))
+                Listener::Tcp(listener) => listener.accept().map(|(tcp, addr)| {
+                    // A socket that cannot take the option is still served.
+                    if let Err(error) = tcp.set_nodelay(true) {
+                        tracing::debug!(%error, "TCP_NODELAY not set");
+                    }
+                    (Stream::Tcp(tcp), Some(addr))
                 }),
                 #[cfg(unix)]
                 Listener::Unix(listener, _) => listener

@@ -116,7 +116,7 @@ impl<S: BlockingStream> WebSocket<S> {
 
     /// Sends a message and waits until it is written.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<()> {
-        self.driver.tick();
+        self.driver.tick(Instant::now());
         self.driver.conn().send(message.into())?;
         self.flush()
     }
@@ -144,7 +144,7 @@ impl<S: BlockingStream> WebSocket<S> {
     /// Sends one frame as given (fin, RSV bits, opcode, payload). See
     /// [`wsio_proto::Connection::send_frame`] for what is checked.
     pub fn send_frame(&mut self, frame: Frame) -> Result<()> {
-        self.driver.tick();
+        self.driver.tick(Instant::now());
         self.driver.conn().send_frame(frame)?;
         self.flush()
     }
@@ -185,7 +185,7 @@ impl<S: BlockingStream> WebSocket<S> {
             if self.ended {
                 return Err(wsio_proto::SendError::Closed.into());
             }
-            self.driver.tick();
+            self.driver.tick(Instant::now());
             let shutting_down = self
                 .shutdown
                 .as_ref()
