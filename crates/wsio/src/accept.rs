@@ -8,7 +8,7 @@ use wsio_proto::handshake::encode_response_head;
 use wsio_proto::{Role, UpgradeOffer};
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::handshake_io;
 use crate::websocket::WebSocket;
 
@@ -68,25 +68,13 @@ where
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
     let incoming = handshake_io::read_request(&mut stream, config).await?;
-    let offer = match incoming.validate() {
-        Ok(offer) => offer,
-        Err(error) => {
-            handshake_io::refuse(&mut stream, &error.response()).await;
-            return Err(error.into());
+    let response = match answer(&incoming.request, decide) {
+        Ok(response) => response,
+        Err(refusal) => {
+            handshake_io::refuse(&mut stream, &refusal.response).await;
+            return Err(refusal.error);
         }
     };
-    let request = UpgradeRequest {
-        request: &incoming.request,
-        offer: &offer,
-    };
-    let accept = match decide(&request) {
-        Ok(accept) => accept,
-        Err(Reject(refusal)) => {
-            handshake_io::refuse(&mut stream, &refusal).await;
-            return Err(wsio_proto::HandshakeError::Rejected(refusal).into());
-        }
-    };
-    let response = accept.response(&offer);
     let head = encode_response_head(&response);
     let write = handshake_io::write_response(&mut stream, &head);
     tokio::time::timeout(config.handshake_timeout, write)
@@ -200,4 +188,42 @@ pub(crate) fn copy_head<B>(request: &Request<B>) -> Request<()> {
     *copy.version_mut() = request.version();
     *copy.headers_mut() = request.headers().clone();
     copy
+}
+
+/// A refused handshake: the response to send, and the error to return once it is sent.
+pub(crate) struct Refusal {
+    pub(crate) response: http::Response<Bytes>,
+    pub(crate) error: Error,
+}
+
+/// How a server answers a handshake request, whatever does the I/O: the request is validated
+/// (RFC 6455 section 4.2.1) and `decide` accepts or refuses it. Gives the 101 response, or the
+/// refusal.
+pub(crate) fn answer<F>(
+    request: &Request<()>,
+    decide: F,
+) -> Result<http::Response<()>, Box<Refusal>>
+where
+    F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
+{
+    let offer = match wsio_proto::handshake::validate_request(request) {
+        Ok(offer) => offer,
+        Err(error) => {
+            let response = error.response();
+            return Err(Box::new(Refusal {
+                response,
+                error: error.into(),
+            }));
+        }
+    };
+    match decide(&UpgradeRequest {
+        request,
+        offer: &offer,
+    }) {
+        Ok(accept) => Ok(accept.response(&offer)),
+        Err(Reject(refusal)) => Err(Box::new(Refusal {
+            response: (*refusal).clone(),
+            error: wsio_proto::HandshakeError::Rejected(refusal).into(),
+        })),
+    }
 }

@@ -10,9 +10,9 @@ use http::{Request, Response, StatusCode};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use wsio_proto::Role;
-use wsio_proto::handshake::{reject, validate_request};
+use wsio_proto::handshake::reject;
 
-use crate::accept::{Accept, Reject, UpgradeRequest};
+use crate::accept::{Accept, Refusal, Reject, UpgradeRequest};
 use crate::config::Config;
 use crate::error::Result;
 use crate::websocket::WebSocket;
@@ -128,22 +128,12 @@ where
     R: From<Bytes>,
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let offer = match validate_request(request) {
-        Ok(offer) => offer,
-        Err(error) => return (error.response().map(R::from), Err(error.into())),
-    };
     let head = crate::accept::copy_head(request);
-    let accept = match decide(&UpgradeRequest {
-        request: &head,
-        offer: &offer,
-    }) {
-        Ok(accept) => accept,
-        Err(Reject(refusal)) => {
-            let response = (*refusal).clone().map(R::from);
-            return (
-                response,
-                Err(wsio_proto::HandshakeError::Rejected(refusal).into()),
-            );
+    let response = match crate::accept::answer(&head, decide) {
+        Ok(response) => response,
+        Err(refusal) => {
+            let Refusal { response, error } = *refusal;
+            return (response.map(R::from), Err(error));
         }
     };
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
@@ -155,7 +145,7 @@ where
         let response = reject(StatusCode::INTERNAL_SERVER_ERROR, "cannot upgrade\n");
         return (response.map(R::from), Err(error.into()));
     };
-    let response = accept.response(&offer).map(|()| R::from(Bytes::new()));
+    let response = response.map(|()| R::from(Bytes::new()));
     let upgrading = Upgrading {
         on_upgrade,
         config: config.clone(),

@@ -11,7 +11,7 @@ use wsio_proto::{IncomingRequest, Role, ServerHandshake};
 use super::client::timeout_or;
 use super::stream::BlockingStream;
 use super::websocket::WebSocket;
-use crate::accept::{Accept, Reject, UpgradeRequest};
+use crate::accept::{Accept, Reject, UpgradeRequest, answer};
 use crate::config::Config;
 use crate::error::{Error, Phase, Result};
 
@@ -55,25 +55,13 @@ where
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
     let incoming = read_request(&mut stream, config)?;
-    let offer = match incoming.validate() {
-        Ok(offer) => offer,
-        Err(error) => {
-            refuse(&mut stream, &error.response());
-            return Err(error.into());
+    let response = match answer(&incoming.request, decide) {
+        Ok(response) => response,
+        Err(refusal) => {
+            refuse(&mut stream, &refusal.response);
+            return Err(refusal.error);
         }
     };
-    let request = UpgradeRequest {
-        request: &incoming.request,
-        offer: &offer,
-    };
-    let accept = match decide(&request) {
-        Ok(accept) => accept,
-        Err(Reject(refusal)) => {
-            refuse(&mut stream, &refusal);
-            return Err(wsio_proto::HandshakeError::Rejected(refusal).into());
-        }
-    };
-    let response = accept.response(&offer);
     stream.write_all(&encode_response_head(&response))?;
     stream.flush()?;
     stream.set_read_timeout(None)?;
