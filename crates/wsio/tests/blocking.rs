@@ -468,3 +468,15 @@ fn the_server_serves_wss() {
     closer.join().unwrap();
     task.join().unwrap().unwrap();
 }
+
+#[test]
+fn any_read_write_stream_carries_a_connection() {
+    let url = echo_server(Config::default(), 1);
+    let tcp = TcpStream::connect(url.trim_start_matches("ws://")).unwrap();
+    let (mut ws, _) = ClientBuilder::new("ws://example.test/room")
+        .unwrap()
+        .connect_blocking_on(blocking::Plain(tcp))
+        .unwrap();
+    ws.send_text("over a plain stream").unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::text("over a plain stream"));
+}

@@ -8,7 +8,7 @@
 //! - [`WebSocket`] sends and receives with blocking calls, with optional read and write
 //!   timeouts; [`FrameSocket`] does the same frame by frame.
 //! - Any stream works that implements [`BlockingStream`]: TCP, Unix sockets and the TLS
-//!   [`Stream`] do.
+//!   [`Stream`] do, and [`Plain`] wraps any other `Read + Write` stream.
 //!
 //! It shares the driver with the async front-end: both feed the same protocol core, and the
 //! keepalive and close timers the core decides are reached here through read timeouts.
@@ -22,5 +22,5 @@ mod websocket;
 pub use accept::{accept, accept_with};
 pub use client::connect;
 pub use server::{Server, ServerBuilder, ServerHandle};
-pub use stream::{BlockingStream, Stream};
+pub use stream::{BlockingStream, Plain, Stream};
 pub use websocket::{FrameSocket, ReadyState, WebSocket};

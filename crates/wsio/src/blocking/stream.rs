@@ -190,3 +190,43 @@ impl BlockingStream for Stream {
         }
     }
 }
+
+/// Any `Read + Write` stream, used as it is: reads and writes block without timeouts, and the
+/// writing side is not shut down separately (the stream closes when dropped). Keepalive and
+/// the close timeout then act only when data arrives; implement [`BlockingStream`] for your
+/// stream instead if it can time out its reads.
+///
+/// ```no_run
+/// use wsio::blocking::Plain;
+///
+/// # fn tunnel() -> std::net::TcpStream { unimplemented!() }
+/// let stream = tunnel(); // any Read + Write, e.g. a tunnel set up by the caller
+/// let (mut ws, _) = wsio::ClientBuilder::new("ws://example.test/chat")?
+///     .connect_blocking_on(Plain(stream))?;
+/// ws.send_text("hello")?;
+/// # Ok::<(), wsio::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Plain<S>(pub S);
+
+impl<S: Read> Read for Plain<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<S: Write> Write for Plain<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<S: Read + Write> BlockingStream for Plain<S> {}
