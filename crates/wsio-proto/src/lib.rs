@@ -9,6 +9,7 @@
 //! - the opening handshake, both roles: [`ClientHandshake`] and [`ServerHandshake`] produce what
 //!   a [`Connection`] starts from; the [`handshake`] module also has the stateless pieces
 //!   (`generate_key`, `accept_key`, request and response builders, parsers and validators);
+//! - reconnecting: [`Backoff`], the delay policy between attempts, as a pure iterator;
 //! - URLs: [`parse_url`] reads `ws://`, `wss://` and `ws+unix://` targets into a [`WsUrl`];
 //! - the connection: [`Connection`], a state machine for either [`Role`] that takes bytes and
 //!   time in and gives [`Event`]s and bytes out. Its documentation is the contract a front-end
@@ -17,6 +18,7 @@
 //! Errors say whose fault they are: see the [`error`] module.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod backoff;
 pub mod close;
 pub mod config;
 pub mod connection;
@@ -31,6 +33,7 @@ pub mod transmit;
 pub mod url;
 pub mod utf8;
 
+pub use backoff::{Backoff, Delays};
 pub use close::{
     CloseCode, CloseCodeKind, CloseFrame, MAX_CLOSE_REASON, encode_close_payload,
     parse_close_payload,
