@@ -199,8 +199,8 @@ impl BlockingStream for Stream {
 /// ```no_run
 /// use wsio::blocking::Plain;
 ///
-/// # fn tunnel() -> std::net::TcpStream { unimplemented!() }
-/// let stream = tunnel(); // any Read + Write, e.g. a tunnel set up by the caller
+/// // Any Read + Write: here a TCP stream, standing in for a tunnel the caller set up.
+/// let stream = std::net::TcpStream::connect("127.0.0.1:9001")?;
 /// let (mut ws, _) = wsio::ClientBuilder::new("ws://example.test/chat")?
 ///     .connect_blocking_on(Plain(stream))?;
 /// ws.send_text("hello")?;
