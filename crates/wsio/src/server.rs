@@ -449,7 +449,7 @@ async fn secure(_: &ServerShared, transport: Transport) -> Result<Transport> {
 }
 
 /// Accept errors that concern one connection or a passing shortage, not the listener.
-fn is_transient(error: &std::io::Error) -> bool {
+pub(crate) fn is_transient(error: &std::io::Error) -> bool {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
     // 23 and 24 are ENFILE and EMFILE: out of file descriptors, which frees up as clients go.
     matches!(

@@ -14,7 +14,7 @@ use super::stream::Stream;
 use super::websocket::WebSocket;
 use crate::accept::{Accept, Reject, UpgradeRequest, copy_head};
 use crate::config::Config;
-use crate::server::{Routes, ServerRequest};
+use crate::server::{Routes, ServerRequest, is_transient};
 
 /// How long a shutdown waits for clients, beyond the close timeout, before their sockets are
 /// shut down under them.
@@ -331,16 +331,6 @@ fn serve(shared: &Shared, stream: Stream, peer_addr: Option<SocketAddr>) {
             peer_addr,
         },
     );
-}
-
-/// Accept errors that concern one connection or a passing shortage, not the listener.
-fn is_transient(error: &io::Error) -> bool {
-    use io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
-    // 23 and 24 are ENFILE and EMFILE: out of file descriptors, which frees up as clients go.
-    matches!(
-        error.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted
-    ) || matches!(error.raw_os_error(), Some(23 | 24))
 }
 
 impl ServerHandle {
