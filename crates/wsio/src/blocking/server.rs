@@ -20,6 +20,9 @@ use crate::server::{Routes, ServerRequest, is_transient};
 /// shut down under them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
+/// How long waking the accepting thread may take.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
+
 type Handler = Arc<dyn Fn(WebSocket<Stream>, ServerRequest) + Send + Sync>;
 
 /// Builds a blocking [`Server`]: the same routes as [`crate::ServerBuilder`] (exact path, then
@@ -99,18 +102,35 @@ impl ServerBuilder {
     /// Listens on a TCP address.
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
-        Ok(self.build(Listener::Tcp(listener)))
+        self.build(Listener::Tcp(listener))
     }
 
     /// Listens on a Unix-domain socket at `path`.
     #[cfg(unix)]
     pub fn bind_unix(self, path: impl AsRef<std::path::Path>) -> io::Result<Server> {
         let listener = std::os::unix::net::UnixListener::bind(path.as_ref())?;
-        Ok(self.build(Listener::Unix(listener, path.as_ref().to_owned())))
+        self.build(Listener::Unix(listener, path.as_ref().to_owned()))
     }
 
-    fn build(self, listener: Listener) -> Server {
-        Server {
+    fn build(self, listener: Listener) -> io::Result<Server> {
+        // Known from the start, so that a close before or just after `run` starts still wakes
+        // it.
+        let wake = match &listener {
+            Listener::Tcp(listener) => {
+                let mut addr = listener.local_addr()?;
+                // A listener on every address is reached through loopback.
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(match addr {
+                        SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                WakeAddress::Tcp(addr)
+            }
+            #[cfg(unix)]
+            Listener::Unix(_, path) => WakeAddress::Unix(path.clone()),
+        };
+        Ok(Server {
             listener,
             shared: Arc::new(Shared {
                 routes: self.routes,
@@ -122,9 +142,9 @@ impl ServerBuilder {
                 clients: Mutex::new(HashMap::new()),
                 gone: Condvar::new(),
                 next_id: AtomicU64::new(0),
-                wake: Mutex::new(None),
+                wake,
             }),
-        }
+        })
     }
 }
 
@@ -135,7 +155,6 @@ enum Listener {
 }
 
 /// How to wake the accepting thread: connect to the listener.
-#[derive(Clone)]
 enum WakeAddress {
     Tcp(SocketAddr),
     #[cfg(unix)]
@@ -170,7 +189,7 @@ struct Shared {
     clients: Mutex<HashMap<u64, Option<Socket>>>,
     gone: Condvar,
     next_id: AtomicU64,
-    wake: Mutex<Option<WakeAddress>>,
+    wake: WakeAddress,
 }
 
 /// A bound blocking server. [`run`](Self::run) accepts connections on the calling thread until
@@ -211,12 +230,10 @@ impl Server {
     /// Accepts connections until the server is closed. Returns an error only if the listener
     /// fails.
     pub fn run(self) -> io::Result<()> {
-        *self.shared.wake.lock().unwrap_or_else(|e| e.into_inner()) = Some(match &self.listener {
-            Listener::Tcp(listener) => WakeAddress::Tcp(listener.local_addr()?),
-            #[cfg(unix)]
-            Listener::Unix(_, path) => WakeAddress::Unix(path.clone()),
-        });
         loop {
+            if self.shared.closing.load(Ordering::Acquire) {
+                return Ok(());
+            }
             let accepted = match &self.listener {
                 Listener::Tcp(listener) => listener.accept().map(|(tcp, addr)| {
                     // A socket that cannot take the option is still served.
@@ -230,9 +247,6 @@ impl Server {
                     .accept()
                     .map(|(unix, _)| (Stream::Unix(unix), None)),
             };
-            if self.shared.closing.load(Ordering::Acquire) {
-                return Ok(());
-            }
             match accepted {
                 Ok((stream, peer_addr)) => self.spawn_connection(stream, peer_addr),
                 Err(error) if is_transient(&error) => {
@@ -254,11 +268,14 @@ impl Server {
             #[cfg(feature = "tls")]
             _ => None,
         };
-        shared
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, socket);
+        let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock `close` takes: a connection accepted as the server closes is
+        // either in the table `close` waits on, or not served at all.
+        if shared.closing.load(Ordering::Acquire) {
+            return;
+        }
+        clients.insert(id, socket);
+        drop(clients);
         std::thread::spawn(move || {
             let _gone = Departure {
                 shared: &shared,
@@ -343,20 +360,17 @@ impl ServerHandle {
     /// With `keep_clients`, connections already accepted go on and this returns at once.
     pub fn close(&self, keep_clients: bool) {
         let shared = &self.shared;
-        shared.closing.store(true, Ordering::Release);
-        // Wake the accepting thread with a connection of our own.
-        let wake = shared
-            .wake
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let _ = match wake {
-            Some(WakeAddress::Tcp(addr)) => TcpStream::connect(addr).map(drop),
+        {
+            // Under the client table's lock, so no connection is added after this.
+            let _clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
+            shared.closing.store(true, Ordering::Release);
+        }
+        // Wake the accepting thread with a connection of our own, without waiting long on a
+        // full backlog.
+        let _ = match &shared.wake {
+            WakeAddress::Tcp(addr) => TcpStream::connect_timeout(addr, WAKE_TIMEOUT).map(drop),
             #[cfg(unix)]
-            Some(WakeAddress::Unix(path)) => {
-                std::os::unix::net::UnixStream::connect(path).map(drop)
-            }
-            None => Ok(()),
+            WakeAddress::Unix(path) => std::os::unix::net::UnixStream::connect(path).map(drop),
         };
         if keep_clients {
             return;

@@ -52,6 +52,8 @@ pub struct WebSocket<S> {
     ended: bool,
     /// Set by a server that shuts down: the connection then closes itself with 1001.
     shutdown: Option<Arc<AtomicBool>>,
+    /// A transport error not yet reported, because a message came first.
+    unreported: Option<Error>,
 }
 
 impl<S: BlockingStream> WebSocket<S> {
@@ -69,6 +71,7 @@ impl<S: BlockingStream> WebSocket<S> {
             write_timeout: None,
             ended: false,
             shutdown: None,
+            unreported: None,
         }
     }
 
@@ -181,9 +184,18 @@ impl<S: BlockingStream> WebSocket<S> {
     /// Drives the connection until it has something for the application.
     fn next_incoming(&mut self) -> Result<Incoming> {
         let deadline = self.read_timeout.map(|timeout| Instant::now() + timeout);
+        // The caller's deadline counts only once something was read or tried: even a zero
+        // timeout reads what is already there.
+        let mut tried = false;
         loop {
+            if let Some(error) = self.unreported.take() {
+                return Err(error);
+            }
             if self.ended {
                 return Err(wsio_proto::SendError::Closed.into());
+            }
+            if tried && deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(Error::Timeout(Phase::Read));
             }
             self.driver.tick(Instant::now());
             let shutting_down = self
@@ -198,9 +210,11 @@ impl<S: BlockingStream> WebSocket<S> {
                     .close(CloseCode::GOING_AWAY, "server shutting down");
             }
             let item = self.driver.next_incoming();
-            if let Err(error) = self.write_out() {
-                if item.is_none() {
-                    return Err(error);
+            if let Err(error) = self.write_within(deadline) {
+                match item {
+                    // Reported after the message that came first.
+                    Some(_) => self.unreported = Some(error),
+                    None => return Err(error),
                 }
             }
             if let Some(item) = item {
@@ -222,9 +236,6 @@ impl<S: BlockingStream> WebSocket<S> {
                 TransportStep::Read => {}
             }
             let now = Instant::now();
-            if deadline.is_some_and(|deadline| now >= deadline) {
-                return Err(Error::Timeout(Phase::Read));
-            }
             // Block until data, the core's next timer, or the caller's deadline.
             let poll = self.shutdown.as_ref().map(|_| now + SHUTDOWN_POLL);
             let wait = [self.driver.deadline(), deadline, poll]
@@ -241,6 +252,7 @@ impl<S: BlockingStream> WebSocket<S> {
                 let buf = self.driver.read_buf();
                 self.io.read(buf)
             };
+            tried = true;
             match read {
                 Ok(n) => self.driver.handle_read(n),
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
@@ -249,6 +261,40 @@ impl<S: BlockingStream> WebSocket<S> {
                     return Err(error.into());
                 }
             }
+        }
+    }
+
+    /// Writes what is queued while receiving, within the nearer of the caller's deadline and
+    /// the core's next timer (and the write timeout), so that a peer that does not read cannot
+    /// hold `recv`: what does not go out in time goes out on a later call. A write that fails
+    /// otherwise ends the connection.
+    fn write_within(&mut self, deadline: Option<Instant>) -> Result<()> {
+        if self.driver.output_is_empty() || self.driver.transport_failed() {
+            return Ok(());
+        }
+        let bound = [deadline, self.driver.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|until| {
+                until
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1))
+            });
+        let timeout = match (bound, self.write_timeout) {
+            (Some(bound), Some(limit)) => Some(bound.min(limit)),
+            (bound, limit) => bound.or(limit),
+        };
+        self.io.set_write_timeout(timeout)?;
+        let written = self.write_out();
+        self.io.set_write_timeout(self.write_timeout)?;
+        match written {
+            Err(Error::Io(e)) if is_timeout(&e) => Ok(()),
+            Err(error) => {
+                self.driver.handle_transport_error();
+                Err(error)
+            }
+            Ok(()) => Ok(()),
         }
     }
 
