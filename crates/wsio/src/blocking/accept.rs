@@ -8,8 +8,8 @@ use http::StatusCode;
 use wsio_proto::handshake::{encode_response, encode_response_head, reject};
 use wsio_proto::{IncomingRequest, Role, ServerHandshake};
 
-use super::client::timeout_or;
 use super::stream::BlockingStream;
+use super::stream::timeout_or;
 use super::websocket::WebSocket;
 use crate::accept::{Accept, Reject, UpgradeRequest, answer};
 use crate::config::Config;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use wsio_proto::Role;
 
-use super::stream::{BlockingStream, Stream};
+use super::stream::{BlockingStream, Stream, timeout_or};
 use super::websocket::WebSocket;
 use crate::client::{ClientBuilder, Response};
 use crate::error::{Error, Phase, Result};
@@ -139,16 +139,4 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
         None if Instant::now() >= deadline => Error::Timeout(Phase::Connect),
         None => io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address")).into(),
     })
-}
-
-/// A timed-out I/O error as [`Error::Timeout`] of `phase`; any other as it is.
-pub(crate) fn timeout_or(error: io::Error, phase: Phase) -> Error {
-    if matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    ) {
-        Error::Timeout(phase)
-    } else {
-        Error::Io(error)
-    }
 }

@@ -7,6 +7,25 @@ use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use crate::error::{Error, Phase};
+
+/// Whether an I/O error is a read or write timeout: the kinds a timed-out blocking call gives.
+pub(crate) fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// A timed-out I/O error as [`Error::Timeout`] of `phase`; any other as it is.
+pub(crate) fn timeout_or(error: io::Error, phase: Phase) -> Error {
+    if is_timeout(&error) {
+        Error::Timeout(phase)
+    } else {
+        Error::Io(error)
+    }
+}
+
 /// What the blocking front-end needs from a stream beyond [`Read`] and [`Write`].
 ///
 /// Keepalive pings, the pong timeout and the close timeout are decided by the protocol core

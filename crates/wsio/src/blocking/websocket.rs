@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use wsio_proto::{CloseCode, CloseFrame, CloseInfo, Frame, Message, Role, Utf8Bytes};
 
-use super::stream::BlockingStream;
+use super::stream::{BlockingStream, is_timeout, timeout_or};
 use crate::config::Config;
 use crate::driver::{Driver, Incoming, TransportStep};
 use crate::error::{Error, Phase, Result};
@@ -301,7 +301,7 @@ impl<S: BlockingStream> WebSocket<S> {
     /// Writes everything queued.
     fn flush(&mut self) -> Result<()> {
         match self.write_out() {
-            Err(Error::Io(e)) if is_timeout(&e) => Err(Error::Timeout(Phase::Write)),
+            Err(Error::Io(e)) => Err(timeout_or(e, Phase::Write)),
             other => other,
         }
     }
@@ -321,13 +321,6 @@ impl<S: BlockingStream> WebSocket<S> {
         self.io.flush()?;
         Ok(())
     }
-}
-
-fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// A blocking connection in frame mode: frames exactly as they arrived (fin, RSV bits,
