@@ -206,6 +206,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Sets [`wsio_proto::Config::ping_payload`]: what keepalive pings carry.
+    pub fn ping_payload(mut self, payload: impl Into<bytes::Bytes>) -> Self {
+        self.config.protocol.ping_payload = payload.into();
+        self
+    }
+
     /// Sets [`wsio_proto::Config::pong_timeout`].
     pub fn pong_timeout(mut self, timeout: Duration) -> Self {
         self.config.protocol.pong_timeout = timeout;

@@ -55,6 +55,9 @@ pub enum Phase {
     /// Writing to the transport (blocking API, with a write timeout set).
     #[error("writing")]
     Write,
+    /// The reconnecting client's session restore hook.
+    #[error("restoring the session")]
+    Restore,
 }
 
 impl From<HandshakeError> for Error {

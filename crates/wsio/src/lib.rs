@@ -7,6 +7,8 @@
 //! - [`WebSocket`] is a [`Stream`](futures_core::Stream) of [`Message`]s and a
 //!   [`Sink`](futures_sink::Sink) of them, with `send`/`recv` helpers and
 //!   [`split`](WebSocket::split) into halves for two tasks.
+//! - [`reconnect::ReconnectingClient`] reconnects by itself (backoff, keepalive, session
+//!   restore) and hands back what may not have arrived.
 //! - [`Config`] holds every limit and timeout, with its default.
 //!
 //! Protocol rules live in [`wsio_proto::Connection`]; this crate moves bytes.
@@ -22,6 +24,7 @@ mod config;
 mod driver;
 mod error;
 mod handshake_io;
+pub mod reconnect;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;

@@ -180,6 +180,14 @@ where
         }
     }
 
+    /// A second handle on the same connection, for code that must use it for a while without
+    /// owning it (the reconnecting client's restore hook).
+    pub(crate) fn share(&self) -> Self {
+        WebSocket {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Keeps `token` until the connection is gone (the last half dropped), then drops it.
     pub(crate) fn keep_until_dropped(&self, token: Box<dyn Send>) {
         *self

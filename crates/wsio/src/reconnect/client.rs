@@ -1,0 +1,322 @@
+//! The application's handle on a reconnecting client, and the builder that starts one.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use wsio_proto::{CloseCode, Message, Utf8Bytes};
+
+use super::events::{Events, Status};
+use super::policy::Policy;
+use super::session::{RestoreHook, Session};
+use super::shared::{Command, Shared};
+use super::task::Task;
+use crate::client::ClientBuilder;
+use crate::error::{Error, Result};
+
+/// Why a message was not accepted. Each variant gives the message back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The send queue holds `queue_capacity` messages (queued and unconfirmed together).
+    /// Wait with [`ReconnectingClient::ready`] and try again.
+    #[error("the send queue is full")]
+    Full(Message),
+    /// The client is closing or has stopped.
+    #[error("the client is closed")]
+    Closed(Message),
+    /// A ping payload over 125 bytes, or a close frame (use
+    /// [`ReconnectingClient::close`]).
+    #[error("this message cannot be queued")]
+    Invalid(Message),
+}
+
+impl QueueError {
+    /// The message that was not accepted.
+    pub fn into_message(self) -> Message {
+        match self {
+            QueueError::Full(message)
+            | QueueError::Closed(message)
+            | QueueError::Invalid(message) => message,
+        }
+    }
+}
+
+/// Options for a [`ReconnectingClient`], then [`start`](Self::start).
+pub struct Builder {
+    pub(super) client: ClientBuilder,
+    pub(super) policy: Policy,
+    pub(super) queue_capacity: usize,
+    pub(super) event_capacity: usize,
+    pub(super) restore: Option<RestoreHook>,
+    pub(super) restore_timeout: Duration,
+}
+
+impl Builder {
+    /// A client that connects with `client`'s options: URL, TLS, headers, subprotocols,
+    /// timeouts, limits and keepalive (see [`ClientBuilder::ping_interval`] and
+    /// [`ClientBuilder::pong_timeout`]; a silent server then counts as a disconnect).
+    pub fn new(client: ClientBuilder) -> Self {
+        Builder {
+            client,
+            policy: Policy::default(),
+            queue_capacity: 1024,
+            event_capacity: 256,
+            restore: None,
+            restore_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The reconnection policy (default: [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The most messages the client holds for the application, queued and written but not
+    /// yet confirmed together (default 1024). Beyond it, sending fails with
+    /// [`QueueError::Full`].
+    pub fn queue_capacity(mut self, messages: usize) -> Self {
+        self.queue_capacity = messages;
+        self
+    }
+
+    /// The most events that wait unread before the client stops reading from the server
+    /// (default 256).
+    pub fn event_capacity(mut self, events: usize) -> Self {
+        self.event_capacity = events;
+        self
+    }
+
+    /// Runs `restore` on each fresh connection (the first one too; see
+    /// [`SessionInfo::is_reconnect`](super::SessionInfo::is_reconnect)) before anything
+    /// queued is sent and before [`Event::Connected`](super::Event::Connected). An error, or
+    /// taking longer than the restore timeout, counts as a failed connection.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wsio::Result<()> {
+    /// use wsio::reconnect::ReconnectingClient;
+    ///
+    /// let (client, mut events) = ReconnectingClient::builder("ws://127.0.0.1:9001/feed")?
+    ///     .on_restore(|mut session| async move {
+    ///         session.send_text(r#"{"login":"me"}"#).await?;
+    ///         let _welcome = session.recv().await;
+    ///         session.send_text(r#"{"subscribe":"prices"}"#).await
+    ///     })
+    ///     .start();
+    /// # Ok(()) }
+    /// ```
+    pub fn on_restore<F, Fut>(mut self, mut restore: F) -> Self
+    where
+        F: FnMut(Session) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.restore = Some(Box::new(move |session| Box::pin(restore(session))));
+        self
+    }
+
+    /// How long the restore hook may take (default 10 s).
+    pub fn restore_timeout(mut self, timeout: Duration) -> Self {
+        self.restore_timeout = timeout;
+        self
+    }
+
+    /// Starts connecting in a task of the current tokio runtime, and returns the handle and
+    /// the event stream.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn start(self) -> (ReconnectingClient, Events) {
+        let shared = Arc::new(Shared::new(self.queue_capacity, self.event_capacity));
+        tokio::spawn(Task::new(shared.clone(), self).run());
+        let client = ReconnectingClient {
+            handle: Arc::new(Handle {
+                shared: shared.clone(),
+            }),
+        };
+        (client, Events { shared })
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("client", &self.client)
+            .field("policy", &self.policy)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("event_capacity", &self.event_capacity)
+            .field("restore", &self.restore.is_some())
+            .field("restore_timeout", &self.restore_timeout)
+            .finish()
+    }
+}
+
+/// A WebSocket client that reconnects by itself and keeps what it was given to send. See
+/// [the module documentation](super) for how it behaves and what it guarantees.
+///
+/// Cloning gives another handle on the same client. When the last handle is dropped, the
+/// client closes as [`close`](Self::close) with 1001 (Going Away) would.
+#[derive(Clone)]
+pub struct ReconnectingClient {
+    handle: Arc<Handle>,
+}
+
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared
+            .command(Command::Close(CloseCode::GOING_AWAY, String::new()));
+    }
+}
+
+impl ReconnectingClient {
+    /// Options for a client of `url`, with a keepalive ping every 30 s so that a dead
+    /// connection is noticed (a server silent for 20 s more after a ping is given up).
+    pub fn builder(url: &str) -> Result<Builder> {
+        let client = ClientBuilder::new(url)?.ping_interval(Some(Duration::from_secs(30)));
+        Ok(Builder::new(client))
+    }
+
+    /// Queues a message. It is written as soon as a connection is open and everything
+    /// queued before it is written. Fails at once, giving the message back, when the queue is
+    /// full or the client is closed.
+    pub fn send(&self, message: impl Into<Message>) -> Result<(), QueueError> {
+        let message = message.into();
+        let valid = match &message {
+            Message::Text(_) | Message::Binary(_) => true,
+            Message::Ping(payload) | Message::Pong(payload) => payload.len() <= 125,
+            Message::Close(_) => false,
+        };
+        if !valid {
+            return Err(QueueError::Invalid(message));
+        }
+        let shared = &self.handle.shared;
+        {
+            let mut state = shared.lock();
+            if !state.accepting {
+                return Err(QueueError::Closed(message));
+            }
+            if state.queue.len() + state.in_flight >= state.capacity {
+                return Err(QueueError::Full(message));
+            }
+            state.queue.push_back(message);
+        }
+        shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), QueueError> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, data: impl Into<Bytes>) -> Result<(), QueueError> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Queues a ping (payload at most 125 bytes). Its pong arrives as
+    /// [`Event::Pong`](super::Event::Pong).
+    pub fn ping(&self, payload: impl Into<Bytes>) -> Result<(), QueueError> {
+        self.send(Message::Ping(payload.into()))
+    }
+
+    /// Waits until the send queue has room, or fails with [`Error`] `Send(Closed)` once the
+    /// client no longer accepts messages.
+    pub async fn ready(&self) -> Result<()> {
+        let shared = &self.handle.shared;
+        loop {
+            let room = shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let state = shared.lock();
+                if !state.accepting {
+                    return Err(Error::Send(wsio_proto::SendError::Closed));
+                }
+                if state.queue.len() + state.in_flight < state.capacity {
+                    return Ok(());
+                }
+            }
+            room.await;
+        }
+    }
+
+    /// Writes what is queued, closes the connection with `code` and `reason` (at most 123
+    /// bytes), and stops: no reconnection follows. While no connection is open it stops at
+    /// once, handing queued messages back. Sending fails from now on.
+    pub fn close(&self, code: CloseCode, reason: &str) {
+        self.handle
+            .shared
+            .command(Command::Close(code, reason.to_owned()));
+    }
+
+    /// Stops now, in any state, during a backoff wait too: an open connection is dropped
+    /// without a close handshake, and everything queued or unconfirmed is handed back.
+    pub fn cancel(&self) {
+        self.handle.shared.command(Command::Cancel);
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        *self.handle.shared.status.borrow()
+    }
+
+    /// A receiver that sees each change of status. Changes in quick succession may be seen
+    /// as the last one only; the event stream is the complete record.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: wsio::reconnect::ReconnectingClient) {
+    /// use wsio::reconnect::Status;
+    ///
+    /// let mut status = client.status_changes();
+    /// while status.changed().await.is_ok() {
+    ///     if *status.borrow() == Status::Open {
+    ///         println!("online");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn status_changes(&self) -> watch::Receiver<Status> {
+        self.handle.shared.status.subscribe()
+    }
+
+    /// Waits until the client has stopped ([`Status::Closed`]).
+    pub async fn stopped(&self) {
+        let mut status = self.status_changes();
+        // The sender lives in `Shared`, which this handle keeps: `wait_for` cannot fail.
+        let _ = status.wait_for(|status| *status == Status::Closed).await;
+    }
+
+    /// The last error: of a connection attempt, an open connection or the restore hook.
+    pub fn last_error(&self) -> Option<Arc<Error>> {
+        self.handle.shared.lock().last_error.clone()
+    }
+
+    /// How many messages are queued or unconfirmed.
+    pub fn pending(&self) -> usize {
+        let state = self.handle.shared.lock();
+        state.queue.len() + state.in_flight
+    }
+
+    /// Takes the messages handed back while the event stream was dropped (with the stream,
+    /// they arrive as [`Event::Unsent`](super::Event::Unsent) instead).
+    pub fn take_unsent(&self) -> Vec<Message> {
+        std::mem::take(&mut self.handle.shared.lock().unsent)
+    }
+}
+
+impl fmt::Debug for ReconnectingClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReconnectingClient")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,154 @@
+//! What the reconnecting client tells the application: its status and a stream of events.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use wsio_proto::Message;
+
+use super::policy::Disconnect;
+use super::shared::Shared;
+use crate::client::Response;
+use crate::error::Error;
+
+/// Where a [`ReconnectingClient`](super::ReconnectingClient) is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// The first connection attempt is under way.
+    Connecting,
+    /// A connection is open and its session restored: queued messages flow.
+    Open,
+    /// A connection ended or an attempt failed: waiting out the backoff delay, or attempting
+    /// again.
+    Reconnecting,
+    /// [`close`](super::ReconnectingClient::close) was called on an open connection: queued
+    /// messages are written, then the close handshake runs.
+    Closing,
+    /// Stopped for good: closed, cancelled, or no further attempt allowed. No event follows
+    /// [`Event::Stopped`].
+    Closed,
+}
+
+/// What is known about a connection when it opens.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// Which attempt, counted from 1 since the last open connection (or since the start),
+    /// succeeded.
+    pub attempt: u32,
+    /// Whether an earlier connection of this client had opened.
+    pub is_reconnect: bool,
+    /// How the previous connection, or the last failed attempt, ended: its close code and
+    /// reason, its error, whether it was clean.
+    pub previous: Option<Disconnect>,
+}
+
+/// Something that happened to a [`ReconnectingClient`](super::ReconnectingClient), in order.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A connection opened and the restore hook, if any, succeeded. Messages queued while no
+    /// connection was open are written next.
+    Connected {
+        /// The server's handshake response.
+        response: Arc<Response>,
+        /// The attempt that succeeded and how the previous connection ended.
+        session: SessionInfo,
+    },
+    /// A text or binary message arrived.
+    Message(Message),
+    /// A ping arrived (it has been answered).
+    Ping(Bytes),
+    /// A pong arrived, in answer to a ping of the application's or a keepalive ping. Pongs
+    /// that answer the client's own confirmation pings are not reported.
+    Pong(Bytes),
+    /// An open connection ended: by a close handshake, or abnormally (`was_clean` false, with
+    /// the error).
+    Closed(Disconnect),
+    /// Something failed: a connection attempt, an open connection, or the restore hook. Also
+    /// kept as [`last_error`](super::ReconnectingClient::last_error).
+    Error(Arc<Error>),
+    /// The next attempt starts after `delay`.
+    Reconnecting {
+        /// The attempt about to be made, counted from 1 since the last open connection.
+        attempt: u32,
+        /// How long the client waits first.
+        delay: Duration,
+    },
+    /// Messages handed back, oldest first: written to a connection that then ended before the
+    /// server confirmed them (they may or may not have arrived), or still queued when the
+    /// client stopped (they were never sent). See [the module documentation](super) for what
+    /// counts as confirmed.
+    Unsent(Vec<Message>),
+    /// The client has stopped; the stream ends after this event.
+    Stopped,
+}
+
+/// The events of a [`ReconnectingClient`](super::ReconnectingClient): a [`Stream`] of
+/// [`Event`]s, also read with [`recv`](Self::recv). It ends after [`Event::Stopped`].
+///
+/// Reading events is how the client learns that the application keeps up: while
+/// `event_capacity` events wait unread, it stops reading from the server (TCP applies the
+/// backpressure). Dropping the stream means the application wants no events: they are then
+/// discarded, except that messages handed back are kept for
+/// [`take_unsent`](super::ReconnectingClient::take_unsent).
+pub struct Events {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl Events {
+    /// The next event; `None` once the client has stopped and every event was taken.
+    pub async fn recv(&mut self) -> Option<Event> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let mut state = self.shared.lock();
+        if let Some(event) = state.events.pop_front() {
+            if state.events.len() + 1 == state.event_capacity {
+                // The task may be waiting for room.
+                drop(state);
+                self.shared.wake.notify_one();
+            }
+            return Poll::Ready(Some(event));
+        }
+        if state.events_ended {
+            return Poll::Ready(None);
+        }
+        state.events_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Stream for Events {
+    type Item = Event;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.poll_event(cx)
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.events_dropped = true;
+        let mut unsent = Vec::new();
+        for event in state.events.drain(..) {
+            if let Event::Unsent(messages) = event {
+                unsent.extend(messages);
+            }
+        }
+        state.unsent.extend(unsent);
+        drop(state);
+        self.shared.wake.notify_one();
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}

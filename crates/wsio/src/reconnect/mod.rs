@@ -1,0 +1,85 @@
+//! A client that reconnects by itself and loses nothing it was given to send.
+//!
+//! [`ReconnectingClient`] owns a connection in a background task. When the connection drops,
+//! fails its keepalive or is closed by the server, the client waits (a [`Policy`]: exponential
+//! backoff with jitter, an attempt limit, a predicate) and connects again, running the
+//! application's restore hook ([`Builder::on_restore`]: log in, resubscribe) on each fresh
+//! connection before anything queued is sent.
+//!
+//! ```no_run
+//! # async fn demo() -> wsio::Result<()> {
+//! use std::time::Duration;
+//! use wsio::reconnect::{Event, Policy, ReconnectingClient};
+//! use wsio_proto::Backoff;
+//!
+//! let (client, mut events) = ReconnectingClient::builder("ws://127.0.0.1:9001/chat")?
+//!     .policy(Policy::default().backoff(Backoff::default().jitter(Duration::from_millis(250))))
+//!     .start();
+//! client.send_text("hello").expect("the queue has room");
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         Event::Connected { session, .. } => println!("open (attempt {})", session.attempt),
+//!         Event::Message(message) => println!("{message:?}"),
+//!         Event::Reconnecting { attempt, delay } => println!("attempt {attempt} in {delay:?}"),
+//!         Event::Unsent(messages) => println!("{} messages may not have arrived", messages.len()),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Events: a stream, not callbacks
+//!
+//! The application reads [`Event`]s from [`Events`], a [`Stream`](futures_core::Stream). A
+//! stream fits `async` code: it composes with `select!` and stream combinators, borrows
+//! nothing from the client, keeps the application's state in the application's own task
+//! rather than in callbacks that must be `Send + 'static`, and gives backpressure for free.
+//! The one callback is the restore hook, because it must run at a precise point: after the
+//! handshake and before the queue is flushed.
+//!
+//! # Sending, and what is guaranteed
+//!
+//! [`send_text`](ReconnectingClient::send_text), [`send_binary`](ReconnectingClient::send_binary)
+//! and [`ping`](ReconnectingClient::ping) never wait: they queue the message, or fail at once
+//! with a [`QueueError`] that gives the message back (queue full, client closed).
+//! [`ready`](ReconnectingClient::ready) waits for room. Queued messages are written in order
+//! as soon as a connection is open and restored.
+//!
+//! A message written to a connection has not necessarily arrived: TCP may lose what it
+//! buffered when the connection breaks. So after writing, the client sends a ping of its own,
+//! and the server's pong to it *confirms* every message written before it: the server's
+//! WebSocket endpoint has read them (RFC 6455 requires pongs in answer to pings; a pong that
+//! answers a later ping confirms the earlier ones too). Every message accepted by `send`
+//! ends in exactly one of these ways:
+//!
+//! - confirmed: it reached the server's WebSocket endpoint once, in order;
+//! - handed back in an [`Event::Unsent`], oldest first: it was written to a connection that
+//!   ended before the confirmation arrived (it may or may not have reached the server), or it
+//!   was still queued when the client stopped (it was never written).
+//!
+//! The client never writes a message twice: deciding to send a handed-back message again
+//! (and accept a possible duplicate) is the application's choice. Messages queued after a
+//! handed-back one are not held back: they go out on the next connection. Messages queued and
+//! unconfirmed count together against [`Builder::queue_capacity`].
+//!
+//! The confirmation pings carry a payload starting with `wsio-ack:`; their pongs are not
+//! reported as events.
+//!
+//! # Stopping
+//!
+//! [`close`](ReconnectingClient::close) writes what is queued, runs the close handshake and
+//! stops; [`cancel`](ReconnectingClient::cancel) stops at once, in any state, a backoff wait
+//! included. Dropping the last handle closes as `close` with 1001 would. Either way the event
+//! stream ends with [`Event::Stopped`].
+
+mod client;
+mod events;
+mod policy;
+mod session;
+mod shared;
+mod task;
+
+pub use client::{Builder, QueueError, ReconnectingClient};
+pub use events::{Event, Events, SessionInfo, Status};
+pub use policy::{Disconnect, Policy};
+pub use session::Session;

@@ -1,0 +1,154 @@
+//! The state that the client's handles, its event stream and its background task share.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use tokio::sync::{Notify, watch};
+use wsio_proto::{CloseCode, Message};
+
+use super::events::{Event, Status};
+use crate::error::Error;
+
+/// What the application asked the background task to do, besides sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Command {
+    /// Send what is queued, close with this code and reason, and stop.
+    Close(CloseCode, String),
+    /// Stop now, in whatever state.
+    Cancel,
+}
+
+pub(super) struct Shared {
+    state: Mutex<State>,
+    /// Wakes the background task: a message queued, a command given, room made in the event
+    /// queue. A `Notify` keeps one permit, so a wake-up between two waits is not lost.
+    pub(super) wake: Notify,
+    /// Wakes callers of `ready` when the send queue has room or the client stops accepting.
+    pub(super) room: Notify,
+    pub(super) status: watch::Sender<Status>,
+}
+
+pub(super) struct State {
+    /// Messages accepted and not yet written, oldest first.
+    pub(super) queue: VecDeque<Message>,
+    /// Messages written to the current connection and not yet confirmed. The task owns the
+    /// messages; the count is here so that senders see the whole load.
+    pub(super) in_flight: usize,
+    /// The most messages `queue` and `in_flight` hold together.
+    pub(super) capacity: usize,
+    pub(super) command: Option<Command>,
+    /// Whether sends are accepted: false once `close` or `cancel` was called or the client
+    /// stopped.
+    pub(super) accepting: bool,
+    pub(super) last_error: Option<Arc<Error>>,
+    /// Events not yet taken by the application.
+    pub(super) events: VecDeque<Event>,
+    pub(super) event_capacity: usize,
+    pub(super) events_waker: Option<Waker>,
+    /// The event stream was dropped: events are discarded, but messages handed back are kept
+    /// in `unsent`.
+    pub(super) events_dropped: bool,
+    /// No event will follow: the client has stopped.
+    pub(super) events_ended: bool,
+    pub(super) unsent: Vec<Message>,
+}
+
+impl Shared {
+    pub(super) fn new(capacity: usize, event_capacity: usize) -> Self {
+        Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                in_flight: 0,
+                capacity: capacity.max(1),
+                command: None,
+                accepting: true,
+                last_error: None,
+                events: VecDeque::new(),
+                event_capacity: event_capacity.max(1),
+                events_waker: None,
+                events_dropped: false,
+                events_ended: false,
+                unsent: Vec::new(),
+            }),
+            wake: Notify::new(),
+            room: Notify::new(),
+            status: watch::Sender::new(Status::Connecting),
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change under the lock is a few field updates: a panic cannot leave it torn.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a command unless one is already given (a close never undoes a cancel), stops
+    /// accepting sends and wakes the task.
+    pub(super) fn command(&self, command: Command) {
+        {
+            let mut state = self.lock();
+            state.accepting = false;
+            match (&state.command, &command) {
+                (None, _) | (Some(Command::Close(..)), Command::Cancel) => {
+                    state.command = Some(command);
+                }
+                _ => {}
+            }
+        }
+        self.wake.notify_one();
+        self.room.notify_waiters();
+    }
+
+    pub(super) fn set_status(&self, status: Status) {
+        self.status.send_if_modified(|current| {
+            let changed = *current != status;
+            *current = status;
+            changed
+        });
+    }
+
+    /// Whether the application has room for one more event (or no longer listens).
+    pub(super) fn event_room(&self) -> bool {
+        let state = self.lock();
+        state.events_dropped || state.events.len() < state.event_capacity
+    }
+
+    /// Adds an event, whatever the event queue holds. Callers wait for [`event_room`] first,
+    /// except for the last few events of a stopping client.
+    ///
+    /// [`event_room`]: Self::event_room
+    pub(super) fn push_event(&self, event: Event) {
+        let mut state = self.lock();
+        if let Event::Error(error) = &event {
+            state.last_error = Some(error.clone());
+        }
+        if state.events_dropped {
+            if let Event::Unsent(messages) = event {
+                state.unsent.extend(messages);
+            }
+            return;
+        }
+        state.events.push_back(event);
+        if let Some(waker) = state.events_waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Ends the event stream after the events already queued.
+    pub(super) fn end_events(&self) {
+        let mut state = self.lock();
+        state.events_ended = true;
+        if let Some(waker) = state.events_waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Takes `count` messages off the in-flight count (confirmed or handed back).
+    pub(super) fn release(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        self.lock().in_flight -= count;
+        self.room.notify_waiters();
+    }
+}

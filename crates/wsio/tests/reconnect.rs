@@ -1,0 +1,773 @@
+//! The reconnecting client against loopback servers that misbehave on purpose: they drop the
+//! TCP connection mid-stream, close with 1012, refuse connections, stop answering pings and
+//! stall the handshake.
+
+mod support;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use wsio::reconnect::{Builder, Event, Events, Policy, QueueError, ReconnectingClient, Status};
+use wsio::{ClientBuilder, CloseCode, Message, WebSocket};
+use wsio_proto::Backoff;
+
+use support::LIMIT;
+
+/// A loopback server that runs `behaviour(index, ws)` on each connection it accepts, index
+/// counting from 0. Dropping it stops the server and every connection.
+struct TestServer {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    async fn start<F, Fut>(behaviour: F) -> Self
+    where
+        F: Fn(usize, WebSocket<TcpStream>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::on(listener, behaviour)
+    }
+
+    fn on<F, Fut>(listener: TcpListener, behaviour: F) -> Self
+    where
+        F: Fn(usize, WebSocket<TcpStream>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let addr = listener.local_addr().unwrap();
+        let behaviour = Arc::new(behaviour);
+        let task = tokio::spawn(async move {
+            // Dropped with this task: aborts every connection.
+            let mut connections = JoinSet::new();
+            for index in 0.. {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let behaviour = behaviour.clone();
+                connections.spawn(async move {
+                    if let Ok(ws) = wsio::accept(tcp).await {
+                        behaviour(index, ws).await;
+                    }
+                });
+            }
+        });
+        TestServer { addr, task }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+}
+
+/// Fast settings: 50 ms initial delay, no jitter.
+fn builder(url: &str) -> Builder {
+    Builder::new(ClientBuilder::new(url).unwrap()).policy(
+        Policy::default().backoff(
+            Backoff::default()
+                .initial(Duration::from_millis(50))
+                .max(Duration::from_millis(400)),
+        ),
+    )
+}
+
+/// A loopback port with nothing listening on it, for now.
+async fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn url_of(port: u16) -> String {
+    format!("ws://127.0.0.1:{port}/")
+}
+
+async fn next(events: &mut Events) -> Event {
+    tokio::time::timeout(LIMIT, events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the client is running")
+}
+
+/// Every status the client takes, as a watcher task sees them.
+fn record_statuses(client: &ReconnectingClient) -> Arc<Mutex<Vec<Status>>> {
+    let seen = Arc::new(Mutex::new(vec![client.status()]));
+    let mut changes = client.status_changes();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let status = *changes.borrow_and_update();
+            record.lock().unwrap().push(status);
+            if status == Status::Closed {
+                return;
+            }
+        }
+    });
+    seen
+}
+
+/// Reads the server's side until it ends, keeping the text messages.
+async fn drain(mut ws: WebSocket<TcpStream>, into: Arc<Mutex<Vec<String>>>) {
+    while let Some(Ok(message)) = ws.recv().await {
+        if let Message::Text(text) = message {
+            into.lock().unwrap().push(text.as_str().to_owned());
+        }
+    }
+}
+
+async fn stop(client: ReconnectingClient, mut events: Events) {
+    client.close(CloseCode::NORMAL, "");
+    tokio::time::timeout(LIMIT, async { while events.recv().await.is_some() {} })
+        .await
+        .expect("the client stops in time");
+    assert_eq!(client.status(), Status::Closed);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_reopened_and_reported() {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let log = received.clone();
+    let server = TestServer::start(move |index, mut ws| {
+        let log = log.clone();
+        async move {
+            if index == 0 {
+                // One message, then the TCP connection goes without a close frame.
+                if let Some(Ok(Message::Text(text))) = ws.recv().await {
+                    log.lock().unwrap().push(text.as_str().to_owned());
+                }
+                return;
+            }
+            drain(ws, log).await;
+        }
+    })
+    .await;
+    let (client, mut events) = builder(&server.url()).start();
+    let statuses = record_statuses(&client);
+    client.send_text("first").unwrap();
+
+    let Event::Connected { session, response } = next(&mut events).await else {
+        panic!("connected first");
+    };
+    assert_eq!(response.status(), 101);
+    assert_eq!((session.attempt, session.is_reconnect), (1, false));
+    assert!(session.previous.is_none());
+
+    let closed = loop {
+        match next(&mut events).await {
+            Event::Closed(disconnect) => break disconnect,
+            Event::Error(_) | Event::Unsent(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(closed.opened);
+    assert!(!closed.was_clean);
+    assert_eq!(closed.code, None);
+    assert!(closed.error.is_some());
+    assert_eq!(closed.attempt, 1);
+
+    let Event::Reconnecting { attempt, delay } = next(&mut events).await else {
+        panic!("reconnecting after the drop");
+    };
+    assert_eq!((attempt, delay), (1, Duration::from_millis(50)));
+    let Event::Connected { session, .. } = next(&mut events).await else {
+        panic!("connected again");
+    };
+    assert_eq!((session.attempt, session.is_reconnect), (1, true));
+    let previous = session.previous.expect("the previous connection");
+    assert!(previous.opened && !previous.was_clean);
+
+    client.send_text("second").unwrap();
+    stop(client, events).await;
+    assert_eq!(*received.lock().unwrap(), ["first", "second"]);
+    assert_eq!(
+        *statuses.lock().unwrap(),
+        [
+            Status::Connecting,
+            Status::Open,
+            Status::Reconnecting,
+            Status::Open,
+            Status::Closing,
+            Status::Closed
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_server_restart_close_is_followed_by_a_reconnection() {
+    let server = TestServer::start(|index, mut ws| async move {
+        if index == 0 {
+            ws.close(CloseCode::SERVICE_RESTART, "restarting")
+                .await
+                .unwrap();
+        }
+        while ws.recv().await.is_some() {}
+    })
+    .await;
+    let (client, mut events) = builder(&server.url()).start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    let Event::Closed(closed) = next(&mut events).await else {
+        panic!("closed by the server");
+    };
+    assert_eq!(closed.code, Some(CloseCode::SERVICE_RESTART));
+    assert_eq!(closed.reason.as_str(), "restarting");
+    assert!(closed.was_clean);
+    assert!(closed.error.is_none());
+    assert!(matches!(
+        next(&mut events).await,
+        Event::Reconnecting { attempt: 1, .. }
+    ));
+    let Event::Connected { session, .. } = next(&mut events).await else {
+        panic!("connected again");
+    };
+    let previous = session.previous.unwrap();
+    assert_eq!(previous.code, Some(CloseCode::SERVICE_RESTART));
+    assert!(previous.was_clean);
+    stop(client, events).await;
+}
+
+#[tokio::test]
+async fn refused_attempts_follow_the_backoff_then_connect() {
+    let port = free_port().await;
+    let jitter = Duration::from_millis(30);
+    let backoff = Backoff::default()
+        .initial(Duration::from_millis(40))
+        .multiplier(2.0)
+        .max(Duration::from_millis(200))
+        .jitter(jitter);
+    let (client, mut events) = Builder::new(ClientBuilder::new(&url_of(port)).unwrap())
+        .policy(Policy::default().backoff(backoff.clone()))
+        .start();
+    let statuses = record_statuses(&client);
+
+    let refusals = 5;
+    let mut last_error_at = None;
+    for expected in 1..=refusals {
+        let Event::Error(error) = next(&mut events).await else {
+            panic!("a refused attempt");
+        };
+        assert!(matches!(*error, wsio::Error::Io(_)), "{error}");
+        if let Some((at, delay)) = last_error_at.take() {
+            // The attempt came no sooner than its delay.
+            assert!(Instant::now().duration_since(at) >= delay);
+        }
+        let Event::Reconnecting { attempt, delay } = next(&mut events).await else {
+            panic!("a reconnection");
+        };
+        assert_eq!(attempt, expected + 1);
+        let base = backoff.base_delay(expected);
+        assert!(
+            delay >= base && delay <= base + jitter,
+            "{delay:?} outside {base:?} + {jitter:?}"
+        );
+        last_error_at = Some((Instant::now(), delay));
+    }
+    assert!(client.last_error().is_some());
+    // Now the server comes up on that port.
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let _server = TestServer::on(listener, |_, ws| async move {
+        drain(ws, Arc::default()).await;
+    });
+    let session = loop {
+        match next(&mut events).await {
+            Event::Connected { session, .. } => break session,
+            Event::Error(_) | Event::Reconnecting { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(session.attempt > refusals);
+    assert!(!session.is_reconnect);
+    assert!(!session.previous.unwrap().opened);
+    stop(client, events).await;
+    let statuses = statuses.lock().unwrap();
+    assert_eq!(
+        statuses[..3],
+        [Status::Connecting, Status::Reconnecting, Status::Open]
+    );
+}
+
+#[tokio::test]
+async fn the_attempt_limit_stops_the_client_and_hands_the_queue_back() {
+    let port = free_port().await;
+    let (client, mut events) = Builder::new(ClientBuilder::new(&url_of(port)).unwrap())
+        .policy(
+            Policy::default().backoff(
+                Backoff::default()
+                    .initial(Duration::from_millis(10))
+                    .max_attempts(Some(3)),
+            ),
+        )
+        .start();
+    client.send_text("one").unwrap();
+    client.send_binary(vec![2u8]).unwrap();
+    let mut kinds = Vec::new();
+    let unsent = loop {
+        match next(&mut events).await {
+            Event::Error(_) => kinds.push("error"),
+            Event::Reconnecting { attempt, .. } => {
+                kinds.push(["r1", "r2", "r3"][attempt as usize - 2])
+            }
+            Event::Unsent(messages) => break messages,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    // The first attempt and three more.
+    assert_eq!(
+        kinds,
+        ["error", "r1", "error", "r2", "error", "r3", "error"]
+    );
+    assert_eq!(unsent, [Message::text("one"), Message::binary(vec![2u8])]);
+    assert!(matches!(next(&mut events).await, Event::Stopped));
+    assert!(events.recv().await.is_none());
+    assert_eq!(client.status(), Status::Closed);
+    assert!(matches!(
+        client.send_text("late"),
+        Err(QueueError::Closed(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_predicate_decides_from_the_disconnect_record() {
+    let server = TestServer::start(|_, mut ws| async move {
+        ws.close(CloseCode::from(4001), "banned").await.unwrap();
+        while ws.recv().await.is_some() {}
+    })
+    .await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let (client, mut events) = builder(&server.url())
+        .policy(Policy::default().should_reconnect(move |disconnect| {
+            record.lock().unwrap().push(disconnect.clone());
+            disconnect.code != Some(CloseCode::from(4001))
+        }))
+        .start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    assert!(matches!(next(&mut events).await, Event::Closed(_)));
+    assert!(matches!(next(&mut events).await, Event::Stopped));
+    assert_eq!(client.status(), Status::Closed);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].attempt, 1);
+    assert!(seen[0].opened && seen[0].was_clean);
+    assert_eq!(seen[0].reason.as_str(), "banned");
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_pings_is_given_up() {
+    let server = TestServer::start(|index, ws| async move {
+        if index == 0 {
+            // Never reads again, so never answers a ping; the connection stays up.
+            tokio::time::sleep(LIMIT).await;
+            drop(ws);
+        } else {
+            let mut ws = ws;
+            ws.ping(&b"hello"[..]).await.unwrap();
+            drain(ws, Arc::default()).await;
+        }
+    })
+    .await;
+    let client = ClientBuilder::new(&server.url())
+        .unwrap()
+        .ping_interval(Some(Duration::from_millis(100)))
+        .ping_payload(&b"still there?"[..])
+        .pong_timeout(Duration::from_millis(200));
+    let (client, mut events) = Builder::new(client).start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    let error = loop {
+        match next(&mut events).await {
+            Event::Error(error) => break error,
+            Event::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(
+        matches!(
+            &*error,
+            wsio::Error::Protocol(wsio_proto::Error::KeepaliveTimeout)
+        ),
+        "{error}"
+    );
+    assert!(matches!(next(&mut events).await, Event::Closed(d) if !d.was_clean));
+    assert!(matches!(
+        next(&mut events).await,
+        Event::Reconnecting { .. }
+    ));
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    // The server's ping is reported (and answered); the keepalive's pong carries its payload.
+    let (mut ping, mut pong) = (None, None);
+    while ping.is_none() || pong.is_none() {
+        match next(&mut events).await {
+            Event::Ping(payload) => ping = Some(payload),
+            Event::Pong(payload) => pong = Some(payload),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ping.unwrap(), &b"hello"[..]);
+    assert_eq!(pong.unwrap(), &b"still there?"[..]);
+    stop(client, events).await;
+}
+
+#[tokio::test]
+async fn a_stalled_handshake_times_out_and_is_retried() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts TCP and never answers the handshake.
+    let stall = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    let client = ClientBuilder::new(&format!("ws://{addr}/"))
+        .unwrap()
+        .handshake_timeout(Duration::from_millis(150));
+    let policy = Policy::default().backoff(
+        Backoff::default()
+            .initial(Duration::from_millis(10))
+            .max_attempts(Some(1)),
+    );
+    let (client, mut events) = Builder::new(client).policy(policy).start();
+    for _ in 0..2 {
+        let Event::Error(error) = next(&mut events).await else {
+            panic!("the handshake timed out");
+        };
+        assert!(
+            matches!(*error, wsio::Error::Timeout(wsio::Phase::Handshake)),
+            "{error}"
+        );
+        if client.status() != Status::Closed {
+            assert!(matches!(
+                next(&mut events).await,
+                Event::Reconnecting { .. }
+            ));
+        }
+    }
+    assert!(matches!(next(&mut events).await, Event::Stopped));
+    stall.abort();
+}
+
+#[tokio::test]
+async fn the_restore_hook_runs_before_queued_messages_are_sent() {
+    let port = free_port().await;
+    let (client, mut events) = builder(&url_of(port))
+        .on_restore(|mut session| async move {
+            let attempt = session.info().attempt;
+            session.send_text(format!("login {attempt}")).await?;
+            // The server's answer is read here, not delivered as an event.
+            match session.recv().await {
+                Some(Ok(Message::Text(text))) if text.as_str() == "welcome" => Ok(()),
+                other => panic!("expected the welcome, got {other:?}"),
+            }
+        })
+        .start();
+    // Queued while no server is there.
+    for i in 0..5 {
+        client.send_text(format!("queued {i}")).unwrap();
+    }
+    assert!(matches!(next(&mut events).await, Event::Error(_)));
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let log = received.clone();
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let _server = TestServer::on(listener, move |_, mut ws| {
+        let log = log.clone();
+        async move {
+            if let Some(Ok(Message::Text(login))) = ws.recv().await {
+                log.lock().unwrap().push(login.as_str().to_owned());
+                ws.send_text("welcome").await.unwrap();
+            }
+            drain(ws, log).await;
+        }
+    });
+    loop {
+        match next(&mut events).await {
+            Event::Connected { .. } => break,
+            Event::Error(_) | Event::Reconnecting { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    stop(client, events).await;
+    let received = received.lock().unwrap();
+    assert!(received[0].starts_with("login "), "{received:?}");
+    assert_eq!(
+        received[1..],
+        ["queued 0", "queued 1", "queued 2", "queued 3", "queued 4"]
+    );
+}
+
+#[tokio::test]
+async fn a_failing_restore_hook_counts_as_a_failed_connection() {
+    let server = TestServer::start(|_, ws| async move { drain(ws, Arc::default()).await }).await;
+    let calls = Arc::new(Mutex::new(0));
+    let count = calls.clone();
+    let (client, mut events) = builder(&server.url())
+        .policy(
+            Policy::default().backoff(
+                Backoff::default()
+                    .initial(Duration::from_millis(10))
+                    .max_attempts(Some(1)),
+            ),
+        )
+        .on_restore(move |_| {
+            *count.lock().unwrap() += 1;
+            async { Err(wsio::Error::Send(wsio_proto::SendError::Closed)) }
+        })
+        .start();
+    assert!(matches!(next(&mut events).await, Event::Error(_)));
+    assert!(matches!(
+        next(&mut events).await,
+        Event::Reconnecting { attempt: 2, .. }
+    ));
+    assert!(matches!(next(&mut events).await, Event::Error(_)));
+    assert!(matches!(next(&mut events).await, Event::Stopped));
+    assert_eq!(*calls.lock().unwrap(), 2);
+    drop(client);
+}
+
+#[tokio::test]
+async fn close_sends_what_is_queued_then_closes_cleanly() {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let closes = Arc::new(Mutex::new(Vec::new()));
+    let (log, close_log) = (received.clone(), closes.clone());
+    let server = TestServer::start(move |_, mut ws| {
+        let (log, close_log) = (log.clone(), close_log.clone());
+        async move {
+            while let Some(Ok(message)) = ws.recv().await {
+                // Slow: the client stays in `Closing` for a while.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                match message {
+                    Message::Text(text) => log.lock().unwrap().push(text.as_str().to_owned()),
+                    Message::Close(frame) => close_log.lock().unwrap().push(frame),
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await;
+    let (client, mut events) = builder(&server.url()).start();
+    let statuses = record_statuses(&client);
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    for i in 0..3 {
+        client.send_text(i.to_string()).unwrap();
+    }
+    client.close(CloseCode::NORMAL, "bye");
+    assert!(
+        matches!(client.send_text("late"), Err(QueueError::Closed(m)) if m == Message::text("late"))
+    );
+    let Event::Closed(closed) = next(&mut events).await else {
+        panic!("closed");
+    };
+    assert!(closed.was_clean);
+    assert_eq!(closed.code, Some(CloseCode::NORMAL));
+    assert!(matches!(next(&mut events).await, Event::Stopped));
+    assert!(events.recv().await.is_none());
+    assert_eq!(*received.lock().unwrap(), ["0", "1", "2"]);
+    let closes = closes.lock().unwrap();
+    let frame = closes[0].as_ref().unwrap();
+    assert_eq!(
+        (frame.code, frame.reason.as_str()),
+        (CloseCode::NORMAL, "bye")
+    );
+    assert_eq!(
+        statuses.lock().unwrap()[1..],
+        [Status::Open, Status::Closing, Status::Closed]
+    );
+}
+
+#[tokio::test]
+async fn cancel_stops_during_a_backoff_wait() {
+    let port = free_port().await;
+    let (client, mut events) = Builder::new(ClientBuilder::new(&url_of(port)).unwrap())
+        .policy(Policy::default().backoff(Backoff::default().initial(Duration::from_secs(3600))))
+        .start();
+    client.send_text("never sent").unwrap();
+    assert!(matches!(next(&mut events).await, Event::Error(_)));
+    assert!(matches!(
+        next(&mut events).await,
+        Event::Reconnecting { .. }
+    ));
+    assert_eq!(client.status(), Status::Reconnecting);
+    client.cancel();
+    // An hour's delay, yet the client stops now.
+    let Event::Unsent(unsent) = next(&mut events).await else {
+        panic!("the queue handed back");
+    };
+    assert_eq!(unsent, [Message::text("never sent")]);
+    assert!(matches!(next(&mut events).await, Event::Stopped));
+    client.stopped().await;
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_at_once_and_ready_waits_for_room() {
+    let port = free_port().await;
+    let (client, events) = builder(&url_of(port)).queue_capacity(2).start();
+    client.send_text("a").unwrap();
+    client.ping(&b"b"[..]).unwrap();
+    assert!(matches!(client.send_text("c"), Err(QueueError::Full(m)) if m == Message::text("c")));
+    assert!(matches!(
+        client.ping(vec![0; 126]),
+        Err(QueueError::Invalid(_))
+    ));
+    assert_eq!(client.pending(), 2);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), client.ready())
+            .await
+            .is_err()
+    );
+    // Nobody reads events: they are kept, the queue comes back through `take_unsent`.
+    drop(events);
+    client.cancel();
+    assert!(client.ready().await.is_err());
+    client.stopped().await;
+    assert_eq!(
+        client.take_unsent(),
+        [
+            Message::text("a"),
+            Message::Ping(bytes::Bytes::from_static(b"b"))
+        ]
+    );
+}
+
+/// 10,000 messages while the server drops the connection 20 times: each message accepted by
+/// `send` reaches the server once, in order, or is handed back (or both, when it arrived but
+/// its confirmation did not).
+#[tokio::test]
+async fn soak_nothing_accepted_is_lost_across_twenty_drops() {
+    const MESSAGES: u64 = 10_000;
+    const DROPS: usize = 20;
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let log = received.clone();
+    let server = TestServer::start(move |index, mut ws| {
+        let log = log.clone();
+        async move {
+            let mut count = 0;
+            while let Some(Ok(message)) = ws.recv().await {
+                if let Message::Binary(data) = message {
+                    let seq = u64::from_be_bytes(data[..].try_into().unwrap());
+                    log.lock().unwrap().push(seq);
+                    count += 1;
+                    if index < DROPS && count == 150 + 10 * index {
+                        // Gone without a close frame, with unread data: a reset.
+                        return;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    let (client, mut events) = builder(&server.url())
+        .policy(Policy::default().backoff(Backoff::default().initial(Duration::from_millis(5))))
+        .queue_capacity(256)
+        .start();
+    let collect = tokio::spawn(async move {
+        let (mut unsent, mut connections, mut drops) = (Vec::new(), 0, 0);
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Unsent(messages) => unsent.extend(messages),
+                Event::Connected { .. } => connections += 1,
+                Event::Closed(disconnect) if !disconnect.was_clean => drops += 1,
+                _ => {}
+            }
+        }
+        (unsent, connections, drops)
+    });
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        for seq in 0..MESSAGES {
+            let mut message = Message::binary(seq.to_be_bytes().to_vec());
+            loop {
+                match client.send(message) {
+                    Ok(()) => break,
+                    Err(QueueError::Full(back)) => {
+                        message = back;
+                        client.ready().await.unwrap();
+                    }
+                    Err(error) => panic!("{error}"),
+                }
+            }
+        }
+        client.close(CloseCode::NORMAL, "done");
+        client.stopped().await;
+    })
+    .await
+    .expect("the soak finishes in time");
+    let (unsent, connections, drops) = collect.await.unwrap();
+    let received = received.lock().unwrap();
+    // Exactly once, in order.
+    assert!(
+        received.windows(2).all(|w| w[0] < w[1]),
+        "duplicated or out of order"
+    );
+    let unsent: Vec<u64> = unsent
+        .iter()
+        .map(|m| u64::from_be_bytes(m.payload().try_into().unwrap()))
+        .collect();
+    let received_set: std::collections::HashSet<u64> = received.iter().copied().collect();
+    let unsent_set: std::collections::HashSet<u64> = unsent.iter().copied().collect();
+    let lost: Vec<u64> = (0..MESSAGES)
+        .filter(|seq| !received_set.contains(seq) && !unsent_set.contains(seq))
+        .collect();
+    assert_eq!(
+        lost,
+        [] as [u64; 0],
+        "accepted, neither received nor handed back"
+    );
+    assert_eq!(drops, DROPS);
+    assert_eq!(connections, DROPS + 1);
+    let both = received_set.intersection(&unsent_set).count();
+    eprintln!(
+        "soak: {MESSAGES} accepted in {:?}, {connections} connections, {drops} drops; \
+         received once in order {}, handed back {} (of which also received {both}), lost 0",
+        started.elapsed(),
+        received.len(),
+        unsent.len(),
+    );
+}
+
+/// The server goes away entirely (listener and connections) and comes back on the same port.
+#[tokio::test]
+async fn the_client_survives_a_server_restart() {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let serve = |log: Arc<Mutex<Vec<String>>>| {
+        move |_, ws| {
+            let log = log.clone();
+            async move { drain(ws, log).await }
+        }
+    };
+    let server = TestServer::start(serve(received.clone())).await;
+    let addr = server.addr;
+    let (client, mut events) = builder(&server.url()).start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    client.send_text("before").unwrap();
+    while client.pending() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(server);
+    loop {
+        if let Event::Closed(_) = next(&mut events).await {
+            break;
+        }
+    }
+    client.send_text("during").unwrap();
+    let server = TestServer::on(
+        TcpListener::bind(addr).await.unwrap(),
+        serve(received.clone()),
+    );
+    loop {
+        if let Event::Connected { session, .. } = next(&mut events).await {
+            assert!(session.is_reconnect);
+            break;
+        }
+    }
+    client.send_text("after").unwrap();
+    stop(client, events).await;
+    drop(server);
+    assert_eq!(*received.lock().unwrap(), ["before", "during", "after"]);
+}
