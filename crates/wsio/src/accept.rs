@@ -5,7 +5,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsio_proto::handshake::encode_response_head;
-use wsio_proto::{Role, UpgradeOffer};
+use wsio_proto::{IncomingRequest, Role, UpgradeOffer};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -68,10 +68,24 @@ where
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
     let incoming = handshake_io::read_request(&mut stream, config).await?;
+    respond(stream, incoming, config, decide).await
+}
+
+/// Answers a request already read: with the 101 that `decide` allows, or with its refusal.
+pub(crate) async fn respond<S, F>(
+    mut stream: S,
+    incoming: IncomingRequest,
+    config: &Config,
+    decide: F,
+) -> Result<WebSocket<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
+{
     let response = match answer(&incoming.request, decide) {
         Ok(response) => response,
         Err(refusal) => {
-            handshake_io::refuse(&mut stream, &refusal.response).await;
+            handshake_io::answer_and_close(&mut stream, &refusal.response).await;
             return Err(refusal.error);
         }
     };

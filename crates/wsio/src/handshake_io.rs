@@ -62,7 +62,7 @@ where
                 Ok(Some(request)) => return Ok(request),
                 Ok(None) => {}
                 Err(error) => {
-                    refuse(io, &error.response()).await;
+                    answer_and_close(io, &error.response()).await;
                     return Err(Error::from(error));
                 }
             }
@@ -72,7 +72,7 @@ where
         Ok(result) => result,
         Err(_) => {
             // Tell a slow client why; `refuse` bounds the time this takes.
-            refuse(
+            answer_and_close(
                 io,
                 &reject(StatusCode::REQUEST_TIMEOUT, "handshake timed out"),
             )
@@ -82,12 +82,13 @@ where
     }
 }
 
-/// Answers a handshake with an HTTP error and ends the connection, within a bounded time.
+/// Answers with an HTTP response (a refused handshake, or a server's plain HTTP answer) and
+/// ends the connection, within a bounded time.
 ///
 /// After the answer the writing side is shut down and what the client still sends is read and
 /// dropped until it closes (a lingering close): closing a socket with unread input would make
 /// the kernel reset the connection, which can destroy the answer before the client reads it.
-pub(crate) async fn refuse<S>(io: &mut S, response: &http::Response<bytes::Bytes>)
+pub(crate) async fn answer_and_close<S>(io: &mut S, response: &http::Response<bytes::Bytes>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

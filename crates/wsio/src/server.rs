@@ -9,14 +9,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{Request, StatusCode};
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use crate::accept::{Accept, Reject, UpgradeRequest, accept_with};
+use crate::accept::{Accept, Reject, UpgradeRequest, respond};
 use crate::config::Config;
 use crate::error::Result;
+use crate::handshake_io;
 use crate::transport::Transport;
 use crate::websocket::{Closer, WebSocket};
 use wsio_proto::CloseCode;
@@ -27,6 +30,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 type Handler = Arc<dyn Fn(WebSocket<Transport>, ServerRequest) -> BoxFuture + Send + Sync>;
+/// Answers a plain HTTP request (one that asks for no WebSocket): the request head in, the
+/// response out. Shared by the async and the blocking server.
+pub(crate) type HttpHandler = Arc<dyn Fn(&Request<()>) -> Response<Bytes> + Send + Sync>;
 
 /// What a handler learns about the connection it was given.
 #[derive(Debug)]
@@ -45,7 +51,8 @@ pub struct ServerRequest {
 /// Each connection goes to the first route whose path equals the request's path; failing
 /// that, to the handler of the first subprotocol (in the order they were added) that the
 /// client offered, which is then chosen; failing that, to the fallback handler. A connection
-/// that matches nothing is refused with 404.
+/// that matches nothing is refused with 404. Requests that ask for no WebSocket at all go to
+/// the [`http`](Self::http) handler, if there is one.
 ///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
@@ -116,6 +123,33 @@ impl ServerBuilder {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.routes.fallback = Some(boxed(handler));
+        self
+    }
+
+    /// Answers plain HTTP requests, those without `Upgrade: websocket` (a page for browsers, a
+    /// health check), with `handler` instead of refusing them.
+    ///
+    /// The handler sees the request head; a request body is not read. The server sets
+    /// `Content-Length` and `Connection: close`, sends no body to a `HEAD` request, and closes
+    /// the connection after the response. The handler runs on the connection's task, so it
+    /// should answer at once.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use wsio::Server;
+    ///
+    /// let server = Server::builder()
+    ///     .http(|_request| http::Response::new("<h1>hello</h1>".into()))
+    ///     .route("/ws", |_ws, _request| async {})
+    ///     .bind("127.0.0.1:8080")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn http<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&Request<()>) -> Response<Bytes> + Send + Sync + 'static,
+    {
+        self.routes.http = Some(Arc::new(handler));
         self
     }
 
@@ -202,6 +236,7 @@ pub(crate) struct Routes<H> {
     pub(crate) paths: Vec<(String, H)>,
     pub(crate) protocols: Vec<(String, H)>,
     pub(crate) fallback: Option<H>,
+    pub(crate) http: Option<HttpHandler>,
 }
 
 impl<H> Default for Routes<H> {
@@ -210,6 +245,7 @@ impl<H> Default for Routes<H> {
             paths: Vec::new(),
             protocols: Vec::new(),
             fallback: None,
+            http: None,
         }
     }
 }
@@ -230,6 +266,47 @@ impl<H: Clone> Routes<H> {
             return Some((handler.clone(), Some(protocol.clone())));
         }
         self.fallback.clone().map(|handler| (handler, None))
+    }
+
+    /// Accepts a handshake for the handler [`select`](Self::select) finds, with its
+    /// subprotocol, and puts both with a copy of the request head in `chosen`; or refuses it
+    /// with 404.
+    pub(crate) fn decide(
+        &self,
+        request: &UpgradeRequest<'_>,
+        chosen: &mut Option<(H, Option<String>, Request<()>)>,
+    ) -> Result<Accept, Reject> {
+        let Some((handler, protocol)) = self.select(request) else {
+            return Err(Reject::new(
+                StatusCode::NOT_FOUND,
+                "no handler for this path or subprotocol",
+            ));
+        };
+        *chosen = Some((
+            handler,
+            protocol.clone(),
+            crate::accept::copy_head(request.request()),
+        ));
+        Ok(Accept::new().protocol(protocol))
+    }
+
+    /// The answer to a request that asks for no WebSocket, if there is an HTTP handler: its
+    /// response, framed for a connection that closes after it.
+    pub(crate) fn plain_http(&self, request: &Request<()>) -> Option<Response<Bytes>> {
+        if wsio_proto::handshake::is_upgrade_request(request) {
+            return None;
+        }
+        let handler = self.http.as_ref()?;
+        let mut response = handler(request);
+        let length = HeaderValue::from(response.body().len());
+        response.headers_mut().insert(CONTENT_LENGTH, length);
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        if request.method() == Method::HEAD {
+            *response.body_mut() = Bytes::new();
+        }
+        Some(response)
     }
 }
 
@@ -384,21 +461,15 @@ async fn serve(
     transport: Transport,
     peer_addr: Option<SocketAddr>,
 ) -> Result<()> {
-    let transport = secure(shared, transport).await?;
+    let mut transport = secure(shared, transport).await?;
+    let incoming = handshake_io::read_request(&mut transport, &shared.config).await?;
+    if let Some(response) = shared.routes.plain_http(&incoming.request) {
+        handshake_io::answer_and_close(&mut transport, &response).await;
+        return Ok(());
+    }
     let mut chosen = None;
-    let ws = accept_with(transport, &shared.config, |request: &UpgradeRequest<'_>| {
-        let Some((handler, protocol)) = shared.routes.select(request) else {
-            return Err(Reject::new(
-                StatusCode::NOT_FOUND,
-                "no handler for this path or subprotocol",
-            ));
-        };
-        chosen = Some((
-            handler,
-            protocol.clone(),
-            crate::accept::copy_head(request.request()),
-        ));
-        Ok(Accept::new().protocol(protocol))
+    let ws = respond(transport, incoming, &shared.config, |request| {
+        shared.routes.decide(request, &mut chosen)
     })
     .await?;
     let (handler, protocol, request) = chosen.expect("accepted requests have a handler");
@@ -475,16 +546,12 @@ impl ServerHandle {
         let gone = shared.all_gone.notified();
         tokio::pin!(gone);
         gone.as_mut().enable();
-        let any_left = {
-            let clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
-            for client in clients.values() {
-                if let Some(closer) = &client.closer {
-                    closer.close(CloseCode::GOING_AWAY, "server shutting down");
-                }
-            }
-            !clients.is_empty()
-        };
-        if !any_left {
+        // The closers are called outside the client table's lock: one may hold the last
+        // reference to its connection, whose departure takes that lock.
+        for closer in self.closers() {
+            closer.close(CloseCode::GOING_AWAY, "server shutting down");
+        }
+        if self.client_count() == 0 {
             return;
         }
         let grace = shared.config.protocol.close_timeout + SHUTDOWN_GRACE;
@@ -496,23 +563,36 @@ impl ServerHandle {
         let gone = shared.all_gone.notified();
         tokio::pin!(gone);
         gone.as_mut().enable();
-        let any_left = {
+        let tasks: Vec<_> = {
             let clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
-            tracing::warn!(
-                left = clients.len(),
-                "clients did not finish in time; stopping them"
-            );
-            for client in clients.values() {
-                client.task.abort();
-                if let Some(closer) = &client.closer {
-                    closer.abort();
-                }
-            }
-            !clients.is_empty()
+            clients.values().map(|client| client.task.clone()).collect()
         };
-        if any_left {
+        tracing::warn!(
+            left = tasks.len(),
+            "clients did not finish in time; stopping them"
+        );
+        for task in tasks {
+            task.abort();
+        }
+        for closer in self.closers() {
+            closer.abort();
+        }
+        if self.client_count() > 0 {
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, gone).await;
         }
+    }
+
+    /// The closers of the clients past their handshake, copied out of the client table.
+    fn closers(&self) -> Vec<Closer<Transport>> {
+        let clients = self
+            .shared
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        clients
+            .values()
+            .filter_map(|client| client.closer.clone())
+            .collect()
     }
 
     /// How many connections are being served (including those still in their handshake).

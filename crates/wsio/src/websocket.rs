@@ -294,6 +294,14 @@ pub(crate) struct Closer<S> {
     shared: Weak<Shared<S>>,
 }
 
+impl<S> Clone for Closer<S> {
+    fn clone(&self) -> Self {
+        Closer {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
 impl<S> Closer<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,

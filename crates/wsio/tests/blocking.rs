@@ -480,3 +480,38 @@ fn any_read_write_stream_carries_a_connection() {
     ws.send_text("over a plain stream").unwrap();
     assert_eq!(ws.recv().unwrap(), Message::text("over a plain stream"));
 }
+
+#[test]
+fn the_blocking_server_answers_plain_http_requests() {
+    use std::io::{Read, Write};
+    let builder = blocking::Server::builder()
+        .http(|request| http::Response::new(format!("page {}", request.uri().path()).into()))
+        .route("/echo", |ws, _| echo(ws));
+    let (base, handle, task) = start(builder);
+    let addr = base.trim_start_matches("ws://");
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    tcp.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-length: 7\r\n")
+    );
+    assert!(answer.ends_with("\r\n\r\npage /a"), "{answer}");
+    assert_eq!(greeting_echo(&format!("{base}/echo")), "hi");
+    handle.close(false);
+    task.join().unwrap().unwrap();
+}
+
+fn greeting_echo(url: &str) -> String {
+    let (mut ws, _) = blocking::connect(url).unwrap();
+    ws.send_text("hi").unwrap();
+    match ws.recv().unwrap() {
+        Message::Text(text) => text.to_string(),
+        other => panic!("{other:?}"),
+    }
+}

@@ -324,3 +324,63 @@ async fn the_readers_shutdown_stole_the_writers_wakeup() {
     let sent = tokio::time::timeout(Duration::from_secs(2), writer).await;
     assert!(sent.is_ok(), "the writer's send is still waiting");
 }
+
+/// `ServerHandle::close(false)` called each client's closer while holding the client table's
+/// lock. A closer holds its connection for the length of the call; when the handler drops the
+/// connection meanwhile, the closer's reference is the last, and dropping it removes the client
+/// from the table, under the same lock: the shutdown deadlocked. Here the handler's task drops
+/// the connection from inside the reader's waker, which the closer calls, so the race is hit
+/// every time.
+#[test]
+fn server_close_deadlocked_when_a_connection_went_during_its_close() {
+    use std::sync::{Arc, Mutex};
+    use std::task::Wake;
+
+    type Slot = Arc<Mutex<Option<WebSocket<wsio::Transport>>>>;
+    /// A waker that drops the connection in the slot.
+    struct DropOnWake(Slot);
+    impl Wake for DropOnWake {
+        fn wake(self: Arc<Self>) {
+            self.0.lock().unwrap().take();
+        }
+    }
+
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (ws_tx, mut ws_rx) = tokio::sync::mpsc::unbounded_channel();
+            let server = wsio::Server::builder()
+                .fallback(move |ws, _| {
+                    let _ = ws_tx.send(ws);
+                    async {}
+                })
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            let url = format!("ws://{}", server.local_addr().unwrap());
+            let handle = server.handle();
+            let task = tokio::spawn(server.run());
+            let (_client, _) = wsio::connect(&url).await.unwrap();
+            let slot: Slot = Arc::new(Mutex::new(ws_rx.recv().await));
+            // Read once with the dropping waker, so that the reader waits on it.
+            let waker = Arc::new(DropOnWake(slot.clone())).into();
+            let mut cx = Context::from_waker(&waker);
+            {
+                let mut guard = slot.lock().unwrap();
+                let ws = guard.as_mut().unwrap();
+                assert!(ws.poll_next_unpin(&mut cx).is_pending());
+            }
+            handle.close(false).await;
+            assert!(slot.lock().unwrap().is_none(), "the closer woke the reader");
+            task.await.unwrap().unwrap();
+        });
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server's close returned");
+}

@@ -307,3 +307,67 @@ async fn an_oversized_handshake_gets_431_and_others_are_served() {
     .await
     .unwrap();
 }
+
+/// Sends `request` on a fresh connection and reads the whole answer (the server closes after it).
+async fn http_exchange(addr: &str, request: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(LIMIT, tcp.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn the_http_handler_answers_plain_requests_beside_websocket_routes() {
+    let builder = Server::builder()
+        .http(|request| {
+            let body = format!("page {}", request.uri().path());
+            http::Response::builder()
+                .header("content-type", "text/plain")
+                .body(body.into())
+                .unwrap()
+        })
+        .route("/echo", echo);
+    let (base, handle, task) = start(builder).await;
+    let addr = base.trim_start_matches("ws://").to_owned();
+
+    let answer = http_exchange(&addr, "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-length: 16\r\n"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(head.contains("content-type: text/plain"), "{head}");
+    assert_eq!(body, "page /index.html");
+
+    // HEAD: the same head, no body.
+    let answer = http_exchange(&addr, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-length: 6\r\n")
+    );
+    assert!(answer.ends_with("\r\n\r\n"), "{answer:?}");
+
+    // WebSocket routes still work on the same port.
+    let (mut ws, _) = wsio::connect(&format!("{base}/echo")).await.unwrap();
+    ws.send_text("hi").await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hi"));
+    drop(ws);
+    handle.close(false).await;
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn without_an_http_handler_plain_requests_are_refused() {
+    let (base, handle, task) = start(Server::builder().fallback(echo)).await;
+    let addr = base.trim_start_matches("ws://").to_owned();
+    let answer = http_exchange(&addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    handle.close(false).await;
+    task.await.unwrap().unwrap();
+}

@@ -55,10 +55,24 @@ where
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
     let incoming = read_request(&mut stream, config)?;
+    respond(stream, incoming, config, decide)
+}
+
+/// Answers a request already read: with the 101 that `decide` allows, or with its refusal.
+pub(crate) fn respond<S, F>(
+    mut stream: S,
+    incoming: IncomingRequest,
+    config: &Config,
+    decide: F,
+) -> Result<WebSocket<S>>
+where
+    S: BlockingStream,
+    F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
+{
     let response = match answer(&incoming.request, decide) {
         Ok(response) => response,
         Err(refusal) => {
-            refuse(&mut stream, &refusal.response);
+            answer_and_close(&mut stream, &refusal.response);
             return Err(refusal.error);
         }
     };
@@ -75,7 +89,10 @@ where
 }
 
 /// Reads a request head within the handshake timeout, refusing what cannot be served.
-fn read_request<S: BlockingStream>(stream: &mut S, config: &Config) -> Result<IncomingRequest> {
+pub(crate) fn read_request<S: BlockingStream>(
+    stream: &mut S,
+    config: &Config,
+) -> Result<IncomingRequest> {
     let deadline = Instant::now() + config.handshake_timeout;
     let mut handshake = ServerHandshake::with_max_head_size(config.protocol.max_handshake_size);
     let mut buf = [0u8; HANDSHAKE_READ];
@@ -83,7 +100,7 @@ fn read_request<S: BlockingStream>(stream: &mut S, config: &Config) -> Result<In
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            refuse(
+            answer_and_close(
                 stream,
                 &reject(StatusCode::REQUEST_TIMEOUT, "handshake timed out"),
             );
@@ -104,17 +121,21 @@ fn read_request<S: BlockingStream>(stream: &mut S, config: &Config) -> Result<In
             Ok(Some(request)) => return Ok(request),
             Ok(None) => {}
             Err(error) => {
-                refuse(stream, &error.response());
+                answer_and_close(stream, &error.response());
                 return Err(error.into());
             }
         }
     }
 }
 
-/// Answers with an HTTP error and ends the connection within a bounded time: after the answer
+/// Answers with an HTTP response (a refusal, or a server's plain HTTP answer) and ends the
+/// connection within a bounded time: after the answer
 /// the writing side is shut down and the client's input drained until it closes, so that the
 /// kernel does not reset the connection (and lose the answer) over unread bytes.
-fn refuse<S: BlockingStream>(stream: &mut S, response: &http::Response<Bytes>) {
+pub(crate) fn answer_and_close<S: BlockingStream>(
+    stream: &mut S,
+    response: &http::Response<Bytes>,
+) {
     let deadline = Instant::now() + REFUSAL_TIME;
     let _ = stream.set_write_timeout(Some(REFUSAL_TIME));
     if stream

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
+use bytes::Bytes;
+use http::{Request, Response};
 
-use super::accept::accept_with;
+use super::accept::{answer_and_close, read_request, respond};
 use super::stream::Stream;
 use super::websocket::WebSocket;
-use crate::accept::{Accept, Reject, UpgradeRequest, copy_head};
 use crate::config::Config;
 use crate::server::{Routes, ServerRequest, is_transient};
 
@@ -26,8 +26,8 @@ const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
 type Handler = Arc<dyn Fn(WebSocket<Stream>, ServerRequest) + Send + Sync>;
 
 /// Builds a blocking [`Server`]: the same routes as [`crate::ServerBuilder`] (exact path, then
-/// subprotocol, then fallback, else 404), with handlers that are plain functions run on a
-/// thread of their own.
+/// subprotocol, then fallback, else 404, and plain HTTP requests to the [`http`](Self::http)
+/// handler), with handlers that are plain functions run on a thread of their own.
 ///
 /// ```no_run
 /// use wsio::blocking::{Server, Stream, WebSocket};
@@ -89,6 +89,17 @@ impl ServerBuilder {
         F: Fn(WebSocket<Stream>, ServerRequest) + Send + Sync + 'static,
     {
         self.routes.fallback = Some(Arc::new(handler));
+        self
+    }
+
+    /// Answers plain HTTP requests, those without `Upgrade: websocket`, with `handler` instead
+    /// of refusing them, as [`crate::ServerBuilder::http`] does: the handler sees the request
+    /// head, and the server frames the response and closes the connection after it.
+    pub fn http<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&Request<()>) -> Response<Bytes> + Send + Sync + 'static,
+    {
+        self.routes.http = Some(Arc::new(handler));
         self
     }
 
@@ -320,16 +331,21 @@ fn serve(shared: &Shared, stream: Stream, peer_addr: Option<SocketAddr>) {
         },
         (_, stream) => stream,
     };
+    let mut stream = stream;
+    let incoming = match read_request(&mut stream, &shared.config) {
+        Ok(incoming) => incoming,
+        Err(error) => {
+            tracing::debug!(%error, ?peer_addr, "connection not served");
+            return;
+        }
+    };
+    if let Some(response) = shared.routes.plain_http(&incoming.request) {
+        answer_and_close(&mut stream, &response);
+        return;
+    }
     let mut chosen = None;
-    let accepted = accept_with(stream, &shared.config, |request: &UpgradeRequest<'_>| {
-        let Some((handler, protocol)) = shared.routes.select(request) else {
-            return Err(Reject::new(
-                StatusCode::NOT_FOUND,
-                "no handler for this path or subprotocol",
-            ));
-        };
-        chosen = Some((handler, protocol.clone(), copy_head(request.request())));
-        Ok(Accept::new().protocol(protocol))
+    let accepted = respond(stream, incoming, &shared.config, |request| {
+        shared.routes.decide(request, &mut chosen)
     });
     let mut ws = match accepted {
         Ok(ws) => ws,
