@@ -1,0 +1,135 @@
+//! `wsio serve`: a chat page, a chat room and an echo endpoint on one port.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use futures_util::StreamExt;
+use wsio::{Server, ServerRequest, Transport, WebSocket};
+
+use crate::exit::Exit;
+use crate::page;
+use crate::room::Room;
+use crate::signal::Shutdown;
+use crate::{output, tls};
+
+const EXIT_STATUS: &str = "\
+Routes:
+  /       the chat page, for a browser
+  /chat   the chat room (WebSocket): each text message goes to everyone, /nick NAME renames
+  /echo   echoes every text and binary message (WebSocket)
+
+The first line on stdout is `listening on ws://HOST:PORT` (wss:// with TLS).
+Ctrl-C or SIGTERM closes every client with 1001 (going away) and exits.
+
+Exit status:
+  0  stopped by Ctrl-C or SIGTERM
+  1  the listener failed
+  2  bad arguments, or a certificate or key that cannot be read
+  3  cannot listen on the address";
+
+/// Serve a chat page at /, a chat room on /chat and an echo endpoint on /echo.
+///
+/// Each connection is logged with -v (or RUST_LOG=info).
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_STATUS)]
+pub(crate) struct Args {
+    /// Where to listen: HOST:PORT (port 0 takes a free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Serve TLS (wss://, https://) with this certificate chain, a PEM file; needs --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The certificate's private key, a PEM file.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+}
+
+/// Runs `wsio serve`.
+pub(crate) async fn run(args: Args) -> Exit {
+    let mut shutdown = match Shutdown::catch() {
+        Ok(shutdown) => shutdown,
+        Err(error) => {
+            output::error(format_args!("cannot catch signals: {error}"));
+            return Exit::Failed;
+        }
+    };
+    let room = Room::new();
+    let mut builder = Server::builder()
+        .http(page::respond)
+        .route("/chat", move |ws, request| room.clone().join(ws, request))
+        .route("/echo", echo);
+    let secure = args.cert.is_some();
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        let certified = tls::load(cert, key).and_then(|(chain, key)| {
+            builder
+                .clone()
+                .tls_certificate(chain, key)
+                .map_err(|error| error.to_string())
+        });
+        builder = match certified {
+            Ok(builder) => builder,
+            Err(error) => {
+                output::error(format_args!("{error}"));
+                return Exit::Usage;
+            }
+        };
+    }
+    let server = match builder.bind(&args.addr).await {
+        Ok(server) => server,
+        Err(error) => {
+            output::error(format_args!("cannot listen on {}: {error}", args.addr));
+            return Exit::Unreachable;
+        }
+    };
+    if let Some(addr) = server.local_addr() {
+        let (ws, http) = if secure {
+            ("wss", "https")
+        } else {
+            ("ws", "http")
+        };
+        let mut stdout = std::io::stdout().lock();
+        // Tests and scripts read the port from the first line.
+        let _ = writeln!(stdout, "listening on {ws}://{addr}");
+        let _ = writeln!(stdout, "chat page: {http}://{addr}/");
+        let _ = stdout.flush();
+    }
+    let handle = server.handle();
+    let mut running = tokio::spawn(server.run());
+    tokio::select! {
+        result = &mut running => return match result {
+            Ok(Ok(())) => Exit::Ok,
+            Ok(Err(error)) => {
+                output::error(format_args!("the listener failed: {error}"));
+                Exit::Failed
+            }
+            Err(error) => {
+                output::error(format_args!("the server stopped: {error}"));
+                Exit::Failed
+            }
+        },
+        () = shutdown.recv() => {}
+    }
+    tracing::info!(clients = handle.client_count(), "shutting down");
+    handle.close(false).await;
+    let _ = running.await;
+    Exit::Ok
+}
+
+/// `/echo`: sends every text and binary message back.
+async fn echo(mut ws: WebSocket<Transport>, request: ServerRequest) {
+    let peer = request.peer_addr;
+    tracing::info!(?peer, "echo connected");
+    while let Some(message) = ws.next().await {
+        match message {
+            Ok(message) if message.is_data() => {
+                if let Err(error) = ws.send(message).await {
+                    tracing::debug!(?peer, %error, "echo failed");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::debug!(?peer, %error, "echo connection failed"),
+        }
+    }
+    let code = ws.close_info().map(|close| u16::from(close.code));
+    tracing::info!(?peer, ?code, "echo disconnected");
+}
