@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use wsio::ClientBuilder;
 
+use crate::exit::Exit;
+use crate::output;
+
 /// How to open a connection: the options every client subcommand takes.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ClientOptions {
@@ -22,9 +25,14 @@ pub(crate) struct ClientOptions {
 }
 
 impl ClientOptions {
-    /// A client for `url` with these options.
-    pub(crate) fn builder(&self, url: &str) -> wsio::Result<ClientBuilder> {
-        let mut builder = ClientBuilder::new(url)?
+    /// A client for `url` with these options; a URL that cannot be used is reported, and the
+    /// error is the exit status it calls for.
+    pub(crate) fn builder(&self, url: &str) -> Result<ClientBuilder, Exit> {
+        let mut builder = ClientBuilder::new(url)
+            .map_err(|error| {
+                output::error(format_args!("{error}"));
+                Exit::for_connect_error(&error)
+            })?
             .protocols(self.protocols.iter().cloned())
             .danger_accept_invalid_certs(self.insecure);
         for (name, value) in &self.headers {

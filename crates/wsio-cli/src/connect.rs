@@ -60,10 +60,7 @@ pub(crate) struct Args {
 pub(crate) async fn run(args: Args) -> Exit {
     let builder = match args.client.builder(&args.url) {
         Ok(builder) => builder.ping_interval(args.ping_interval),
-        Err(error) => {
-            output::error(format_args!("{error}"));
-            return Exit::for_connect_error(&error);
-        }
+        Err(exit) => return exit,
     };
     let notes = Notes {
         progress: !args.quiet && output::stderr_is_terminal(),

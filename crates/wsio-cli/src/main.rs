@@ -1,6 +1,7 @@
 //! `wsio`: a WebSocket client (`connect`), a chat and echo server (`serve`) and a load
 //! generator (`bench`), built on the wsio library.
 
+mod bench;
 mod client_options;
 mod connect;
 mod exit;
@@ -33,6 +34,7 @@ struct Cli {
 enum Command {
     Connect(connect::Args),
     Serve(serve::Args),
+    Bench(bench::Args),
 }
 
 fn main() {
@@ -49,6 +51,7 @@ fn main() {
         match cli.command {
             Command::Connect(args) => connect::run(args).await,
             Command::Serve(args) => serve::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     // Do not wait for tasks that are still blocked, such as the thread reading stdin.
