@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real WebSocket peers that `crates/wsio/tests/interop.rs` runs against: Python's
 # `websockets` into the venv `.venv` (shared with the Autobahn run) and Node's `ws` into
-# `tests/peers/node_modules`, both at pinned versions. Safe to run again: it installs only what
+# `tests/peers/node_modules`, both at pinned versions; and `playwright-core` beside `ws`, which
+# drives Chromium in the browser test (`scripts/setup-browser.sh` installs Chromium). Safe to run again: it installs only what
 # is missing or at another version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,14 +17,20 @@ if ! .venv/bin/python -c "import sys, websockets; sys.exit(websockets.__version_
 fi
 
 cd tests/peers
-# The version of `ws` is pinned in package.json and package-lock.json.
+# The versions of `ws` and `playwright-core` are pinned in package.json and package-lock.json.
+missing=$(node -e "
+const wanted = require('./package.json').dependencies;
+for (const [name, version] of Object.entries(wanted)) {
+  let installed = '';
+  try { installed = require('./node_modules/' + name + '/package.json').version; } catch {}
+  if (installed !== version) console.log(name);
+}")
 wanted=$(node -p "require('./package.json').dependencies.ws")
-installed=$(node -p "try { require('./node_modules/ws/package.json').version } catch { '' }")
-if [ "$installed" != "$wanted" ]; then
+if [ -n "$missing" ]; then
     if [ -f package-lock.json ]; then
         npm ci --no-audit --no-fund
     else
         npm install --no-audit --no-fund
     fi
 fi
-echo "peers ready: websockets $websockets_version (.venv), ws $wanted (tests/peers/node_modules)"
+echo "peers ready: websockets $websockets_version (.venv), ws $wanted and playwright-core (tests/peers/node_modules)"

@@ -18,8 +18,11 @@ cargo clippy -p wsio --locked -- -D warnings
 cargo clippy -p wsio --no-default-features --locked -- -D warnings
 cargo clippy -p wsio --features native-roots --locked -- -D warnings
 
-step "interop peers (Python websockets, Node ws)"
+step "interop peers (Python websockets, Node ws and playwright-core)"
 bash scripts/setup-peers.sh
+
+step "Chromium, for the browser test of the chat page"
+bash scripts/setup-browser.sh
 
 step "cargo test, every feature"
 cargo test --workspace --all-features --locked

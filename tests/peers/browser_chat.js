@@ -1,0 +1,62 @@
+// The browser test of `wsio serve`'s chat page: opens the page in two pages of a headless
+// Chromium (Debian's /usr/bin/chromium, driven by playwright-core) and checks that a message
+// typed in one page appears in the other. Prints "ok" and exits 0 when it does.
+//
+// Usage: node browser_chat.js http://127.0.0.1:PORT/
+"use strict";
+
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const { chromium } = require("playwright-core");
+
+const TIMEOUT_MS = 20000;
+
+// Each line in the page's log is an <li>; wait until one reads exactly `text`.
+function hasLine(text) {
+  return [...document.querySelectorAll("#log li")].some((item) => item.textContent === text);
+}
+
+async function main(url) {
+  // A fresh profile each run, removed afterwards.
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "wsio-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    timeout: TIMEOUT_MS,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  try {
+    context.setDefaultTimeout(TIMEOUT_MS);
+    const one = await context.newPage();
+    const two = await context.newPage();
+    for (const page of [one, two]) {
+      await page.goto(url);
+      await page.waitForSelector("#status.open");
+    }
+    await one.fill("#input", "/nick one");
+    await one.press("#input", "Enter");
+    await two.waitForFunction(hasLine, "* guest-1 is now one");
+    const text = `hello from the first page, ${Date.now()}`;
+    await one.fill("#input", text);
+    await one.click("button[type=submit]");
+    await two.waitForFunction(hasLine, `one: ${text}`);
+    console.log("ok");
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main(process.argv[2]).catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
