@@ -205,3 +205,24 @@ fn a_busy_address_is_reported() {
     assert_eq!(output.code(), Some(3), "{output:?}");
     assert!(output.stderr.contains("cannot listen"), "{}", output.stderr);
 }
+
+#[test]
+fn connections_are_logged_with_v() {
+    let mut served = Served::start(&["-v"]);
+    let mut ws = connect(&format!("{}/echo", served.url));
+    ws.send_text("x").unwrap();
+    assert_eq!(text(&mut ws), "x");
+    drop(ws);
+    support::signal(&served.child, "INT");
+    support::wait(&mut served.child, LIMIT);
+    let mut log = String::new();
+    served
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("echo connected"), "{log}");
+    assert!(log.contains("shutting down"), "{log}");
+}
