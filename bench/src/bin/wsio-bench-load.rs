@@ -1,0 +1,298 @@
+//! The benchmark's load generator: many connections, each keeping messages in flight against
+//! an echo server, counting the echoes.
+//!
+//! ```sh
+//! wsio-bench-load --addr 127.0.0.1:9001 --connections 64 --inflight 16 --size 32 --duration 3
+//! ```
+//!
+//! It prints `result messages=N seconds=S msgs_per_sec=X mb_per_sec=Y` (MB/s counts echoed
+//! payload bytes, 10^6 to the MB). The default client is lean: it writes pre-masked frames,
+//! counts the frames that come back without looking at their payload, and sends a new message
+//! for every echo, so that it costs far less than any server it measures. `--client LIB` runs
+//! that library's client instead (each connection sends `inflight` messages, flushes, and reads
+//! as many echoes), to compare clients against one server. `--idle` opens the connections,
+//! prints `ready N`, and holds them until its standard input ends.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use wsio_bench::frames::{FrameCounter, client_frame};
+use wsio_bench::{BoxError, Lib, handshake};
+
+/// A load generator for echo servers.
+#[derive(Parser)]
+struct Args {
+    /// The server's address.
+    #[arg(long)]
+    addr: String,
+    /// The client library; the default is the generator's own lean client.
+    #[arg(long, value_enum)]
+    client: Option<Lib>,
+    /// How many connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// How many messages each connection keeps in flight.
+    #[arg(long, default_value_t = 16)]
+    inflight: usize,
+    /// Payload bytes per message.
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+    /// Seconds to measure, after the warm-up.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+    /// Skip the WebSocket handshake: for a plain TCP echo server (lean client only).
+    #[arg(long)]
+    no_handshake: bool,
+    /// Open the connections, print `ready N`, and hold them idle until standard input ends.
+    #[arg(long)]
+    idle: bool,
+}
+
+/// Echoes counted so far, over every connection.
+type Counter = Arc<AtomicU64>;
+
+fn main() -> Result<(), BoxError> {
+    wsio_bench::run_current_thread(run(Args::parse()))?
+}
+
+async fn run(args: Args) -> Result<(), BoxError> {
+    if args.idle {
+        return hold_idle(&args).await;
+    }
+    let counter = Counter::default();
+    let frame = Arc::new(client_frame(args.size).repeat(args.inflight));
+    let payload = Bytes::from(vec![b'x'; args.size]);
+    // Connect every connection before the clock starts.
+    let mut tasks = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        let task: tokio::task::JoinHandle<Result<(), String>> = match args.client {
+            None => {
+                let stream = open(&args.addr, !args.no_handshake).await?;
+                let frame = frame.clone();
+                tokio::spawn(lean(stream, frame, args.inflight, counter.clone()))
+            }
+            Some(lib) => {
+                let client = Client::connect(lib, &args.addr).await?;
+                tokio::spawn(client.run(payload.clone(), args.inflight, counter.clone()))
+            }
+        };
+        tasks.push(task);
+    }
+    tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+    let (start, before) = (Instant::now(), counter.load(Ordering::Relaxed));
+    tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
+    let (seconds, messages) = (
+        start.elapsed().as_secs_f64(),
+        counter.load(Ordering::Relaxed) - before,
+    );
+    for task in &tasks {
+        if task.is_finished() {
+            eprintln!("a connection ended early");
+        }
+    }
+    let rate = messages as f64 / seconds;
+    println!(
+        "result messages={messages} seconds={seconds:.3} msgs_per_sec={rate:.0} mb_per_sec={:.1}",
+        rate * args.size as f64 / 1e6
+    );
+    let _ = std::io::stdout().flush();
+    // The connections end with the process: the servers must cope with that anyway.
+    std::process::exit(0);
+}
+
+async fn open(addr: &str, upgrade: bool) -> std::io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    if upgrade {
+        handshake::client(&mut stream, addr).await?;
+    }
+    Ok(stream)
+}
+
+/// The lean client: a reader counts echoes and hands each back to the writer as a credit for
+/// another message, so neither side ever waits on the other's socket buffer.
+async fn lean(
+    stream: TcpStream,
+    frames: Arc<Vec<u8>>,
+    inflight: usize,
+    counter: Counter,
+) -> Result<(), String> {
+    let frame_len = frames.len() / inflight;
+    let (mut reader, mut writer) = stream.into_split();
+    let (credits_tx, mut credits_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    tokio::spawn(async move {
+        let mut credits = inflight;
+        loop {
+            while credits > 0 {
+                let batch = credits.min(inflight);
+                if writer
+                    .write_all(&frames[..batch * frame_len])
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                credits -= batch;
+            }
+            match credits_rx.recv().await {
+                Some(more) => credits += more,
+                None => return,
+            }
+            while let Ok(more) = credits_rx.try_recv() {
+                credits += more;
+            }
+        }
+    });
+    let mut echoes = FrameCounter::default();
+    let mut buf = vec![0; 256 << 10];
+    loop {
+        let n = reader.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the server closed the connection".into());
+        }
+        let done = echoes.feed(&buf[..n]);
+        if done > 0 {
+            counter.fetch_add(done as u64, Ordering::Relaxed);
+            credits_tx.send(done).map_err(|e| e.to_string())?;
+        }
+    }
+}
+
+/// Opens `connections` upgraded connections, a few hundred at a time, and holds them.
+async fn hold_idle(args: &Args) -> Result<(), BoxError> {
+    let limit = Arc::new(Semaphore::new(200));
+    let mut opening = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        let permit = limit.clone().acquire_owned().await?;
+        let addr = args.addr.clone();
+        let upgrade = !args.no_handshake;
+        opening.push(tokio::spawn(async move {
+            let stream = open(&addr, upgrade).await;
+            drop(permit);
+            stream
+        }));
+    }
+    let mut held = Vec::with_capacity(args.connections);
+    for task in opening {
+        held.push(task.await??);
+    }
+    println!("ready {}", held.len());
+    std::io::stdout().flush()?;
+    // Hold until the runner closes our standard input.
+    let mut stdin = tokio::io::stdin();
+    let mut sink = [0; 64];
+    while stdin.read(&mut sink).await? > 0 {}
+    Ok(())
+}
+
+/// A connection made with one library's client.
+enum Client {
+    Wsio(wsio::WebSocket<wsio::Transport>),
+    Tungstenite(tokio_tungstenite::WebSocketStream<TcpStream>),
+    Fastwebsockets(fastwebsockets::WebSocket<TcpStream>),
+    TokioWebsockets(tokio_websockets::WebSocketStream<TcpStream>),
+}
+
+impl Client {
+    async fn connect(lib: Lib, addr: &str) -> Result<Client, BoxError> {
+        let url = format!("ws://{addr}/");
+        Ok(match lib {
+            Lib::Wsio => Client::Wsio(wsio::connect(&url).await?.0),
+            Lib::Tungstenite => {
+                let stream = open(addr, false).await?;
+                Client::Tungstenite(tokio_tungstenite::client_async(url, stream).await?.0)
+            }
+            Lib::Fastwebsockets => {
+                let stream = open(addr, true).await?;
+                Client::Fastwebsockets(fastwebsockets::WebSocket::after_handshake(
+                    stream,
+                    fastwebsockets::Role::Client,
+                ))
+            }
+            Lib::TokioWebsockets => {
+                let stream = open(addr, false).await?;
+                let (ws, _) = tokio_websockets::ClientBuilder::new()
+                    .uri(&url)?
+                    .connect_on(stream)
+                    .await?;
+                Client::TokioWebsockets(ws)
+            }
+            Lib::Tcp | Lib::Raw => return Err("not a WebSocket client".into()),
+        })
+    }
+
+    /// Sends `inflight` messages, flushes once, reads as many echoes; again and again.
+    async fn run(
+        mut self,
+        payload: Bytes,
+        inflight: usize,
+        counter: Counter,
+    ) -> Result<(), String> {
+        loop {
+            self.round(&payload, inflight)
+                .await
+                .map_err(|e| e.to_string())?;
+            counter.fetch_add(inflight as u64, Ordering::Relaxed);
+        }
+    }
+
+    async fn round(&mut self, payload: &Bytes, inflight: usize) -> Result<(), BoxError> {
+        match self {
+            Client::Wsio(ws) => {
+                sink_round(ws, || wsio::Message::Binary(payload.clone()), inflight).await?;
+            }
+            Client::Tungstenite(ws) => {
+                use tokio_tungstenite::tungstenite::Message;
+                sink_round(ws, || Message::Binary(payload.clone()), inflight).await?;
+            }
+            Client::Fastwebsockets(ws) => {
+                use fastwebsockets::{Frame, Payload};
+                // Its writes go straight to the stream: there is nothing to batch.
+                for _ in 0..inflight {
+                    ws.write_frame(Frame::binary(Payload::Borrowed(payload)))
+                        .await?;
+                }
+                for _ in 0..inflight {
+                    ws.read_frame().await?;
+                }
+            }
+            Client::TokioWebsockets(ws) => {
+                use tokio_websockets::Message;
+                sink_round(ws, || Message::binary(payload.clone()), inflight).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One round through a library's `Sink` + `Stream`: queue `inflight` messages, flush once, and
+/// read as many echoes.
+async fn sink_round<W, M, T, E>(
+    ws: &mut W,
+    message: impl Fn() -> M,
+    inflight: usize,
+) -> Result<(), BoxError>
+where
+    W: futures_util::Sink<M, Error = E> + futures_util::Stream<Item = Result<T, E>> + Unpin,
+    E: Into<BoxError>,
+{
+    for _ in 0..inflight {
+        ws.feed(message()).await.map_err(Into::into)?;
+    }
+    ws.flush().await.map_err(Into::into)?;
+    for _ in 0..inflight {
+        ws.next().await.ok_or("ended")?.map_err(Into::into)?;
+    }
+    Ok(())
+}

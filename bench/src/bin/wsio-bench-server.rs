@@ -1,0 +1,188 @@
+//! An echo server on one library, for the benchmark: every text and binary message comes back.
+//!
+//! ```sh
+//! wsio-bench-server --lib tungstenite --addr 127.0.0.1:0
+//! ```
+//!
+//! It prints `listening ADDR` once it accepts connections. Each server runs on a tokio
+//! current-thread runtime, without compression, with limits well above the scenarios' sizes.
+//! Each echoes the way its library's own echo example does: the peers send each message as it
+//! comes (one write per echo); wsio queues echoes while more messages are already decoded and
+//! flushes when none is, as its `echo_server` example does.
+
+use std::io::Write as _;
+
+use clap::Parser;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wsio_bench::{BoxError, Lib, frames, handshake};
+
+/// An echo server for the benchmark.
+#[derive(Parser)]
+struct Args {
+    /// The library to serve with.
+    #[arg(long, value_enum)]
+    lib: Lib,
+    /// Where to listen; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: String,
+}
+
+/// The largest message or frame any scenario sends is 1 MiB; the limits leave room above it.
+const LIMIT: usize = 64 << 20;
+
+fn main() -> std::io::Result<()> {
+    wsio_bench::run_current_thread(serve(Args::parse()))?
+}
+
+fn announce(addr: std::net::SocketAddr) {
+    println!("listening {addr}");
+    let _ = std::io::stdout().flush();
+}
+
+async fn serve(args: Args) -> std::io::Result<()> {
+    if args.lib == Lib::Wsio {
+        return serve_wsio(&args.addr).await;
+    }
+    let listener = TcpListener::bind(&args.addr).await?;
+    announce(listener.local_addr()?);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(_) => {
+                // Out of descriptors for a moment: let connections finish.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        // A connection's failure (the generator exits without closing) ends only that task.
+        let lib = args.lib;
+        tokio::spawn(async move {
+            let _ = match lib {
+                Lib::Tungstenite => tungstenite(stream).await,
+                Lib::Fastwebsockets => fastwebsockets(stream).await,
+                Lib::TokioWebsockets => tokio_websockets(stream).await,
+                Lib::Tcp => tcp(stream).await,
+                Lib::Raw => raw(stream).await,
+                Lib::Wsio => unreachable!("served above"),
+            };
+        });
+    }
+}
+
+async fn serve_wsio(addr: &str) -> std::io::Result<()> {
+    let mut config = wsio::Config::default();
+    config.protocol = config
+        .protocol
+        .max_message_size(LIMIT)
+        .max_frame_size(LIMIT);
+    let server = wsio::Server::builder()
+        .config(config)
+        .fallback(|mut ws: wsio::WebSocket<wsio::Transport>, _| async move {
+            let _ = wsio_echo(&mut ws).await;
+        })
+        .bind(addr)
+        .await?;
+    announce(server.local_addr().expect("a TCP server has an address"));
+    server.run().await
+}
+
+async fn wsio_echo(ws: &mut wsio::WebSocket<wsio::Transport>) -> wsio::Result<()> {
+    loop {
+        // The next message if it is already decoded; otherwise flush the echoes queued so far
+        // and wait. Receiving is cancel-safe.
+        let next = match ws.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                ws.flush().await?;
+                ws.next().await
+            }
+        };
+        let Some(message) = next else { return Ok(()) };
+        let message = message?;
+        if message.is_data() {
+            ws.feed(message).await?;
+        }
+    }
+}
+
+async fn tungstenite(stream: TcpStream) -> Result<(), BoxError> {
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(LIMIT))
+        .max_frame_size(Some(LIMIT));
+    let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await?;
+    echo_stream(ws, |m| m.is_text() || m.is_binary()).await
+}
+
+/// Echoes through a library's `Stream` + `Sink` of messages, one send (and write) per message.
+async fn echo_stream<W, M, E>(mut ws: W, is_data: fn(&M) -> bool) -> Result<(), BoxError>
+where
+    W: futures_util::Stream<Item = Result<M, E>> + futures_util::Sink<M, Error = E> + Unpin,
+    E: Into<BoxError>,
+{
+    while let Some(message) = ws.next().await {
+        let message = message.map_err(Into::into)?;
+        if is_data(&message) {
+            ws.send(message).await.map_err(Into::into)?;
+        }
+    }
+    Ok(())
+}
+
+async fn fastwebsockets(mut stream: TcpStream) -> Result<(), BoxError> {
+    use fastwebsockets::{OpCode, Role, WebSocket};
+    let leftover = handshake::server(&mut stream).await?;
+    if !leftover.is_empty() {
+        return Err("frames before the handshake completed".into());
+    }
+    let mut ws = WebSocket::after_handshake(stream, Role::Server);
+    ws.set_max_message_size(LIMIT);
+    loop {
+        let frame = ws.read_frame().await?;
+        match frame.opcode {
+            OpCode::Close => return Ok(()),
+            OpCode::Text | OpCode::Binary => ws.write_frame(frame).await?,
+            _ => {}
+        }
+    }
+}
+
+async fn tokio_websockets(stream: TcpStream) -> Result<(), BoxError> {
+    let (_request, ws) = tokio_websockets::ServerBuilder::new()
+        .config(tokio_websockets::Config::default().frame_size(LIMIT))
+        .limits(tokio_websockets::Limits::default().max_payload_len(Some(LIMIT)))
+        .accept(stream)
+        .await?;
+    echo_stream(ws, |m| m.is_text() || m.is_binary()).await
+}
+
+/// Plain TCP: every byte back as it came, through a 64 KiB buffer like the others.
+async fn tcp(mut stream: TcpStream) -> Result<(), BoxError> {
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        stream.write_all(&buf[..n]).await?;
+    }
+}
+
+/// The benchmark's own minimal WebSocket echo: every frame of one read back in one write.
+async fn raw(mut stream: TcpStream) -> Result<(), BoxError> {
+    let leftover = handshake::server(&mut stream).await?;
+    let mut input = bytes::BytesMut::from(&leftover[..]);
+    let mut out = Vec::new();
+    loop {
+        input.reserve(64 << 10);
+        if stream.read_buf(&mut input).await? == 0 {
+            return Ok(());
+        }
+        if frames::echo_frames(&mut input, &mut out) > 0 {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The benchmark runner: every scenario against every server, interleaved, several rounds,
+//! and a table of medians with each figure as a ratio to the best peer.
+//!
+//! ```sh
+//! cargo build --release -p wsio-bench && target/release/wsio-bench
+//! ```
+//!
+//! Servers run pinned to CPU 0 and the load generator to CPU 1 (through `taskset`, when it is
+//! there). Scenarios:
+//!
+//! 1. 64 connections, 16 messages of 32 bytes in flight each: messages/s;
+//! 2. the same with 16 KiB messages: messages/s;
+//! 3. one connection streaming 1 MiB binary messages (4 in flight): MB/s, beside plain TCP;
+//! 4. server memory per idle connection, 5,000 connections open: KiB (VmRSS after minus before);
+//! 5. each library's client, 64 connections of 16 × 32 bytes, against the benchmark's own
+//!    minimal echo server: messages/s.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use clap::Parser;
+use wsio_bench::Lib;
+
+/// Runs the benchmark scenarios and prints the comparison table.
+#[derive(Parser)]
+struct Args {
+    /// Rounds; each figure is the median over them.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Seconds each throughput run measures.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Only these scenarios (1-5), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<u32>,
+    /// Idle connections for scenario 4.
+    #[arg(long, default_value_t = 5000)]
+    idle_connections: usize,
+    /// Do not pin the server and the generator to CPUs.
+    #[arg(long)]
+    no_pin: bool,
+}
+
+/// The libraries compared; wsio first.
+const LIBS: [Lib; 4] = [
+    Lib::Wsio,
+    Lib::Tungstenite,
+    Lib::Fastwebsockets,
+    Lib::TokioWebsockets,
+];
+
+/// One scenario: what it measures and how.
+struct Scenario {
+    number: u32,
+    title: &'static str,
+    unit: &'static str,
+    /// Lower figures are better (memory).
+    lower_is_better: bool,
+    /// The entries compared: servers, or clients for scenario 5.
+    entries: Vec<Lib>,
+}
+
+struct Runner {
+    args: Args,
+    bin: PathBuf,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let bin = std::env::current_exe()?
+        .parent()
+        .ok_or("the runner has no directory")?
+        .to_path_buf();
+    let pin = !args.no_pin && Command::new("taskset").arg("-V").output().is_ok();
+    if !pin {
+        eprintln!("not pinning: taskset is missing or --no-pin was given");
+    }
+    let runner = Runner {
+        args: Args {
+            no_pin: !pin,
+            ..args
+        },
+        bin,
+    };
+    let scenarios: Vec<Scenario> = [
+        Scenario {
+            number: 1,
+            title: "64 conns × 16 in flight × 32 B",
+            unit: "msg/s",
+            lower_is_better: false,
+            entries: LIBS.to_vec(),
+        },
+        Scenario {
+            number: 2,
+            title: "64 conns × 16 in flight × 16 KiB",
+            unit: "msg/s",
+            lower_is_better: false,
+            entries: LIBS.to_vec(),
+        },
+        Scenario {
+            number: 3,
+            title: "1 conn streaming 1 MiB messages",
+            unit: "MB/s",
+            lower_is_better: false,
+            entries: [LIBS.as_slice(), &[Lib::Tcp]].concat(),
+        },
+        Scenario {
+            number: 4,
+            title: "server RSS per idle conn (5,000)",
+            unit: "KiB",
+            lower_is_better: true,
+            entries: LIBS.to_vec(),
+        },
+        Scenario {
+            number: 5,
+            title: "clients, 64 × 16 × 32 B vs one server",
+            unit: "msg/s",
+            lower_is_better: false,
+            entries: LIBS.to_vec(),
+        },
+    ]
+    .into_iter()
+    .filter(|s| runner.args.only.is_empty() || runner.args.only.contains(&s.number))
+    .collect();
+
+    let mut figures: BTreeMap<(u32, &'static str), Vec<f64>> = BTreeMap::new();
+    for round in 0..runner.args.rounds {
+        for scenario in &scenarios {
+            // Interleaved: each round starts with a different entry.
+            let n = scenario.entries.len();
+            for i in 0..n {
+                let lib = scenario.entries[(i + round) % n];
+                let figure = runner.measure(scenario.number, lib)?;
+                eprintln!(
+                    "round {} scenario {} {:<16} {:>12.1} {}",
+                    round + 1,
+                    scenario.number,
+                    lib.name(),
+                    figure,
+                    scenario.unit
+                );
+                figures
+                    .entry((scenario.number, lib.name()))
+                    .or_default()
+                    .push(figure);
+            }
+        }
+    }
+    print_table(&scenarios, &figures);
+    Ok(())
+}
+
+impl Runner {
+    fn command(&self, cpu: u32, program: &str) -> Command {
+        let program = self.bin.join(program);
+        if self.args.no_pin {
+            Command::new(program)
+        } else {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(cpu.to_string()).arg(program);
+            command
+        }
+    }
+
+    /// Starts a server; returns it and its address.
+    fn server(&self, lib: Lib) -> Result<(Child, String), Box<dyn std::error::Error>> {
+        let mut child = self
+            .command(0, "wsio-bench-server")
+            .args(["--lib", lib.name()])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let line = first_line(child.stdout.take().ok_or("no stdout")?)?;
+        let addr = line
+            .strip_prefix("listening ")
+            .ok_or_else(|| format!("unexpected server output: {line}"))?
+            .to_string();
+        Ok((child, addr))
+    }
+
+    /// Runs the generator; returns its messages/s and MB/s.
+    fn load(&self, addr: &str, extra: &[&str]) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+        let output = self
+            .command(1, "wsio-bench-load")
+            .args(["--addr", addr, "--duration"])
+            .arg(self.args.duration.to_string())
+            .args(extra)
+            .stderr(Stdio::inherit())
+            .output()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let field = |name: &str| -> Option<f64> {
+            text.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+        };
+        match (field("msgs_per_sec"), field("mb_per_sec")) {
+            (Some(msgs), Some(mb)) => Ok((msgs, mb)),
+            _ => Err(format!("the generator failed: {text}").into()),
+        }
+    }
+
+    fn measure(&self, scenario: u32, lib: Lib) -> Result<f64, Box<dyn std::error::Error>> {
+        let server_lib = if scenario == 5 { Lib::Raw } else { lib };
+        let (mut server, addr) = self.server(server_lib)?;
+        let result = match scenario {
+            1 => self.load(&addr, &["--size", "32"]).map(|(msgs, _)| msgs),
+            2 => self.load(&addr, &["--size", "16384"]).map(|(msgs, _)| msgs),
+            3 => {
+                let mut extra = vec!["--connections", "1", "--inflight", "4", "--size", "1048576"];
+                if lib == Lib::Tcp {
+                    extra.push("--no-handshake");
+                }
+                self.load(&addr, &extra).map(|(_, mb)| mb)
+            }
+            4 => self.idle_memory(&server, &addr),
+            5 => self
+                .load(&addr, &["--size", "32", "--client", lib.name()])
+                .map(|(msgs, _)| msgs),
+            _ => Err(format!("no scenario {scenario}").into()),
+        };
+        let _ = server.kill();
+        let _ = server.wait();
+        result
+    }
+
+    /// KiB of server memory per idle connection.
+    fn idle_memory(&self, server: &Child, addr: &str) -> Result<f64, Box<dyn std::error::Error>> {
+        // `taskset` execs the server, so the child's pid is the server's.
+        let pid = server.id();
+        std::thread::sleep(Duration::from_millis(200));
+        let before = rss_kib(pid)?;
+        let count = self.args.idle_connections;
+        let mut generator = self
+            .command(1, "wsio-bench-load")
+            .args(["--addr", addr, "--idle", "--connections"])
+            .arg(count.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let line = first_line(generator.stdout.take().ok_or("no stdout")?)?;
+        let result = if line == format!("ready {count}") {
+            // Let the server finish setting up the last connections.
+            std::thread::sleep(Duration::from_millis(500));
+            Ok((rss_kib(pid)? - before) / count as f64)
+        } else {
+            Err(format!("the generator failed: {line}").into())
+        };
+        drop(generator.stdin.take());
+        let _ = generator.wait();
+        result
+    }
+}
+
+fn first_line(stdout: ChildStdout) -> std::io::Result<String> {
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}
+
+/// A process's resident memory in KiB, from `/proc/PID/status`.
+fn rss_kib(pid: u32) -> Result<f64, Box<dyn std::error::Error>> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .ok_or("no VmRSS")?;
+    Ok(kib)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+fn format_figure(value: f64) -> String {
+    if value >= 10_000.0 {
+        format!("{:.0}k", value / 1000.0)
+    } else if value >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+fn print_table(scenarios: &[Scenario], figures: &BTreeMap<(u32, &'static str), Vec<f64>>) {
+    println!("| scenario | unit | wsio | tungstenite | fastwebsockets | tokio-websockets | tcp |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for scenario in scenarios {
+        let medians: Vec<(Lib, f64)> = scenario
+            .entries
+            .iter()
+            .filter_map(|&lib| Some((lib, median(figures.get(&(scenario.number, lib.name()))?))))
+            .collect();
+        // The best peer: not wsio, and not the TCP ceiling.
+        let peers = medians
+            .iter()
+            .filter(|(lib, _)| !matches!(lib, Lib::Wsio | Lib::Tcp))
+            .map(|&(_, v)| v);
+        let best = if scenario.lower_is_better {
+            peers.fold(f64::INFINITY, f64::min)
+        } else {
+            peers.fold(0.0, f64::max)
+        };
+        let cell = |lib: Lib| {
+            medians
+                .iter()
+                .find(|(l, _)| *l == lib)
+                .map_or("–".to_string(), |&(_, v)| {
+                    format!("{} ({:.2}×)", format_figure(v), v / best)
+                })
+        };
+        println!(
+            "| {}. {} | {} | {} | {} | {} | {} | {} |",
+            scenario.number,
+            scenario.title,
+            scenario.unit,
+            cell(Lib::Wsio),
+            cell(Lib::Tungstenite),
+            cell(Lib::Fastwebsockets),
+            cell(Lib::TokioWebsockets),
+            cell(Lib::Tcp)
+        );
+    }
+    println!();
+    println!(
+        "Each figure is a median; in brackets its ratio to the best peer (for KiB, lower is better)."
+    );
+}

@@ -1,0 +1,136 @@
+//! A minimal WebSocket frame codec for load generation: build one masked frame to send again
+//! and again, count the frames that come back, and echo masked frames as a server would.
+//!
+//! It checks nothing beyond what it needs to find frame boundaries: the peers it talks to are
+//! trusted, and the code under test is on the other side.
+
+/// The length of the header that starts with the bytes `b0`, `b1`.
+fn header_len(b1: u8) -> usize {
+    let ext = match b1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 }
+}
+
+/// The payload length from a complete header.
+fn payload_len(header: &[u8]) -> usize {
+    match header[1] & 0x7f {
+        126 => u16::from_be_bytes([header[2], header[3]]) as usize,
+        127 => {
+            let mut len = [0; 8];
+            len.copy_from_slice(&header[2..10]);
+            u64::from_be_bytes(len) as usize
+        }
+        n => n as usize,
+    }
+}
+
+/// One final binary frame of `size` bytes, masked as a client must send it. The same key is
+/// used every time: the server cannot tell, and the generator stays cheap.
+pub fn client_frame(size: usize) -> Vec<u8> {
+    let key = [0x12, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x82];
+    match size {
+        0..=125 => frame.push(0x80 | size as u8),
+        126..=0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(size as u16).to_be_bytes());
+        }
+        _ => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(size as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&key);
+    frame.extend((0..size).map(|i| (i as u8 % 26 + b'a') ^ key[i % 4]));
+    frame
+}
+
+/// Counts whole frames in a byte stream that arrives in pieces, without keeping payloads.
+#[derive(Debug, Default)]
+pub struct FrameCounter {
+    /// Payload bytes still to skip in the current frame.
+    skip: usize,
+    /// Whether a frame's payload is being skipped.
+    in_payload: bool,
+    /// The part of a header that has arrived.
+    header: Vec<u8>,
+}
+
+impl FrameCounter {
+    /// Feeds the next bytes; returns how many frames they completed.
+    pub fn feed(&mut self, mut data: &[u8]) -> usize {
+        let mut done = 0;
+        loop {
+            if self.in_payload {
+                let take = self.skip.min(data.len());
+                self.skip -= take;
+                data = &data[take..];
+                if self.skip > 0 {
+                    return done;
+                }
+                self.in_payload = false;
+                done += 1;
+                continue;
+            }
+            if data.is_empty() {
+                return done;
+            }
+            // Gather the header, which may be split between reads.
+            let need = if self.header.len() < 2 {
+                2
+            } else {
+                header_len(self.header[1])
+            };
+            if self.header.len() < need {
+                let take = (need - self.header.len()).min(data.len());
+                self.header.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                continue;
+            }
+            self.skip = payload_len(&self.header);
+            self.header.clear();
+            self.in_payload = true;
+        }
+    }
+}
+
+/// Echoes every whole masked frame at the start of `input` into `out`, unmasked, as a server
+/// sends it; removes them from `input` and returns how many there were. A partial frame stays.
+pub fn echo_frames(input: &mut bytes::BytesMut, out: &mut Vec<u8>) -> usize {
+    let mut count = 0;
+    loop {
+        if input.len() < 2 {
+            return count;
+        }
+        let head = header_len(input[1]);
+        if input.len() < head {
+            return count;
+        }
+        let len = payload_len(&input[..head]);
+        if input.len() < head + len {
+            return count;
+        }
+        let masked = input[1] & 0x80 != 0;
+        // The header without the mask bit and key.
+        out.push(input[0]);
+        out.push(input[1] & 0x7f);
+        let key_at = head - if masked { 4 } else { 0 };
+        out.extend_from_slice(&input[2..key_at]);
+        let start = out.len();
+        out.extend_from_slice(&input[head..head + len]);
+        if masked {
+            let key = [
+                input[key_at],
+                input[key_at + 1],
+                input[key_at + 2],
+                input[key_at + 3],
+            ];
+            wsio_proto::apply_mask(&mut out[start..], key, 0);
+        }
+        let _ = input.split_to(head + len);
+        count += 1;
+    }
+}

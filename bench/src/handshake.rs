@@ -1,0 +1,68 @@
+//! A bare HTTP/1.1 upgrade for both sides, for the libraries that leave the handshake to
+//! their caller (fastwebsockets without hyper) and for the generator's own connections.
+
+use std::io;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Reads until the end of an HTTP head; returns the head and anything read after it.
+async fn read_head(stream: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0; 1024];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return Ok((buf, rest));
+        }
+        if buf.len() > 16 << 10 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "head too long"));
+        }
+    }
+}
+
+/// Sends an upgrade request for `/` and waits for `101`. The server must not send frames
+/// before the client's first one, so nothing can follow the response yet.
+pub async fn client(stream: &mut TcpStream, host: &str) -> io::Result<()> {
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let (head, _) = read_head(stream).await?;
+    if !head.starts_with(b"HTTP/1.1 101") {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("upgrade refused: {}", String::from_utf8_lossy(&head)),
+        ));
+    }
+    Ok(())
+}
+
+/// Answers an upgrade request with `101`; returns the bytes that came after the request.
+pub async fn server(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let (head, rest) = read_head(stream).await?;
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut request = httparse::Request::new(&mut headers);
+    request
+        .parse(&head)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let key = request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no key"))?;
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        wsio_proto::handshake::accept_key(key)
+    );
+    stream.write_all(response.as_bytes()).await?;
+    Ok(rest)
+}
