@@ -222,7 +222,8 @@ async fn reconnecting(
                         if stopped.is_none() {
                             output::error(format_args!("cannot write to stdout: {error}"));
                             stopped = Some(Exit::Failed);
-                            client.close(CloseCode::GOING_AWAY, "");
+                            // A sendable code, no reason: close cannot refuse them.
+                            let _ = client.close(CloseCode::GOING_AWAY, "");
                         }
                     }
                 }
@@ -242,7 +243,7 @@ async fn reconnecting(
             },
             () = ctrl_c.recv(), if stopped.is_none() => {
                 stopped = Some(Exit::Interrupted);
-                client.close(CloseCode::GOING_AWAY, "");
+                let _ = client.close(CloseCode::GOING_AWAY, "");
             }
         }
     }
@@ -273,7 +274,7 @@ async fn queue(
             return Ok(());
         }
     }
-    client.close(CloseCode::NORMAL, "");
+    let _ = client.close(CloseCode::NORMAL, "");
     result
 }
 

@@ -37,6 +37,22 @@ pub enum Error {
     /// An operation did not finish within its configured time.
     #[error("{0} timed out")]
     Timeout(Phase),
+    /// A callback that the application gave the reconnecting client panicked. The client
+    /// reported it as an [`Event::Error`](crate::reconnect::Event::Error) and stopped.
+    #[error("{0} panicked")]
+    Panicked(Callback),
+}
+
+/// Which application callback a [`Error::Panicked`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Callback {
+    /// The restore hook ([`Builder::on_restore`](crate::reconnect::Builder::on_restore)).
+    #[error("the restore hook")]
+    Restore,
+    /// The predicate of [`Policy::should_reconnect`](crate::reconnect::Policy::should_reconnect).
+    #[error("the should_reconnect predicate")]
+    ShouldReconnect,
 }
 
 /// Which step a [`Error::Timeout`] happened in.

@@ -36,7 +36,7 @@ mod websocket;
 pub use accept::{Accept, Reject, UpgradeRequest, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
 pub use config::Config;
-pub use error::{Error, Phase, Result};
+pub use error::{Callback, Error, Phase, Result};
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use server::{Server, ServerBuilder, ServerHandle, ServerRequest};

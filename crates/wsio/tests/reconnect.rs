@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use wsio::reconnect::{Builder, Event, Events, Policy, QueueError, ReconnectingClient, Status};
-use wsio::{ClientBuilder, CloseCode, Message, WebSocket};
+use wsio::{ClientBuilder, CloseCode, Config, Message, WebSocket};
 use wsio_proto::Backoff;
 
 use support::LIMIT;
@@ -45,6 +45,26 @@ impl TestServer {
         F: Fn(usize, WebSocket<TcpStream>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        Self::with_config(listener, Config::default(), behaviour)
+    }
+
+    /// A server that answers pings itself (or not): pongs are up to `behaviour`.
+    async fn manual_pongs<F, Fut>(behaviour: F) -> Self
+    where
+        F: Fn(usize, WebSocket<TcpStream>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = Config::default();
+        config.protocol.auto_pong = false;
+        Self::with_config(listener, config, behaviour)
+    }
+
+    fn with_config<F, Fut>(listener: TcpListener, config: Config, behaviour: F) -> Self
+    where
+        F: Fn(usize, WebSocket<TcpStream>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let addr = listener.local_addr().unwrap();
         let behaviour = Arc::new(behaviour);
         let task = tokio::spawn(async move {
@@ -54,9 +74,10 @@ impl TestServer {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
-                let behaviour = behaviour.clone();
+                let (behaviour, config) = (behaviour.clone(), config.clone());
                 connections.spawn(async move {
-                    if let Ok(ws) = wsio::accept(tcp).await {
+                    let accept = |_: &wsio::UpgradeRequest<'_>| Ok(wsio::Accept::new());
+                    if let Ok(ws) = wsio::accept_with(tcp, &config, accept).await {
                         behaviour(index, ws).await;
                     }
                 });
@@ -124,8 +145,17 @@ async fn drain(mut ws: WebSocket<TcpStream>, into: Arc<Mutex<Vec<String>>>) {
     }
 }
 
+/// A server that closes each connection at once with 1012 (Service Restart).
+async fn closing_server() -> TestServer {
+    TestServer::start(|_, mut ws| async move {
+        ws.close(CloseCode::SERVICE_RESTART, "").await.unwrap();
+        while ws.recv().await.is_some() {}
+    })
+    .await
+}
+
 async fn stop(client: ReconnectingClient, mut events: Events) {
-    client.close(CloseCode::NORMAL, "");
+    client.close(CloseCode::NORMAL, "").unwrap();
     tokio::time::timeout(LIMIT, async { while events.recv().await.is_some() {} })
         .await
         .expect("the client stops in time");
@@ -557,10 +587,13 @@ async fn close_sends_what_is_queued_then_closes_cleanly() {
     for i in 0..3 {
         client.send_text(i.to_string()).unwrap();
     }
-    client.close(CloseCode::NORMAL, "bye");
+    client.close(CloseCode::NORMAL, "bye").unwrap();
+    // Closing from the call on: what is sent now is refused, with the message.
+    assert_eq!(client.status(), Status::Closing);
     assert!(
         matches!(client.send_text("late"), Err(QueueError::Closed(m)) if m == Message::text("late"))
     );
+    assert!(client.ready().await.is_err());
     let Event::Closed(closed) = next(&mut events).await else {
         panic!("closed");
     };
@@ -693,7 +726,7 @@ async fn soak_nothing_accepted_is_lost_across_twenty_drops() {
                 }
             }
         }
-        client.close(CloseCode::NORMAL, "done");
+        client.close(CloseCode::NORMAL, "done").unwrap();
         client.stopped().await;
     })
     .await
@@ -770,4 +803,413 @@ async fn the_client_survives_a_server_restart() {
     stop(client, events).await;
     drop(server);
     assert_eq!(*received.lock().unwrap(), ["before", "during", "after"]);
+}
+
+/// Whether a ping payload is one of the client's confirmation pings.
+fn is_confirmation(payload: &[u8]) -> bool {
+    payload.starts_with(b"wsio-ack:")
+}
+
+/// Waits until the server has confirmed everything the client wrote.
+async fn confirmed(client: &ReconnectingClient) {
+    tokio::time::timeout(LIMIT, async {
+        while client.pending() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("everything confirmed in time");
+}
+
+/// RFC 6455 section 5.5.3 lets a server answer only the latest of several pings. A
+/// confirmation ping the server passed over for a keepalive ping is sent again.
+#[tokio::test]
+async fn a_confirmation_ping_the_server_passed_over_is_sent_again() {
+    let server = TestServer::manual_pongs(|_, mut ws| async move {
+        // Holds the first confirmation ping; when the next ping comes, answers that one only.
+        let mut held = false;
+        while let Some(Ok(message)) = ws.recv().await {
+            if let Message::Ping(payload) = message {
+                if is_confirmation(&payload) && !held {
+                    held = true;
+                } else if ws.pong(payload).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let client = ClientBuilder::new(&server.url())
+        .unwrap()
+        .ping_interval(Some(Duration::from_millis(100)));
+    let (client, mut events) = Builder::new(client).start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    client.send_text("a").unwrap();
+    confirmed(&client).await;
+    stop(client, events).await;
+}
+
+/// One confirmation ping is outstanding at a time, and a pong that answers none of them
+/// (here unsolicited) brings at most one more: no storm.
+#[tokio::test]
+async fn one_confirmation_ping_is_outstanding_at_a_time() {
+    const MESSAGES: usize = 20;
+    // How many confirmation pings had come with the last message, and in all.
+    let counts = Arc::new(Mutex::new((0, 0)));
+    let seen = counts.clone();
+    let server = TestServer::manual_pongs(move |_, mut ws| {
+        let seen = seen.clone();
+        async move {
+            let (mut texts, mut held, mut answering) = (0, Vec::new(), false);
+            while let Some(Ok(message)) = ws.recv().await {
+                match message {
+                    Message::Text(_) => texts += 1,
+                    Message::Ping(payload) => {
+                        assert!(is_confirmation(&payload));
+                        seen.lock().unwrap().1 += 1;
+                        if answering {
+                            ws.pong(payload).await.unwrap();
+                        } else {
+                            held.push(payload);
+                        }
+                    }
+                    _ => {}
+                }
+                if texts == MESSAGES && !answering {
+                    // Three pongs that answer nothing, then the held pings, in order.
+                    seen.lock().unwrap().0 = held.len();
+                    for _ in 0..3 {
+                        ws.pong(&b"unsolicited"[..]).await.unwrap();
+                    }
+                    for payload in held.drain(..) {
+                        ws.pong(payload).await.unwrap();
+                    }
+                    answering = true;
+                }
+            }
+        }
+    })
+    .await;
+    let (client, mut events) = builder(&server.url()).start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    for i in 0..MESSAGES {
+        client.send_text(i.to_string()).unwrap();
+        // Lets the client write each message on its own.
+        tokio::task::yield_now().await;
+    }
+    confirmed(&client).await;
+    stop(client, events).await;
+    let (with_last_message, total) = *counts.lock().unwrap();
+    assert_eq!(
+        with_last_message, 1,
+        "confirmation pings before the first pong"
+    );
+    // The first, and at most one for each unsolicited pong.
+    assert!((2..=4).contains(&total), "{total} confirmation pings");
+}
+
+/// An application ping whose payload looks like a confirmation confirms nothing: its pong is
+/// the application's.
+#[tokio::test]
+async fn an_application_ping_cannot_fake_a_confirmation() {
+    // A payload like a confirmation of sequence number 0.
+    let fake = [&b"wsio-ack:"[..], &0u64.to_be_bytes()].concat();
+    let answered = fake.clone();
+    // Answers the application's ping, never the client's confirmations.
+    let server = TestServer::manual_pongs(move |_, mut ws| {
+        let answered = answered.clone();
+        async move {
+            while let Some(Ok(message)) = ws.recv().await {
+                match message {
+                    Message::Ping(payload) if payload == answered => {
+                        ws.pong(payload).await.unwrap();
+                    }
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await;
+    let (client, mut events) = builder(&server.url()).start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    client.send_text("a").unwrap();
+    client.ping(fake.clone()).unwrap();
+    let Event::Pong(payload) = next(&mut events).await else {
+        panic!("the application's pong");
+    };
+    assert_eq!(payload, fake);
+    assert_eq!(client.pending(), 2, "nothing confirmed");
+    stop(client, events).await;
+}
+
+#[tokio::test]
+async fn close_refuses_a_code_or_reason_that_cannot_be_sent() {
+    let server = TestServer::start(|_, ws| async move { drain(ws, Arc::default()).await }).await;
+    let (client, mut events) = builder(&server.url()).start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    for code in [1004, 1005, 1006, 1015, 999, 5000] {
+        let error = client.close(CloseCode::from(code), "").unwrap_err();
+        assert!(
+            matches!(error, wsio::Error::Send(wsio_proto::SendError::InvalidCloseCode(c)) if c == code),
+            "{error}"
+        );
+    }
+    let error = client
+        .close(CloseCode::NORMAL, &"é".repeat(62))
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            wsio::Error::Send(wsio_proto::SendError::ControlPayloadTooLong(126))
+        ),
+        "{error}"
+    );
+    // Nothing changed: the client still runs and accepts messages.
+    assert_eq!(client.status(), Status::Open);
+    client.send_text("still open").unwrap();
+    client.close(CloseCode::NORMAL, &"é".repeat(61)).unwrap();
+    stop(client, events).await;
+}
+
+/// The server stops reading: what is queued cannot be written, nor the close frame. Closing
+/// still ends within the close timeout, handing back everything.
+#[tokio::test]
+async fn close_is_bounded_by_the_close_timeout_when_the_server_stops_reading() {
+    let server = TestServer::start(|_, ws| async move {
+        tokio::time::sleep(LIMIT).await;
+        drop(ws);
+    })
+    .await;
+    let client = ClientBuilder::new(&server.url())
+        .unwrap()
+        .close_timeout(Duration::from_millis(200));
+    let (client, mut events) = Builder::new(client).queue_capacity(64).start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    const MESSAGES: usize = 32;
+    for _ in 0..MESSAGES {
+        client.send_binary(vec![7u8; 1 << 20]).unwrap();
+    }
+    client.close(CloseCode::NORMAL, "bye").unwrap();
+    let (mut unsent, mut closed) = (0, None);
+    tokio::time::timeout(LIMIT, async {
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Unsent(messages) => unsent += messages.len(),
+                Event::Closed(disconnect) => closed = Some(disconnect),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("closing ends within the close timeout");
+    let closed = closed.expect("a Closed event");
+    assert!(!closed.was_clean);
+    assert!(
+        matches!(
+            closed.error.as_deref(),
+            Some(wsio::Error::Protocol(wsio_proto::Error::CloseTimeout))
+        ),
+        "{:?}",
+        closed.error
+    );
+    assert_eq!(
+        unsent, MESSAGES,
+        "nothing was confirmed: everything is handed back"
+    );
+    assert_eq!(client.status(), Status::Closed);
+}
+
+/// When the predicate says no, or no attempt is left, the client goes from open straight to
+/// closed: it never says it is reconnecting.
+#[tokio::test]
+async fn no_reconnecting_status_when_no_attempt_follows() {
+    let server = closing_server().await;
+    // The predicate looks at the status while the client decides.
+    for case in 0..2 {
+        let status: Arc<Mutex<Option<tokio::sync::watch::Receiver<Status>>>> = Arc::default();
+        let deciding = Arc::new(Mutex::new(Vec::new()));
+        let (watch, log) = (status.clone(), deciding.clone());
+        let policy = Policy::default()
+            .backoff(Backoff::default().max_attempts(Some(if case == 0 { 5 } else { 0 })))
+            .should_reconnect(move |_| {
+                let status = *watch.lock().unwrap().as_ref().unwrap().borrow();
+                log.lock().unwrap().push(status);
+                // The first case refuses; the second has no attempt left.
+                case == 1
+            });
+        let (client, mut events) = builder(&server.url()).policy(policy).start();
+        *status.lock().unwrap() = Some(client.status_changes());
+        let mut kinds = Vec::new();
+        while let Some(event) = events.recv().await {
+            kinds.push(match event {
+                Event::Connected { .. } => "connected",
+                Event::Closed(_) => "closed",
+                Event::Stopped => "stopped",
+                other => panic!("unexpected {other:?}"),
+            });
+        }
+        assert_eq!(kinds, ["connected", "closed", "stopped"]);
+        assert_eq!(*deciding.lock().unwrap(), [Status::Open]);
+        assert_eq!(client.status(), Status::Closed);
+    }
+}
+
+/// Reads the events already given, synchronously, when woken by a change of status to
+/// `Closed`: the earliest an application that stops on `Closed` could look.
+struct OnClosed {
+    status: tokio::sync::watch::Receiver<Status>,
+    events: Mutex<Events>,
+    seen: Mutex<Option<Vec<Event>>>,
+}
+
+impl std::task::Wake for OnClosed {
+    fn wake(self: Arc<Self>) {
+        if *self.status.borrow() != Status::Closed {
+            return;
+        }
+        let mut events = self.events.lock().unwrap();
+        let mut seen = Vec::new();
+        while let Some(Some(event)) = futures_util::FutureExt::now_or_never(events.recv()) {
+            seen.push(event);
+        }
+        *self.seen.lock().unwrap() = Some(seen);
+    }
+}
+
+#[tokio::test]
+async fn messages_handed_back_come_before_the_closed_status() {
+    let port = free_port().await;
+    let (client, events) = builder(&url_of(port))
+        .policy(Policy::default().enabled(false))
+        .start();
+    client.send_text("queued").unwrap();
+    let on_closed = Arc::new(OnClosed {
+        status: client.status_changes(),
+        events: Mutex::new(events),
+        seen: Mutex::new(None),
+    });
+    // The one change of status: connecting to closed, as the only attempt fails.
+    let mut changes = client.status_changes();
+    let mut changed = Box::pin(changes.changed());
+    let waker = std::task::Waker::from(on_closed.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(changed.as_mut().poll(&mut cx).is_pending());
+    tokio::time::timeout(LIMIT, client.stopped()).await.unwrap();
+    let seen = on_closed
+        .seen
+        .lock()
+        .unwrap()
+        .take()
+        .expect("woken on Closed");
+    let unsent: Vec<&Message> = seen
+        .iter()
+        .filter_map(|event| match event {
+            Event::Unsent(messages) => Some(messages),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(unsent, [&Message::text("queued")]);
+}
+
+/// A restore hook that hands its session to a task of its own and then never returns: cancel
+/// still ends the connection.
+#[tokio::test]
+async fn cancel_ends_the_connection_while_the_restore_hook_holds_it() {
+    let (ended_tx, ended) = tokio::sync::oneshot::channel();
+    let ended_tx = Mutex::new(Some(ended_tx));
+    let server = TestServer::start(move |_, mut ws| {
+        let ended = ended_tx.lock().unwrap().take();
+        async move {
+            while let Some(Ok(_)) = ws.recv().await {}
+            let _ = ended.unwrap().send(());
+        }
+    })
+    .await;
+    let (held_tx, mut held) = tokio::sync::mpsc::unbounded_channel();
+    let (client, mut events) = builder(&server.url())
+        .restore_timeout(Duration::from_secs(3600))
+        .on_restore(move |session| {
+            let keeper = tokio::spawn(async move {
+                let _session = session;
+                std::future::pending::<()>().await
+            });
+            held_tx.send(keeper).unwrap();
+            std::future::pending()
+        })
+        .start();
+    let keeper = tokio::time::timeout(LIMIT, held.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.status(), Status::Connecting);
+    client.cancel();
+    assert!(matches!(next(&mut events).await, Event::Stopped));
+    tokio::time::timeout(LIMIT, ended)
+        .await
+        .expect("the server sees the connection end")
+        .unwrap();
+    keeper.abort();
+}
+
+#[tokio::test]
+async fn a_panicking_restore_hook_stops_the_client_with_an_error() {
+    let server = TestServer::start(|_, ws| async move { drain(ws, Arc::default()).await }).await;
+    let (client, mut events) = builder(&server.url())
+        .on_restore(|_| async { panic!("a bug in the restore hook") })
+        .start();
+    client.send_text("queued").unwrap();
+    let Event::Error(error) = next(&mut events).await else {
+        panic!("the panic reported");
+    };
+    assert!(
+        matches!(*error, wsio::Error::Panicked(wsio::Callback::Restore)),
+        "{error}"
+    );
+    let Event::Unsent(unsent) = next(&mut events).await else {
+        panic!("the queue handed back");
+    };
+    assert_eq!(unsent, [Message::text("queued")]);
+    assert!(matches!(next(&mut events).await, Event::Stopped));
+    assert_eq!(client.status(), Status::Closed);
+    assert!(client.last_error().is_some());
+}
+
+#[tokio::test]
+async fn a_panicking_predicate_stops_the_client_with_an_error() {
+    let server = closing_server().await;
+    let (client, mut events) = builder(&server.url())
+        .policy(Policy::default().should_reconnect(|_| panic!("a bug in the predicate")))
+        .start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    assert!(matches!(next(&mut events).await, Event::Closed(_)));
+    let Event::Error(error) = next(&mut events).await else {
+        panic!("the panic reported");
+    };
+    assert!(
+        matches!(
+            *error,
+            wsio::Error::Panicked(wsio::Callback::ShouldReconnect)
+        ),
+        "{error}"
+    );
+    assert!(matches!(next(&mut events).await, Event::Stopped));
+    assert_eq!(client.status(), Status::Closed);
+}
+
+/// Every `Connected` is followed by one `Closed`, even when the application cancels.
+#[tokio::test]
+async fn cancel_while_open_reports_the_connection_closed() {
+    let server = TestServer::start(|_, ws| async move { drain(ws, Arc::default()).await }).await;
+    let (client, mut events) = builder(&server.url()).start();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    client.cancel();
+    let Event::Closed(closed) = next(&mut events).await else {
+        panic!("closed");
+    };
+    assert!(closed.opened && !closed.was_clean);
+    assert_eq!(closed.code, None);
+    assert!(closed.error.is_none());
+    assert!(matches!(next(&mut events).await, Event::Stopped));
+    assert_eq!(client.status(), Status::Closed);
 }

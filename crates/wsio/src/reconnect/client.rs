@@ -25,7 +25,8 @@ pub enum QueueError {
     /// Wait with [`ReconnectingClient::ready`] and try again.
     #[error("the send queue is full")]
     Full(Message),
-    /// The client is closing or has stopped.
+    /// [`close`](ReconnectingClient::close) or [`cancel`](ReconnectingClient::cancel) was
+    /// called, or the client has stopped.
     #[error("the client is closed")]
     Closed(Message),
     /// A ping payload over 125 bytes, or a close frame (use
@@ -86,6 +87,12 @@ impl Builder {
 
     /// The most events that wait unread before the client stops reading from the server
     /// (default 256).
+    ///
+    /// An application that does not read its [`Events`] stalls the client once this many
+    /// are unread: confirmations are no longer read, so the send queue fills up and sending
+    /// fails with [`QueueError::Full`] ([`ReconnectingClient::ready`] waits); the server's
+    /// pings go unanswered; and after a disconnect, the client waits for room before it
+    /// reports it and reconnects. Drop the [`Events`] to not receive events at all.
     pub fn event_capacity(mut self, events: usize) -> Self {
         self.event_capacity = events;
         self
@@ -94,7 +101,8 @@ impl Builder {
     /// Runs `restore` on each fresh connection (the first one too; see
     /// [`SessionInfo::is_reconnect`](super::SessionInfo::is_reconnect)) before anything
     /// queued is sent and before [`Event::Connected`](super::Event::Connected). An error, or
-    /// taking longer than the restore timeout, counts as a failed connection.
+    /// taking longer than the restore timeout, counts as a failed connection. A panic stops
+    /// the client with [`Error::Panicked`] (see [the module documentation](super)).
     ///
     /// ```no_run
     /// # async fn demo() -> wsio::Result<()> {
@@ -223,13 +231,19 @@ impl ReconnectingClient {
     }
 
     /// Queues a ping (payload at most 125 bytes). Its pong arrives as
-    /// [`Event::Pong`](super::Event::Pong).
+    /// [`Event::Pong`](super::Event::Pong), whatever the payload: the client's own
+    /// confirmation pings carry a random token that no application ping can match.
     pub fn ping(&self, payload: impl Into<Bytes>) -> Result<(), QueueError> {
         self.send(Message::Ping(payload.into()))
     }
 
     /// Waits until the send queue has room, or fails with [`Error`] `Send(Closed)` once the
     /// client no longer accepts messages.
+    ///
+    /// The queue makes room as the server confirms what was written, and the client reads
+    /// confirmations only while the application reads its events (see
+    /// [`Builder::event_capacity`]): with a full event queue, this waits until events are
+    /// read.
     pub async fn ready(&self) -> Result<()> {
         let shared = &self.handle.shared;
         loop {
@@ -249,17 +263,39 @@ impl ReconnectingClient {
         }
     }
 
-    /// Writes what is queued, closes the connection with `code` and `reason` (at most 123
-    /// bytes), and stops: no reconnection follows. While no connection is open it stops at
-    /// once, handing queued messages back. Sending fails from now on.
-    pub fn close(&self, code: CloseCode, reason: &str) {
+    /// Writes what is queued, closes the connection with `code` and `reason`, and stops: no
+    /// reconnection follows. While no connection is open it stops at once, handing queued
+    /// messages back. From the call on, the status is [`Status::Closing`] (if a connection
+    /// is open) and sending fails with [`QueueError::Closed`].
+    ///
+    /// It all takes at most the close timeout
+    /// ([`ClientBuilder::close_timeout`](crate::ClientBuilder::close_timeout)), even if the
+    /// server stops reading: then the connection is dropped, the [`Event::Closed`] is not
+    /// clean and carries [`wsio_proto::Error::CloseTimeout`], and what was not confirmed is
+    /// handed back.
+    ///
+    /// Fails at once, changing nothing, with [`Error::Send`] if the close frame could not be
+    /// sent: a code that may not be sent ([`SendError::InvalidCloseCode`]: reserved, or
+    /// outside 1000-4999, see [`CloseCode::is_sendable`]) or a reason over 123 bytes
+    /// ([`SendError::ControlPayloadTooLong`]). Once the client is closing or stopped, a
+    /// valid call changes nothing.
+    ///
+    /// [`Event::Closed`]: super::Event::Closed
+    /// [`SendError::InvalidCloseCode`]: wsio_proto::SendError::InvalidCloseCode
+    /// [`SendError::ControlPayloadTooLong`]: wsio_proto::SendError::ControlPayloadTooLong
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+        wsio_proto::encode_close_payload(code, reason)?;
         self.handle
             .shared
             .command(Command::Close(code, reason.to_owned()));
+        Ok(())
     }
 
-    /// Stops now, in any state, during a backoff wait too: an open connection is dropped
-    /// without a close handshake, and everything queued or unconfirmed is handed back.
+    /// Stops now, in any state, during a backoff wait or a restore hook too: the connection,
+    /// if any, is shut down without a close handshake (even if the restore hook keeps its
+    /// [`Session`]), and everything queued or unconfirmed is handed back. An open connection
+    /// is reported as [`Event::Closed`](super::Event::Closed) with no code, no error and
+    /// `was_clean` false; then comes [`Event::Stopped`](super::Event::Stopped).
     pub fn cancel(&self) {
         self.handle.shared.command(Command::Cancel);
     }

@@ -22,11 +22,13 @@ pub enum Status {
     Connecting,
     /// A connection is open and its session restored: queued messages flow.
     Open,
-    /// A connection ended or an attempt failed: waiting out the backoff delay, or attempting
-    /// again.
+    /// A connection ended or an attempt failed, and another attempt follows: waiting out the
+    /// backoff delay, or attempting again. When no attempt follows (the policy is off or
+    /// refuses, no attempt is left), the status goes straight to [`Closed`](Self::Closed).
     Reconnecting,
-    /// [`close`](super::ReconnectingClient::close) was called on an open connection: queued
-    /// messages are written, then the close handshake runs.
+    /// [`close`](super::ReconnectingClient::close) was called on an open connection (the
+    /// status changes as the call is made): queued messages are written, then the close
+    /// handshake runs, within the close timeout. Sending is refused.
     Closing,
     /// Stopped for good: closed, cancelled, or no further attempt allowed. No event follows
     /// [`Event::Stopped`].
@@ -62,14 +64,17 @@ pub enum Event {
     Message(Message),
     /// A ping arrived (it has been answered).
     Ping(Bytes),
-    /// A pong arrived, in answer to a ping of the application's or a keepalive ping. Pongs
-    /// that answer the client's own confirmation pings are not reported.
+    /// A pong arrived: in answer to a ping of the application's or a keepalive ping, or
+    /// unsolicited. Pongs that answer the client's own confirmation pings are not reported.
     Pong(Bytes),
     /// An open connection ended: by a close handshake, or abnormally (`was_clean` false, with
-    /// the error).
+    /// the error). Follows each [`Connected`](Self::Connected) exactly once; a
+    /// [`cancel`](super::ReconnectingClient::cancel) reports no code, no error and
+    /// `was_clean` false.
     Closed(Disconnect),
-    /// Something failed: a connection attempt, an open connection, or the restore hook. Also
-    /// kept as [`last_error`](super::ReconnectingClient::last_error).
+    /// Something failed: a connection attempt, an open connection, the restore hook, or an
+    /// application callback that panicked ([`Error::Panicked`], after which the client
+    /// stops). Also kept as [`last_error`](super::ReconnectingClient::last_error).
     Error(Arc<Error>),
     /// The next attempt starts after `delay`.
     Reconnecting {
@@ -91,8 +96,9 @@ pub enum Event {
 /// [`Event`]s, also read with [`recv`](Self::recv). It ends after [`Event::Stopped`].
 ///
 /// Reading events is how the client learns that the application keeps up: while
-/// `event_capacity` events wait unread, it stops reading from the server (TCP applies the
-/// backpressure). Dropping the stream means the application wants no events: they are then
+/// [`event_capacity`](super::Builder::event_capacity) events wait unread, it stops reading
+/// from the server (TCP applies the backpressure), which also stalls confirmations, and so
+/// sending, and reconnection (see there). Dropping the stream means the application wants no events: they are then
 /// discarded, except that messages handed back are kept for
 /// [`take_unsent`](super::ReconnectingClient::take_unsent).
 pub struct Events {

@@ -37,11 +37,29 @@
 //! The one callback is the restore hook, because it must run at a precise point: after the
 //! handshake and before the queue is flushed.
 //!
+//! Every [`Event::Connected`] is followed by exactly one [`Event::Closed`], however the
+//! connection ends (a cancel included), and the stream ends with [`Event::Stopped`]. Messages
+//! handed back come before the status turns [`Status::Closed`], so an application that stops
+//! when it sees that status has them already.
+//!
+//! Keep reading the events (or drop [`Events`]): the client holds at most
+//! [`Builder::event_capacity`] unread events, and while that many wait it stops reading from
+//! the server. Then confirmations are not read either, so [`pending`](ReconnectingClient::pending)
+//! stops going down and sending fails with [`QueueError::Full`] (or [`ready`](ReconnectingClient::ready)
+//! waits) once the queue is full; the server's pings go unanswered, which may make the server
+//! drop the connection; and after a disconnect the client waits for room before it reports
+//! it and tries again.
+//!
 //! # Sending, and what is guaranteed
 //!
 //! [`send_text`](ReconnectingClient::send_text), [`send_binary`](ReconnectingClient::send_binary)
 //! and [`ping`](ReconnectingClient::ping) never wait: they queue the message, or fail at once
-//! with a [`QueueError`] that gives the message back (queue full, client closed).
+//! with a [`QueueError`] that gives the message back. They are accepted while the status is
+//! [`Connecting`](Status::Connecting), [`Open`](Status::Open) or
+//! [`Reconnecting`](Status::Reconnecting), and refused with [`QueueError::Closed`] from the
+//! moment [`close`](ReconnectingClient::close) or [`cancel`](ReconnectingClient::cancel) is
+//! called ([`Closing`](Status::Closing), then [`Closed`](Status::Closed)): the close frame
+//! is the last thing written. A full queue refuses with [`QueueError::Full`];
 //! [`ready`](ReconnectingClient::ready) waits for room. Queued messages are written in order
 //! as soon as a connection is open and restored.
 //!
@@ -62,17 +80,30 @@
 //! handed-back one are not held back: they go out on the next connection. Messages queued and
 //! unconfirmed count together against [`Builder::queue_capacity`].
 //!
-//! The confirmation pings carry a payload starting with `wsio-ack:`; their pongs are not
-//! reported as events.
+//! One confirmation ping is outstanding at a time; messages written meanwhile wait for the
+//! next one, sent when its answer comes (and always right before a close frame). A server may
+//! answer only the latest of several pings (RFC 6455 section 5.5.3), so when a pong arrives
+//! that answers no confirmation ping while one is outstanding, the client sends a fresh one
+//! rather than wait for an answer that may never come. Answers to earlier confirmation pings
+//! never call for another: at most one ping is sent per pong received, plus one per answer.
+//! The payload is `wsio-ack:`, a random token of the client and a sequence number; pongs
+//! that carry the token are not reported as events, and no application ping can fake one.
 //!
 //! # Stopping
 //!
 //! [`close`](ReconnectingClient::close) writes what is queued, runs the close handshake and
-//! stops; [`cancel`](ReconnectingClient::cancel) stops at once, in any state, a backoff wait
-//! included. Dropping the last handle closes as `close` with 1001 would. Either way the event
-//! stream ends with [`Event::Stopped`].
+//! stops, within the close timeout even if the server stops reading;
+//! [`cancel`](ReconnectingClient::cancel) stops at once, in any state, a backoff wait or a
+//! restore hook included. Dropping the last handle closes as `close` with 1001 would. Either
+//! way the event stream ends with [`Event::Stopped`].
+//!
+//! A panic in the restore hook or in the [`should_reconnect`](Policy::should_reconnect)
+//! predicate is a bug that retrying would only repeat: the client reports it as an
+//! [`Event::Error`] with [`Error::Panicked`](crate::Error::Panicked), hands back what it
+//! holds, and stops, as if it had been cancelled.
 
 mod client;
+mod confirm;
 mod events;
 mod policy;
 mod session;

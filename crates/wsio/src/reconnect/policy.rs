@@ -86,8 +86,10 @@ impl Policy {
     }
 
     /// Called after each disconnect and each failed attempt (unless the application closed
-    /// the client): `false` stops the client. By default every disconnect is followed by an
-    /// attempt, within the backoff's attempt limit.
+    /// the client), before the status changes: `false` stops the client, which then goes
+    /// straight to [`Status::Closed`](super::Status::Closed). By default every disconnect is
+    /// followed by an attempt, within the backoff's attempt limit. A panic stops the client
+    /// with [`Error::Panicked`](crate::Error::Panicked).
     pub fn should_reconnect(
         mut self,
         predicate: impl Fn(&Disconnect) -> bool + Send + Sync + 'static,

@@ -83,9 +83,10 @@ impl Shared {
     }
 
     /// Records a command unless one is already given (a close never undoes a cancel), stops
-    /// accepting sends and wakes the task.
+    /// accepting sends and wakes the task. A close of an open connection makes the status
+    /// [`Status::Closing`] at once.
     pub(super) fn command(&self, command: Command) {
-        {
+        let closing = {
             let mut state = self.lock();
             state.accepting = false;
             match (&state.command, &command) {
@@ -94,13 +95,34 @@ impl Shared {
                 }
                 _ => {}
             }
+            matches!(state.command, Some(Command::Close(..)))
+        };
+        if closing {
+            // After `set_status` below, whichever runs first: the status is never left open.
+            self.status.send_if_modified(|status| {
+                let open = *status == Status::Open;
+                if open {
+                    *status = Status::Closing;
+                }
+                open
+            });
         }
         self.wake.notify_one();
         self.room.notify_waiters();
     }
 
+    /// Sets the status, as the application's command allows: a connection that opens while
+    /// a close is asked for is [`Status::Closing`], and one that opens after a cancel does not
+    /// show as open. The command is read under the status's own lock, which `command` takes
+    /// after recording it, so that the two never cross. No lock is held while the status's
+    /// watchers are woken.
     pub(super) fn set_status(&self, status: Status) {
         self.status.send_if_modified(|current| {
+            let status = match (status, &self.lock().command) {
+                (Status::Open, Some(Command::Close(..))) => Status::Closing,
+                (Status::Open, Some(Command::Cancel)) => return false,
+                _ => status,
+            };
             let changed = *current != status;
             *current = status;
             changed

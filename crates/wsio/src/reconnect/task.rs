@@ -1,44 +1,30 @@
 //! The background task: connect, restore, run the connection, wait, and again.
 
-use std::collections::VecDeque;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
+use tokio::time::Sleep;
 use wsio_proto::{CloseCode, CloseFrame, Message, Utf8Bytes};
 
 use super::client::Builder;
+use super::confirm::Confirmations;
 use super::events::{Event, SessionInfo, Status};
 use super::policy::{Disconnect, Policy};
 use super::session::{RestoreHook, Session};
 use super::shared::{Command, Shared};
 use crate::client::{ClientBuilder, Response};
-use crate::error::{Error, Phase};
+use crate::error::{Callback, Error, Phase};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 
 type Socket = WebSocket<Transport>;
-
-/// The start of the payload of the pings that confirm delivery; a sequence number follows.
-const ACK_PREFIX: &[u8] = b"wsio-ack:";
-
-fn ack_payload(seq: u64) -> Bytes {
-    let mut payload = Vec::with_capacity(ACK_PREFIX.len() + 8);
-    payload.extend_from_slice(ACK_PREFIX);
-    payload.extend_from_slice(&seq.to_be_bytes());
-    payload.into()
-}
-
-fn parse_ack(payload: &[u8]) -> Option<u64> {
-    let seq = payload.strip_prefix(ACK_PREFIX)?;
-    Some(u64::from_be_bytes(seq.try_into().ok()?))
-}
 
 pub(super) struct Task {
     shared: Arc<Shared>,
@@ -46,22 +32,37 @@ pub(super) struct Task {
     policy: Policy,
     restore: Option<RestoreHook>,
     restore_timeout: Duration,
-    /// Messages written to the current connection and not yet confirmed, oldest first, each
-    /// with the sequence number of the confirmation ping that covers it.
-    in_flight: VecDeque<(u64, Message)>,
-    /// The sequence number of the next confirmation ping.
-    next_ack: u64,
+    /// What was written to the current connection and not yet confirmed.
+    confirmations: Confirmations,
     stopped: bool,
 }
 
 /// How a connection that the handshake opened came to an end.
 enum Outcome {
     /// It opened (the restore hook succeeded) and later ended.
-    Ended(Disconnect),
+    Ended(Ended),
     /// The restore hook failed or took too long.
     RestoreFailed(Disconnect),
-    /// The application cancelled or closed the client.
+    /// The application cancelled or closed the client while the restore hook ran, or the
+    /// hook panicked.
     Stopped,
+}
+
+/// An open connection that ended, and what to tell the application about it.
+struct Ended {
+    disconnect: Disconnect,
+    /// Written and never confirmed, oldest first.
+    unconfirmed: Vec<Message>,
+}
+
+/// Why the loop of an open connection stopped.
+enum End {
+    /// The connection ended.
+    Ended,
+    /// The application cancelled.
+    Cancelled,
+    /// The application's close did not complete within the close timeout.
+    CloseTimedOut,
 }
 
 /// What an open connection's loop saw.
@@ -84,8 +85,7 @@ impl Task {
             policy: builder.policy,
             restore: builder.restore,
             restore_timeout: builder.restore_timeout,
-            in_flight: VecDeque::new(),
-            next_ack: 0,
+            confirmations: Confirmations::new(),
             stopped: false,
         }
     }
@@ -105,18 +105,19 @@ impl Task {
                 () = wait_for_command(&self.shared) => break,
                 result = self.client.clone().connect() => result,
             };
-            let disconnect = match result {
+            let (disconnect, ended) = match result {
                 Err(error) => {
                     let error = Arc::new(error);
                     self.emit(Event::Error(error.clone())).await;
-                    Disconnect {
+                    let disconnect = Disconnect {
                         attempt,
                         opened: false,
                         code: None,
                         reason: Utf8Bytes::default(),
                         error: Some(error),
                         was_clean: false,
-                    }
+                    };
+                    (disconnect, None)
                 }
                 Ok((ws, response)) => {
                     let info = SessionInfo {
@@ -126,23 +127,32 @@ impl Task {
                     };
                     match self.session(ws, response, info).await {
                         Outcome::Stopped => break,
-                        Outcome::RestoreFailed(disconnect) => disconnect,
-                        Outcome::Ended(disconnect) => {
+                        Outcome::RestoreFailed(disconnect) => (disconnect, None),
+                        Outcome::Ended(ended) => {
                             opened_before = true;
                             attempt = 0;
                             delays = self.policy.backoff_policy().delays();
-                            disconnect
+                            (ended.disconnect.clone(), Some(ended))
                         }
                     }
                 }
             };
-            if self.command().is_some() || !self.policy.allows(&disconnect) {
-                break;
+            // Decided before anything is said, so that the status says what follows.
+            let next = self.next_delay(&disconnect, &mut delays);
+            if let Ok(Some(_)) = next {
+                self.shared.set_status(Status::Reconnecting);
             }
-            let Some(delay) = delays.next() else {
-                break;
+            if let Some(ended) = ended {
+                self.report(ended).await;
+            }
+            let delay = match next {
+                Ok(Some(delay)) => delay,
+                Ok(None) => break,
+                Err(panicked) => {
+                    self.emit(Event::Error(panicked)).await;
+                    break;
+                }
             };
-            self.shared.set_status(Status::Reconnecting);
             self.emit(Event::Reconnecting {
                 attempt: attempt + 1,
                 delay,
@@ -162,56 +172,108 @@ impl Task {
         self.shared.lock().command.clone()
     }
 
+    /// How long to wait before the next attempt, `None` for no attempt: the application
+    /// stopped the client, the policy refuses, or no attempt is left. A panic of the
+    /// predicate is an error that stops the client.
+    fn next_delay(
+        &self,
+        disconnect: &Disconnect,
+        delays: &mut impl Iterator<Item = Duration>,
+    ) -> Result<Option<Duration>, Arc<Error>> {
+        if self.command().is_some() {
+            return Ok(None);
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.policy.allows(disconnect))) {
+            Ok(true) => Ok(delays.next()),
+            Ok(false) => Ok(None),
+            Err(_) => Err(Arc::new(Error::Panicked(Callback::ShouldReconnect))),
+        }
+    }
+
+    /// Tells the application how an open connection ended: what it hands back, the error,
+    /// and the `Closed` event that follows every `Connected`.
+    async fn report(&mut self, ended: Ended) {
+        if !ended.unconfirmed.is_empty() {
+            self.emit(Event::Unsent(ended.unconfirmed)).await;
+        }
+        if let Some(error) = ended.disconnect.error.clone() {
+            self.emit(Event::Error(error)).await;
+        }
+        self.emit(Event::Closed(ended.disconnect)).await;
+    }
+
     /// Adds an event once the application has room for it (see [`emit`]).
     fn emit(&self, event: Event) -> impl Future<Output = ()> + Send + 'static {
         emit(self.shared.clone(), event)
+    }
+
+    /// Runs the restore hook on a fresh connection: `Err` with the outcome if the session is
+    /// not ready for the queue.
+    async fn restore(
+        &mut self,
+        ws: &Socket,
+        response: &Arc<Response>,
+        info: &SessionInfo,
+    ) -> Result<(), Outcome> {
+        let Some(restore) = &mut self.restore else {
+            return Ok(());
+        };
+        let active = Arc::new(AtomicBool::new(true));
+        let session = Session::new(ws.share(), info.clone(), response.clone(), active.clone());
+        let hook = unwind(async {
+            let hook = restore(session);
+            tokio::time::timeout(self.restore_timeout, hook).await
+        });
+        let result = tokio::select! {
+            biased;
+            () = wait_for_command(&self.shared) => None,
+            result = hook => Some(result),
+        };
+        active.store(false, Ordering::Release);
+        let error = match result {
+            None => {
+                // Closed or cancelled while restoring: the session was never ready for the
+                // queue. The hook may keep a session, so the transport is shut down here.
+                if let Some(Command::Close(code, reason)) = self.command() {
+                    ws.closer().close(code, &reason);
+                }
+                ws.closer().abort();
+                return Err(Outcome::Stopped);
+            }
+            Some(Ok(Ok(Ok(())))) => return Ok(()),
+            Some(Ok(Ok(Err(error)))) => error,
+            Some(Ok(Err(_))) => Error::Timeout(Phase::Restore),
+            Some(Err(_)) => {
+                ws.closer().abort();
+                let error = Error::Panicked(Callback::Restore);
+                self.emit(Event::Error(Arc::new(error))).await;
+                return Err(Outcome::Stopped);
+            }
+        };
+        // Tell the server, without waiting for its answer: this connection is done.
+        ws.closer()
+            .close(CloseCode::NORMAL, "session restore failed");
+        ws.closer().abort();
+        let error = Arc::new(error);
+        self.emit(Event::Error(error.clone())).await;
+        Err(Outcome::RestoreFailed(Disconnect {
+            attempt: info.attempt,
+            opened: true,
+            code: None,
+            reason: Utf8Bytes::default(),
+            error: Some(error),
+            was_clean: false,
+        }))
     }
 
     /// Restores the session on a fresh connection, then runs it until it ends.
     async fn session(&mut self, mut ws: Socket, response: Response, info: SessionInfo) -> Outcome {
         let response = Arc::new(response);
         let attempt = info.attempt;
-        if let Some(restore) = &mut self.restore {
-            let active = Arc::new(AtomicBool::new(true));
-            let session = Session::new(ws.share(), info.clone(), response.clone(), active.clone());
-            let hook = tokio::time::timeout(self.restore_timeout, restore(session));
-            let result = tokio::select! {
-                biased;
-                () = wait_for_command(&self.shared) => None,
-                result = hook => Some(result),
-            };
-            active.store(false, Ordering::Release);
-            let error = match result {
-                None => {
-                    // Closed while restoring: the session was never ready for the queue.
-                    if let Some(Command::Close(code, reason)) = self.command() {
-                        ws.closer().close(code, &reason);
-                    }
-                    return Outcome::Stopped;
-                }
-                Some(Ok(Ok(()))) => None,
-                Some(Ok(Err(error))) => Some(error),
-                Some(Err(_)) => Some(Error::Timeout(Phase::Restore)),
-            };
-            if let Some(error) = error {
-                // Tell the server, without waiting for its answer: this connection is done.
-                ws.closer()
-                    .close(CloseCode::NORMAL, "session restore failed");
-                let error = Arc::new(error);
-                self.emit(Event::Error(error.clone())).await;
-                return Outcome::RestoreFailed(Disconnect {
-                    attempt,
-                    opened: true,
-                    code: None,
-                    reason: Utf8Bytes::default(),
-                    error: Some(error),
-                    was_clean: false,
-                });
-            }
+        if let Err(outcome) = self.restore(&ws, &response, &info).await {
+            return outcome;
         }
-        if !matches!(self.command(), Some(Command::Cancel)) {
-            self.shared.set_status(Status::Open);
-        }
+        self.shared.set_status(Status::Open);
         self.emit(Event::Connected {
             response,
             session: info,
@@ -219,34 +281,41 @@ impl Task {
         .await;
 
         let mut open = Open::default();
+        let close_timeout = self.client.config.protocol.close_timeout;
+        // Armed when the application closes: the close, queued messages first, ends by then.
+        let mut close_deadline: Option<Pin<Box<Sleep>>> = None;
         let shared = self.shared.clone();
-        let ended = loop {
+        let end = loop {
             let wake = shared.wake.notified();
             tokio::pin!(wake);
             wake.as_mut().enable();
+            if close_deadline.is_none() && matches!(self.command(), Some(Command::Close(..))) {
+                close_deadline = Some(Box::pin(tokio::time::sleep(close_timeout)));
+            }
             tokio::select! {
                 biased;
                 () = &mut wake => {}
-                ended = std::future::poll_fn(|cx| self.poll_open(&mut ws, &mut open, cx)) => {
-                    break ended;
+                () = expiry(&mut close_deadline) => break End::CloseTimedOut,
+                end = std::future::poll_fn(|cx| self.poll_open(&mut ws, &mut open, cx)) => {
+                    break end;
                 }
             }
         };
-        let stopping = self.command().is_some();
         // What was written but not confirmed may not have arrived: hand it back.
-        let unconfirmed: Vec<Message> = self.in_flight.drain(..).map(|(_, m)| m).collect();
+        let unconfirmed = self.confirmations.take();
         self.shared.release(unconfirmed.len());
-        if !ended {
-            drop(ws);
-            if !unconfirmed.is_empty() {
-                self.shared.push_event(Event::Unsent(unconfirmed));
+        let mut error = open.error;
+        match end {
+            End::Ended => {}
+            End::Cancelled => ws.closer().abort(),
+            End::CloseTimedOut => {
+                ws.closer().abort();
+                error = Some(Error::Protocol(wsio_proto::Error::CloseTimeout));
             }
-            return Outcome::Stopped;
         }
         let info = ws.close_info();
         drop(ws);
-        let error = open
-            .error
+        let error = error
             .or_else(|| {
                 info.as_ref()
                     .and_then(|info| info.error.clone())
@@ -258,64 +327,32 @@ impl Task {
             Some(None) => (Some(CloseCode::NO_STATUS), Utf8Bytes::default()),
             None => (None, Utf8Bytes::default()),
         };
-        let disconnect = Disconnect {
-            attempt,
-            opened: true,
-            code,
-            reason,
-            error: error.clone(),
-            was_clean: info.is_some_and(|info| info.was_clean),
-        };
-        if !stopping {
-            self.shared.set_status(Status::Reconnecting);
-        }
-        if !unconfirmed.is_empty() {
-            self.emit(Event::Unsent(unconfirmed)).await;
-        }
-        if let Some(error) = error {
-            self.emit(Event::Error(error)).await;
-        }
-        self.emit(Event::Closed(disconnect.clone())).await;
-        if stopping {
-            Outcome::Stopped
-        } else {
-            Outcome::Ended(disconnect)
-        }
+        let was_clean = matches!(end, End::Ended) && info.is_some_and(|info| info.was_clean);
+        Outcome::Ended(Ended {
+            disconnect: Disconnect {
+                attempt,
+                opened: true,
+                code,
+                reason,
+                error,
+                was_clean,
+            },
+            unconfirmed,
+        })
     }
 
     /// Moves queued messages into the connection, confirms them, closes when asked, and reads
-    /// what arrives. Ready with `true` when the connection has ended, `false` when the
-    /// application cancelled.
-    fn poll_open(&mut self, ws: &mut Socket, open: &mut Open, cx: &mut Context<'_>) -> Poll<bool> {
+    /// what arrives, until the connection ends or the application cancels.
+    fn poll_open(&mut self, ws: &mut Socket, open: &mut Open, cx: &mut Context<'_>) -> Poll<End> {
         let command = self.command();
         if command == Some(Command::Cancel) {
-            return Poll::Ready(false);
+            return Poll::Ready(End::Cancelled);
         }
-        if !open.write_failed && !open.close_sent {
-            self.write_queued(ws, open, cx);
-            if let Some(Command::Close(code, reason)) = command {
-                self.shared.set_status(Status::Closing);
-                let queue_empty = self.shared.lock().queue.is_empty();
-                if queue_empty && !self.uncovered() && ready(ws, open, cx) {
-                    // Sent after the last confirmation ping: the server's close in answer
-                    // comes after its pong.
-                    if Pin::new(&mut *ws)
-                        .start_send(close_message(code, &reason))
-                        .is_err()
-                    {
-                        open.write_failed = true;
-                    }
-                    open.close_sent = true;
-                }
-            }
-            if let Poll::Ready(Err(_)) = Pin::new(&mut *ws).poll_flush(cx) {
-                open.write_failed = true;
-            }
-        }
+        self.write(ws, open, command.as_ref(), cx);
         while self.shared.event_room() {
             let message = match Pin::new(&mut *ws).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => return Poll::Ready(true),
+                Poll::Pending => break,
+                Poll::Ready(None) => return Poll::Ready(End::Ended),
                 Poll::Ready(Some(Err(error))) => {
                     open.error.get_or_insert(error);
                     continue;
@@ -323,8 +360,8 @@ impl Task {
                 Poll::Ready(Some(Ok(message))) => message,
             };
             match message {
-                Message::Pong(payload) => match parse_ack(&payload) {
-                    Some(seq) => self.confirm(seq),
+                Message::Pong(payload) => match self.confirmations.pong(&payload) {
+                    Some(confirmed) => self.shared.release(confirmed),
                     None => self.shared.push_event(Event::Pong(payload)),
                 },
                 Message::Ping(payload) => self.shared.push_event(Event::Ping(payload)),
@@ -332,12 +369,53 @@ impl Task {
                 message => self.shared.push_event(Event::Message(message)),
             }
         }
+        // A pong read above may call for a confirmation ping, or allow the close frame.
+        self.write(ws, open, command.as_ref(), cx);
         Poll::Pending
     }
 
-    /// Writes queued messages while the connection takes them, then a confirmation ping for
-    /// those not yet covered by one.
-    fn write_queued(&mut self, ws: &mut Socket, open: &mut Open, cx: &mut Context<'_>) {
+    /// Writes queued messages while the connection takes them, the confirmation ping they
+    /// call for, and the close frame once everything before it is written.
+    fn write(
+        &mut self,
+        ws: &mut Socket,
+        open: &mut Open,
+        command: Option<&Command>,
+        cx: &mut Context<'_>,
+    ) {
+        if open.write_failed || open.close_sent {
+            return;
+        }
+        let closing = matches!(command, Some(Command::Close(..)));
+        self.write_queued(ws, open, closing, cx);
+        if let Some(Command::Close(code, reason)) = command {
+            let queue_empty = self.shared.lock().queue.is_empty();
+            if queue_empty && !self.confirmations.uncovered() && ready(ws, open, cx) {
+                // Sent after the last confirmation ping: the server's close in answer
+                // comes after its pong.
+                if Pin::new(&mut *ws)
+                    .start_send(close_message(*code, reason))
+                    .is_err()
+                {
+                    open.write_failed = true;
+                }
+                open.close_sent = true;
+            }
+        }
+        if let Poll::Ready(Err(_)) = Pin::new(&mut *ws).poll_flush(cx) {
+            open.write_failed = true;
+        }
+    }
+
+    /// Writes queued messages while the connection takes them, then a confirmation ping if
+    /// one is due.
+    fn write_queued(
+        &mut self,
+        ws: &mut Socket,
+        open: &mut Open,
+        closing: bool,
+        cx: &mut Context<'_>,
+    ) {
         loop {
             let queue_empty = self.shared.lock().queue.is_empty();
             if queue_empty || !ready(ws, open, cx) {
@@ -359,42 +437,23 @@ impl Task {
                 open.write_failed = true;
                 return;
             }
-            self.in_flight.push_back((self.next_ack, message));
+            self.confirmations.written(message);
         }
-        if self.uncovered() && ready(ws, open, cx) {
-            let ping = Message::Ping(ack_payload(self.next_ack));
+        if self.confirmations.ping_due(closing) && ready(ws, open, cx) {
+            let ping = Message::Ping(self.confirmations.ping());
             if Pin::new(&mut *ws).start_send(ping).is_err() {
                 open.write_failed = true;
-                return;
             }
-            self.next_ack += 1;
         }
     }
 
-    /// Whether a written message waits for a confirmation ping not yet sent.
-    fn uncovered(&self) -> bool {
-        self.in_flight
-            .back()
-            .is_some_and(|(seq, _)| *seq == self.next_ack)
-    }
-
-    /// The server answered confirmation ping `seq`: it has read every message written before.
-    fn confirm(&mut self, seq: u64) {
-        let mut confirmed = 0;
-        while self.in_flight.front().is_some_and(|(s, _)| *s <= seq) {
-            self.in_flight.pop_front();
-            confirmed += 1;
-        }
-        self.shared.release(confirmed);
-    }
-
-    /// Stops for good: hands back what was not confirmed or never sent, and ends the events.
+    /// Stops for good: hands back what was not confirmed or never sent, then says so.
     fn stop(&mut self) {
         if self.stopped {
             return;
         }
         self.stopped = true;
-        let mut unsent: Vec<Message> = self.in_flight.drain(..).map(|(_, m)| m).collect();
+        let mut unsent = self.confirmations.take();
         {
             let mut state = self.shared.lock();
             state.accepting = false;
@@ -402,10 +461,12 @@ impl Task {
             unsent.extend(state.queue.drain(..));
         }
         self.shared.room.notify_waiters();
-        self.shared.set_status(Status::Closed);
+        // Handed back before the status says closed: an application that stops watching
+        // then has them already.
         if !unsent.is_empty() {
             self.shared.push_event(Event::Unsent(unsent));
         }
+        self.shared.set_status(Status::Closed);
         self.shared.push_event(Event::Stopped);
         self.shared.end_events();
     }
@@ -415,6 +476,27 @@ impl Drop for Task {
     /// A task dropped before it ended (its runtime shut down) still ends the event stream.
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Runs `future`, turning a panic in it into `Err`.
+async fn unwind<T>(future: impl Future<Output = T>) -> std::thread::Result<T> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        },
+    )
+    .await
+}
+
+/// Completes when `deadline` passes; never without one.
+async fn expiry(deadline: &mut Option<Pin<Box<Sleep>>>) {
+    match deadline {
+        Some(sleep) => sleep.await,
+        None => std::future::pending().await,
     }
 }
 
