@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's whole test run: formatting, lints, tests, documentation, and the Autobahn
-# conformance suite. `.ci/run` calls this; so can you. Needs only Rust, Python 3 and Node.
+# The project's whole test run: formatting, lints, tests, documentation, the Autobahn
+# conformance suite, and a short run of every fuzz target. `.ci/run` calls this; so can you.
+# Needs only Rust, Python 3 and Node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 
 step "cargo clippy, every feature (warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
@@ -33,3 +35,6 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude wsio-bench --no-deps 
 
 step "Autobahn TestSuite"
 bash scripts/autobahn.sh
+
+step "fuzz targets, 30 s each (cargo fuzz)"
+bash scripts/fuzz.sh

@@ -607,8 +607,14 @@ impl Connection {
         Ok(())
     }
 
-    /// Acts on one whole, valid frame.
+    /// Acts on one whole frame whose header and text are valid.
     fn handle_frame(&mut self, header: FrameHeader, payload: Bytes) -> Result<(), Error> {
+        // A close payload is checked before anything is delivered, so that frame mode never
+        // hands the application a close frame the connection then fails on.
+        let close = match header.opcode {
+            OpCode::Close => parse_close_payload(&payload)?,
+            _ => None,
+        };
         let frame_mode = match (&self.message, header.opcode) {
             (Some(message), OpCode::Continuation) => message.frame_mode,
             _ => self.config.frame_mode,
@@ -675,7 +681,7 @@ impl Connection {
                         .push_back(Event::Message(Message::Pong(payload)));
                 }
             }
-            OpCode::Close => self.handle_close(&payload)?,
+            OpCode::Close => self.handle_close(close),
         }
         Ok(())
     }
@@ -690,9 +696,9 @@ impl Connection {
         self.events.push_back(Event::Message(message));
     }
 
-    /// The peer's close frame: answer it if we have not closed yet, and end the connection.
-    fn handle_close(&mut self, payload: &[u8]) -> Result<(), Error> {
-        let frame = parse_close_payload(payload)?;
+    /// The peer's close frame, its payload parsed: answer it if we have not closed yet, and end
+    /// the connection.
+    fn handle_close(&mut self, frame: Option<CloseFrame>) {
         self.reading = false;
         self.pending_pong = None;
         if !self.close_sent {
@@ -716,7 +722,6 @@ impl Connection {
             was_clean: true,
             error: None,
         });
-        Ok(())
     }
 
     /// Fails the connection (RFC 6455 section 7.1.7): stop reading, send a close frame with the

@@ -27,8 +27,10 @@ pub enum ProtocolError {
     /// The most significant bit of a 64-bit payload length was set. Section 5.2.
     #[error("64-bit payload length has its most significant bit set")]
     PayloadLengthOverflow,
-    /// A control frame with a payload over 125 bytes. Section 5.5.
-    #[error("control frame payload of {0} bytes exceeds 125")]
+    /// A control frame announces a payload over 125 bytes (section 5.5) by using the 16- or
+    /// 64-bit length, which only lengths over 125 may use (section 5.2). Holds that length if
+    /// it arrived and is over 125, otherwise the 7-bit length field (126 or 127).
+    #[error("control frame announces a payload over 125 bytes (length {0})")]
     ControlFrameTooLong(u64),
     /// A control frame without the FIN bit. Section 5.5.
     #[error("fragmented control frame")]

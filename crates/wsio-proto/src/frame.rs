@@ -216,8 +216,12 @@ impl FrameHeader {
                 return Err(ProtocolError::FragmentedControlFrame);
             }
             if short_len > 125 {
-                // The exact length is not needed to know it is too long; report what we know.
-                let len = read_length(&src[2..], length_bytes).unwrap_or(u64::from(short_len));
+                // The 16- and 64-bit forms are only for lengths over 125 (section 5.2), so the
+                // first two bytes suffice. Report the length if it is here and over 125; a
+                // smaller one is written in a form it may not use, so report the form.
+                let len = read_length(&src[2..], length_bytes)
+                    .filter(|&len| len > MAX_CONTROL_PAYLOAD as u64)
+                    .unwrap_or(u64::from(short_len));
                 return Err(ProtocolError::ControlFrameTooLong(len));
             }
         }

@@ -299,3 +299,38 @@ fn eof_behind_a_buffered_close_frame_is_clean() {
     assert_eq!(conn.poll_event(), None);
     assert_eq!(conn.transport_action(), TransportAction::Close);
 }
+
+/// Found by fuzzing (`receive_server`): in frame mode, a close frame with an invalid payload
+/// was delivered as `Event::Frame` before the connection failed on it.
+#[test]
+fn frame_mode_does_not_deliver_an_invalid_close_frame() {
+    for (payload, error) in [
+        (&b"\x03"[..], ProtocolError::CloseFrameTooShort),
+        (&b"\x03\xed"[..], ProtocolError::InvalidCloseCode(1005)),
+        (&b"\x03\xe8\xff"[..], ProtocolError::InvalidUtf8),
+    ] {
+        let mut conn = Connection::new(Role::Server, Config::default().frame_mode(true));
+        let close = Frame::new(true, OpCode::Close, payload.to_vec());
+        conn.receive(&client_wire(&[close]));
+        let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+        let [Event::Closed(info)] = &events[..] else {
+            panic!("{payload:?} gave {events:?}");
+        };
+        assert_eq!(info.error, Some(Error::Protocol(error)));
+    }
+}
+
+/// Found by fuzzing (`frame_header`): a ping whose 5-byte length was written in the 16-bit form
+/// failed with `ControlFrameTooLong(5)`, a length that is not too long. The frame is still
+/// refused, since only lengths over 125 may use that form, and the error names the form.
+#[test]
+fn control_frame_length_in_the_16_bit_form() {
+    let mut wire = vec![0x89, 0xFE, 0x00, 0x05, 1, 2, 3, 4];
+    wire.extend([b'H' ^ 1, b'e' ^ 2, b'l' ^ 3, b'l' ^ 4, b'o' ^ 1]);
+    assert_fails(
+        Role::Server,
+        &wire,
+        ProtocolError::ControlFrameTooLong(126),
+        1002,
+    );
+}

@@ -1,0 +1,106 @@
+//! The client's side of the opening handshake: `ClientHandshake::receive` reading a response
+//! in pieces, for a request with a fixed key that offers subprotocols and extensions or not.
+//! Only client-side errors come out; a refusal's body stays within the limit; cutting the
+//! input into pieces changes no result, only how soon a malformed head is noticed; an accepted
+//! response answers the key and picks only what was offered.
+#![no_main]
+
+use http::header::SEC_WEBSOCKET_ACCEPT;
+use libfuzzer_sys::fuzz_target;
+use wsio_fuzz::Pieces;
+use wsio_proto::handshake::{
+    Accepted, ClientHandshake, DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key,
+};
+
+/// The key of RFC 6455 section 1.3, so that seeds can carry a matching `Sec-WebSocket-Accept`.
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const PROTOCOLS: [&str; 2] = ["chat", "superchat"];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((pieces, wire)) = Pieces::split(data) else {
+        return;
+    };
+    let limit = pieces.limit().unwrap_or(DEFAULT_MAX_HEAD_SIZE);
+    let offers_protocols = pieces.flags & 1 != 0;
+    let offers_extensions = pieces.flags & 2 != 0;
+    let handshake = || {
+        let mut handshake = ClientHandshake::from_parts("example.com", "/chat")
+            .and_then(|h| h.header("sec-websocket-key", KEY))
+            .expect("a valid request")
+            .max_head_size(limit);
+        if offers_protocols {
+            handshake = handshake.protocols(PROTOCOLS).expect("valid subprotocols");
+        }
+        if offers_extensions {
+            handshake = handshake
+                .extensions("permessage-deflate")
+                .expect("a valid offer");
+        }
+        handshake
+    };
+    let read = pieces.read(
+        wire,
+        handshake,
+        |reader, piece| reader.receive(piece),
+        summary,
+    );
+    match &read.pieces {
+        Ok(None) => assert!(read.fed < limit, "{} bytes buffered, no answer", read.fed),
+        Ok(Some(accepted)) => {
+            let response = &accepted.response;
+            assert_eq!(response.status(), 101);
+            assert_eq!(
+                response.headers()[SEC_WEBSOCKET_ACCEPT]
+                    .as_bytes()
+                    .trim_ascii(),
+                accept_key(KEY).as_bytes()
+            );
+            if let Some(protocol) = &accepted.protocol {
+                assert!(offers_protocols && PROTOCOLS.contains(&protocol.as_str()));
+            }
+            assert!(offers_extensions || accepted.extensions.is_none());
+            read.check_leftover(wire, limit, &accepted.leftover, |whole| &whole.leftover);
+        }
+        Err(HandshakeError::Rejected(response)) => {
+            assert_ne!(response.status(), 101);
+            assert!(
+                response.body().len() <= limit,
+                "a body of {} bytes",
+                response.body().len()
+            );
+            // Without a usable Content-Length the body is what came with the head, so pieces
+            // may shorten it.
+            let Err(HandshakeError::Rejected(at_once)) = &read.whole else {
+                unreachable!()
+            };
+            assert!(at_once.body().starts_with(response.body()));
+        }
+        Err(
+            HandshakeError::TooLarge { .. }
+            | HandshakeError::Malformed(_)
+            | HandshakeError::MissingUpgrade
+            | HandshakeError::MissingConnectionUpgrade
+            | HandshakeError::MissingAccept
+            | HandshakeError::AcceptMismatch
+            | HandshakeError::UnexpectedProtocol(_)
+            | HandshakeError::UnexpectedExtensions
+            | HandshakeError::InvalidHeader(_),
+        ) => {}
+        Err(other) => panic!("a response refused with a server-side error: {other:?}"),
+    }
+});
+
+/// What a reader's result says, comparable across ways of feeding it. The bytes after the head
+/// and a refusal's body are left out: they may end where the input given so far ends.
+fn summary(result: &Result<Option<Accepted>, HandshakeError>) -> String {
+    match result {
+        Ok(Some(accepted)) => format!(
+            "{:?} {:?} {:?}",
+            accepted.response, accepted.protocol, accepted.extensions
+        ),
+        Err(HandshakeError::Rejected(response)) => {
+            format!("rejected {:?} {:?}", response.status(), response.headers())
+        }
+        other => format!("{other:?}"),
+    }
+}
