@@ -294,8 +294,9 @@ impl ReconnectingClient {
     /// Stops now, in any state, during a backoff wait or a restore hook too: the connection,
     /// if any, is shut down without a close handshake (even if the restore hook keeps its
     /// [`Session`]), and everything queued or unconfirmed is handed back. An open connection
-    /// is reported as [`Event::Closed`](super::Event::Closed) with no code, no error and
-    /// `was_clean` false; then comes [`Event::Stopped`](super::Event::Stopped).
+    /// is reported as [`Event::Closed`](super::Event::Closed) with no error and `was_clean`
+    /// false (and no code, unless the server's close frame had already arrived); then comes
+    /// [`Event::Stopped`](super::Event::Stopped).
     pub fn cancel(&self) {
         self.handle.shared.command(Command::Cancel);
     }

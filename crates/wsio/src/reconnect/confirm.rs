@@ -9,8 +9,8 @@
 //! several pings (section 5.5.3 allows it), so a pong that answers none of the confirmation
 //! pings (a keepalive's, an application's, or an unsolicited one) while one is outstanding
 //! means that it may have been passed over: a fresh one is sent. Answers to earlier
-//! confirmation pings confirm what they cover and never ask for another ping, so the pings
-//! sent are at most one per answer received plus one per pong that answers none of them.
+//! confirmation pings confirm what they cover and never ask for another ping, so at most one
+//! confirmation ping is sent per pong received (plus the first, and one before a close).
 //!
 //! The payload is `wsio-ack:`, a random token of this client and a sequence number (both
 //! 8 bytes, big-endian), so that no application ping can pass for one.

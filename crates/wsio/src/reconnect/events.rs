@@ -69,8 +69,8 @@ pub enum Event {
     Pong(Bytes),
     /// An open connection ended: by a close handshake, or abnormally (`was_clean` false, with
     /// the error). Follows each [`Connected`](Self::Connected) exactly once; a
-    /// [`cancel`](super::ReconnectingClient::cancel) reports no code, no error and
-    /// `was_clean` false.
+    /// [`cancel`](super::ReconnectingClient::cancel) reports no error and `was_clean` false,
+    /// and a code only if the server's close frame had already arrived.
     Closed(Disconnect),
     /// Something failed: a connection attempt, an open connection, the restore hook, or an
     /// application callback that panicked ([`Error::Panicked`], after which the client

@@ -85,7 +85,8 @@
 //! answer only the latest of several pings (RFC 6455 section 5.5.3), so when a pong arrives
 //! that answers no confirmation ping while one is outstanding, the client sends a fresh one
 //! rather than wait for an answer that may never come. Answers to earlier confirmation pings
-//! never call for another: at most one ping is sent per pong received, plus one per answer.
+//! never call for another, so the client sends at most one confirmation ping per pong it
+//! receives (plus the first, and one right before its close frame): never a storm.
 //! The payload is `wsio-ack:`, a random token of the client and a sequence number; pongs
 //! that carry the token are not reported as events, and no application ping can fake one.
 //!
