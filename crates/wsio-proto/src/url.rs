@@ -23,8 +23,9 @@
 //! - User information (`user:password@`) is kept as written, without percent-decoding, so that
 //!   a client can send it as `Authorization: Basic` ([`Credentials::basic_auth`]).
 //! - `ws+unix` follows the format of Node's `ws` package: the socket path runs from after
-//!   `ws+unix://` up to the first `:`, and the resource follows it (`/` when absent). Such a URL
-//!   has no user information, and its `Host` header is `localhost`.
+//!   `ws+unix://` up to the first `:`, and the resource follows it (`/` when absent; otherwise
+//!   it starts with `/` or `?`). Such a URL has no user information, and its `Host` header is
+//!   `localhost`.
 
 use std::fmt;
 use std::net::Ipv6Addr;
@@ -165,7 +166,7 @@ pub enum UrlError {
     #[error("missing socket path after ws+unix://")]
     MissingSocketPath,
     /// A character or component the URI syntax does not allow, as reported by [`http::Uri`]'s
-    /// parser. Holds its description.
+    /// parser, or a `ws+unix` resource that does not start with `/`. Holds its description.
     #[error("invalid URL: {0}")]
     InvalidSyntax(String),
 }
@@ -439,10 +440,17 @@ fn parse_unix(rest: &str) -> Result<WsUrl, UrlError> {
     if socket.is_empty() {
         return Err(UrlError::MissingSocketPath);
     }
+    let resource = parse_resource(resource)?;
+    // A request line needs a path: `chat` or the asterisk form `*` will not do.
+    if !resource.starts_with('/') {
+        return Err(UrlError::InvalidSyntax(format!(
+            "the resource `{resource}` after the socket path does not start with `/`"
+        )));
+    }
     Ok(WsUrl {
         tls: false,
         target: Target::Unix(PathBuf::from(socket)),
-        resource: parse_resource(resource)?,
+        resource,
         credentials: None,
     })
 }
