@@ -2,6 +2,12 @@
 # Runs the Autobahn TestSuite, through the PyPI package kosoku, against wsio's server examples,
 # and fails unless every case ends OK or INFORMATIONAL.
 #
+# The permessage-deflate cases (12.* and 13.*) take minutes per target, so by default they run
+# against one server (tokio) and one client (blocking), each with compression on (`--deflate`)
+# and the whole suite; the other targets run every other case without compression.
+# WSIO_AUTOBAHN_DEFLATE=all runs the whole suite with compression on against every target but
+# the bare-core std server.
+#
 # Every server listens on 127.0.0.1 only, runs under a time limit and is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,46 +40,68 @@ sys.exit("nothing listens on port " + sys.argv[1])
 PY
 }
 
-# fuzzingclient drives a server: run_server NAME PORT COMMAND...
+# Which cases to run: `plain` skips the permessage-deflate cases, `all` runs every case.
+cases() {
+    case $1 in
+        plain) echo "-x 12.* -x 13.*" ;;
+        all) echo "" ;;
+        *) echo "unknown case selection $1" >&2; exit 2 ;;
+    esac
+}
+
+# fuzzingclient drives a server: run_server NAME PORT CASES COMMAND [ARGS AFTER THE ADDRESS...]
 run_server() {
-    local name=$1 port=$2
-    shift 2
-    echo "autobahn: server $name on 127.0.0.1:$port"
-    timeout 1200 "$@" "127.0.0.1:$port" 2>"reports/$name.server.log" &
+    local name=$1 port=$2 selection
+    selection=$(cases "$3")
+    local command=$4
+    shift 4
+    echo "autobahn: server $name on 127.0.0.1:$port ($3 cases)"
+    timeout 1200 "$command" "127.0.0.1:$port" "$@" 2>"reports/$name.server.log" &
     pids+=($!)
     wait_for_port "$port"
     rm -rf "reports/$name"
     # kosoku exits non-zero when a case fails; the check below decides and explains.
+    # shellcheck disable=SC2086 # the selection is meant to split; set -f keeps globs intact
     timeout 1200 "$venv/bin/kosoku" -m fuzzingclient -p 2 -o "reports/$name" \
-        -x '12.*' -x '13.*' "127.0.0.1:$port" >"reports/$name.log" 2>&1 || true
+        $selection "127.0.0.1:$port" >"reports/$name.log" 2>&1 || true
     tail -n 3 "reports/$name.log"
     python3 scripts/autobahn_check.py "reports/$name"
 }
 
-# fuzzingserver is driven by a client: run_client NAME PORT COMMAND...
+# fuzzingserver is driven by a client: run_client NAME PORT CASES COMMAND [ARGS AFTER THE URL...]
 run_client() {
-    local name=$1 port=$2
-    shift 2
-    echo "autobahn: client $name against 127.0.0.1:$port"
+    local name=$1 port=$2 selection
+    selection=$(cases "$3")
+    local command=$4
+    shift 4
+    echo "autobahn: client $name against 127.0.0.1:$port ($3 cases)"
     rm -rf "reports/$name"
+    # shellcheck disable=SC2086
     timeout 1200 "$venv/bin/kosoku" -m fuzzingserver -o "reports/$name" \
-        -x '12.*' -x '13.*' "127.0.0.1:$port" >"reports/$name.log" 2>&1 &
+        $selection "127.0.0.1:$port" >"reports/$name.log" 2>&1 &
     local server=$!
     pids+=("$server")
     wait_for_port "$port"
-    timeout 1200 "$@" "ws://127.0.0.1:$port" >"reports/$name.client.log" 2>&1
+    timeout 1200 "$command" "ws://127.0.0.1:$port" "$@" >"reports/$name.client.log" 2>&1
     # The fuzzing server writes its reports and exits once the client asked for them.
     wait "$server" || true
     tail -n 3 "reports/$name.log"
     python3 scripts/autobahn_check.py "reports/$name"
 }
 
+set -f
+examples=target/release/examples
 mkdir -p reports
 cargo build --release --locked -p wsio-proto --example std_echo_server
 cargo build --release --locked -p wsio --example echo_server --example autobahn_client \
     --example blocking_echo_server --example blocking_autobahn_client
-run_server proto-std-echo-server 9101 target/release/examples/std_echo_server
-run_server wsio-echo-server 9102 target/release/examples/echo_server
-run_client wsio-client 9103 target/release/examples/autobahn_client
-run_server wsio-blocking-echo-server 9104 target/release/examples/blocking_echo_server
-run_client wsio-blocking-client 9105 target/release/examples/blocking_autobahn_client
+run_server proto-std-echo-server 9101 plain $examples/std_echo_server
+run_server wsio-echo-server 9102 all $examples/echo_server --deflate
+run_client wsio-blocking-client 9105 all $examples/blocking_autobahn_client --deflate
+if [ "${WSIO_AUTOBAHN_DEFLATE:-}" = all ]; then
+    run_client wsio-client 9103 all $examples/autobahn_client --deflate
+    run_server wsio-blocking-echo-server 9104 all $examples/blocking_echo_server --deflate
+else
+    run_client wsio-client 9103 plain $examples/autobahn_client
+    run_server wsio-blocking-echo-server 9104 plain $examples/blocking_echo_server
+fi

@@ -1,4 +1,4 @@
-//! Settings of a connection: limits, timeouts, keepalive and receive mode.
+//! Settings of a connection: limits, timeouts, keepalive, receive mode and compression.
 
 use std::time::Duration;
 
@@ -52,6 +52,11 @@ pub struct Config {
     /// How long to wait for the peer's part of the close handshake: its close frame after ours,
     /// then the end of the transport. Default 10 s.
     pub close_timeout: Duration,
+    /// permessage-deflate (RFC 7692): what to offer as a client and accept as a server, and
+    /// how to compress. Default `None`: not offered, offers declined. See
+    /// [`deflate`](crate::deflate).
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -66,6 +71,8 @@ impl Default for Config {
             pong_timeout: Duration::from_secs(20),
             ping_payload: Bytes::new(),
             close_timeout: Duration::from_secs(10),
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }
@@ -103,4 +110,21 @@ setters! {
     ping_payload: Bytes;
     /// Sets [`close_timeout`](Config#structfield.close_timeout).
     close_timeout: Duration;
+}
+
+#[cfg(feature = "deflate")]
+impl Config {
+    /// Sets [`deflate`](Config#structfield.deflate): `Some` turns permessage-deflate on.
+    ///
+    /// ```
+    /// use wsio_proto::Config;
+    /// use wsio_proto::deflate::DeflateConfig;
+    ///
+    /// let config = Config::default().deflate(Some(DeflateConfig::default().level(1)));
+    /// assert_eq!(config.deflate.unwrap().level, 1);
+    /// ```
+    pub fn deflate(mut self, deflate: Option<crate::deflate::DeflateConfig>) -> Self {
+        self.deflate = deflate;
+        self
+    }
 }

@@ -10,12 +10,16 @@ use crate::close::{
 };
 use crate::config::Config;
 use crate::error::{Error, LimitExceeded, ProtocolError, SendError};
+use crate::extension::{Extension, Negotiated};
 use crate::frame::{Decoded, Frame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 use crate::mask::{MaskGenerator, apply_mask};
 use crate::message::Message;
 use crate::role::Role;
 use crate::transmit::Transmit;
 use crate::utf8::{Utf8Bytes, Utf8Validator};
+
+/// The bit of [`FrameHeader::rsv_bits`] that is RSV1, the one permessage-deflate uses.
+const RSV1: u8 = 0b100;
 
 /// An input buffer that has drained and holds more than this is released rather than kept.
 const KEEP_INPUT_CAPACITY: usize = 64 << 10;
@@ -98,6 +102,9 @@ struct IncomingFrame {
     processed: usize,
     /// Whether the payload is text to validate as it arrives.
     text: bool,
+    /// Whether the payload belongs to a message the extension transformed: it is decoded once
+    /// the frame is whole, and text is validated after decoding.
+    compressed: bool,
 }
 
 /// A fragmented message whose first frame has arrived.
@@ -106,6 +113,10 @@ struct IncomingMessage {
     opcode: OpCode,
     /// Bytes received so far, summed over fragments.
     size: u64,
+    /// Bytes delivered so far (after decoding, for a compressed message).
+    decoded: usize,
+    /// Whether the message's first frame had the extension's RSV bit.
+    compressed: bool,
     /// The fragments so far; unused in frame mode.
     data: BytesMut,
     /// Whether this message's frames are delivered one by one.
@@ -189,6 +200,8 @@ pub struct Connection {
     role: Role,
     config: Config,
     state: State,
+    negotiated: Negotiated,
+    extension: Option<Box<dyn Extension>>,
 
     // Receiving.
     input: BytesMut,
@@ -223,9 +236,22 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection whose opening handshake has completed.
+    /// A connection whose opening handshake has completed and agreed no extension.
     pub fn new(role: Role, config: Config) -> Self {
+        Self::with_extensions(role, config, &Negotiated::default())
+    }
+
+    /// A connection whose opening handshake has completed and agreed the extensions in
+    /// `negotiated` ([`Accepted::negotiated`](crate::Accepted::negotiated) for a client,
+    /// [`UpgradeOffer::negotiate`](crate::UpgradeOffer::negotiate) for a server).
+    ///
+    /// With permessage-deflate agreed, text and binary messages are compressed as
+    /// [`Config::deflate`] says (its defaults if it is `None`), and compressed messages that
+    /// arrive are inflated, within [`Config::max_message_size`], before they are delivered.
+    pub fn with_extensions(role: Role, config: Config, negotiated: &Negotiated) -> Self {
         Connection {
+            extension: negotiated.build(role, &config),
+            negotiated: negotiated.clone(),
             role,
             config,
             state: State::Open,
@@ -266,6 +292,11 @@ impl Connection {
     /// The settings this connection runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The extensions the handshake agreed, which this connection runs.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
     }
 
     /// How many bytes are queued for writing. Front-ends compare this with their write buffer
@@ -363,13 +394,26 @@ impl Connection {
     }
 
     /// Sends a text message: one frame, or fragments of [`Config::max_frame_size`] if longer.
+    /// Compressed first if permessage-deflate is in use and the message reaches its threshold.
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
-        self.send_data(OpCode::Text, text.into().into_bytes())
+        self.send_data(OpCode::Text, text.into().into_bytes(), true)
     }
 
     /// Sends a binary message: one frame, or fragments of [`Config::max_frame_size`] if longer.
+    /// Compressed first if permessage-deflate is in use and the message reaches its threshold.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
-        self.send_data(OpCode::Binary, data.into())
+        self.send_data(OpCode::Binary, data.into(), true)
+    }
+
+    /// Sends a message like [`send`](Self::send), but a text or binary message goes out as it
+    /// is, without the extensions' transformation: not compressed, whatever its size and the
+    /// threshold. For data that is already compressed, or too small to gain.
+    pub fn send_uncompressed(&mut self, message: Message) -> Result<(), SendError> {
+        match message {
+            Message::Text(text) => self.send_data(OpCode::Text, text.into_bytes(), false),
+            Message::Binary(data) => self.send_data(OpCode::Binary, data, false),
+            other => self.send(other),
+        }
     }
 
     /// Sends a ping with a payload of at most 125 bytes.
@@ -531,14 +575,46 @@ impl Connection {
         if frame.text && frame.header.fin {
             self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
         }
-        let header = frame.header;
+        let (header, compressed) = (frame.header, frame.compressed);
         self.frame = None;
-        let payload = self.input.split_to(len).freeze();
+        let mut payload = self.input.split_to(len).freeze();
         if self.input.is_empty() && self.input.capacity() > KEEP_INPUT_CAPACITY {
             self.input = BytesMut::new();
         }
+        if compressed {
+            payload = self.decode(&header, &payload)?;
+        }
         self.handle_frame(header, payload)?;
         Ok(true)
+    }
+
+    /// Decodes one frame of a message the extension transformed, within what is left of
+    /// [`Config::max_message_size`], and validates the text it yields.
+    fn decode(&mut self, header: &FrameHeader, payload: &[u8]) -> Result<Bytes, Error> {
+        let before = self.message.as_ref().map_or(0, |m| m.decoded);
+        let limit = self.config.max_message_size;
+        let extension = self
+            .extension
+            .as_mut()
+            .expect("only frames with an extension's RSV bit are compressed");
+        let decoded = extension
+            .decode(payload, header.fin, limit.saturating_sub(before))
+            .map_err(|e| e.into_error(before, limit))?;
+        let text = match header.opcode {
+            OpCode::Continuation => self
+                .message
+                .as_ref()
+                .is_some_and(|m| m.opcode == OpCode::Text),
+            opcode => opcode == OpCode::Text,
+        };
+        if text {
+            let invalid = |_| ProtocolError::InvalidUtf8;
+            self.utf8.feed(&decoded).map_err(invalid)?;
+            if header.fin {
+                self.utf8.finish().map_err(invalid)?;
+            }
+        }
+        Ok(decoded)
     }
 
     /// Decodes and checks the next frame header. Returns false if more bytes are needed.
@@ -549,18 +625,17 @@ impl Connection {
         };
         self.check_header(&header)?;
         self.input.advance(len);
-        let text = match header.opcode {
-            OpCode::Text => true,
-            OpCode::Continuation => self
-                .message
-                .as_ref()
-                .is_some_and(|m| m.opcode == OpCode::Text),
-            _ => false,
+        let (text, compressed) = match (header.opcode, &self.message) {
+            (OpCode::Text | OpCode::Binary, _) => (header.opcode == OpCode::Text, header.rsv1),
+            (OpCode::Continuation, Some(m)) => (m.opcode == OpCode::Text, m.compressed),
+            _ => (false, false),
         };
         self.frame = Some(IncomingFrame {
             header,
             processed: 0,
-            text,
+            // Compressed text is validated once inflated.
+            text: text && !compressed,
+            compressed,
         });
         Ok(true)
     }
@@ -568,8 +643,14 @@ impl Connection {
     /// The rules that depend on the role, the negotiated extensions, the limits and the frames
     /// before this one.
     fn check_header(&self, header: &FrameHeader) -> Result<(), Error> {
+        // An extension owns RSV1, on the first frame of a data message only (RFC 7692
+        // section 6); every other RSV bit, anywhere, is an error.
+        let allowed = match header.opcode {
+            OpCode::Text | OpCode::Binary if self.extension.is_some() => RSV1,
+            _ => 0,
+        };
         let rsv = header.rsv_bits();
-        if rsv != 0 {
+        if rsv & !allowed != 0 {
             return Err(ProtocolError::ReservedBitsSet(rsv).into());
         }
         match (self.role.expects_masked(), header.mask.is_some()) {
@@ -620,9 +701,14 @@ impl Connection {
             _ => self.config.frame_mode,
         };
         if frame_mode {
+            let compressed = match (&self.message, header.opcode) {
+                (Some(message), OpCode::Continuation) => message.compressed,
+                _ => header.rsv1 && self.extension.is_some(),
+            };
             self.events.push_back(Event::Frame(Frame {
                 fin: header.fin,
-                rsv1: header.rsv1,
+                // A compressed frame is delivered inflated, so without the bit that said so.
+                rsv1: header.rsv1 && !compressed,
                 rsv2: header.rsv2,
                 rsv3: header.rsv3,
                 opcode: header.opcode,
@@ -639,6 +725,8 @@ impl Connection {
                 self.message = Some(IncomingMessage {
                     opcode: header.opcode,
                     size: header.payload_len,
+                    decoded: payload.len(),
+                    compressed: header.rsv1 && self.extension.is_some(),
                     data: if frame_mode {
                         BytesMut::new()
                     } else {
@@ -650,6 +738,7 @@ impl Connection {
             OpCode::Continuation => {
                 let message = self.message.as_mut().expect("checked by check_header");
                 message.size += header.payload_len;
+                message.decoded += payload.len();
                 if !message.frame_mode {
                     message.data.extend_from_slice(&payload);
                 }
@@ -802,22 +891,43 @@ impl Connection {
 
     /// Sends a whole message: in one frame, or in fragments of `max_frame_size` when it is
     /// longer, so that a peer with the same limit accepts it.
-    fn send_data(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
+    ///
+    /// With `transform`, the extension (if any) may compress it first; then the first frame
+    /// carries RSV1.
+    fn send_data(
+        &mut self,
+        opcode: OpCode,
+        payload: Bytes,
+        transform: bool,
+    ) -> Result<(), SendError> {
         self.check_open()?;
         if self.sending_fragments {
             return Err(SendError::FragmentedMessageInProgress);
         }
+        let encoded = match &mut self.extension {
+            Some(extension) if transform => extension.encode(&payload),
+            _ => None,
+        };
+        let (payload, mut rsv1) = match encoded {
+            Some(encoded) => (encoded, true),
+            None => (payload, false),
+        };
         let max = self.config.max_frame_size.max(1);
         let mut opcode = opcode;
         let mut start = 0;
         loop {
             let end = payload.len().min(start + max);
             let fin = end == payload.len();
-            self.write_frame(fin, opcode, &payload.slice(start..end));
+            let mut header = FrameHeader::new(opcode, (end - start) as u64);
+            header.fin = fin;
+            header.rsv1 = rsv1;
+            header.mask = self.next_mask();
+            self.output.push_frame(&header, &payload.slice(start..end));
             if fin {
                 return Ok(());
             }
             opcode = OpCode::Continuation;
+            rsv1 = false;
             start = end;
         }
     }

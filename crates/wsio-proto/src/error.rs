@@ -35,7 +35,9 @@ pub enum ProtocolError {
     /// A control frame without the FIN bit. Section 5.5.
     #[error("fragmented control frame")]
     FragmentedControlFrame,
-    /// An RSV bit set that no negotiated extension defines. Section 5.2.
+    /// An RSV bit set that no negotiated extension defines, or on a frame where the extension
+    /// does not use it (RFC 6455 section 5.2; RFC 7692 section 6: RSV1 only on the first
+    /// frame of a data message).
     #[error("reserved bits {0:#05b} set without an extension that defines them")]
     ReservedBitsSet(u8),
     /// A client sent a frame without a mask. Section 5.1.
@@ -59,14 +61,20 @@ pub enum ProtocolError {
     /// A close frame carried a code that may not be sent on the wire. Section 7.4.
     #[error("invalid close code {0}")]
     InvalidCloseCode(u16),
+    /// A compressed message does not inflate: it is not valid DEFLATE data (RFC 7692
+    /// section 7.2.2).
+    #[error("compressed message data is not valid DEFLATE data")]
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
     /// The close code that answers this error (RFC 6455 section 7.4.1): 1007 for invalid
-    /// UTF-8, 1002 for everything else.
+    /// UTF-8 and for compressed data that does not inflate, 1002 for everything else.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }

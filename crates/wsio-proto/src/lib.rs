@@ -10,6 +10,9 @@
 //!   a [`Connection`] starts from; the [`handshake`] module also has the stateless pieces
 //!   (`generate_key`, `accept_key`, request and response builders, parsers and validators);
 //! - reconnecting: [`Backoff`], the delay policy between attempts, as a pure iterator;
+//! - extensions: the handshake agrees them ([`Negotiated`]) and the connection runs them; with
+//!   the feature `deflate`, permessage-deflate (RFC 7692) is one, off unless
+//!   `Config::deflate` turns it on (see the `deflate` module);
 //! - URLs: [`parse_url`] reads `ws://`, `wss://` and `ws+unix://` targets into a [`WsUrl`];
 //! - the connection: [`Connection`], a state machine for either [`Role`] that takes bytes and
 //!   time in and gives [`Event`]s and bytes out. Its documentation is the contract a front-end
@@ -22,7 +25,11 @@ pub mod backoff;
 pub mod close;
 pub mod config;
 pub mod connection;
+#[cfg(feature = "deflate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
+pub mod deflate;
 pub mod error;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
@@ -41,6 +48,7 @@ pub use close::{
 pub use config::Config;
 pub use connection::{CloseInfo, Connection, Event, State, TransportAction};
 pub use error::{Error, LimitExceeded, ProtocolError, SendError};
+pub use extension::Negotiated;
 pub use frame::{
     Decoded, DecodedFrame, Frame, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode,
     decode_frame, encode_frame,

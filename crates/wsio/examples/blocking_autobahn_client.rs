@@ -2,21 +2,26 @@
 //! the server to write its reports.
 //!
 //! ```sh
-//! cargo run --release -p wsio --example blocking_autobahn_client -- ws://127.0.0.1:9001
+//! cargo run --release -p wsio --example blocking_autobahn_client -- ws://127.0.0.1:9001 [--deflate]
 //! ```
+//!
+//! `--deflate` offers permessage-deflate on every case.
 
-use wsio::{ClientBuilder, Message};
+use wsio::{ClientBuilder, DeflateConfig, Message};
 
 const AGENT: &str = "wsio-blocking";
 
 fn main() -> wsio::Result<()> {
-    let base = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let mut args = std::env::args().skip(1);
+    let base = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let deflate = args.any(|arg| arg == "--deflate");
     let count = case_count(&base)?;
     eprintln!("running {count} cases");
     for case in 1..=count {
-        if let Err(error) = run_case(&format!("{base}/runCase?case={case}&agent={AGENT}")) {
+        if let Err(error) = run_case(
+            &format!("{base}/runCase?case={case}&agent={AGENT}"),
+            deflate,
+        ) {
             eprintln!("case {case}: {error}");
         }
     }
@@ -40,10 +45,12 @@ fn case_count(base: &str) -> wsio::Result<u32> {
 }
 
 /// Echoes every message until the connection ends.
-fn run_case(url: &str) -> wsio::Result<()> {
-    let (mut ws, _) = ClientBuilder::new(url)?
-        .max_frame_size(64 << 20)
-        .connect_blocking()?;
+fn run_case(url: &str, deflate: bool) -> wsio::Result<()> {
+    let mut builder = ClientBuilder::new(url)?.max_frame_size(64 << 20);
+    if deflate {
+        builder = builder.deflate(DeflateConfig::default());
+    }
+    let (mut ws, _) = builder.connect_blocking()?;
     loop {
         match ws.recv() {
             Ok(message) if message.is_data() => ws.send(message)?,

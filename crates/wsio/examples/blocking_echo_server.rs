@@ -1,17 +1,22 @@
 //! An echo server on the blocking API: [`wsio::blocking::Server`], one thread per connection.
 //!
 //! ```sh
-//! cargo run --release -p wsio --example blocking_echo_server -- 127.0.0.1:9001
+//! cargo run --release -p wsio --example blocking_echo_server -- 127.0.0.1:9001 [--deflate]
 //! ```
+//!
+//! `--deflate` accepts permessage-deflate from clients that offer it.
 
-use wsio::ServerRequest;
 use wsio::blocking::{Server, Stream, WebSocket};
+use wsio::{DeflateConfig, ServerRequest};
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".into());
-    let server = Server::builder().fallback(echo).bind(&addr)?;
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:9001".into());
+    let mut builder = Server::builder().fallback(echo);
+    if args.any(|arg| arg == "--deflate") {
+        builder = builder.deflate(DeflateConfig::default());
+    }
+    let server = builder.bind(&addr)?;
     eprintln!("blocking echo server listening on ws://{addr}");
     server.run()
 }

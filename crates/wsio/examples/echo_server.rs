@@ -1,22 +1,27 @@
 //! An echo server on [`wsio::Server`]: every text and binary message comes back as it was sent.
 //!
 //! ```sh
-//! cargo run --release -p wsio --example echo_server -- 127.0.0.1:9001
+//! cargo run --release -p wsio --example echo_server -- 127.0.0.1:9001 [--deflate]
 //! ```
+//!
+//! `--deflate` accepts permessage-deflate from clients that offer it.
 //!
 //! Echoes are queued without flushing while more messages are already decoded, and flushed
 //! when the stream has nothing ready, so that a burst of messages goes back in one write.
 //! Ctrl-C closes every client with 1001 and exits.
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use wsio::{Server, ServerRequest, Transport, WebSocket};
+use wsio::{DeflateConfig, Server, ServerRequest, Transport, WebSocket};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".into());
-    let server = Server::builder().fallback(echo).bind(&addr).await?;
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:9001".into());
+    let mut builder = Server::builder().fallback(echo);
+    if args.any(|arg| arg == "--deflate") {
+        builder = builder.deflate(DeflateConfig::default());
+    }
+    let server = builder.bind(&addr).await?;
     eprintln!("echo server listening on ws://{addr}");
     let handle = server.handle();
     tokio::select! {

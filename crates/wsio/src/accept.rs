@@ -5,7 +5,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsio_proto::handshake::encode_response_head;
-use wsio_proto::{IncomingRequest, Role, UpgradeOffer};
+use wsio_proto::{IncomingRequest, Negotiated, Role, UpgradeOffer};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -82,8 +82,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let response = match answer(&incoming.request, decide) {
-        Ok(response) => response,
+    let (response, negotiated) = match answer(&incoming.request, config, decide) {
+        Ok(answer) => answer,
         Err(refusal) => {
             handshake_io::answer_and_close(&mut stream, &refusal.response).await;
             return Err(refusal.error);
@@ -94,11 +94,12 @@ where
     tokio::time::timeout(config.handshake_timeout, write)
         .await
         .map_err(|_| crate::Error::Timeout(crate::Phase::Handshake))??;
-    Ok(WebSocket::from_raw(
+    Ok(WebSocket::with_extensions(
         stream,
         Role::Server,
         config,
         incoming.leftover,
+        &negotiated,
     ))
 }
 
@@ -168,9 +169,13 @@ impl Accept {
         self
     }
 
-    /// The 101 response that accepts `offer` this way.
-    pub(crate) fn response(self, offer: &UpgradeOffer) -> http::Response<()> {
-        let mut response = offer.accept(self.protocol.as_deref());
+    /// The 101 response that accepts `offer` this way, with the extensions `negotiated`.
+    pub(crate) fn response(
+        self,
+        offer: &UpgradeOffer,
+        negotiated: &Negotiated,
+    ) -> http::Response<()> {
+        let mut response = offer.accept_negotiated(self.protocol.as_deref(), negotiated);
         response.headers_mut().extend(self.headers);
         response
     }
@@ -211,17 +216,20 @@ pub(crate) struct Refusal {
 }
 
 /// How a server answers a handshake request, whatever does the I/O: the request is validated
-/// (RFC 6455 section 4.2.1) and `decide` accepts or refuses it. Gives the 101 response, or the
-/// refusal.
+/// (RFC 6455 section 4.2.1), the extensions `config` enables are negotiated, and `decide`
+/// accepts or refuses it. Gives the 101 response and the agreed extensions, or the refusal.
 pub(crate) fn answer<F>(
     request: &Request<()>,
+    config: &Config,
     decide: F,
-) -> Result<http::Response<()>, Box<Refusal>>
+) -> Result<(http::Response<()>, Negotiated), Box<Refusal>>
 where
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let offer = match wsio_proto::handshake::validate_request(request) {
-        Ok(offer) => offer,
+    let checked = wsio_proto::handshake::validate_request(request)
+        .and_then(|offer| Ok((offer.negotiate(&config.protocol)?, offer)));
+    let (negotiated, offer) = match checked {
+        Ok(checked) => checked,
         Err(error) => {
             let response = error.response();
             return Err(Box::new(Refusal {
@@ -234,7 +242,7 @@ where
         request,
         offer: &offer,
     }) {
-        Ok(accept) => Ok(accept.response(&offer)),
+        Ok(accept) => Ok((accept.response(&offer, &negotiated), negotiated)),
         Err(Reject(refusal)) => Err(Box::new(Refusal {
             response: (*refusal).clone(),
             error: wsio_proto::HandshakeError::Rejected(refusal).into(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use wsio_proto::{ClientHandshake, Role, WsUrl};
+use wsio_proto::{Accepted, ClientHandshake, Negotiated, Role, WsUrl};
 
 use crate::config::Config;
 use crate::error::{Error, Phase, Result};
@@ -34,6 +34,7 @@ pub async fn connect(url: &str) -> Result<(WebSocket<Transport>, Response)> {
 pub struct Response {
     pub(crate) http: http::Response<()>,
     pub(crate) protocol: Option<String>,
+    pub(crate) negotiated: Negotiated,
 }
 
 impl Response {
@@ -52,9 +53,25 @@ impl Response {
         self.protocol.as_deref()
     }
 
+    /// The extensions the server agreed to (such as permessage-deflate), with their
+    /// parameters; empty if none.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+
     /// The whole response.
     pub fn http(&self) -> &http::Response<()> {
         &self.http
+    }
+
+    /// The response of a handshake the server accepted, and the bytes that followed it.
+    pub(crate) fn from_accepted(accepted: Accepted) -> (Self, bytes::Bytes) {
+        let response = Response {
+            http: accepted.response,
+            protocol: accepted.protocol,
+            negotiated: accepted.negotiated,
+        };
+        (response, accepted.leftover)
     }
 }
 
@@ -224,6 +241,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Turns permessage-deflate on: offers it with these settings, and compresses messages if
+    /// the server agrees (see [`DeflateConfig`](crate::DeflateConfig) and
+    /// [`Response::negotiated`]). Sets [`wsio_proto::Config::deflate`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wsio::Result<()> {
+    /// let (ws, response) = wsio::ClientBuilder::new("ws://127.0.0.1:9001/")?
+    ///     .deflate(wsio::DeflateConfig::default())
+    ///     .connect()
+    ///     .await?;
+    /// println!("compressing: {}", !response.negotiated().is_empty());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "deflate")]
+    pub fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
+        self.config.protocol.deflate = Some(deflate);
+        self
+    }
+
     /// Sets [`wsio_proto::Config::auto_pong`].
     pub fn auto_pong(mut self, auto_pong: bool) -> Self {
         self.config.protocol.auto_pong = auto_pong;
@@ -244,18 +280,17 @@ impl ClientBuilder {
     {
         let handshake = self.handshake()?;
         let accepted = handshake_io::client(&mut io, handshake, &self.config).await?;
-        let ws = WebSocket::from_raw(io, Role::Client, &self.config, accepted.leftover);
-        let response = Response {
-            http: accepted.response,
-            protocol: accepted.protocol,
-        };
+        let (response, leftover) = Response::from_accepted(accepted);
+        let negotiated = response.negotiated();
+        let ws = WebSocket::with_extensions(io, Role::Client, &self.config, leftover, negotiated);
         Ok((ws, response))
     }
 
     /// The handshake request these options describe.
     pub(crate) fn handshake(&self) -> Result<ClientHandshake> {
-        let mut handshake =
-            ClientHandshake::new(&self.url).max_head_size(self.config.protocol.max_handshake_size);
+        let mut handshake = ClientHandshake::new(&self.url)
+            .max_head_size(self.config.protocol.max_handshake_size)
+            .extensions_from(&self.config.protocol);
         if !self.protocols.is_empty() {
             handshake = handshake.protocols(&self.protocols)?;
         }

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use bytes::Buf;
 use wsio_proto::{
-    CloseCode, CloseFrame, CloseInfo, Connection, Event, Frame, Message, OpCode, State, Transmit,
-    TransportAction,
+    CloseCode, CloseFrame, CloseInfo, Connection, Event, Frame, Message, Negotiated, OpCode, Role,
+    State, Transmit, TransportAction,
 };
 
 use crate::config::Config;
@@ -54,7 +54,20 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(conn: Connection, config: &Config) -> Self {
+    /// The driver of a connection whose handshake is done and agreed `negotiated`: the core
+    /// starts in message mode (a front-end's type chooses the mode), at `now`, with
+    /// `leftover`, the bytes that arrived after the handshake, as its first input.
+    pub(crate) fn start(
+        role: Role,
+        config: &Config,
+        leftover: &[u8],
+        negotiated: &Negotiated,
+        now: Instant,
+    ) -> Self {
+        let protocol = config.protocol.clone().frame_mode(false);
+        let mut conn = Connection::with_extensions(role, protocol, negotiated);
+        conn.handle_timeout(now);
+        conn.receive(leftover);
         Driver {
             conn,
             read_buf: vec![0; config.read_buffer_size],
@@ -63,6 +76,11 @@ impl Driver {
             transport_done: false,
             close_info: None,
         }
+    }
+
+    /// The extensions the connection runs.
+    pub(crate) fn negotiated(&self) -> &Negotiated {
+        self.conn.negotiated()
     }
 
     /// The protocol state machine, for commands.

@@ -15,7 +15,9 @@
 //!
 //! Features: `tls` (default) for `wss://` through rustls with the webpki roots;
 //! `native-roots` to trust the operating system's roots instead; `hyper` for upgrading
-//! requests of a hyper 1.x HTTP/1 server.
+//! requests of a hyper 1.x HTTP/1 server; `deflate` (default) for permessage-deflate
+//! (RFC 7692), which stays off until [`ClientBuilder::deflate`], [`ServerBuilder::deflate`]
+//! (or `blocking::ServerBuilder::deflate`) or [`wsio_proto::Config::deflate`] turns it on.
 
 mod accept;
 pub mod blocking;
@@ -44,8 +46,10 @@ pub use transport::Transport;
 #[cfg(feature = "hyper")]
 pub use upgrade::{Upgrading, is_upgrade_request, upgrade, upgrade_with};
 pub use websocket::{FrameSocket, ReadHalf, WebSocket, WriteHalf};
+#[cfg(feature = "deflate")]
+pub use wsio_proto::deflate::{DeflateConfig, DeflateParams};
 pub use wsio_proto::{
-    CloseCode, CloseFrame, CloseInfo, Frame, HandshakeError, Message, OpCode, Utf8Bytes,
+    CloseCode, CloseFrame, CloseInfo, Frame, HandshakeError, Message, Negotiated, OpCode, Utf8Bytes,
 };
 
 /// The README's Rust examples, compiled (and run where they can) as doctests.

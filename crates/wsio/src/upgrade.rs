@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use wsio_proto::Role;
 use wsio_proto::handshake::reject;
+use wsio_proto::{Negotiated, Role};
 
 use crate::accept::{Accept, Refusal, Reject, UpgradeRequest};
 use crate::config::Config;
@@ -129,8 +129,8 @@ where
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
     let head = crate::accept::copy_head(request);
-    let response = match crate::accept::answer(&head, decide) {
-        Ok(response) => response,
+    let (response, negotiated) = match crate::accept::answer(&head, config, decide) {
+        Ok(answer) => answer,
         Err(refusal) => {
             let Refusal { response, error } = *refusal;
             return (response.map(R::from), Err(error));
@@ -149,6 +149,7 @@ where
     let upgrading = Upgrading {
         on_upgrade,
         config: config.clone(),
+        negotiated,
     };
     (response, Ok(upgrading))
 }
@@ -167,6 +168,7 @@ where
 pub struct Upgrading {
     on_upgrade: OnUpgrade,
     config: Config,
+    negotiated: Negotiated,
 }
 
 impl Future for Upgrading {
@@ -177,11 +179,12 @@ impl Future for Upgrading {
         let upgraded = ready!(Pin::new(&mut this.on_upgrade).poll(cx)).map_err(io::Error::other)?;
         // Bytes hyper read past the request come first out of `Upgraded` itself, so nothing is
         // left over here.
-        Poll::Ready(Ok(WebSocket::from_raw(
+        Poll::Ready(Ok(WebSocket::with_extensions(
             TokioIo::new(upgraded),
             Role::Server,
             &this.config,
             Bytes::new(),
+            &this.negotiated,
         )))
     }
 }

@@ -12,7 +12,9 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
-use wsio_proto::{CloseCode, CloseInfo, Frame, Message, OpCode, Role, SendError, Utf8Bytes};
+use wsio_proto::{
+    CloseCode, CloseInfo, Frame, Message, Negotiated, OpCode, Role, SendError, Utf8Bytes,
+};
 
 use crate::config::Config;
 use crate::driver::{Driver, Incoming, TransportStep};
@@ -140,16 +142,26 @@ where
     /// Use this to run WebSocket over a stream you have set up yourself. To make or accept
     /// connections, see [`connect`](crate::connect) and [`accept`](crate::accept).
     pub fn from_raw(io: S, role: Role, config: &Config, leftover: Bytes) -> Self {
-        // The type chooses the mode: a WebSocket delivers messages, a FrameSocket frames.
-        let mut conn = wsio_proto::Connection::new(role, config.protocol.clone().frame_mode(false));
-        conn.handle_timeout(now());
-        conn.receive(&leftover);
+        Self::with_extensions(io, role, config, leftover, &Negotiated::default())
+    }
+
+    /// Like [`from_raw`](Self::from_raw), for a handshake that agreed the extensions in
+    /// `negotiated` (for example permessage-deflate): see
+    /// [`wsio_proto::Connection::with_extensions`].
+    pub fn with_extensions(
+        io: S,
+        role: Role,
+        config: &Config,
+        leftover: Bytes,
+        negotiated: &Negotiated,
+    ) -> Self {
+        let driver = Driver::start(role, config, &leftover, negotiated, now());
         let write_wakers = Arc::new(WriteWakers::default());
         WebSocket {
             shared: Arc::new(Shared {
                 inner: Mutex::new(Inner {
                     io,
-                    driver: Driver::new(conn, config),
+                    driver,
                     sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
                     armed: None,
                     reader: None,
@@ -229,6 +241,12 @@ macro_rules! receiving {
             pub fn close_info(&self) -> Option<CloseInfo> {
                 self.shared.lock().driver.close_info().cloned()
             }
+
+            /// The extensions the handshake agreed (such as permessage-deflate), which the
+            /// connection runs.
+            pub fn negotiated(&self) -> Negotiated {
+                self.shared.lock().driver.negotiated().clone()
+            }
         }
     };
 }
@@ -243,7 +261,14 @@ macro_rules! sending {
             /// Sends a message and waits until it is written to the transport. Waits first
             /// while the write buffer is full.
             pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
-                self.shared.send(message.into()).await
+                self.shared.send(message.into(), true).await
+            }
+
+            /// Sends a message like [`send`](Self::send), but a text or binary message goes
+            /// out uncompressed even where permessage-deflate is in use: for data that is
+            /// already compressed.
+            pub async fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<()> {
+                self.shared.send(message.into(), false).await
             }
 
             /// Sends a text message.
@@ -519,9 +544,13 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn start_send(&self, message: Message) -> Result<()> {
+    /// Queues a message; `compress` lets the extensions transform it.
+    fn start_send(&self, message: Message, compress: bool) -> Result<()> {
         let closing = matches!(message, Message::Close(_));
-        self.queue(closing, |conn| conn.send(message))
+        self.queue(closing, |conn| match compress {
+            true => conn.send(message),
+            false => conn.send_uncompressed(message),
+        })
     }
 
     fn start_send_frame(&self, frame: Frame) -> Result<()> {
@@ -565,9 +594,9 @@ where
         self.poll_flush(cx)
     }
 
-    async fn send(&self, message: Message) -> Result<()> {
+    async fn send(&self, message: Message, compress: bool) -> Result<()> {
         std::future::poll_fn(|cx| self.poll_ready(cx)).await?;
-        self.start_send(message)?;
+        self.start_send(message, compress)?;
         std::future::poll_fn(|cx| self.poll_flush(cx)).await
     }
 
@@ -579,7 +608,7 @@ where
 
     async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
         let frame = wsio_proto::CloseFrame::new(code, reason);
-        self.send(Message::Close(Some(frame))).await
+        self.send(Message::Close(Some(frame)), true).await
     }
 }
 
@@ -679,7 +708,7 @@ macro_rules! impl_sink {
             }
 
             fn start_send(self: Pin<&mut Self>, message: Message) -> Result<()> {
-                self.shared.start_send(message)
+                self.shared.start_send(message, true)
             }
 
             fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {

@@ -12,6 +12,8 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use super::head::{HeadBuffer, parse_response};
 use super::headers::{first_value, has_token, invalid, is_token, joined, list_items, list_strings};
 use super::{DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key, encode_request, generate_key};
+use crate::config::Config;
+use crate::extension::{self, Negotiated};
 use crate::frame::Decoded;
 use crate::url::{Credentials, WsUrl};
 
@@ -67,6 +69,8 @@ pub struct ClientHandshake {
     request: Request<()>,
     buffer: HeadBuffer,
     state: State,
+    /// The settings the extension offer was made from, which the answer is checked against.
+    offered: Option<Config>,
 }
 
 /// How far a [`ClientHandshake`] has read.
@@ -93,9 +97,15 @@ pub struct Accepted {
     /// The subprotocol the server chose, if any; always one of those offered.
     pub protocol: Option<String>,
     /// The `Sec-WebSocket-Extensions` of the response (all lines joined with `", "`), if any.
-    /// It can only be present when extensions were offered; interpreting it is up to the
-    /// caller.
+    /// It can only be present when extensions were offered. An answer to an offer made by
+    /// [`ClientHandshake::extensions_from`] is checked and described by
+    /// [`negotiated`](Self::negotiated); one to an offer made by hand is the caller's to
+    /// interpret.
     pub extensions: Option<String>,
+    /// The extensions the server agreed to, with their parameters, when the offer came from
+    /// [`ClientHandshake::extensions_from`]; hand it to
+    /// [`Connection::with_extensions`](crate::Connection::with_extensions). Empty otherwise.
+    pub negotiated: Negotiated,
     /// The bytes that arrived after the response head. They are WebSocket frames already sent
     /// by the server, and must be fed to the connection before anything read later.
     pub leftover: Bytes,
@@ -126,6 +136,7 @@ impl ClientHandshake {
             request: build_request(host, resource, &generate_key())?,
             buffer: HeadBuffer::new(DEFAULT_MAX_HEAD_SIZE),
             state: State::Head,
+            offered: None,
         })
     }
 
@@ -166,6 +177,7 @@ impl ClientHandshake {
     /// [`HandshakeError::UnexpectedExtensions`]; with one, the server's answer is in
     /// [`Accepted::extensions`] and the caller decides whether it is acceptable.
     pub fn extensions(mut self, offer: &str) -> Result<Self, HandshakeError> {
+        self.offered = None;
         if offer.is_empty() {
             self.request.headers_mut().remove(SEC_WEBSOCKET_EXTENSIONS);
             return Ok(self);
@@ -175,6 +187,37 @@ impl ClientHandshake {
             .headers_mut()
             .insert(SEC_WEBSOCKET_EXTENSIONS, value);
         Ok(self)
+    }
+
+    /// Offers the extensions `config` turns on (permessage-deflate with
+    /// [`Config::deflate`](crate::Config::deflate), feature `deflate`), replacing any earlier
+    /// offer, and checks the server's answer against them: an answer that fits no offer fails
+    /// [`receive`](Self::receive) with [`HandshakeError::UnacceptableExtensions`], and what was
+    /// agreed is in [`Accepted::negotiated`]. A `config` that turns none on leaves the request
+    /// as it is.
+    ///
+    /// ```
+    /// # #[cfg(feature = "deflate")] {
+    /// use wsio_proto::{ClientHandshake, Config};
+    /// use wsio_proto::deflate::DeflateConfig;
+    ///
+    /// let config = Config::default().deflate(Some(DeflateConfig::default()));
+    /// let handshake = ClientHandshake::new(&"ws://h/".parse()?).extensions_from(&config);
+    /// let offer = &handshake.request().headers()["sec-websocket-extensions"];
+    /// assert!(offer.to_str()?.starts_with("permessage-deflate; client_max_window_bits"));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn extensions_from(mut self, config: &Config) -> Self {
+        if let Some(offer) = extension::client_offer(config) {
+            let value = HeaderValue::try_from(offer)
+                .expect("tokens, digits and separators are a valid header value");
+            self.request
+                .headers_mut()
+                .insert(SEC_WEBSOCKET_EXTENSIONS, value);
+            self.offered = Some(config.clone());
+        }
+        self
     }
 
     /// Sets the `Origin` header (RFC 6455 section 4.1, client step 8; section 10.2).
@@ -264,7 +307,8 @@ impl ClientHandshake {
     /// Returns `Ok(None)` while the response is incomplete, and `Ok(Some(accepted))` once a
     /// `101` response has passed every check of RFC 6455 section 4.1: `Upgrade: websocket`,
     /// `Connection: upgrade`, the right `Sec-WebSocket-Accept`, a subprotocol that was offered
-    /// (or none), and no extensions unless some were offered. Bytes after the head are kept in
+    /// (or none), no extensions unless some were offered, and an answer that fits the offer of
+    /// [`extensions_from`](Self::extensions_from). Bytes after the head are kept in
     /// [`Accepted::leftover`].
     ///
     /// A status other than 101 is [`HandshakeError::Rejected`], holding the response and its
@@ -319,8 +363,14 @@ impl ClientHandshake {
                     return self.finish_body();
                 }
                 let protocol = self.check(&response)?;
+                let extensions = joined(response.headers(), &SEC_WEBSOCKET_EXTENSIONS)?;
+                let negotiated = match &self.offered {
+                    Some(config) => extension::client_accept(config, extensions.as_deref())?,
+                    None => Negotiated::default(),
+                };
                 Ok(Some(Accepted {
-                    extensions: joined(response.headers(), &SEC_WEBSOCKET_EXTENSIONS)?,
+                    extensions,
+                    negotiated,
                     response,
                     protocol,
                     leftover: self.buffer.leftover(head_len, &data[taken..]),

@@ -81,6 +81,11 @@ pub enum HandshakeError {
     /// the subprotocol. Status 400.
     #[error("invalid or repeated subprotocol `{0}`")]
     InvalidSubprotocol(Box<str>),
+    /// The request's `Sec-WebSocket-Extensions` does not follow the grammar of RFC 6455
+    /// section 9.1, or an offer of an extension this server negotiates repeats a parameter or
+    /// gives one an invalid value. Says what is wrong. Status 400.
+    #[error("malformed Sec-WebSocket-Extensions: {0}")]
+    MalformedExtensions(Box<str>),
 
     // --- Checking a response (client), RFC 6455 section 4.1.
     /// The server answered with a status other than 101. Holds its status, headers and as much
@@ -103,6 +108,11 @@ pub enum HandshakeError {
     /// Status 502.
     #[error("the server chose extensions, but none were offered")]
     UnexpectedExtensions,
+    /// The server's `Sec-WebSocket-Extensions` answer to the client's offer is malformed, names
+    /// an extension that was not offered, or agrees to parameters that fit no offer (RFC 7692
+    /// section 5.2). Says what is wrong. Status 502.
+    #[error("unacceptable Sec-WebSocket-Extensions answer: {0}")]
+    UnacceptableExtensions(Box<str>),
 }
 
 impl HandshakeError {
@@ -118,7 +128,8 @@ impl HandshakeError {
             | MissingAccept
             | AcceptMismatch
             | UnexpectedProtocol(_)
-            | UnexpectedExtensions => StatusCode::BAD_GATEWAY,
+            | UnexpectedExtensions
+            | UnacceptableExtensions(_) => StatusCode::BAD_GATEWAY,
             Malformed(_)
             | InvalidTarget
             | NotGet
@@ -131,7 +142,8 @@ impl HandshakeError {
             | DuplicateKey
             | InvalidKey
             | InvalidHeader(_)
-            | InvalidSubprotocol(_) => StatusCode::BAD_REQUEST,
+            | InvalidSubprotocol(_)
+            | MalformedExtensions(_) => StatusCode::BAD_REQUEST,
         }
     }
 

@@ -12,6 +12,8 @@ use super::head::{HeadBuffer, parse_request};
 use super::headers::{first_value, has_token, joined, list_strings};
 use super::key::is_valid_key;
 use super::{DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key};
+use crate::config::Config;
+use crate::extension::{self, Negotiated};
 use crate::frame::Decoded;
 
 /// Reads a client's handshake request as it arrives.
@@ -156,6 +158,57 @@ impl UpgradeOffer {
     /// If `protocol` is not a valid header value.
     pub fn accept(&self, protocol: Option<&str>) -> Response<()> {
         accept_response(&self.key, protocol)
+    }
+
+    /// Chooses among the offered extensions what a server with `config` agrees to
+    /// (permessage-deflate with [`Config::deflate`](crate::Config::deflate), feature
+    /// `deflate`). Offers it cannot honour are declined; a malformed offer is
+    /// [`HandshakeError::MalformedExtensions`] (400). Without an enabled extension the offers
+    /// are not read at all.
+    ///
+    /// Put the result in the response with [`accept_negotiated`](Self::accept_negotiated) and
+    /// hand it to [`Connection::with_extensions`](crate::Connection::with_extensions).
+    pub fn negotiate(&self, config: &Config) -> Result<Negotiated, HandshakeError> {
+        extension::server_negotiate(config, self.extensions.as_deref())
+    }
+
+    /// The `101` response of [`accept`](Self::accept), with the `Sec-WebSocket-Extensions`
+    /// answer that tells the client what was `negotiated`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "deflate")] {
+    /// use wsio_proto::Config;
+    /// use wsio_proto::deflate::DeflateConfig;
+    /// use wsio_proto::handshake::validate_request;
+    ///
+    /// let request = http::Request::get("/")
+    ///     .header("host", "h")
+    ///     .header("upgrade", "websocket")
+    ///     .header("connection", "upgrade")
+    ///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .header("sec-websocket-version", "13")
+    ///     .header("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")
+    ///     .body(())?;
+    /// let offer = validate_request(&request)?;
+    /// let config = Config::default().deflate(Some(DeflateConfig::default()));
+    /// let negotiated = offer.negotiate(&config)?;
+    /// let response = offer.accept_negotiated(None, &negotiated);
+    /// assert_eq!(response.headers()["sec-websocket-extensions"], "permessage-deflate");
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn accept_negotiated(
+        &self,
+        protocol: Option<&str>,
+        negotiated: &Negotiated,
+    ) -> Response<()> {
+        let mut response = self.accept(protocol);
+        if let Some(answer) = negotiated.response_header() {
+            response
+                .headers_mut()
+                .insert(SEC_WEBSOCKET_EXTENSIONS, answer);
+        }
+        response
     }
 }
 

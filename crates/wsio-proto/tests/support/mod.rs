@@ -10,9 +10,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
+use wsio_proto::handshake::encode_response_head;
 use wsio_proto::{
-    CloseInfo, Config, Connection, Decoded, DecodedFrame, Event, Frame, Role, TransportAction,
-    decode_frame, encode_frame,
+    ClientHandshake, CloseInfo, Config, Connection, Decoded, DecodedFrame, Event, Frame, Role,
+    ServerHandshake, TransportAction, decode_frame, encode_frame,
 };
 
 /// One end as the harness sees it.
@@ -27,8 +28,12 @@ pub struct End {
 
 impl End {
     fn new(role: Role, config: Config) -> Self {
+        Self::with(Connection::new(role, config))
+    }
+
+    fn with(conn: Connection) -> Self {
         End {
-            conn: Connection::new(role, config),
+            conn,
             events: Vec::new(),
             write_closed: false,
             dropped: false,
@@ -78,6 +83,38 @@ impl Pair {
         let mut pair = Pair {
             client: End::new(Role::Client, client),
             server: End::new(Role::Server, server),
+            now: Instant::now(),
+            chunk: usize::MAX,
+        };
+        pair.tick();
+        pair
+    }
+
+    /// A pair whose opening handshake ran for real: the client offered the extensions its
+    /// config turns on, and the server agreed to what its config allows.
+    pub fn handshake(client: Config, server: Config) -> Self {
+        let mut handshake =
+            ClientHandshake::new(&"ws://localhost/".parse().unwrap()).extensions_from(&client);
+        let incoming = ServerHandshake::new()
+            .receive(&handshake.encode_request())
+            .unwrap()
+            .unwrap();
+        let offer = incoming.validate().unwrap();
+        let negotiated = offer.negotiate(&server).unwrap();
+        let response = encode_response_head(&offer.accept_negotiated(None, &negotiated));
+        let accepted = handshake.receive(&response).unwrap().unwrap();
+        assert_eq!(accepted.negotiated, negotiated);
+        let mut pair = Pair {
+            client: End::with(Connection::with_extensions(
+                Role::Client,
+                client,
+                &accepted.negotiated,
+            )),
+            server: End::with(Connection::with_extensions(
+                Role::Server,
+                server,
+                &negotiated,
+            )),
             now: Instant::now(),
             chunk: usize::MAX,
         };

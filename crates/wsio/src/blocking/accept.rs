@@ -69,8 +69,8 @@ where
     S: BlockingStream,
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let response = match answer(&incoming.request, decide) {
-        Ok(response) => response,
+    let (response, negotiated) = match answer(&incoming.request, config, decide) {
+        Ok(answer) => answer,
         Err(refusal) => {
             answer_and_close(&mut stream, &refusal.response);
             return Err(refusal.error);
@@ -80,11 +80,12 @@ where
     stream.flush()?;
     stream.set_read_timeout(None)?;
     stream.set_write_timeout(None)?;
-    Ok(WebSocket::from_raw(
+    Ok(WebSocket::with_extensions(
         stream,
         Role::Server,
         config,
         incoming.leftover,
+        &negotiated,
     ))
 }
 

@@ -66,11 +66,9 @@ impl ClientBuilder {
         };
         io.set_read_timeout(None)?;
         io.set_write_timeout(None)?;
-        let ws = WebSocket::from_raw(io, Role::Client, &self.config, accepted.leftover);
-        let response = Response {
-            http: accepted.response,
-            protocol: accepted.protocol,
-        };
+        let (response, leftover) = Response::from_accepted(accepted);
+        let negotiated = response.negotiated();
+        let ws = WebSocket::with_extensions(io, Role::Client, &self.config, leftover, negotiated);
         Ok((ws, response))
     }
 

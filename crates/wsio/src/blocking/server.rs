@@ -63,6 +63,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Accepts permessage-deflate from clients that offer it, with these settings (see
+    /// [`DeflateConfig`](crate::DeflateConfig)); without this, offers are declined. Sets
+    /// [`wsio_proto::Config::deflate`]; a later [`config`](Self::config) replaces it.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
+        self.config.protocol.deflate = Some(deflate);
+        self
+    }
+
     /// Sends connections whose request path is exactly `path` to `handler`.
     pub fn route<F>(mut self, path: impl Into<String>, handler: F) -> Self
     where

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use wsio_proto::{CloseCode, CloseFrame, CloseInfo, Frame, Message, Role, Utf8Bytes};
+use wsio_proto::{CloseCode, CloseFrame, CloseInfo, Frame, Message, Negotiated, Role, Utf8Bytes};
 
 use super::stream::{BlockingStream, is_timeout, timeout_or};
 use crate::config::Config;
@@ -60,13 +60,22 @@ impl<S: BlockingStream> WebSocket<S> {
     /// Wraps a stream whose opening handshake is done. `leftover` holds bytes that arrived
     /// after the handshake; they are the connection's first input.
     pub fn from_raw(io: S, role: Role, config: &Config, leftover: Bytes) -> Self {
-        // The type chooses the mode: a WebSocket delivers messages, a FrameSocket frames.
-        let mut conn = wsio_proto::Connection::new(role, config.protocol.clone().frame_mode(false));
-        conn.handle_timeout(Instant::now());
-        conn.receive(&leftover);
+        Self::with_extensions(io, role, config, leftover, &Negotiated::default())
+    }
+
+    /// Like [`from_raw`](Self::from_raw), for a handshake that agreed the extensions in
+    /// `negotiated` (for example permessage-deflate): see
+    /// [`wsio_proto::Connection::with_extensions`].
+    pub fn with_extensions(
+        io: S,
+        role: Role,
+        config: &Config,
+        leftover: Bytes,
+        negotiated: &Negotiated,
+    ) -> Self {
         WebSocket {
             io,
-            driver: Driver::new(conn, config),
+            driver: Driver::start(role, config, &leftover, negotiated, Instant::now()),
             read_timeout: None,
             write_timeout: None,
             ended: false,
@@ -117,10 +126,25 @@ impl<S: BlockingStream> WebSocket<S> {
         &self.io
     }
 
+    /// The extensions the handshake agreed (such as permessage-deflate), which the connection
+    /// runs.
+    pub fn negotiated(&self) -> &Negotiated {
+        self.driver.negotiated()
+    }
+
     /// Sends a message and waits until it is written.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<()> {
         self.driver.tick(Instant::now());
         self.driver.conn().send(message.into())?;
+        self.flush()
+    }
+
+    /// Sends a message like [`send`](Self::send), but a text or binary message goes out
+    /// uncompressed even where permessage-deflate is in use: for data that is already
+    /// compressed.
+    pub fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.driver.tick(Instant::now());
+        self.driver.conn().send_uncompressed(message.into())?;
         self.flush()
     }
 
