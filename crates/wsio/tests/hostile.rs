@@ -108,10 +108,15 @@ async fn firehose(mut ws: WebSocket<Transport>, sent: Arc<AtomicUsize>) {
 /// A raw TCP peer that completes the opening handshake for `path` and then does as the test
 /// says. The head is read byte by byte so that no frame byte is taken with it.
 async fn upgraded(addr: SocketAddr, path: &str) -> TcpStream {
+    upgraded_with(addr, path, "").await
+}
+
+/// [`upgraded`], with more header lines (each ending in CRLF) in the request.
+async fn upgraded_with(addr: SocketAddr, path: &str, headers: &str) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{headers}\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut head = Vec::new();
@@ -488,6 +493,61 @@ async fn an_unmasked_client_frame_gets_1002() {
         assert_eq!(close_code_after(target.addr, &unmasked).await, Some(1002));
         target.serves_others().await;
         watch.assert_growth_below(MIB);
+        target.finish().await;
+    })
+    .await;
+}
+
+/// A permessage-deflate payload that inflates to `mib` MiB of zeros: one compressed MiB,
+/// ended with a sync flush, repeated (each copy starts without history, so they chain), less
+/// the flush marker the receiver puts back (RFC 7692 section 7.2.1).
+#[cfg(feature = "deflate")]
+fn deflate_bomb(mib: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut compress = Compress::new(Compression::best(), false);
+    let mut one = Vec::with_capacity(64 << 10);
+    compress
+        .compress_vec(&vec![0u8; MIB], &mut one, FlushCompress::Sync)
+        .unwrap();
+    assert_eq!(
+        compress.total_in(),
+        MIB as u64,
+        "the output buffer was too small"
+    );
+    let mut bomb = one.repeat(mib);
+    bomb.truncate(bomb.len() - 4);
+    bomb
+}
+
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn a_decompression_bomb_stops_at_the_message_size_limit() {
+    attack(async {
+        let mut config = Config::default();
+        config.protocol = config
+            .protocol
+            .max_message_size(MIB)
+            .deflate(Some(wsio::DeflateConfig::default()));
+        let target = Target::start(config).await;
+        // 256 MiB of zeros in a frame far below the limit, so that only inflating crosses it.
+        let bomb = deflate_bomb(256);
+        assert!(bomb.len() < MIB / 2, "{} bytes compressed", bomb.len());
+        let mut frame = wsio_proto::Frame::new(true, OpCode::Binary, bomb);
+        frame.rsv1 = true;
+        let wire = wsio_proto::encode_frame(&frame, Some([2, 7, 1, 8]));
+        let watch = Watch::start();
+        let mut stream = upgraded_with(
+            target.addr,
+            "/size",
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+        )
+        .await;
+        stream.write_all(&wire).await.unwrap();
+        assert_eq!(read_frames(&mut stream, None).await.close_code, Some(1009));
+        target.serves_others().await;
+        // The server held about the 1 MiB limit of inflated data, not 256 MiB.
+        watch.assert_growth_below(4 * MIB);
+        drop(stream);
         target.finish().await;
     })
     .await;
