@@ -8,7 +8,7 @@ mod support;
 
 use futures_util::StreamExt;
 use support::LIMIT;
-use support::tls::{certificate, provider, trusting};
+use support::tls::{Authority, certificate, provider, trusting};
 use tokio::net::TcpListener;
 use wsio::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use wsio::rustls::{self, ServerConfig};
@@ -86,6 +86,100 @@ async fn an_untrusted_certificate_is_refused_by_default() {
     .unwrap();
 }
 
+/// Connects with `danger_accept_invalid_certs` and has a message echoed.
+async fn insecure_echo(url: &str) {
+    let (mut ws, _) = ClientBuilder::new(url)
+        .unwrap()
+        .danger_accept_invalid_certs(true)
+        .connect()
+        .await
+        .unwrap();
+    ws.send_text("insecure but encrypted").await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::text("insecure but encrypted")
+    );
+}
+
+/// The error's message names the certificate as the reason, in the words given.
+fn says_why(error: &Error, why: &str) {
+    let message = error.to_string();
+    assert!(
+        message.starts_with("TLS error: invalid peer certificate: ") && message.contains(why),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_from_an_unknown_authority_is_refused() {
+    tokio::time::timeout(LIMIT, async {
+        // Signed by an authority the webpki roots do not hold.
+        let (cert, key) = Authority::new().issue(None);
+        let addr = tls_echo_server(cert, key).await;
+        let url = format!("wss://localhost:{}/", addr.port());
+        let error = wsio::connect(&url).await.unwrap_err();
+        says_why(&error, "UnknownIssuer");
+        // Trusting another authority does not help either.
+        let other = Authority::new();
+        let error = ClientBuilder::new(&url)
+            .unwrap()
+            .tls_config(trusting(&other.cert))
+            .connect()
+            .await
+            .unwrap_err();
+        says_why(&error, "UnknownIssuer");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_refused() {
+    tokio::time::timeout(LIMIT, async {
+        let authority = Authority::new();
+        let (cert, key) = authority.issue(Some((2000, 2001)));
+        let addr = tls_echo_server(cert, key).await;
+        let url = format!("wss://localhost:{}/", addr.port());
+        // The authority is trusted: only the dates are wrong.
+        let error = ClientBuilder::new(&url)
+            .unwrap()
+            .tls_config(trusting(&authority.cert))
+            .connect()
+            .await
+            .unwrap_err();
+        let Error::Tls(tls) = &error else {
+            panic!("expected a TLS error, got {error:?}")
+        };
+        assert!(
+            matches!(
+                **tls,
+                rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Expired
+                        | rustls::CertificateError::ExpiredContext { .. }
+                )
+            ),
+            "{tls:?}"
+        );
+        says_why(&error, "certificate expired");
+        // The blocking client refuses it the same way.
+        let blocking = tokio::task::spawn_blocking({
+            let (url, trust) = (url.clone(), trusting(&authority.cert));
+            move || {
+                ClientBuilder::new(&url)
+                    .unwrap()
+                    .tls_config(trust)
+                    .connect_blocking()
+                    .unwrap_err()
+            }
+        });
+        says_why(&blocking.await.unwrap(), "certificate expired");
+        // Only the insecure option gets through.
+        insecure_echo(&url).await;
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn a_certificate_for_another_name_is_refused() {
     tokio::time::timeout(LIMIT, async {
@@ -112,6 +206,7 @@ async fn a_certificate_for_another_name_is_refused() {
             ),
             "{error:?}"
         );
+        says_why(&Error::Tls(error), "not valid for name");
     })
     .await
     .unwrap();
@@ -124,17 +219,7 @@ async fn the_insecure_option_is_the_only_way_around() {
         let addr = tls_echo_server(cert, key).await;
         // Untrusted and for another name, yet accepted when asked for explicitly.
         let url = format!("wss://127.0.0.1:{}/", addr.port());
-        let (mut ws, _) = ClientBuilder::new(&url)
-            .unwrap()
-            .danger_accept_invalid_certs(true)
-            .connect()
-            .await
-            .unwrap();
-        ws.send_text("insecure but encrypted").await.unwrap();
-        assert_eq!(
-            ws.next().await.unwrap().unwrap(),
-            Message::text("insecure but encrypted")
-        );
+        insecure_echo(&url).await;
         // Turning it off again restores verification.
         let error = ClientBuilder::new(&url)
             .unwrap()

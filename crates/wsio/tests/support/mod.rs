@@ -65,6 +65,53 @@ pub mod tls {
         (certified.cert.der().clone(), key.into())
     }
 
+    /// A certificate authority made for a test: its own certificate, to trust or not, and what
+    /// it signs with.
+    pub struct Authority {
+        pub cert: CertificateDer<'static>,
+        issuer: rcgen::Certificate,
+        key: rcgen::KeyPair,
+    }
+
+    impl Authority {
+        pub fn new() -> Self {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            // A name of its own, so that no two authorities pass for each other.
+            static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            params.distinguished_name.push(
+                rcgen::DnType::CommonName,
+                format!("wsio test authority {n}"),
+            );
+            let issuer = params.self_signed(&key).unwrap();
+            Authority {
+                cert: issuer.der().clone(),
+                issuer,
+                key,
+            }
+        }
+
+        /// A certificate for `localhost` signed by this authority, valid from the first day
+        /// of the first year to the first day of the second (rcgen's default, a long span
+        /// around now, without them), and its key.
+        pub fn issue(
+            &self,
+            years: Option<(i32, i32)>,
+        ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+            if let Some((from, to)) = years {
+                params.not_before = rcgen::date_time_ymd(from, 1, 1);
+                params.not_after = rcgen::date_time_ymd(to, 1, 1);
+            }
+            let cert = params.signed_by(&key, &self.issuer, &self.key).unwrap();
+            let key = PrivatePkcs8KeyDer::from(key.serialize_der());
+            (cert.der().clone(), key.into())
+        }
+    }
+
     /// A client configuration that trusts `cert` alone.
     pub fn trusting(cert: &CertificateDer<'static>) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
