@@ -24,6 +24,11 @@ const RSV1: u8 = 0b100;
 /// An input buffer that has drained and holds more than this is released rather than kept.
 const KEEP_INPUT_CAPACITY: usize = 64 << 10;
 
+/// [`Connection::receive_with`] makes room for the rest of the frame that is arriving, so that
+/// a large payload is read in place instead of being moved as the buffer grows, but never for
+/// more than this ahead of the bytes that have arrived: a header alone cannot reserve more.
+const READ_AHEAD_LIMIT: usize = 1 << 20;
+
 /// Pings are answered at once while at most this many bytes are queued for writing. Beyond it
 /// one pong waits for room, and a newer ping's pong replaces it (RFC 6455 section 5.5.3 allows
 /// answering only the latest ping), so a peer that floods pings and never reads cannot grow the
@@ -321,12 +326,65 @@ impl Connection {
         if data.is_empty() {
             return;
         }
+        self.note_peer_alive();
+        if self.reading && !self.eof {
+            self.input.extend_from_slice(data);
+        }
+    }
+
+    /// Reads straight into the connection's input, without the copy that
+    /// [`receive`](Self::receive) makes: `read` gets the input buffer with room for at least
+    /// `capacity` more bytes (more when a large frame is arriving) and must only append to it,
+    /// for example with `tokio::io::AsyncReadExt::read_buf`. Its result is returned. The new
+    /// bytes count as received; the end of the transport is still reported with
+    /// [`receive_eof`](Self::receive_eof).
+    ///
+    /// A read that brings nothing while no input is left to decode and no output to write
+    /// releases the connection's buffers, so that an idle connection holds none.
+    ///
+    /// ```
+    /// use wsio_proto::{Config, Connection, Event, Message, Role};
+    ///
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// let wire = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    /// server.receive_with(4096, |input| input.extend_from_slice(&wire));
+    /// assert_eq!(server.poll_event(), Some(Event::Message(Message::text("Hello"))));
+    /// ```
+    pub fn receive_with<R>(&mut self, capacity: usize, read: impl FnOnce(&mut BytesMut) -> R) -> R {
+        let rest_of_frame = self.frame.as_ref().map_or(0, |frame| {
+            // The header was checked against max_frame_size, which is a usize.
+            (frame.header.payload_len as usize).saturating_sub(self.input.len())
+        });
+        self.input
+            .reserve(capacity.max(rest_of_frame.min(READ_AHEAD_LIMIT)));
+        let before = self.input.len();
+        let result = read(&mut self.input);
+        if self.input.len() > before {
+            self.note_peer_alive();
+            if !self.reading || self.eof {
+                self.input.truncate(before);
+            }
+        } else if self.input.is_empty() && !self.output.has_remaining() {
+            self.release_buffers();
+        }
+        result
+    }
+
+    /// The peer sent something: it is alive.
+    fn note_peer_alive(&mut self) {
         match self.now {
             Some(now) => self.restart_keepalive(now),
             None => self.heard_from_peer = true,
         }
-        if self.reading && !self.eof {
-            self.input.extend_from_slice(data);
+    }
+
+    /// Gives back the memory of buffers that are empty: the input, the output and the event
+    /// queue.
+    fn release_buffers(&mut self) {
+        self.input = BytesMut::new();
+        self.output = Transmit::default();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
         }
     }
 

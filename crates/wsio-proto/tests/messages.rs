@@ -303,3 +303,63 @@ fn client_frames_are_masked_with_fresh_keys_and_server_frames_are_not() {
     assert_eq!(keys.len(), 3);
     assert!(server_frames.iter().all(|f| f.mask.is_none()));
 }
+
+/// Feeds `wire` through `receive_with` in pieces of `piece` bytes, with a read that brings
+/// nothing between pieces (as a front-end sees when the transport is not ready), and returns
+/// the messages.
+fn receive_in_place(wire: &[u8], piece: usize) -> Vec<Message> {
+    let mut server = Connection::new(Role::Server, Config::default());
+    let mut events = Vec::new();
+    for chunk in wire.chunks(piece) {
+        server.receive_with(16, |input| {
+            assert!(input.capacity() - input.len() >= 16, "room for the read");
+            input.extend_from_slice(chunk);
+        });
+        while let Some(event) = server.poll_event() {
+            events.push(event);
+        }
+        server.receive_with(16, |_| ());
+    }
+    messages(&events)
+}
+
+#[test]
+fn reading_in_place_decodes_frames_split_anywhere() {
+    let large = Bytes::from((0..300_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+    let frames = [
+        Frame::new(true, OpCode::Text, Bytes::from_static(b"first")),
+        Frame::new(true, OpCode::Binary, large.clone()),
+        Frame::new(false, OpCode::Text, Bytes::from_static(b"frag")),
+        Frame::new(true, OpCode::Continuation, Bytes::from_static(b"ment")),
+    ];
+    let wire = client_wire(&frames);
+    for piece in [1, 7, 4096, 70_000, wire.len()] {
+        assert_eq!(
+            receive_in_place(&wire, piece),
+            [
+                Message::text("first"),
+                Message::Binary(large.clone()),
+                Message::text("fragment"),
+            ],
+            "pieces of {piece}"
+        );
+    }
+}
+
+#[test]
+fn bytes_read_in_place_after_the_close_frame_are_ignored() {
+    let mut server = Connection::new(Role::Server, Config::default());
+    let wire = client_wire(&[
+        Frame::new(true, OpCode::Close, Bytes::from_static(&[0x03, 0xe8])),
+        Frame::new(true, OpCode::Text, Bytes::from_static(b"late")),
+    ]);
+    server.receive_with(64, |input| input.extend_from_slice(&wire));
+    let mut events = Vec::new();
+    while let Some(event) = server.poll_event() {
+        events.push(event);
+    }
+    server.receive_with(64, |input| input.extend_from_slice(&wire));
+    assert_eq!(server.poll_event(), None);
+    assert!(messages(&events).is_empty());
+    assert!(matches!(events.last(), Some(Event::Closed(info)) if info.was_clean));
+}

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use bytes::Buf;
+use bytes::{Buf, BytesMut};
 use wsio_proto::{
     CloseCode, CloseFrame, CloseInfo, Connection, Event, Frame, Message, Negotiated, OpCode, Role,
     State, Transmit, TransportAction,
@@ -44,7 +44,9 @@ pub(crate) enum Incoming {
 #[derive(Debug)]
 pub(crate) struct Driver {
     conn: Connection,
+    /// Where a blocking read goes before it is copied into the core; allocated on first use.
     read_buf: Vec<u8>,
+    read_buffer_size: usize,
     max_write_buffer: usize,
     /// The writing side has been shut down.
     write_shut: bool,
@@ -70,7 +72,8 @@ impl Driver {
         conn.receive(leftover);
         Driver {
             conn,
-            read_buf: vec![0; config.read_buffer_size],
+            read_buf: Vec::new(),
+            read_buffer_size: config.read_buffer_size,
             max_write_buffer: config.max_write_buffer,
             write_shut: false,
             transport_done: false,
@@ -94,9 +97,19 @@ impl Driver {
         self.conn.handle_timeout(now);
     }
 
-    /// Where the next read goes.
+    /// Where the next read goes, for a front-end that reads into a slice.
     pub(crate) fn read_buf(&mut self) -> &mut [u8] {
+        if self.read_buf.is_empty() {
+            self.read_buf = vec![0; self.read_buffer_size];
+        }
         &mut self.read_buf
+    }
+
+    /// Reads straight into the core's input (see [`Connection::receive_with`]): `read` appends
+    /// at most what it is given room for, or reports end of file by appending nothing and
+    /// calling [`handle_read`](Self::handle_read) with zero afterwards.
+    pub(crate) fn read_with<R>(&mut self, read: impl FnOnce(&mut BytesMut) -> R) -> R {
+        self.conn.receive_with(self.read_buffer_size, read)
     }
 
     /// Reports how many bytes the last read put into [`read_buf`](Self::read_buf); zero is the
@@ -159,6 +172,11 @@ impl Driver {
     /// Whether the connection can take another message without exceeding the write buffer.
     pub(crate) fn has_room(&self) -> bool {
         self.conn.buffered_amount() < self.max_write_buffer
+    }
+
+    /// How many bytes wait to be written.
+    pub(crate) fn buffered_amount(&self) -> usize {
+        self.conn.buffered_amount()
     }
 
     /// The bytes to write.

@@ -10,7 +10,8 @@ use wsio_proto::{Accepted, ClientHandshake, IncomingRequest, ServerHandshake};
 use crate::config::Config;
 use crate::error::{Error, Phase, Result};
 
-/// How much one read of a handshake takes at most.
+/// How much one read of a handshake takes at most. Handshake buffers are on the heap: one in
+/// the future itself would stay in the connection task's memory for the connection's life.
 const HANDSHAKE_READ: usize = 4096;
 
 /// How long answering a refused handshake (and draining the client's input) may take.
@@ -28,7 +29,7 @@ where
     let exchange = async {
         io.write_all(&handshake.encode_request()).await?;
         io.flush().await?;
-        let mut buf = [0u8; HANDSHAKE_READ];
+        let mut buf = vec![0u8; HANDSHAKE_READ];
         loop {
             let n = io.read(&mut buf).await?;
             if n == 0 {
@@ -52,7 +53,7 @@ where
 {
     let read = async {
         let mut handshake = ServerHandshake::with_max_head_size(config.protocol.max_handshake_size);
-        let mut buf = [0u8; HANDSHAKE_READ];
+        let mut buf = vec![0u8; HANDSHAKE_READ];
         loop {
             let n = io.read(&mut buf).await?;
             if n == 0 {
@@ -95,7 +96,7 @@ where
     let answer = async {
         io.write_all(&encode_response(response)).await?;
         io.shutdown().await?;
-        let mut sink = [0u8; HANDSHAKE_READ];
+        let mut sink = vec![0u8; HANDSHAKE_READ];
         while io.read(&mut sink).await? > 0 {}
         Ok::<_, std::io::Error>(())
     };

@@ -30,6 +30,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 type Handler = Arc<dyn Fn(WebSocket<Transport>, ServerRequest) -> BoxFuture + Send + Sync>;
+/// What routing chose for a connection: its handler, subprotocol and request head.
+type Route = (Handler, Option<String>, Request<()>);
 /// Answers a plain HTTP request (one that asks for no WebSocket): the request head in, the
 /// response out. Shared by the async and the blocking server.
 pub(crate) type HttpHandler = Arc<dyn Fn(&Request<()>) -> Response<Bytes> + Send + Sync>;
@@ -470,18 +472,11 @@ async fn serve(
     transport: Transport,
     peer_addr: Option<SocketAddr>,
 ) -> Result<()> {
-    let mut transport = secure(shared, transport).await?;
-    let incoming = handshake_io::read_request(&mut transport, &shared.config).await?;
-    if let Some(response) = shared.routes.plain_http(&incoming.request) {
-        handshake_io::answer_and_close(&mut transport, &response).await;
+    // Boxed, so that the handshake's state (timers, buffers, TLS) is freed once it is done
+    // instead of sizing this task for the connection's whole life.
+    let Some((ws, (handler, protocol, request))) = Box::pin(open(shared, transport)).await? else {
         return Ok(());
-    }
-    let mut chosen = None;
-    let ws = respond(transport, incoming, &shared.config, |request| {
-        shared.routes.decide(request, &mut chosen)
-    })
-    .await?;
-    let (handler, protocol, request) = chosen.expect("accepted requests have a handler");
+    };
     {
         let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(client) = clients.get_mut(&departure.id) {
@@ -504,6 +499,29 @@ async fn serve(
     )
     .await;
     Ok(())
+}
+
+/// The connection's TLS and WebSocket handshakes, routed: the WebSocket and the route chosen,
+/// or `None` if the request was plain HTTP and has been answered.
+async fn open(
+    shared: &ServerShared,
+    transport: Transport,
+) -> Result<Option<(WebSocket<Transport>, Route)>> {
+    let mut transport = secure(shared, transport).await?;
+    let incoming = handshake_io::read_request(&mut transport, &shared.config).await?;
+    if let Some(response) = shared.routes.plain_http(&incoming.request) {
+        handshake_io::answer_and_close(&mut transport, &response).await;
+        return Ok(None);
+    }
+    let mut chosen = None;
+    let ws = respond(transport, incoming, &shared.config, |request| {
+        shared.routes.decide(request, &mut chosen)
+    })
+    .await?;
+    Ok(Some((
+        ws,
+        chosen.expect("accepted requests have a handler"),
+    )))
 }
 
 /// Runs the TLS handshake when the server has a certificate.

@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes};
 use futures_core::Stream;
 use futures_sink::Sink;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Sleep;
 use wsio_proto::{
     CloseCode, CloseInfo, Frame, Message, Negotiated, OpCode, Role, SendError, Utf8Bytes,
@@ -440,12 +440,17 @@ where
             if inner.ended {
                 return Poll::Ready(None);
             }
+            let queued = inner.driver.buffered_amount();
             inner.driver.tick(now());
             let item = inner.driver.next_incoming();
-            // Answers to pings and close frames go out as soon as they are queued; a transport
-            // that is not ready wakes this half through the write waker.
+            // What the core queued itself (answers to pings, close frames, keepalive pings)
+            // goes out at once, and so does everything before the transport is read again; but
+            // a message handed over with nothing new to write leaves what the application
+            // queued in place, so that the echoes of one read go out in one write (corking).
+            // A transport that is not ready wakes this half through the write waker.
             // Once the transport has failed there is nothing more to write to it.
-            if !inner.driver.transport_failed() {
+            let core_wrote = inner.driver.buffered_amount() > queued;
+            if !inner.driver.transport_failed() && (item.is_none() || core_wrote) {
                 if let Poll::Ready(Err(error)) = self.poll_write_out(inner, Side::Reader, cx) {
                     inner.driver.handle_transport_error();
                     match item {
@@ -473,11 +478,12 @@ where
                 TransportStep::Read => {}
             }
             let Inner { io, driver, .. } = inner;
-            let mut buf = ReadBuf::new(driver.read_buf());
-            match Pin::new(io).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) => {
-                    let n = buf.filled().len();
-                    inner.driver.handle_read(n);
+            // Straight into the core's input; a dropped read future has read nothing.
+            match driver.read_with(|input| std::pin::pin!(io.read_buf(input)).poll(cx)) {
+                Poll::Ready(Ok(n)) => {
+                    if n == 0 {
+                        inner.driver.handle_read(0);
+                    }
                     continue;
                 }
                 Poll::Ready(Err(error)) => {

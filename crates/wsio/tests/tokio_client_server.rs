@@ -581,3 +581,92 @@ async fn frame_mode_delivers_and_sends_single_frames() {
     .await
     .unwrap();
 }
+
+/// A transport that counts the writes made to it.
+struct CountWrites {
+    inner: tokio::io::DuplexStream,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tokio::io::AsyncRead for CountWrites {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountWrites {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Corking: messages that arrived in one read and were fed back without a flush go out in one
+/// write, made when the reader has nothing more decoded and is about to wait.
+#[tokio::test]
+async fn echoes_of_one_read_go_out_in_one_write() {
+    use futures_util::FutureExt;
+    use wsio::{Frame, OpCode};
+    use wsio_proto::Role;
+
+    let (client, server) = tokio::io::duplex(1 << 20);
+    let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let transport = CountWrites {
+        inner: server,
+        writes: writes.clone(),
+    };
+    let mut ws = WebSocket::from_raw(transport, Role::Server, &Config::default(), Bytes::new());
+    let payloads: Vec<Bytes> = (0..16u8).map(|i| Bytes::from(vec![i; 32])).collect();
+    let wire: Vec<u8> = payloads
+        .iter()
+        .flat_map(|p| {
+            let frame = Frame::new(true, OpCode::Binary, p.clone());
+            wsio_proto::encode_frame(&frame, Some([1, 2, 3, 4])).to_vec()
+        })
+        .collect();
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    client_write.write_all(&wire).await.unwrap();
+
+    for _ in 0..payloads.len() {
+        let message = ws.next().await.unwrap().unwrap();
+        ws.feed(message).await.unwrap();
+    }
+    assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // Nothing more is decoded: the reader writes what was queued, then waits.
+    assert!(ws.next().now_or_never().is_none());
+    assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+    let expected: Vec<u8> = payloads
+        .iter()
+        .flat_map(|p| {
+            let frame = Frame::new(true, OpCode::Binary, p.clone());
+            wsio_proto::encode_frame(&frame, None).to_vec()
+        })
+        .collect();
+    let mut echoed = vec![0; expected.len()];
+    client_read.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(echoed, expected);
+}
