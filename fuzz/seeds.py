@@ -8,6 +8,7 @@ replaces what is in seeds/.
 import pathlib
 import shutil
 import struct
+import zlib
 
 ROOT = pathlib.Path(__file__).resolve().parent / "seeds"
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -146,9 +147,22 @@ write("handshake_response", {
 
 
 def setup(max_frame=0xFFFF, max_message=0xFFFF, flags=1, ping_ms=0, pong_ms=500,
-          close_ms=1000, ping_payload=0):
-    return struct.pack("<HHBHHHB", max_frame, max_message, flags, ping_ms, pong_ms,
-                       close_ms, ping_payload)
+          close_ms=1000, ping_payload=0, deflate=0, threshold=0):
+    return struct.pack("<HHBHHHBBB", max_frame, max_message, flags, ping_ms, pong_ms,
+                       close_ms, ping_payload, deflate, threshold)
+
+
+# permessage-deflate with a 15-bit window and level 6 (see Setup in src/connection.rs).
+DEFLATE = 1 | 7 << 3 | 2 << 6
+
+
+def compress(data):
+    """A message compressed as RFC 7692 section 7.2.1 says: raw DEFLATE, flushed, and the
+    final empty block's 00 00 ff ff taken off."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
 
 
 def receive(data):
@@ -204,6 +218,16 @@ def scripts(mask):
         + b"\x09\x01" + WRITE_ALL,
         "eof-mid-frame": setup() + receive(f(0x2, b"abcdef")[:5]) + EOF + POLL,
         "unexpected-continuation": setup() + receive(f(0x0, b"x")) + POLL,
+        "deflate-hello": setup(deflate=DEFLATE) + receive(f(0x1, compress(b"Hello"), rsv=4))
+        + POLL + send_text(b"Hello, Hello, Hello") + WRITE_ALL,
+        "deflate-fragments": setup(deflate=DEFLATE | 6) + receive(
+            f(0x2, compress(b"abc" * 40)[:5], fin=False, rsv=4)
+            + f(0x0, compress(b"abc" * 40)[5:])) + POLL,
+        "deflate-bomb": setup(max_message=1000, deflate=DEFLATE)
+        + receive(f(0x2, compress(bytes(100000)), rsv=4)) + POLL + WRITE_ALL,
+        "deflate-garbage": setup(deflate=DEFLATE) + receive(f(0x1, b"\xff\xff\xff", rsv=4))
+        + POLL,
+        "deflate-rsv1-on-ping": setup(deflate=DEFLATE) + receive(f(0x9, b"", rsv=4)) + POLL,
     }
 
 

@@ -1,18 +1,19 @@
 //! The server's side of the opening handshake: `ServerHandshake` reading a request in pieces,
 //! then `validate_request`. Only server-side errors come out, each with a 4xx status; the
 //! buffered head never exceeds the limit; cutting the input into pieces changes no result, only
-//! how soon a malformed head is noticed; an accepted request yields a key, resource and
-//! subprotocols that make a valid response.
+//! how soon a malformed head is noticed; an accepted request yields a key, resource,
+//! subprotocols and permessage-deflate agreement that make a valid response.
 #![no_main]
 
 use http::header::SEC_WEBSOCKET_ACCEPT;
 use libfuzzer_sys::fuzz_target;
 use wsio_fuzz::Pieces;
+use wsio_proto::deflate::DeflateConfig;
 use wsio_proto::handshake::{
     DEFAULT_MAX_HEAD_SIZE, HandshakeError, IncomingRequest, accept_key, encode_response,
     encode_response_head, is_upgrade_request,
 };
-use wsio_proto::{Decoded, ServerHandshake};
+use wsio_proto::{Config, Decoded, ServerHandshake};
 
 fuzz_target!(|data: &[u8]| {
     let Some((pieces, wire)) = Pieces::split(data) else {
@@ -48,6 +49,20 @@ fn check_request(incoming: &IncomingRequest, head: &[u8]) {
         Ok(offer) => {
             assert!(is_upgrade_request(&incoming.request));
             assert!(offer.resource.starts_with('/'));
+            // permessage-deflate offers, read by a server that takes them and by one that
+            // requires a small client window: agreed, declined, or refused as malformed.
+            for deflate in [
+                DeflateConfig::default(),
+                DeflateConfig::default().client_max_window_bits(9),
+            ] {
+                match offer.negotiate(&Config::default().deflate(Some(deflate))) {
+                    Ok(negotiated) => {
+                        encode_response_head(&offer.accept_negotiated(None, &negotiated));
+                    }
+                    Err(error @ HandshakeError::MalformedExtensions(_)) => check_refusal(&error),
+                    Err(other) => panic!("negotiation failed with {other:?}"),
+                }
+            }
             for protocol in offer
                 .protocols
                 .iter()
@@ -87,7 +102,8 @@ fn check_refusal(error: &HandshakeError) {
         | InvalidKey
         | MissingVersion
         | UnsupportedVersion
-        | InvalidHeader(_) => {}
+        | InvalidHeader(_)
+        | MalformedExtensions(_) => {}
         other => panic!("a request refused with a client-side error: {other:?}"),
     }
     let status = error.status().as_u16();

@@ -1,5 +1,6 @@
 //! The client's side of the opening handshake: `ClientHandshake::receive` reading a response
-//! in pieces, for a request with a fixed key that offers subprotocols and extensions or not.
+//! in pieces, for a request with a fixed key that offers subprotocols and permessage-deflate or
+//! not.
 //! Only client-side errors come out; a refusal's body stays within the limit; cutting the
 //! input into pieces changes no result, only how soon a malformed head is noticed; an accepted
 //! response answers the key and picks only what was offered.
@@ -8,6 +9,8 @@
 use http::header::SEC_WEBSOCKET_ACCEPT;
 use libfuzzer_sys::fuzz_target;
 use wsio_fuzz::Pieces;
+use wsio_proto::Config;
+use wsio_proto::deflate::DeflateConfig;
 use wsio_proto::handshake::{
     Accepted, ClientHandshake, DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key,
 };
@@ -32,9 +35,10 @@ fuzz_target!(|data: &[u8]| {
             handshake = handshake.protocols(PROTOCOLS).expect("valid subprotocols");
         }
         if offers_extensions {
-            handshake = handshake
-                .extensions("permessage-deflate")
-                .expect("a valid offer");
+            // The offer of a client with permessage-deflate on, whose answer is checked.
+            let deflate =
+                DeflateConfig::default().client_no_context_takeover(pieces.flags & 4 != 0);
+            handshake = handshake.extensions_from(&Config::default().deflate(Some(deflate)));
         }
         handshake
     };
@@ -59,6 +63,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(offers_protocols && PROTOCOLS.contains(&protocol.as_str()));
             }
             assert!(offers_extensions || accepted.extensions.is_none());
+            assert_eq!(
+                accepted.negotiated.is_empty(),
+                accepted.extensions.is_none()
+            );
             read.check_leftover(wire, limit, &accepted.leftover, |whole| &whole.leftover);
         }
         Err(HandshakeError::Rejected(response)) => {
@@ -84,6 +92,7 @@ fuzz_target!(|data: &[u8]| {
             | HandshakeError::AcceptMismatch
             | HandshakeError::UnexpectedProtocol(_)
             | HandshakeError::UnexpectedExtensions
+            | HandshakeError::UnacceptableExtensions(_)
             | HandshakeError::InvalidHeader(_),
         ) => {}
         Err(other) => panic!("a response refused with a server-side error: {other:?}"),

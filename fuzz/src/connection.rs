@@ -2,7 +2,8 @@
 //! the way a front-end drives it, by a script read from the fuzz input, with its contract
 //! checked after every step.
 //!
-//! The input starts with a [`Setup`] (limits, keepalive, timeouts, modes), then holds steps,
+//! The input starts with a [`Setup`] (limits, keepalive, timeouts, modes, and whether
+//! permessage-deflate is negotiated, with which parameters), then holds steps,
 //! each an opcode byte and its operands: bytes from the peer (mostly), end of file, time
 //! passing, the application's commands, draining events, and writing some of the output.
 //!
@@ -20,10 +21,12 @@ use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Buf, Bytes};
+use wsio_proto::deflate::DeflateConfig;
+use wsio_proto::handshake::encode_response_head;
 use wsio_proto::{
-    CloseCode, CloseInfo, Config, Connection, Decoded, Error, Event, Frame, LimitExceeded,
-    MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message, OpCode, Role, SendError, State, TransportAction,
-    decode_frame, parse_close_payload,
+    ClientHandshake, CloseCode, CloseInfo, Config, Connection, Decoded, Error, Event, Frame,
+    LimitExceeded, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message, Negotiated, OpCode, Role,
+    SendError, ServerHandshake, State, TransportAction, decode_frame, parse_close_payload,
 };
 
 /// Beyond what the application queued, the output holds at most this much: the connection
@@ -42,6 +45,11 @@ struct Setup {
     pong_timeout_ms: u16,
     close_timeout_ms: u16,
     ping_payload_len: u8,
+    /// Bit 0: permessage-deflate; bits 1 and 2: no context takeover for the server and the
+    /// client; bits 3 to 5: window bits from 8; bits 6 and 7: compression level (0, 1, 6, 9).
+    deflate: u8,
+    /// Messages shorter than this are not compressed.
+    deflate_threshold: u8,
 }
 
 impl Setup {
@@ -56,7 +64,47 @@ impl Setup {
             .pong_timeout(ms(self.pong_timeout_ms))
             .close_timeout(ms(self.close_timeout_ms))
             .ping_payload(Bytes::from(vec![b'p'; self.ping_payload_len.into()]))
+            .deflate(self.deflate())
     }
+
+    fn deflate(&self) -> Option<DeflateConfig> {
+        let bits = self.deflate;
+        let window = 8 + (bits >> 3 & 7);
+        (bits & 1 != 0).then(|| {
+            DeflateConfig::default()
+                .server_no_context_takeover(bits & 2 != 0)
+                .client_no_context_takeover(bits & 4 != 0)
+                .server_max_window_bits(window)
+                .client_max_window_bits(window)
+                .level([0, 1, 6, 9][usize::from(bits >> 6)])
+                .threshold(self.deflate_threshold.into())
+        })
+    }
+}
+
+/// Runs a real opening handshake between a client with the settings `client` and a server with
+/// `server`, and returns what each of them agreed.
+fn negotiate(client: &Config, server: &Config) -> (Negotiated, Negotiated) {
+    let mut handshake = ClientHandshake::from_parts("fuzz", "/")
+        .expect("a valid request")
+        .extensions_from(client);
+    let request = handshake.encode_request();
+    let offer = ServerHandshake::new()
+        .receive(&request)
+        .ok()
+        .flatten()
+        .and_then(|incoming| incoming.validate().ok())
+        .expect("our own request is valid");
+    let agreed = offer
+        .negotiate(server)
+        .expect("our own offer is well formed");
+    let response = encode_response_head(&offer.accept_negotiated(None, &agreed));
+    let accepted = handshake
+        .receive(&response)
+        .ok()
+        .flatten()
+        .expect("our own answer is acceptable");
+    (accepted.negotiated, agreed)
 }
 
 /// Runs one input through a connection of `role`.
@@ -103,17 +151,34 @@ struct Harness {
 impl Harness {
     fn new(role: Role, config: Config) -> Self {
         let frame_mode_used = config.frame_mode;
+        let mut peer_config = Config::default()
+            .max_frame_size(usize::MAX)
+            .max_message_size(usize::MAX)
+            .auto_pong(false);
         let peer_role = match role {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
         };
-        let peer_config = Config::default()
-            .max_frame_size(usize::MAX)
-            .max_message_size(usize::MAX)
-            .auto_pong(false);
+        let (negotiated, peer_negotiated) = match (role, &config.deflate) {
+            (_, None) => Default::default(),
+            (Role::Client, Some(_)) => {
+                peer_config.deflate = Some(DeflateConfig::default());
+                negotiate(&config, &peer_config)
+            }
+            (Role::Server, Some(_)) => {
+                peer_config.deflate = Some(DeflateConfig::default());
+                let (theirs, ours) = negotiate(&peer_config, &config);
+                (ours, theirs)
+            }
+        };
+        assert_eq!(negotiated.deflate.is_some(), config.deflate.is_some());
+        assert_eq!(
+            negotiated.deflate.is_some(),
+            peer_negotiated.deflate.is_some()
+        );
         Harness {
-            conn: Connection::new(role, config),
-            peer: Connection::new(peer_role, peer_config),
+            conn: Connection::with_extensions(role, config, &negotiated),
+            peer: Connection::with_extensions(peer_role, peer_config, &peer_negotiated),
             now: Instant::now(),
             closed: None,
             frame_mode_used,
@@ -170,10 +235,15 @@ impl Harness {
                 self.command(Some(message.clone()), |c| c.send(message));
             }
             11 => {
+                // The top bit of the length sends the message uncompressed.
                 let len = u.arbitrary::<u8>()?;
-                let data = Bytes::copy_from_slice(u.bytes(usize::from(len).min(u.len()))?);
-                let message = Message::Binary(data.clone());
-                self.command(Some(message), |c| c.send_binary(data));
+                let data = Bytes::copy_from_slice(u.bytes(usize::from(len & 0x7F).min(u.len()))?);
+                let message = Message::Binary(data);
+                if len & 0x80 == 0 {
+                    self.command(Some(message.clone()), |c| c.send(message));
+                } else {
+                    self.command(Some(message.clone()), |c| c.send_uncompressed(message));
+                }
             }
             12 => {
                 let choice = u.arbitrary::<u8>()?;

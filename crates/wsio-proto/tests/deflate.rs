@@ -380,3 +380,17 @@ fn close_codes_are_read_from_uncompressed_close_frames() {
     assert!(!frames[0].rsv1);
     assert_eq!(close_code_in(&wire), Some(1000));
 }
+
+/// Found by fuzzing (`receive_client` with deflate): with `max_message_size` at `usize::MAX`
+/// (no limit), sizing the inflate buffer as one byte over the limit overflowed.
+#[test]
+fn inflating_without_a_message_size_limit() {
+    let unlimited = on(DeflateConfig::default()).max_message_size(usize::MAX);
+    let mut pair = Pair::handshake(on(DeflateConfig::default()), unlimited);
+    pair.client.conn.send_text(json(200)).unwrap();
+    let (wire, _) = written(&mut pair.client);
+    assert_eq!(
+        deliver(&mut pair.server, &wire),
+        [Event::Message(Message::text(json(200)))]
+    );
+}

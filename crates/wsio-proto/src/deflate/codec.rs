@@ -160,7 +160,8 @@ fn inflate(
             // Grow by the output so far (doubling), at least by a few pages, and never beyond
             // one byte over the limit, which is how exceeding it shows.
             let want = out.len().max(input.len() * 2).max(MIN_GROWTH);
-            out.reserve_exact(want.min(limit + 1 - out.len()));
+            // `limit` may be usize::MAX (no limit), hence the saturation.
+            out.reserve_exact(want.min(limit.saturating_add(1) - out.len()));
         }
         let (in_before, input_before, out_before) =
             (decompressor.total_in(), input.len(), out.len());
