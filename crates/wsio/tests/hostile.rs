@@ -218,6 +218,34 @@ async fn a_handshake_over_the_size_limit_gets_431() {
 }
 
 #[tokio::test]
+async fn a_malformed_handshake_gets_400() {
+    attack(async {
+        let target = Target::start(Config::default()).await;
+        let watch = Watch::start();
+        // An upgrade without Sec-WebSocket-Key.
+        let mut stream = TcpStream::connect(target.addr).await.unwrap();
+        stream
+            .write_all(
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Version: 13\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        assert!(
+            answer.starts_with(b"HTTP/1.1 400"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        target.serves_others().await;
+        watch.assert_growth_below(MIB);
+        target.finish().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_handshake_sent_byte_by_byte_is_cut_off_at_the_handshake_timeout() {
     attack(async {
         let timeout = Duration::from_millis(500);

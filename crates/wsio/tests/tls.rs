@@ -233,3 +233,32 @@ async fn the_insecure_option_is_the_only_way_around() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_server_that_stalls_the_tls_handshake_hits_the_connect_timeout() {
+    tokio::time::timeout(LIMIT, async {
+        // Accepts TCP, reads the ClientHello, and never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut sink = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut sink).await;
+        });
+        let url = format!("wss://localhost:{}/", addr.port());
+        let error = ClientBuilder::new(&url)
+            .unwrap()
+            .connect_timeout(std::time::Duration::from_millis(300))
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::Timeout(wsio::Phase::Connect)),
+            "{error:?}"
+        );
+        assert_eq!(error.to_string(), "connecting timed out");
+        server.abort();
+    })
+    .await
+    .unwrap();
+}
