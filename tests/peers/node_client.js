@@ -7,7 +7,9 @@
 // client then closes with 4001 "done" and prints the code and reason of the server's answer. On
 // the second, it sends `close:4003:wsio says bye`, asking the server to close, and prints the
 // code and reason of the server's close frame. Exits 1 if any check failed. py_client.py runs
-// the same script and prints the same lines.
+// the same script and prints the same lines. With the environment variable PEER_DEFLATE set,
+// it offers permessage-deflate and first prints {"check":"compression","ok":true} if the server
+// agreed.
 'use strict';
 
 const { once } = require('node:events');
@@ -65,13 +67,17 @@ async function echoBinary(next, check, expected) {
   report(check, isBinary && data.equals(expected), isBinary ? `${data.length} bytes` : data);
 }
 
-// wsio does not negotiate permessage-deflate yet.
-const open = (url) => new WebSocket(url, { perMessageDeflate: false });
+// With PEER_DEFLATE set, offer permessage-deflate and compress every message.
+const DEFLATE = Boolean(process.env.PEER_DEFLATE);
+const open = (url) => new WebSocket(url, { perMessageDeflate: DEFLATE ? { threshold: 0 } : false });
 
 async function run(url) {
   const ws = open(url);
   const next = inbox(ws);
   await once(ws, 'open');
+  if (DEFLATE) {
+    report('compression', ws.extensions.startsWith('permessage-deflate'), ws.extensions);
+  }
 
   ws.send('hello');
   await echoText(next, 'text', 'hello');

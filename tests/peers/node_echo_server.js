@@ -5,7 +5,9 @@
 // Binds 127.0.0.1 only, prints `listening PORT` once bound, and echoes every message with its
 // type (text stays text, binary stays binary). A text message `close:CODE:REASON` makes it close
 // the connection with that code and reason instead. Pings are answered by the library. The
-// process exits by itself after LIFETIME_MS, so nothing outlives a test that died.
+// process exits by itself after LIFETIME_MS, so nothing outlives a test that died. With the
+// environment variable PEER_DEFLATE set, it accepts permessage-deflate and compresses every
+// message; otherwise it declines it.
 'use strict';
 
 const { WebSocketServer } = require('ws');
@@ -15,8 +17,7 @@ const LIFETIME_MS = 60_000;
 const server = new WebSocketServer({
   host: '127.0.0.1',
   port: Number(process.argv[2]),
-  // wsio does not negotiate permessage-deflate yet.
-  perMessageDeflate: false,
+  perMessageDeflate: process.env.PEER_DEFLATE ? { threshold: 0 } : false,
 });
 
 server.on('listening', () => {

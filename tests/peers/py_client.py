@@ -8,17 +8,27 @@ client then closes with 4001 "done" and prints the code and reason of the server
 the second, it sends `close:4003:wsio says bye`, asking the server to close, and prints the code
 and reason of the server's close frame. Exits 1 if any check failed. node_client.js runs the
 same script and prints the same lines.
+
+With the environment variable PEER_DEFLATE set, the client offers permessage-deflate
+(`on`: the library's default offer; `8`: a server window of 8 bits, which Python's zlib
+inflates with a 256-byte window, and a client window of 9, the least websockets compresses
+with) and first prints {"check":"compression","ok":true} if the
+server agreed.
 """
 
 import asyncio
 import json
+import os
 import sys
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 # The whole script must finish within this many seconds.
 LIMIT = 50
+
+DEFLATE = os.environ.get("PEER_DEFLATE", "")
 
 BIG = bytes(range(256)) * (1 << 16)  # 16 MiB
 FRAGMENTED_TEXT = [b"frag", b"mented \xce", b"\xba\xcf\x8c\xcf\x83\xce\xbc\xce\xb5"]
@@ -59,12 +69,16 @@ async def echo(ws, check, message, expected, **send_options):
 
 
 def open_connection(url):
+    if DEFLATE == "8":
+        factory = ClientPerMessageDeflateFactory(server_max_window_bits=8, client_max_window_bits=9)
+        compression = {"compression": None, "extensions": [factory]}
+    else:
+        compression = {"compression": "deflate" if DEFLATE else None}
     return connect(
         url,
         # The 16 MiB messages exceed the default limit of 1 MiB.
         max_size=32 << 20,
-        # wsio does not negotiate permessage-deflate yet.
-        compression=None,
+        **compression,
         # No keepalive pings of its own: the server expects only the script's messages.
         ping_interval=None,
     )
@@ -72,6 +86,14 @@ def open_connection(url):
 
 async def run(url):
     async with open_connection(url) as ws:
+        if DEFLATE:
+            agreed = ws.protocol.extensions
+            bits = "8" if DEFLATE == "8" else None
+            ok = len(agreed) == 1 and (
+                bits is None
+                or (agreed[0].remote_max_window_bits, agreed[0].local_max_window_bits) == (8, 9)
+            )
+            report("compression", ok, [vars(e) for e in agreed])
         await echo(ws, "text", "hello", "hello")
         await echo(ws, "text_non_ascii", "κόσμε 😀 ünïcødé", "κόσμε 😀 ünïcødé")
         await echo(ws, "binary", bytes(range(256)), bytes(range(256)))

@@ -5,10 +5,13 @@ Usage: py_echo_server.py PORT   (0 picks a free port)
 Binds 127.0.0.1 only, prints `listening PORT` once bound, and echoes every message with its
 type (text stays text, binary stays binary). A text message `close:CODE:REASON` makes it close
 the connection with that code and reason instead. Pings are answered by the library. The
-process exits by itself after LIFETIME seconds, so nothing outlives a test that died.
+process exits by itself after LIFETIME seconds, so nothing outlives a test that died. With
+the environment variable PEER_DEFLATE set, it accepts permessage-deflate (the library's
+defaults); otherwise it declines it.
 """
 
 import asyncio
+import os
 import sys
 
 from websockets.asyncio.server import serve
@@ -37,8 +40,7 @@ async def main(port):
         port,
         # The 16 MiB messages exceed the default limit of 1 MiB.
         max_size=32 << 20,
-        # wsio does not negotiate permessage-deflate yet.
-        compression=None,
+        compression="deflate" if os.environ.get("PEER_DEFLATE") else None,
         # No keepalive pings of its own: the tests expect only the messages they cause.
         ping_interval=None,
     ) as server:

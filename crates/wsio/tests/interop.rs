@@ -1,7 +1,10 @@
 //! wsio against real peers from other ecosystems, on loopback: Python's `websockets` and Node's
 //! `ws`, each as a server that wsio's client talks to and as a client that talks to wsio's
 //! server. Text, binary, 16 MiB messages, fragmented messages, ping/pong, and close codes and
-//! reasons in both directions.
+//! reasons in both directions; each scenario but the raw fragments also with permessage-deflate
+//! on at both ends (Python `websockets` with its default compression, Node `ws` with
+//! `perMessageDeflate`, every message compressed), and Python asking wsio's server for a window
+//! of 8 bits, which its zlib inflates with a 256-byte window.
 //!
 //! The peer programs are in `tests/peers/`; `scripts/setup-peers.sh` installs the libraries
 //! (a venv in `.venv`, `npm ci` in `tests/peers`). Without them these tests fail and say so.
@@ -17,7 +20,10 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
-use wsio::{CloseCode, CloseFrame, CloseInfo, Config, Frame, Message, OpCode, WebSocket};
+use wsio::{
+    Accept, ClientBuilder, CloseCode, CloseFrame, CloseInfo, Config, DeflateConfig, Frame, Message,
+    OpCode, UpgradeRequest, WebSocket,
+};
 use wsio_proto::{ClientHandshake, Role, WsUrl, encode_frame};
 
 /// Bounds every test: nothing here may hang.
@@ -48,8 +54,9 @@ enum Peer {
 
 impl Peer {
     /// A command that runs this peer's echo server (`server`) or scripted client (`!server`),
-    /// after checking that the peer is installed.
-    fn command(self, server: bool) -> Command {
+    /// after checking that the peer is installed. `deflate` turns permessage-deflate on in the
+    /// peer (`PEER_DEFLATE`, read by each peer program).
+    fn command(self, server: bool, deflate: Option<&str>) -> Command {
         let root = workspace_root();
         let peers = root.join("tests/peers");
         let (interpreter, script) = match (self, server) {
@@ -64,6 +71,9 @@ impl Peer {
             .current_dir(&peers)
             .stdin(Stdio::null())
             .kill_on_drop(true);
+        if let Some(deflate) = deflate {
+            command.env("PEER_DEFLATE", deflate);
+        }
         command
     }
 }
@@ -119,10 +129,11 @@ struct PeerServer {
 }
 
 impl PeerServer {
-    /// Starts `peer`'s echo server on a free port of 127.0.0.1 and waits until it listens.
-    async fn start(peer: Peer) -> PeerServer {
+    /// Starts `peer`'s echo server on a free port of 127.0.0.1 and waits until it listens;
+    /// with `deflate`, it accepts permessage-deflate.
+    async fn start(peer: Peer, deflate: bool) -> PeerServer {
         let mut child = peer
-            .command(true)
+            .command(true, deflate.then_some("on"))
             .arg("0")
             .stdout(Stdio::piped())
             .spawn()
@@ -207,10 +218,11 @@ where
 /// 16 MiB binary message come back equal and of the same type; a ping with a payload gets its
 /// pong; closing with 4001 "done" gets the peer's close frame back, then the stream ends
 /// cleanly.
-async fn wsio_client_echo(peer: Peer) {
-    let server = PeerServer::start(peer).await;
-    let (mut ws, response) = wsio::connect(&server.url()).await.unwrap();
+async fn wsio_client_echo(peer: Peer, deflate: bool) {
+    let server = PeerServer::start(peer, deflate).await;
+    let (mut ws, response) = client(&server.url(), deflate).await;
     assert_eq!(response.status(), 101);
+    assert_eq!(response.negotiated().is_empty(), !deflate, "{response:?}");
     let messages = [
         Message::text("hello"),
         Message::text(""),
@@ -242,9 +254,19 @@ async fn wsio_client_echo(peer: Peer) {
 /// The peer's echo server closes with a code and reason of its choosing (asked for with the
 /// text `close:4002:server says bye`): wsio's client reports that close frame, answers it, and
 /// its stream ends cleanly with that code and reason.
-async fn wsio_client_sees_server_close(peer: Peer) {
-    let server = PeerServer::start(peer).await;
-    let (mut ws, _) = wsio::connect(&server.url()).await.unwrap();
+/// wsio's client, offering permessage-deflate if `deflate`.
+async fn client(url: &str, deflate: bool) -> (WebSocket<wsio::Transport>, wsio::Response) {
+    let mut builder = ClientBuilder::new(url).unwrap();
+    if deflate {
+        builder = builder.deflate(DeflateConfig::default());
+    }
+    builder.connect().await.unwrap()
+}
+
+async fn wsio_client_sees_server_close(peer: Peer, deflate: bool) {
+    let server = PeerServer::start(peer, deflate).await;
+    let (mut ws, response) = client(&server.url(), deflate).await;
+    assert_eq!(response.negotiated().is_empty(), !deflate, "{response:?}");
     ws.send_text("close:4002:server says bye").await.unwrap();
     assert_eq!(
         next_summary(&mut ws).await,
@@ -260,7 +282,7 @@ async fn wsio_client_sees_server_close(peer: Peer) {
 /// The socket is then handed to `WebSocket::from_raw`, which must see the pong first, then the
 /// text and the binary message echoed whole.
 async fn raw_fragments_to_peer(peer: Peer) {
-    let server = PeerServer::start(peer).await;
+    let server = PeerServer::start(peer, false).await;
     let url: WsUrl = server.url().parse().unwrap();
     let mut stream = TcpStream::connect(("127.0.0.1", server.port))
         .await
@@ -325,11 +347,21 @@ fn close_command(message: &Message) -> Option<(u16, String)> {
 
 /// A wsio echo server on `listener` for `connections` connections, one after the other, which
 /// follows the same `close:CODE:REASON` command as the peers' echo servers.
-async fn wsio_echo_server(listener: TcpListener, connections: usize) -> Vec<Seen> {
+/// Serves `connections` connections with `config`, one after the other, echoing; each must
+/// agree permessage-deflate exactly when `deflate`.
+async fn wsio_echo_server(
+    listener: TcpListener,
+    connections: usize,
+    config: Config,
+    deflate: bool,
+) -> Vec<Seen> {
     let mut results = Vec::new();
     for _ in 0..connections {
         let (stream, _) = listener.accept().await.unwrap();
-        let mut ws = wsio::accept(stream).await.unwrap();
+        let mut ws = wsio::accept_with(stream, &config, |_: &UpgradeRequest<'_>| Ok(Accept::new()))
+            .await
+            .unwrap();
+        assert_eq!(ws.negotiated().is_empty(), !deflate);
         let mut seen = Vec::new();
         while let Some(item) = ws.next().await {
             match item {
@@ -369,19 +401,35 @@ fn assert_seen((seen, info): &Seen, expected: &[Message], code: u16, reason: &st
 ///
 /// Second connection: wsio's server closes with 4003 "wsio says bye" when asked; the client
 /// sees that code and reason, and both ends find the close clean.
-async fn peer_client_against_wsio_server(peer: Peer) {
+/// `peer`'s scripted client against wsio's echo server; with `deflate`, both turn
+/// permessage-deflate on (the value tells the peer which offer to make).
+async fn peer_client_against_wsio_server(peer: Peer, deflate: Option<&str>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let server = tokio::spawn(wsio_echo_server(listener, 2));
+    let mut config = Config::default();
+    if deflate.is_some() {
+        // Compressed with a small window, the 16 MiB message (a pattern of period 256) comes
+        // out a little larger than it went in.
+        config.protocol = (config.protocol)
+            .deflate(Some(DeflateConfig::default()))
+            .max_frame_size(32 << 20);
+    }
+    let server = tokio::spawn(wsio_echo_server(listener, 2, config, deflate.is_some()));
 
-    let output = peer.command(false).arg(&url).output().await.unwrap();
+    let output = peer
+        .command(false, deflate)
+        .arg(&url)
+        .output()
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let report = format!(
         "{peer:?} client, {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
         output.status
     );
-    let expected_lines = [
+    let compression = deflate.map(|_| r#"{"check":"compression","ok":true}"#);
+    let expected_lines = compression.into_iter().chain([
         r#"{"check":"text","ok":true}"#,
         r#"{"check":"text_non_ascii","ok":true}"#,
         r#"{"check":"binary","ok":true}"#,
@@ -391,10 +439,10 @@ async fn peer_client_against_wsio_server(peer: Peer) {
         r#"{"check":"ping","ok":true}"#,
         r#"{"check":"close","code":4001,"reason":""}"#,
         r#"{"check":"server_close","code":4003,"reason":"wsio says bye"}"#,
-    ];
+    ]);
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
-        expected_lines,
+        expected_lines.collect::<Vec<_>>(),
         "{report}"
     );
     assert!(output.status.success(), "{report}");
@@ -430,14 +478,14 @@ async fn within_limit(scenario: impl std::future::Future<Output = ()>) {
 /// a client close with 4001 "done" (see [`wsio_client_echo`]).
 #[tokio::test]
 async fn python_server_echoes_wsio_client() {
-    within_limit(wsio_client_echo(Peer::Python)).await;
+    within_limit(wsio_client_echo(Peer::Python, false)).await;
 }
 
 /// wsio client ↔ Python `websockets` server: the server closes with 4002 and a reason, and
 /// wsio reports it and ends cleanly (see [`wsio_client_sees_server_close`]).
 #[tokio::test]
 async fn python_server_close_reaches_wsio_client() {
-    within_limit(wsio_client_sees_server_close(Peer::Python)).await;
+    within_limit(wsio_client_sees_server_close(Peer::Python, false)).await;
 }
 
 /// Fragmented messages written as raw frames to a Python `websockets` server come back whole
@@ -451,21 +499,21 @@ async fn python_server_assembles_raw_fragments() {
 /// receives, and closes from each side (see [`peer_client_against_wsio_server`]).
 #[tokio::test]
 async fn python_client_against_wsio_server() {
-    within_limit(peer_client_against_wsio_server(Peer::Python)).await;
+    within_limit(peer_client_against_wsio_server(Peer::Python, None)).await;
 }
 
 /// wsio client ↔ Node `ws` server: text, binary and 16 MiB echoes, ping/pong, and a client
 /// close with 4001 "done" (see [`wsio_client_echo`]).
 #[tokio::test]
 async fn node_server_echoes_wsio_client() {
-    within_limit(wsio_client_echo(Peer::Node)).await;
+    within_limit(wsio_client_echo(Peer::Node, false)).await;
 }
 
 /// wsio client ↔ Node `ws` server: the server closes with 4002 and a reason, and wsio
 /// reports it and ends cleanly (see [`wsio_client_sees_server_close`]).
 #[tokio::test]
 async fn node_server_close_reaches_wsio_client() {
-    within_limit(wsio_client_sees_server_close(Peer::Node)).await;
+    within_limit(wsio_client_sees_server_close(Peer::Node, false)).await;
 }
 
 /// Fragmented messages written as raw frames to a Node `ws` server come back whole (see
@@ -479,5 +527,50 @@ async fn node_server_assembles_raw_fragments() {
 /// and closes from each side (see [`peer_client_against_wsio_server`]).
 #[tokio::test]
 async fn node_client_against_wsio_server() {
-    within_limit(peer_client_against_wsio_server(Peer::Node)).await;
+    within_limit(peer_client_against_wsio_server(Peer::Node, None)).await;
+}
+
+/// wsio client ↔ Python `websockets` server, permessage-deflate on at both ends: the echoes,
+/// ping/pong and close of [`wsio_client_echo`], compressed both ways.
+#[tokio::test]
+async fn python_server_echoes_wsio_client_compressed() {
+    within_limit(wsio_client_echo(Peer::Python, true)).await;
+}
+
+/// wsio client ↔ Python `websockets` server, compressed: the server's close.
+#[tokio::test]
+async fn python_server_close_reaches_wsio_client_compressed() {
+    within_limit(wsio_client_sees_server_close(Peer::Python, true)).await;
+}
+
+/// Python `websockets` client ↔ wsio server, compressed: the client's whole script.
+#[tokio::test]
+async fn python_client_against_wsio_server_compressed() {
+    within_limit(peer_client_against_wsio_server(Peer::Python, Some("on"))).await;
+}
+
+/// Python `websockets` client ↔ wsio server with a server window of 8 bits: Python inflates
+/// what wsio compressed (with 9 bits) using a 256-byte window. (websockets compresses with 9
+/// bits at least, so its own window is 9.)
+#[tokio::test]
+async fn python_client_against_wsio_server_with_8_bit_windows() {
+    within_limit(peer_client_against_wsio_server(Peer::Python, Some("8"))).await;
+}
+
+/// wsio client ↔ Node `ws` server, perMessageDeflate on at both ends.
+#[tokio::test]
+async fn node_server_echoes_wsio_client_compressed() {
+    within_limit(wsio_client_echo(Peer::Node, true)).await;
+}
+
+/// wsio client ↔ Node `ws` server, compressed: the server's close.
+#[tokio::test]
+async fn node_server_close_reaches_wsio_client_compressed() {
+    within_limit(wsio_client_sees_server_close(Peer::Node, true)).await;
+}
+
+/// Node `ws` client ↔ wsio server, compressed: the client's whole script.
+#[tokio::test]
+async fn node_client_against_wsio_server_compressed() {
+    within_limit(peer_client_against_wsio_server(Peer::Node, Some("on"))).await;
 }
