@@ -27,11 +27,57 @@ fn payload_len(header: &[u8]) -> usize {
     }
 }
 
-/// One final binary frame of `size` bytes, masked as a client must send it. The same key is
-/// used every time: the server cannot tell, and the generator stays cheap.
+/// The key of every frame the generator sends: the server cannot tell, and the generator stays
+/// cheap.
+const KEY: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
+
+/// One final binary frame of `size` bytes, masked as a client must send it.
 pub fn client_frame(size: usize) -> Vec<u8> {
-    let key = [0x12, 0x34, 0x56, 0x78];
-    let mut frame = vec![0x82];
+    let payload: Vec<u8> = (0..size).map(|i| i as u8 % 26 + b'a').collect();
+    masked_frame(0x82, &payload)
+}
+
+/// Text of `size` bytes that compresses about as well as typical JSON traffic.
+fn json_text(size: usize) -> Vec<u8> {
+    let mut text = Vec::with_capacity(size + 64);
+    let mut id = 0;
+    while text.len() < size {
+        text.extend_from_slice(
+            format!(
+                r#"{{"id":{id},"name":"user {id}","active":{},"score":{}}},"#,
+                id % 3 == 0,
+                id * 37 % 1000
+            )
+            .as_bytes(),
+        );
+        id += 1;
+    }
+    text.truncate(size);
+    text
+}
+
+/// One final text frame carrying `size` bytes of JSON-like text compressed with
+/// permessage-deflate (RSV1 set), as a client that promised `client_no_context_takeover` sends
+/// it: each message is compressed on its own, so the same frame can be sent again and again.
+pub fn deflated_client_frame(size: usize) -> Vec<u8> {
+    let mut compress = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut compressed = Vec::with_capacity(size + 64);
+    compress
+        .compress_vec(
+            &json_text(size),
+            &mut compressed,
+            flate2::FlushCompress::Sync,
+        )
+        .expect("compressing into a large enough buffer");
+    // RFC 7692 section 7.2.1: the sync flush's empty block is not sent.
+    compressed.truncate(compressed.len() - 4);
+    masked_frame(0xc1, &compressed)
+}
+
+/// A final frame with the first header byte `b0` and `payload`, masked.
+fn masked_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let size = payload.len();
+    let mut frame = vec![b0];
     match size {
         0..=125 => frame.push(0x80 | size as u8),
         126..=0xffff => {
@@ -43,8 +89,8 @@ pub fn client_frame(size: usize) -> Vec<u8> {
             frame.extend_from_slice(&(size as u64).to_be_bytes());
         }
     }
-    frame.extend_from_slice(&key);
-    frame.extend((0..size).map(|i| (i as u8 % 26 + b'a') ^ key[i % 4]));
+    frame.extend_from_slice(&KEY);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
     frame
 }
 

@@ -26,12 +26,22 @@ async fn read_head(stream: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
     }
 }
 
-/// Sends an upgrade request for `/` and waits for `101`. The server must not send frames
-/// before the client's first one, so nothing can follow the response yet.
-pub async fn client(stream: &mut TcpStream, host: &str) -> io::Result<()> {
+/// What the generator offers when it sends compressed messages.
+pub const DEFLATE_OFFER: &str = "permessage-deflate; client_no_context_takeover";
+
+/// Sends an upgrade request for `/` and waits for `101`, offering permessage-deflate (and
+/// insisting on it) if `deflate`. The server must not send frames before the client's first
+/// one, so nothing can follow the response yet.
+pub async fn client(stream: &mut TcpStream, host: &str, deflate: bool) -> io::Result<()> {
+    let extensions = if deflate {
+        format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n")
+    } else {
+        String::new()
+    };
     let request = format!(
         "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         {extensions}\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let (head, _) = read_head(stream).await?;
@@ -39,6 +49,12 @@ pub async fn client(stream: &mut TcpStream, host: &str) -> io::Result<()> {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("upgrade refused: {}", String::from_utf8_lossy(&head)),
+        ));
+    }
+    if deflate && !String::from_utf8_lossy(&head).contains("permessage-deflate") {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the server did not accept permessage-deflate",
         ));
     }
     Ok(())

@@ -23,6 +23,9 @@ pub enum Lib {
     /// The benchmark's own minimal WebSocket echo (unmask, echo every frame of one read in one
     /// write): the fixed server the clients are measured against.
     Raw,
+    /// Node's `ws` with permessage-deflate, the peer for compression: `bench/ws_echo.js`, which
+    /// the runner starts with `node`.
+    NodeWs,
 }
 
 impl Lib {
@@ -35,6 +38,7 @@ impl Lib {
             Lib::TokioWebsockets => "tokio-websockets",
             Lib::Tcp => "tcp",
             Lib::Raw => "raw",
+            Lib::NodeWs => "ws (Node)",
         }
     }
 }

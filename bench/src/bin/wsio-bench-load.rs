@@ -24,7 +24,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use wsio_bench::frames::{FrameCounter, client_frame};
+use wsio_bench::frames::{FrameCounter, client_frame, deflated_client_frame};
 use wsio_bench::{BoxError, Lib, handshake};
 
 /// A load generator for echo servers.
@@ -57,6 +57,20 @@ struct Args {
     /// Open the connections, print `ready N`, and hold them idle until standard input ends.
     #[arg(long)]
     idle: bool,
+    /// Agree permessage-deflate and send JSON-like text, compressed (lean client only); the
+    /// echoes are counted, not inflated.
+    #[arg(long)]
+    deflate: bool,
+}
+
+impl Args {
+    fn upgrade(&self) -> Upgrade {
+        match (self.no_handshake, self.deflate) {
+            (true, _) => Upgrade::No,
+            (false, false) => Upgrade::Plain,
+            (false, true) => Upgrade::Deflate,
+        }
+    }
 }
 
 /// Echoes counted so far, over every connection.
@@ -71,14 +85,20 @@ async fn run(args: Args) -> Result<(), BoxError> {
         return hold_idle(&args).await;
     }
     let counter = Counter::default();
-    let frame = Arc::new(client_frame(args.size).repeat(args.inflight));
+    let upgrade = args.upgrade();
+    let frame = if args.deflate {
+        deflated_client_frame(args.size)
+    } else {
+        client_frame(args.size)
+    };
+    let frame = Arc::new(frame.repeat(args.inflight));
     let payload = Bytes::from(vec![b'x'; args.size]);
     // Connect every connection before the clock starts.
     let mut tasks = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
         let task: tokio::task::JoinHandle<Result<(), String>> = match args.client {
             None => {
-                let stream = open(&args.addr, !args.no_handshake).await?;
+                let stream = open(&args.addr, upgrade).await?;
                 let frame = frame.clone();
                 tokio::spawn(lean(stream, frame, args.inflight, counter.clone()))
             }
@@ -111,11 +131,24 @@ async fn run(args: Args) -> Result<(), BoxError> {
     std::process::exit(0);
 }
 
-async fn open(addr: &str, upgrade: bool) -> std::io::Result<TcpStream> {
+/// How a lean connection starts.
+#[derive(Clone, Copy)]
+enum Upgrade {
+    /// No handshake: plain TCP.
+    No,
+    /// A WebSocket handshake.
+    Plain,
+    /// A WebSocket handshake that agrees permessage-deflate.
+    Deflate,
+}
+
+async fn open(addr: &str, upgrade: Upgrade) -> std::io::Result<TcpStream> {
     let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    if upgrade {
-        handshake::client(&mut stream, addr).await?;
+    match upgrade {
+        Upgrade::No => {}
+        Upgrade::Plain => handshake::client(&mut stream, addr, false).await?,
+        Upgrade::Deflate => handshake::client(&mut stream, addr, true).await?,
     }
     Ok(stream)
 }
@@ -176,7 +209,7 @@ async fn hold_idle(args: &Args) -> Result<(), BoxError> {
     for _ in 0..args.connections {
         let permit = limit.clone().acquire_owned().await?;
         let addr = args.addr.clone();
-        let upgrade = !args.no_handshake;
+        let upgrade = args.upgrade();
         opening.push(tokio::spawn(async move {
             let stream = open(&addr, upgrade).await;
             drop(permit);
@@ -210,25 +243,25 @@ impl Client {
         Ok(match lib {
             Lib::Wsio => Client::Wsio(wsio::connect(&url).await?.0),
             Lib::Tungstenite => {
-                let stream = open(addr, false).await?;
+                let stream = open(addr, Upgrade::No).await?;
                 Client::Tungstenite(tokio_tungstenite::client_async(url, stream).await?.0)
             }
             Lib::Fastwebsockets => {
-                let stream = open(addr, true).await?;
+                let stream = open(addr, Upgrade::Plain).await?;
                 Client::Fastwebsockets(fastwebsockets::WebSocket::after_handshake(
                     stream,
                     fastwebsockets::Role::Client,
                 ))
             }
             Lib::TokioWebsockets => {
-                let stream = open(addr, false).await?;
+                let stream = open(addr, Upgrade::No).await?;
                 let (ws, _) = tokio_websockets::ClientBuilder::new()
                     .uri(&url)?
                     .connect_on(stream)
                     .await?;
                 Client::TokioWebsockets(ws)
             }
-            Lib::Tcp | Lib::Raw => return Err("not a WebSocket client".into()),
+            Lib::Tcp | Lib::Raw | Lib::NodeWs => return Err("no client for this".into()),
         })
     }
 

@@ -27,6 +27,9 @@ struct Args {
     /// Where to listen; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: String,
+    /// Accept permessage-deflate (wsio only; the Rust peers do not implement it).
+    #[arg(long)]
+    deflate: bool,
 }
 
 /// The largest message or frame any scenario sends is 1 MiB; the limits leave room above it.
@@ -43,7 +46,12 @@ fn announce(addr: std::net::SocketAddr) {
 
 async fn serve(args: Args) -> std::io::Result<()> {
     if args.lib == Lib::Wsio {
-        return serve_wsio(&args.addr).await;
+        return serve_wsio(&args.addr, args.deflate).await;
+    }
+    if args.deflate || args.lib == Lib::NodeWs {
+        return Err(std::io::Error::other(
+            "only wsio here implements permessage-deflate; run bench/ws_echo.js with node",
+        ));
     }
     let listener = TcpListener::bind(&args.addr).await?;
     announce(listener.local_addr()?);
@@ -66,18 +74,21 @@ async fn serve(args: Args) -> std::io::Result<()> {
                 Lib::TokioWebsockets => tokio_websockets(stream).await,
                 Lib::Tcp => tcp(stream).await,
                 Lib::Raw => raw(stream).await,
-                Lib::Wsio => unreachable!("served above"),
+                Lib::Wsio | Lib::NodeWs => unreachable!("served above or refused"),
             };
         });
     }
 }
 
-async fn serve_wsio(addr: &str) -> std::io::Result<()> {
+async fn serve_wsio(addr: &str, deflate: bool) -> std::io::Result<()> {
     let mut config = wsio::Config::default();
     config.protocol = config
         .protocol
         .max_message_size(LIMIT)
         .max_frame_size(LIMIT);
+    if deflate {
+        config.protocol.deflate = Some(wsio::DeflateConfig::default());
+    }
     let server = wsio::Server::builder()
         .config(config)
         .fallback(|mut ws: wsio::WebSocket<wsio::Transport>, _| async move {

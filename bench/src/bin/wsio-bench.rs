@@ -13,11 +13,14 @@
 //! 3. one connection streaming 1 MiB binary messages (4 in flight): MB/s, beside plain TCP;
 //! 4. server memory per idle connection, 5,000 connections open: KiB (VmRSS after minus before);
 //! 5. each library's client, 64 connections of 16 × 32 bytes, against the benchmark's own
-//!    minimal echo server: messages/s.
+//!    minimal echo server: messages/s;
+//! 6. permessage-deflate: 64 connections × 16 in flight × 4 KiB of JSON-like text, compressed
+//!    both ways, wsio against Node's `ws` (none of the Rust peers implements it; needs `node`
+//!    and `scripts/setup-peers.sh`): messages/s.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
@@ -33,7 +36,7 @@ struct Args {
     /// Seconds each throughput run measures.
     #[arg(long, default_value_t = 3.0)]
     duration: f64,
-    /// Only these scenarios (1-5), comma-separated.
+    /// Only these scenarios (1-6), comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<u32>,
     /// Idle connections for scenario 4.
@@ -121,9 +124,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             lower_is_better: false,
             entries: LIBS.to_vec(),
         },
+        Scenario {
+            number: 6,
+            title: "deflate, 64 × 16 × 4 KiB JSON",
+            unit: "msg/s",
+            lower_is_better: false,
+            entries: vec![Lib::Wsio, Lib::NodeWs],
+        },
     ]
     .into_iter()
     .filter(|s| runner.args.only.is_empty() || runner.args.only.contains(&s.number))
+    .filter(|s| {
+        let runnable = s.number != 6 || node_ws_available();
+        if !runnable {
+            eprintln!("scenario 6 skipped: no `node`, or no `ws` (run scripts/setup-peers.sh)");
+        }
+        runnable
+    })
     .collect();
 
     let mut figures: BTreeMap<(u32, &'static str), Vec<f64>> = BTreeMap::new();
@@ -154,8 +171,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 impl Runner {
-    fn command(&self, cpu: u32, program: &str) -> Command {
-        let program = self.bin.join(program);
+    /// `program` (a path, or a name looked up on the `PATH`), pinned to `cpu` unless pinning is
+    /// off.
+    fn command(&self, cpu: u32, program: impl AsRef<std::ffi::OsStr>) -> Command {
         if self.args.no_pin {
             Command::new(program)
         } else {
@@ -165,13 +183,31 @@ impl Runner {
         }
     }
 
-    /// Starts a server; returns it and its address.
-    fn server(&self, lib: Lib) -> Result<(Child, String), Box<dyn std::error::Error>> {
-        let mut child = self
-            .command(0, "wsio-bench-server")
-            .args(["--lib", lib.name()])
-            .stdout(Stdio::piped())
-            .spawn()?;
+    /// Starts a server, with permessage-deflate if `deflate`; returns it and its address.
+    fn server(
+        &self,
+        lib: Lib,
+        deflate: bool,
+    ) -> Result<(Child, String), Box<dyn std::error::Error>> {
+        let mut command = match lib {
+            Lib::NodeWs => {
+                let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+                let mut command = self.command(0, "node");
+                command
+                    .arg(bench.join("ws_echo.js"))
+                    .env("NODE_PATH", bench.join("../tests/peers/node_modules"));
+                command
+            }
+            _ => {
+                let mut command = self.command(0, self.bin.join("wsio-bench-server"));
+                command.args(["--lib", lib.name()]);
+                if deflate {
+                    command.arg("--deflate");
+                }
+                command
+            }
+        };
+        let mut child = command.stdout(Stdio::piped()).spawn()?;
         let line = first_line(child.stdout.take().ok_or("no stdout")?)?;
         let addr = line
             .strip_prefix("listening ")
@@ -183,7 +219,7 @@ impl Runner {
     /// Runs the generator; returns its messages/s and MB/s.
     fn load(&self, addr: &str, extra: &[&str]) -> Result<(f64, f64), Box<dyn std::error::Error>> {
         let output = self
-            .command(1, "wsio-bench-load")
+            .command(1, self.bin.join("wsio-bench-load"))
             .args(["--addr", addr, "--duration"])
             .arg(self.args.duration.to_string())
             .args(extra)
@@ -202,7 +238,7 @@ impl Runner {
 
     fn measure(&self, scenario: u32, lib: Lib) -> Result<f64, Box<dyn std::error::Error>> {
         let server_lib = if scenario == 5 { Lib::Raw } else { lib };
-        let (mut server, addr) = self.server(server_lib)?;
+        let (mut server, addr) = self.server(server_lib, scenario == 6)?;
         let result = match scenario {
             1 => self.load(&addr, &["--size", "32"]).map(|(msgs, _)| msgs),
             2 => self.load(&addr, &["--size", "16384"]).map(|(msgs, _)| msgs),
@@ -216,6 +252,9 @@ impl Runner {
             4 => self.idle_memory(&server, &addr),
             5 => self
                 .load(&addr, &["--size", "32", "--client", lib.name()])
+                .map(|(msgs, _)| msgs),
+            6 => self
+                .load(&addr, &["--size", "4096", "--deflate"])
                 .map(|(msgs, _)| msgs),
             _ => Err(format!("no scenario {scenario}").into()),
         };
@@ -232,7 +271,7 @@ impl Runner {
         let before = rss_kib(pid)?;
         let count = self.args.idle_connections;
         let mut generator = self
-            .command(1, "wsio-bench-load")
+            .command(1, self.bin.join("wsio-bench-load"))
             .args(["--addr", addr, "--idle", "--connections"])
             .arg(count.to_string())
             .stdin(Stdio::piped())
@@ -250,6 +289,12 @@ impl Runner {
         let _ = generator.wait();
         result
     }
+}
+
+/// Whether Node and its `ws` package are there for scenario 6.
+fn node_ws_available() -> bool {
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/node_modules/ws");
+    modules.is_dir() && Command::new("node").arg("--version").output().is_ok()
 }
 
 fn first_line(stdout: ChildStdout) -> std::io::Result<String> {
@@ -297,8 +342,17 @@ fn format_figure(value: f64) -> String {
 }
 
 fn print_table(scenarios: &[Scenario], figures: &BTreeMap<(u32, &'static str), Vec<f64>>) {
-    println!("| scenario | unit | wsio | tungstenite | fastwebsockets | tokio-websockets | tcp |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let columns = [
+        Lib::Wsio,
+        Lib::Tungstenite,
+        Lib::Fastwebsockets,
+        Lib::TokioWebsockets,
+        Lib::Tcp,
+        Lib::NodeWs,
+    ];
+    let names: Vec<&str> = columns.iter().map(|lib| lib.name()).collect();
+    println!("| scenario | unit | {} |", names.join(" | "));
+    println!("| --- | --- |{}", " --- |".repeat(columns.len()));
     for scenario in scenarios {
         let medians: Vec<(Lib, f64)> = scenario
             .entries
@@ -323,16 +377,13 @@ fn print_table(scenarios: &[Scenario], figures: &BTreeMap<(u32, &'static str), V
                     format!("{} ({:.2}×)", format_figure(v), v / best)
                 })
         };
+        let cells: Vec<String> = columns.iter().map(|&lib| cell(lib)).collect();
         println!(
-            "| {}. {} | {} | {} | {} | {} | {} | {} |",
+            "| {}. {} | {} | {} |",
             scenario.number,
             scenario.title,
             scenario.unit,
-            cell(Lib::Wsio),
-            cell(Lib::Tungstenite),
-            cell(Lib::Fastwebsockets),
-            cell(Lib::TokioWebsockets),
-            cell(Lib::Tcp)
+            cells.join(" | ")
         );
     }
     println!();
