@@ -35,7 +35,8 @@ for target in $targets; do
         rm -f "$log"
         exit 1
     fi
-    grep -E '^#[0-9]+ .*cov: ' "$log" | tail -n 1
-    grep -E '^Done' "$log"
+    # libFuzzer separates the run count from the rest with a tab.
+    grep -E '^#[0-9]+[[:space:]]+DONE' "$log" || true
+    grep -E '^Done' "$log" || true
     rm -f "$log"
 done
