@@ -128,7 +128,7 @@ pub(crate) fn server_negotiate(
             .iter()
             .filter(|item| item.name == crate::deflate::NAME);
         return Ok(Negotiated {
-            deflate: crate::deflate::server_select(deflate, offers)?,
+            deflate: crate::deflate::server_select(deflate, offers),
         });
     }
     let _ = (config, offers);

@@ -33,11 +33,12 @@
 //! parameter, names one it does not know, or does not honour the offer; a server's answer must
 //! fit one of the offers (RFC 7692 section 5.2).
 //!
-//! The server takes the first offer it can honour and declines the others (section 5.1):
-//! offers with a parameter it does not know, and offers without `client_max_window_bits` when
-//! it requires a smaller client window. A header that does not parse, and a permessage-deflate
-//! offer with a repeated parameter or an invalid value, are a malformed request: the handshake
-//! is refused with 400 ([`HandshakeError::MalformedExtensions`]).
+//! The server takes the first offer it can honour and declines the others, as section 5.1
+//! requires: offers with a parameter RFC 7692 does not define, a repeated parameter or an
+//! invalid value, and offers without `client_max_window_bits` when it requires a smaller
+//! client window. When every offer is declined the connection goes on uncompressed. Only a
+//! `Sec-WebSocket-Extensions` header that does not parse at all is a malformed request: the
+//! handshake is refused with 400 ([`HandshakeError::MalformedExtensions`]).
 //!
 //! # Window bits 8
 //!

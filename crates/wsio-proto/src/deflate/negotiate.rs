@@ -153,23 +153,17 @@ pub(crate) fn client_accept(
 
 /// The server's choice among the client's permessage-deflate offers: the first it can honour.
 ///
-/// Offers with a parameter RFC 7692 does not define are declined, and so are offers without
-/// `client_max_window_bits` when the server requires a smaller client window (section 5.1).
-/// An offer with a repeated parameter or an invalid value is a malformed request:
-/// [`HandshakeError::MalformedExtensions`].
+/// Section 5.1 says which offers a server must decline, and they are: an offer with a
+/// parameter RFC 7692 does not define, a repeated parameter or an invalid value, and an offer
+/// without `client_max_window_bits` when the server requires a smaller client window. Declining
+/// every offer is not an error: the connection goes on without compression.
 pub(crate) fn server_select<'a>(
     config: &DeflateConfig,
     offers: impl Iterator<Item = &'a Item>,
-) -> Result<Option<DeflateParams>, HandshakeError> {
+) -> Option<DeflateParams> {
     for offer in offers {
-        let params = match read(offer, true) {
-            Ok(params) => params,
-            Err(Problem::Unknown(_)) => continue,
-            Err(problem) => {
-                return Err(HandshakeError::MalformedExtensions(
-                    problem.describe().into(),
-                ));
-            }
+        let Ok(params) = read(offer, true) else {
+            continue;
         };
         let client_bits = match params.client_max_window_bits {
             None if config.client_bits() < 15 => continue,
@@ -180,7 +174,7 @@ pub(crate) fn server_select<'a>(
         let server_bits = params
             .server_max_window_bits
             .map_or(config.server_bits(), |bits| bits.min(config.server_bits()));
-        return Ok(Some(DeflateParams {
+        return Some(DeflateParams {
             server_no_context_takeover: params.server_no_context_takeover
                 || config.server_no_context_takeover,
             // A client that offers it promises it; saying so lets this end free its
@@ -191,9 +185,9 @@ pub(crate) fn server_select<'a>(
             client_max_window_bits: client_bits,
             answer_server_bits: params.server_max_window_bits.is_some(),
             answer_client_bits: matches!(params.client_max_window_bits, Some(Some(_))),
-        }));
+        });
     }
-    Ok(None)
+    None
 }
 
 #[cfg(test)]
@@ -201,10 +195,10 @@ mod tests {
     use super::*;
     use crate::extension::parse;
 
-    fn select(config: &DeflateConfig, header: &str) -> Result<Option<String>, HandshakeError> {
+    fn select(config: &DeflateConfig, header: &str) -> Option<String> {
         let items = parse(header).unwrap();
         let offers = items.iter().filter(|item| item.name == NAME);
-        Ok(server_select(config, offers)?.map(|params| params.to_string()))
+        server_select(config, offers).map(|params| params.to_string())
     }
 
     fn accept(config: &DeflateConfig, answer: &str) -> Result<DeflateParams, HandshakeError> {
@@ -255,25 +249,22 @@ mod tests {
     fn server_takes_the_first_offer_it_can_honour() {
         let default = DeflateConfig::default();
         assert_eq!(
-            select(&default, "permessage-deflate").unwrap().as_deref(),
+            select(&default, "permessage-deflate").as_deref(),
             Some("permessage-deflate")
         );
-        assert_eq!(select(&default, "x-other").unwrap(), None);
+        assert_eq!(select(&default, "x-other"), None);
         assert_eq!(
             select(
                 &default,
                 "permessage-deflate; x=1, permessage-deflate; server_max_window_bits=8; \
                  client_max_window_bits=9, permessage-deflate"
             )
-            .unwrap()
             .as_deref(),
             Some("permessage-deflate; server_max_window_bits=8; client_max_window_bits=9")
         );
         // A client's request for 15 is answered, so that it knows it was heard.
         assert_eq!(
-            select(&default, "permessage-deflate; server_max_window_bits=15")
-                .unwrap()
-                .as_deref(),
+            select(&default, "permessage-deflate; server_max_window_bits=15").as_deref(),
             Some("permessage-deflate; server_max_window_bits=15")
         );
         // The client's promise not to take over context is accepted.
@@ -282,7 +273,6 @@ mod tests {
                 &default,
                 "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
             )
-            .unwrap()
             .as_deref(),
             Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
         );
@@ -296,13 +286,12 @@ mod tests {
             .server_max_window_bits(10)
             .client_max_window_bits(12);
         // Without client_max_window_bits the client's window cannot be limited: declined.
-        assert_eq!(select(&strict, "permessage-deflate").unwrap(), None);
+        assert_eq!(select(&strict, "permessage-deflate"), None);
         assert_eq!(
             select(
                 &strict,
                 "permessage-deflate; client_max_window_bits; server_max_window_bits=14"
             )
-            .unwrap()
             .as_deref(),
             Some(
                 "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
@@ -310,9 +299,7 @@ mod tests {
             )
         );
         assert_eq!(
-            select(&strict, "permessage-deflate; client_max_window_bits=9")
-                .unwrap()
-                .as_deref(),
+            select(&strict, "permessage-deflate; client_max_window_bits=9").as_deref(),
             Some(
                 "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
                  server_max_window_bits=10; client_max_window_bits=9"
@@ -321,7 +308,9 @@ mod tests {
     }
 
     #[test]
-    fn server_refuses_malformed_offers() {
+    fn server_declines_malformed_offers() {
+        // RFC 7692 section 5.1: a repeated parameter or an invalid value makes the server
+        // decline that offer; the connection goes on without it, or with a later offer.
         let default = DeflateConfig::default();
         for bad in [
             "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
@@ -335,12 +324,13 @@ mod tests {
             "permessage-deflate; server_no_context_takeover=1",
             "permessage-deflate; client_no_context_takeover=\"x\"",
         ] {
-            let error = select(&default, bad).unwrap_err();
-            assert!(
-                matches!(error, HandshakeError::MalformedExtensions(_)),
-                "{bad}: {error:?}"
+            assert_eq!(select(&default, bad), None, "{bad}");
+            let then_good = format!("{bad}, permessage-deflate; server_no_context_takeover");
+            assert_eq!(
+                select(&default, &then_good).as_deref(),
+                Some("permessage-deflate; server_no_context_takeover"),
+                "{then_good}"
             );
-            assert_eq!(error.status(), 400);
         }
         // A malformed offer after an acceptable one is not looked at.
         assert!(
@@ -348,7 +338,6 @@ mod tests {
                 &default,
                 "permessage-deflate, permessage-deflate; server_max_window_bits=1"
             )
-            .unwrap()
             .is_some()
         );
     }

@@ -162,7 +162,8 @@ impl UpgradeOffer {
 
     /// Chooses among the offered extensions what a server with `config` agrees to
     /// (permessage-deflate with [`Config::deflate`](crate::Config::deflate), feature
-    /// `deflate`). Offers it cannot honour are declined; a malformed offer is
+    /// `deflate`). Offers it cannot honour, malformed parameters among them, are declined
+    /// (RFC 7692 section 5.1); a header that does not parse is
     /// [`HandshakeError::MalformedExtensions`] (400). Without an enabled extension the offers
     /// are not read at all.
     ///
