@@ -980,7 +980,12 @@ impl Connection {
             header.fin = fin;
             header.rsv1 = rsv1;
             header.mask = self.next_mask();
-            self.output.push_frame(&header, &payload.slice(start..end));
+            if start == 0 && fin {
+                // The whole message in one frame: no slice (and no reference count) to make.
+                self.output.push_frame(&header, &payload);
+            } else {
+                self.output.push_frame(&header, &payload.slice(start..end));
+            }
             if fin {
                 return Ok(());
             }

@@ -55,34 +55,35 @@ fn key_at(key: [u8; 4], offset: usize) -> [u8; 4] {
 /// Hands out masking keys drawn from the operating system's cryptographic random source
 /// (RFC 6455 section 5.3 asks for keys that cannot be predicted).
 ///
-/// Keys are drawn 16 at a time to keep the number of system calls low.
+/// Keys are drawn 256 at a time, so that a client sending small messages makes one system call
+/// per 256 of them rather than one per write. The pool is allocated with the first key: a
+/// server, which never masks, carries only an empty pointer.
 #[derive(Debug)]
 pub(crate) struct MaskGenerator {
-    pool: [u8; 64],
+    pool: Option<Box<[u8; KEY_POOL]>>,
     next: usize,
 }
+
+/// How many random bytes one draw takes: 256 keys.
+const KEY_POOL: usize = 1024;
 
 impl MaskGenerator {
     pub(crate) fn new() -> Self {
         MaskGenerator {
-            pool: [0; 64],
-            next: 64,
+            pool: None,
+            next: KEY_POOL,
         }
     }
 
     pub(crate) fn next_key(&mut self) -> [u8; 4] {
-        if self.next == self.pool.len() {
-            crate::random::fill(&mut self.pool);
+        let pool = self.pool.get_or_insert_with(|| Box::new([0; KEY_POOL]));
+        if self.next == KEY_POOL {
+            crate::random::fill(&mut pool[..]);
             self.next = 0;
         }
         let at = self.next;
         self.next += 4;
-        [
-            self.pool[at],
-            self.pool[at + 1],
-            self.pool[at + 2],
-            self.pool[at + 3],
-        ]
+        [pool[at], pool[at + 1], pool[at + 2], pool[at + 3]]
     }
 }
 

@@ -11,6 +11,10 @@ use crate::mask::apply_mask;
 /// Payloads at least this long are queued as their own chunk instead of being copied.
 const SHARE_THRESHOLD: usize = 4096;
 
+/// What an empty packing buffer first takes: room for a burst of small frames at once, instead
+/// of growing through many small allocations.
+const FIRST_CAPACITY: usize = 4096;
+
 /// Capacity above which an emptied buffer is released rather than kept for reuse.
 const KEEP_CAPACITY: usize = 64 << 10;
 
@@ -32,6 +36,9 @@ pub struct Transmit {
 impl Transmit {
     /// Appends one frame; masks the payload if the header carries a key.
     pub(crate) fn push_frame(&mut self, header: &FrameHeader, payload: &Bytes) {
+        if self.tail.capacity() == 0 {
+            self.tail.reserve(FIRST_CAPACITY);
+        }
         let before = self.tail.len();
         header.encode(&mut self.tail);
         self.len += self.tail.len() - before + payload.len();

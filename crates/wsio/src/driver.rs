@@ -18,6 +18,9 @@ use wsio_proto::{
 use crate::config::Config;
 use crate::error::Error;
 
+/// The room offered to a connection's first read straight into the core.
+const FIRST_READ_SIZE: usize = 4096;
+
 /// What the transport should do next, once the output is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TransportStep {
@@ -47,6 +50,10 @@ pub(crate) struct Driver {
     /// Where a blocking read goes before it is copied into the core; allocated on first use.
     read_buf: Vec<u8>,
     read_buffer_size: usize,
+    /// The room offered to the next read straight into the core: it starts small and doubles,
+    /// up to `read_buffer_size`, each time a read fills it, so that a connection of small
+    /// messages does not allocate (and, idle, release) a large buffer on every wake-up.
+    read_size: usize,
     max_write_buffer: usize,
     /// The writing side has been shut down.
     write_shut: bool,
@@ -74,6 +81,7 @@ impl Driver {
             conn,
             read_buf: Vec::new(),
             read_buffer_size: config.read_buffer_size,
+            read_size: config.read_buffer_size.min(FIRST_READ_SIZE),
             max_write_buffer: config.max_write_buffer,
             write_shut: false,
             transport_done: false,
@@ -109,7 +117,16 @@ impl Driver {
     /// at most what it is given room for, or reports end of file by appending nothing and
     /// calling [`handle_read`](Self::handle_read) with zero afterwards.
     pub(crate) fn read_with<R>(&mut self, read: impl FnOnce(&mut BytesMut) -> R) -> R {
-        self.conn.receive_with(self.read_buffer_size, read)
+        let mut filled = false;
+        let result = self.conn.receive_with(self.read_size, |input| {
+            let result = read(input);
+            filled = input.len() == input.capacity();
+            result
+        });
+        if filled {
+            self.read_size = (self.read_size * 2).min(self.read_buffer_size);
+        }
+        result
     }
 
     /// Reports how many bytes the last read put into [`read_buf`](Self::read_buf); zero is the
