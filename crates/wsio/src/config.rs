@@ -23,7 +23,10 @@ pub struct Config {
     /// write side's backpressure). Default 1 MiB. A message is accepted whenever less than
     /// this is waiting, so the most ever buffered is this plus one message.
     pub max_write_buffer: usize,
-    /// How many bytes one read from the transport may take. Default 64 KiB.
+    /// How many bytes one read from the transport may take while no large frame is arriving:
+    /// reads start at 4 KiB and grow to this while they fill what they are given. While a
+    /// frame's payload arrives, a read may take the rest of it, up to 1 MiB ahead, so that a
+    /// large payload is read in place. Default 64 KiB.
     pub read_buffer_size: usize,
     /// How long a TCP connect (and TLS handshake) may take. Default 10 s.
     pub connect_timeout: Duration,
