@@ -1,0 +1,481 @@
+//! Faults: a peer process killed mid-frame or mid-message, and a network path that loses
+//! packets.
+//!
+//! The killed peers are real processes: this test binary started again as a child
+//! (`child_process` below), talking to the test over loopback, and stopped with SIGKILL, so
+//! that the kernel, not wsio, ends its side of the connection. SECURITY.md cites these tests
+//! by name.
+
+#![cfg(unix)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use wsio::reconnect::{Builder, Event, Events, Policy};
+use wsio::{ClientBuilder, CloseCode, Error, Frame, Message, OpCode, Server};
+use wsio_proto::Backoff;
+
+use support::LIMIT;
+
+/// The environment variable that tells `child_process` which peer to be.
+const CHILD: &str = "WSIO_FAULT_CHILD";
+/// What the child prints before each line meant for the test (its test harness prints too).
+const SAID: &str = "wsio-fault: ";
+/// The size of each of the two fragments the killed server sends of a message it never ends.
+const FRAGMENT: usize = 1 << 20;
+
+/// Not a test: the body of the peer processes that the tests of this file start and kill,
+/// chosen by `WSIO_FAULT_CHILD`. It runs only when a test starts it, and ends by itself after
+/// [`LIMIT`] if nobody kills it.
+#[test]
+#[ignore = "the child process that the fault tests start and kill; not run on its own"]
+fn child_process() {
+    let role = std::env::var(CHILD).expect("started only by the tests of faults.rs");
+    let mut words = role.split(' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some("half-frame"), Some(addr), Some(greeting)) => half_frame_client(addr, greeting),
+        (Some("mid-message"), None, None) => {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let _ = tokio::time::timeout(LIMIT, mid_message_server()).await;
+            })
+        }
+        _ => panic!("unknown child role {role:?}"),
+    }
+}
+
+/// Prints a line for the test that started this process.
+fn say(line: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{SAID}{line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// A client that opens a WebSocket to `addr`, writes half of a frame and waits to be killed.
+/// With `greeting` "read" it first reads the server's 5-byte greeting, so that nothing is
+/// left unread when it dies (its kernel then ends the connection with FIN); with "unread" it
+/// leaves the greeting in its receive buffer (the kernel then resets the connection).
+fn half_frame_client(addr: &str, greeting: &str) {
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        tcp,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    // The response head, byte by byte so that no frame byte is taken with it.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0];
+        tcp.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    // An unmasked text frame of 5 bytes: 7 bytes in all.
+    let mut frame = [0u8; 7];
+    if greeting == "read" {
+        tcp.read_exact(&mut frame).unwrap();
+    } else {
+        while tcp.peek(&mut frame).unwrap() < frame.len() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    // A masked binary frame announcing 1000 bytes, and 400 of them.
+    let mut half = vec![0x82, 0xFE, 0x03, 0xE8, 1, 2, 3, 4];
+    half.extend_from_slice(&[0x55; 400]);
+    tcp.write_all(&half).unwrap();
+    say("half a frame written");
+    std::thread::sleep(LIMIT);
+}
+
+/// A server on a loopback port of its own that, on each connection, sends two fragments of a
+/// binary message it never finishes, then reads and reports the client's binary messages
+/// (each an 8-byte sequence number) until it is killed.
+async fn mid_message_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    say(format_args!(
+        "listening {}",
+        listener.local_addr().unwrap().port()
+    ));
+    while let Ok((tcp, _)) = listener.accept().await {
+        let Ok(mut ws) = wsio::accept(tcp).await else {
+            continue;
+        };
+        let part = bytes::Bytes::from(vec![9u8; FRAGMENT]);
+        ws.send_frame(Frame::new(false, OpCode::Binary, part.clone()))
+            .await
+            .unwrap();
+        ws.send_frame(Frame::new(false, OpCode::Continuation, part))
+            .await
+            .unwrap();
+        say("mid-message");
+        while let Some(Ok(message)) = ws.recv().await {
+            if let Message::Binary(data) = message {
+                say(format_args!("got {}", sequence(&data)));
+            }
+        }
+    }
+}
+
+fn sequence(data: &[u8]) -> u64 {
+    u64::from_be_bytes(data.try_into().unwrap())
+}
+
+/// This test binary, to be started as the child `role`, its output piped to the test.
+fn child_command(role: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "child_process", "--ignored", "--nocapture"])
+        .args(["--test-threads=1", "--quiet"])
+        .env(CHILD, role)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    command
+}
+
+/// A child process that the test reads and kills; killed when dropped, should the test fail
+/// first.
+struct Child {
+    process: tokio::process::Child,
+    /// The lines the child said, except the `got` ones.
+    said: mpsc::UnboundedReceiver<String>,
+    /// The sequence numbers of the `got` lines, in order.
+    got: Arc<Mutex<Vec<u64>>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Child {
+    fn start(role: &str) -> Self {
+        let mut process = tokio::process::Command::from(child_command(role))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(process.stdout.take().unwrap()).lines();
+        let (tell, said) = mpsc::unbounded_channel();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let log = got.clone();
+        let reader = tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Some(line) = line.strip_prefix(SAID) else {
+                    continue;
+                };
+                match line.strip_prefix("got ") {
+                    Some(seq) => log.lock().unwrap().push(seq.parse().unwrap()),
+                    None => drop(tell.send(line.to_owned())),
+                }
+            }
+        });
+        Child {
+            process,
+            said,
+            got,
+            reader,
+        }
+    }
+
+    /// The next line the child says, which must start with `prefix`; the rest of it.
+    async fn expect(&mut self, prefix: &str) -> String {
+        let line = tokio::time::timeout(LIMIT, self.said.recv())
+            .await
+            .expect("the child speaks in time")
+            .expect("the child is running");
+        line.strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("expected {prefix:?}, the child said {line:?}"))
+            .to_owned()
+    }
+
+    /// SIGKILL, then every line the child said before it died is read.
+    async fn kill(mut self) -> Vec<u64> {
+        self.process.kill().await.unwrap();
+        tokio::time::timeout(LIMIT, self.reader)
+            .await
+            .expect("the child's output ends")
+            .unwrap();
+        std::mem::take(&mut *self.got.lock().unwrap())
+    }
+}
+
+/// Whether `error` says that the peer went away without a close handshake: the transport
+/// ended (the peer's kernel sent FIN) or was reset (RST), and nothing else.
+fn peer_vanished(error: &Error) -> bool {
+    match error {
+        Error::Protocol(wsio_proto::Error::UnexpectedEof) => true,
+        Error::Io(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+        _ => false,
+    }
+}
+
+/// A client process killed with half a frame written: the server's handler gets `expected`
+/// from `recv`, the connection is let go, and another client is served.
+async fn client_killed_mid_frame(greeting: &str, expected: fn(&Error) -> bool) {
+    let (report, mut outcome) = mpsc::unbounded_channel();
+    let server = Server::builder()
+        .route("/", move |mut ws, _| {
+            let report = report.clone();
+            async move {
+                ws.send_text("hello").await.unwrap();
+                let _ = report.send(ws.recv().await);
+            }
+        })
+        .route("/echo", |ws, _| support::echo(ws))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle();
+    let serving = tokio::spawn(server.run());
+
+    let mut child = Child::start(&format!("half-frame {addr} {greeting}"));
+    child.expect("half a frame written").await;
+    child.kill().await;
+    let outcome = tokio::time::timeout(LIMIT, outcome.recv())
+        .await
+        .expect("the handler hears of it in time")
+        .unwrap();
+    match outcome {
+        Some(Err(error)) => assert!(expected(&error), "unexpected error {error:?}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    tokio::time::timeout(LIMIT, async {
+        while handle.client_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the connection is let go");
+
+    let (mut ws, _) = wsio::connect(&format!("ws://{addr}/echo")).await.unwrap();
+    ws.send_text("still served").await.unwrap();
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        Message::text("still served")
+    );
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    while ws.recv().await.is_some() {}
+    handle.close(false).await;
+    serving.await.unwrap().unwrap();
+}
+
+/// The client had read all it was sent: its kernel ends the connection with FIN, and the
+/// server's handler gets `Error::Protocol(UnexpectedEof)`.
+#[tokio::test]
+async fn a_client_killed_mid_frame_ends_its_connection_with_unexpected_eof() {
+    client_killed_mid_frame("read", |error| {
+        matches!(error, Error::Protocol(wsio_proto::Error::UnexpectedEof))
+    })
+    .await;
+}
+
+/// The client had left data unread: its kernel resets the connection, and the server's
+/// handler gets `Error::Io` of kind `ConnectionReset`.
+#[tokio::test]
+async fn a_client_killed_with_unread_data_ends_its_connection_with_a_reset() {
+    client_killed_mid_frame(
+        "unread",
+        |error| matches!(error, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+    )
+    .await;
+}
+
+/// The async client, two fragments into a message, sees the server killed:
+/// `Error::Protocol(UnexpectedEof)` from `recv`, not a hang and not a partial message.
+#[tokio::test]
+async fn a_server_killed_mid_message_gives_the_async_client_unexpected_eof() {
+    let mut child = Child::start("mid-message");
+    let port = child.expect("listening ").await;
+    let (mut ws, _) = wsio::connect(&format!("ws://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    let receiving = tokio::spawn(async move { ws.recv().await });
+    child.expect("mid-message").await;
+    assert!(!receiving.is_finished(), "the message is not complete");
+    child.kill().await;
+    let outcome = tokio::time::timeout(LIMIT, receiving)
+        .await
+        .expect("recv ends in time")
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Some(Err(Error::Protocol(wsio_proto::Error::UnexpectedEof)))
+        ),
+        "{outcome:?}"
+    );
+}
+
+/// The same for the blocking client: `recv` returns `Error::Protocol(UnexpectedEof)`.
+#[test]
+fn a_server_killed_mid_message_gives_the_blocking_client_unexpected_eof() {
+    let mut child = ChildGuard(child_command("mid-message").spawn().unwrap());
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut expect = |prefix: &str| loop {
+        let line = lines.next().expect("the child speaks").unwrap();
+        if let Some(line) = line.strip_prefix(SAID) {
+            return line
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("expected {prefix:?}, the child said {line:?}"))
+                .to_owned();
+        }
+    };
+    let port = expect("listening ");
+    let (mut ws, _) = wsio::blocking::connect(&format!("ws://127.0.0.1:{port}/")).unwrap();
+    // Bounds the test should the error never come.
+    ws.set_read_timeout(Some(LIMIT));
+    let receiving = std::thread::spawn(move || ws.recv());
+    expect("mid-message");
+    assert!(!receiving.is_finished(), "the message is not complete");
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let outcome = receiving.join().unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Err(Error::Protocol(wsio_proto::Error::UnexpectedEof))
+        ),
+        "{outcome:?}"
+    );
+}
+
+async fn next(events: &mut Events) -> Event {
+    tokio::time::timeout(LIMIT, events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the client is running")
+}
+
+/// Kills a blocking test's child process should the test fail before it does.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The reconnecting client, writing messages while the server is killed two fragments into
+/// a message of its own: the connection ends with a typed error, the client reconnects once
+/// a server listens on the port again, and each message `send` accepted reached one of the
+/// two servers, once and in order, or was handed back.
+#[tokio::test]
+async fn the_reconnecting_client_recovers_from_a_killed_server_and_loses_nothing() {
+    let mut child = Child::start("mid-message");
+    let port: u16 = child.expect("listening ").await.parse().unwrap();
+    let client = ClientBuilder::new(&format!("ws://127.0.0.1:{port}/")).unwrap();
+    let backoff = Backoff::default()
+        .initial(Duration::from_millis(20))
+        .max(Duration::from_millis(100));
+    let (client, mut events) = Builder::new(client)
+        .policy(Policy::default().backoff(backoff))
+        .start();
+    let send = |range: std::ops::Range<u64>| {
+        for seq in range {
+            client
+                .send(Message::binary(seq.to_be_bytes().to_vec()))
+                .unwrap();
+        }
+    };
+
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    child.expect("mid-message").await;
+    send(0..50);
+    // Some arrive; the rest are in flight, or written after the kill.
+    while child.got.lock().unwrap().len() < 10 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    send(50..100);
+    let first = child.kill().await;
+    let mut unsent = Vec::new();
+    let disconnect = loop {
+        match next(&mut events).await {
+            Event::Closed(disconnect) => break disconnect,
+            Event::Unsent(messages) => unsent.extend(messages),
+            Event::Error(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(!disconnect.was_clean);
+    let error = disconnect.error.expect("an error");
+    assert!(peer_vanished(&error), "unexpected error {error:?}");
+    eprintln!("killed server: the client saw {error:?}");
+
+    // Queued while no server listens, then the server comes back on the same port.
+    send(100..120);
+    let second = Arc::new(Mutex::new(Vec::new()));
+    let log = second.clone();
+    let server = Server::builder()
+        .fallback(move |mut ws, _| {
+            let log = log.clone();
+            async move {
+                while let Some(Ok(message)) = ws.recv().await {
+                    if let Message::Binary(data) = message {
+                        log.lock().unwrap().push(sequence(&data));
+                    }
+                }
+            }
+        })
+        .bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let handle = server.handle();
+    let serving = tokio::spawn(server.run());
+    loop {
+        match next(&mut events).await {
+            Event::Connected { session, .. } => {
+                assert!(session.is_reconnect);
+                break;
+            }
+            Event::Unsent(messages) => unsent.extend(messages),
+            Event::Error(_) | Event::Reconnecting { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    send(120..130);
+    client.close(CloseCode::NORMAL, "done").unwrap();
+    loop {
+        match next(&mut events).await {
+            Event::Unsent(messages) => unsent.extend(messages),
+            Event::Stopped => break,
+            Event::Closed(disconnect) => assert!(disconnect.was_clean),
+            Event::Message(message) => panic!("a partial message was delivered: {message:?}"),
+            _ => {}
+        }
+    }
+    handle.close(false).await;
+    serving.await.unwrap().unwrap();
+
+    let second = second.lock().unwrap().clone();
+    let received: Vec<u64> = first.iter().chain(&second).copied().collect();
+    assert!(
+        received.windows(2).all(|w| w[0] < w[1]),
+        "duplicated or out of order: {received:?}"
+    );
+    let unsent: Vec<u64> = unsent.iter().map(|m| sequence(m.payload())).collect();
+    let lost: Vec<u64> = (0..130)
+        .filter(|seq| !received.contains(seq) && !unsent.contains(seq))
+        .collect();
+    assert_eq!(
+        lost,
+        [] as [u64; 0],
+        "accepted, neither received nor handed back"
+    );
+    assert!(
+        (100..130).all(|seq| second.contains(&seq)),
+        "what was queued while the server was down, and sent after, reached the new server"
+    );
+    eprintln!(
+        "killed server: received {} before the kill and {} after it, {} handed back",
+        first.len(),
+        second.len(),
+        unsent.len()
+    );
+}
