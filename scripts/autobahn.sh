@@ -51,11 +51,11 @@ cases() {
 
 # fuzzingclient drives a server: run_server NAME PORT CASES COMMAND [ARGS AFTER THE ADDRESS...]
 run_server() {
-    local name=$1 port=$2 selection
+    local name=$1 port=$2 which=$3 selection
     selection=$(cases "$3")
     local command=$4
     shift 4
-    echo "autobahn: server $name on 127.0.0.1:$port ($3 cases)"
+    echo "autobahn: server $name on 127.0.0.1:$port ($which cases)"
     timeout 1200 "$command" "127.0.0.1:$port" "$@" 2>"reports/$name.server.log" &
     pids+=($!)
     wait_for_port "$port"
@@ -70,11 +70,11 @@ run_server() {
 
 # fuzzingserver is driven by a client: run_client NAME PORT CASES COMMAND [ARGS AFTER THE URL...]
 run_client() {
-    local name=$1 port=$2 selection
+    local name=$1 port=$2 which=$3 selection
     selection=$(cases "$3")
     local command=$4
     shift 4
-    echo "autobahn: client $name against 127.0.0.1:$port ($3 cases)"
+    echo "autobahn: client $name against 127.0.0.1:$port ($which cases)"
     rm -rf "reports/$name"
     # shellcheck disable=SC2086
     timeout 1200 "$venv/bin/kosoku" -m fuzzingserver -o "reports/$name" \
