@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use wsio::ClientBuilder;
+use wsio::{ClientBuilder, DeflateConfig};
 
 use crate::exit::Exit;
 use crate::output;
@@ -22,6 +22,10 @@ pub(crate) struct ClientOptions {
     /// Accept any TLS certificate, even an invalid or self-signed one (for testing only).
     #[arg(short = 'k', long)]
     insecure: bool,
+    /// Offer permessage-deflate compression (RFC 7692) with its default settings. See below
+    /// for what happens when the server declines it.
+    #[arg(long)]
+    pub(crate) deflate: bool,
 }
 
 impl ClientOptions {
@@ -40,6 +44,9 @@ impl ClientOptions {
         }
         if let Some(origin) = &self.origin {
             builder = builder.origin(origin.clone());
+        }
+        if self.deflate {
+            builder = builder.deflate(DeflateConfig::default());
         }
         Ok(builder)
     }

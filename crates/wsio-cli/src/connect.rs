@@ -5,8 +5,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use wsio::reconnect::{Builder, Event, ReconnectingClient};
-use wsio::{CloseCode, Message, Transport, WriteHalf};
+use wsio::reconnect::{Builder, Event, ReconnectingClient, Status};
+use wsio::{CloseCode, Message, Response, Transport, WriteHalf};
 
 use crate::client_options::{ClientOptions, parse_positive_seconds};
 use crate::exit::Exit;
@@ -15,6 +15,10 @@ use crate::output::{self, Printer};
 use crate::signal::Interrupt;
 
 const EXIT_STATUS: &str = "\
+With --deflate, a server that declines compression is not an error: the connection goes on
+uncompressed and a warning says so on stderr (unless --quiet). On a terminal, the note on
+connecting gives the parameters agreed. With --reconnect, each connection offers it again.
+
 Exit status:
   0    the connection closed with a completed close handshake
   1    the connection ended without one (dropped, or a protocol error)
@@ -65,6 +69,7 @@ pub(crate) async fn run(args: Args) -> Exit {
     let notes = Notes {
         progress: !args.quiet && output::stderr_is_terminal(),
         result: !args.quiet,
+        deflate: args.client.deflate,
     };
     let input = input::spawn(InputMode {
         binary: args.binary,
@@ -87,7 +92,7 @@ pub(crate) async fn run(args: Args) -> Exit {
     };
     let ws = match connected {
         Ok((ws, response)) => {
-            notes.connected(response.protocol());
+            notes.connected(&response);
             ws
         }
         Err(error) => {
@@ -213,8 +218,9 @@ async fn reconnecting(
                 Some(Event::Connected { response, session }) => {
                     if session.is_reconnect {
                         notes.progress(format_args!("reconnected (attempt {})", session.attempt));
+                        notes.declined(&response);
                     } else {
-                        notes.connected(response.protocol());
+                        notes.connected(&response);
                     }
                 }
                 Some(Event::Message(message)) => {
@@ -252,7 +258,9 @@ async fn reconnecting(
 }
 
 /// Queues what stdin gives, waiting for room in the queue, and closes the client with 1000 at
-/// the end of the input.
+/// the end of the input, once a connection is open: closing while none is, the client would
+/// stop at once and hand back what is queued (piped input usually ends before the first
+/// connection opens).
 async fn queue(
     mut input: mpsc::Receiver<Result<Message, InputError>>,
     client: ReconnectingClient,
@@ -274,6 +282,11 @@ async fn queue(
             return Ok(());
         }
     }
+    let mut status = client.status_changes();
+    // The client keeps its status sender while a handle lives: this cannot fail.
+    let _ = status
+        .wait_for(|status| matches!(status, Status::Open | Status::Closing | Status::Closed))
+        .await;
     let _ = client.close(CloseCode::NORMAL, "");
     result
 }
@@ -294,11 +307,13 @@ fn report_unsent(messages: &[Message]) {
 }
 
 /// Which notes go to stderr: `progress` (connected, reconnecting) only on a terminal, the
-/// `result` (how the connection closed) unless `--quiet`.
+/// `result` (how the connection closed, compression declined) unless `--quiet`; whether
+/// `deflate` was asked for.
 #[derive(Debug, Clone, Copy)]
 struct Notes {
     progress: bool,
     result: bool,
+    deflate: bool,
 }
 
 impl Notes {
@@ -308,10 +323,28 @@ impl Notes {
         }
     }
 
-    fn connected(self, protocol: Option<&str>) {
-        match protocol {
-            Some(protocol) => self.progress(format_args!("connected (subprotocol {protocol})")),
-            None => self.progress(format_args!("connected")),
+    /// Connected: the subprotocol and compression the server agreed, if any.
+    fn connected(self, response: &Response) {
+        let agreed: Vec<String> = response
+            .protocol()
+            .map(|protocol| format!("subprotocol {protocol}"))
+            .into_iter()
+            .chain(output::compression(response.negotiated()))
+            .collect();
+        if agreed.is_empty() {
+            self.progress(format_args!("connected"));
+        } else {
+            self.progress(format_args!("connected ({})", agreed.join(", ")));
+        }
+        self.declined(response);
+    }
+
+    /// Warns when compression was asked for and the server declined it.
+    fn declined(self, response: &Response) {
+        if self.deflate && self.result && response.negotiated().deflate.is_none() {
+            output::warning(format_args!(
+                "the server declined permessage-deflate: messages go uncompressed"
+            ));
         }
     }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
 
-use wsio::Message;
+use wsio::{Message, Negotiated};
 
 const RED: &str = "\x1b[31m";
 const YELLOW: &str = "\x1b[33m";
@@ -33,6 +33,12 @@ pub(crate) fn error(message: fmt::Arguments<'_>) {
     eprintln!("wsio: {start}error{end}: {message}");
 }
 
+/// Prints a warning on stderr: `wsio: warning: ...`.
+pub(crate) fn warning(message: fmt::Arguments<'_>) {
+    let (start, end) = paint(colour_on_stderr(), YELLOW);
+    eprintln!("wsio: {start}warning{end}: {message}");
+}
+
 /// Prints a note about the connection on stderr (connected, closed, reconnecting).
 pub(crate) fn note(message: fmt::Arguments<'_>) {
     let (start, end) = paint(colour_on_stderr(), YELLOW);
@@ -41,6 +47,13 @@ pub(crate) fn note(message: fmt::Arguments<'_>) {
 
 fn paint(colour: bool, code: &'static str) -> (&'static str, &'static str) {
     if colour { (code, RESET) } else { ("", "") }
+}
+
+/// The compression a handshake agreed, as the command shows it: the server's answer (for example
+/// `permessage-deflate; client_max_window_bits=15`); `None` when the connection is
+/// uncompressed.
+pub(crate) fn compression(negotiated: &Negotiated) -> Option<String> {
+    negotiated.deflate.map(|params| params.to_string())
 }
 
 /// Writes received messages to stdout, one per line: text as it is, binary as its length and

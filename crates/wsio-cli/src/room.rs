@@ -8,6 +8,8 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast::{self, error::RecvError};
 use wsio::{CloseCode, Message, ServerRequest, Transport, Utf8Bytes, WebSocket};
 
+use crate::output;
+
 /// How many lines the room keeps for a member who has not taken them yet. A member that falls
 /// further behind is closed with 1013 (try again later): a slow reader must not hold up the
 /// room or its memory, and it is told instead of silently missing lines.
@@ -43,12 +45,13 @@ impl Room {
         let peer = request.peer_addr;
         let mut nick = format!("guest-{}", self.guests.fetch_add(1, Ordering::Relaxed) + 1);
         let mut lines = self.lines.subscribe();
+        let compression = output::compression(&ws.negotiated());
         let (mut read, mut write) = ws.split();
         let welcome = format!("* welcome, {nick}: type /nick NAME to change your name");
         if write.send_text(welcome).await.is_err() {
             return;
         }
-        tracing::info!(?peer, %nick, "joined the chat");
+        tracing::info!(?peer, %nick, ?compression, "joined the chat");
         self.say(format!("* {nick} joined"));
         let mut closing = false;
         loop {

@@ -110,3 +110,52 @@ fn bad_arguments_are_usage_errors() {
         assert_eq!(run(args, b"").code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn deflate_is_offered_and_the_agreement_reported() {
+    // `wsio serve` accepts compression by default.
+    let served = Served::start(&[]);
+    let url = format!("{}/echo", served.url);
+    let args = [
+        "bench", &url, "-c", "2", "-n", "200", "-s", "1000", "--json",
+    ];
+    let (code, summary) = json(&[&args[..], &["--deflate"]].concat());
+    assert_eq!(code, Some(0), "{summary}");
+    let compression = summary["compression"].as_str().unwrap_or_default();
+    assert!(compression.starts_with("permessage-deflate"), "{summary}");
+    assert_eq!(summary["connections_opened"], 2);
+    assert_eq!(summary["messages_received"], 200);
+    assert_eq!(summary["bytes_received"], 200_000);
+    assert_eq!(summary["errors"], serde_json::json!({}));
+
+    let (code, summary) = json(&args);
+    assert_eq!(code, Some(0), "{summary}");
+    assert_eq!(summary["compression"], serde_json::Value::Null);
+
+    let output = run(&[&args[..4], &["-d", "0.3", "--deflate"]].concat(), b"");
+    assert_eq!(output.code(), Some(0), "{output:?}");
+    let text = output.stdout_text();
+    assert!(text.contains("compression  permessage-deflate"), "{text}");
+}
+
+#[test]
+fn a_server_that_declines_deflate_fails_the_run() {
+    let served = Served::start(&["--no-deflate"]);
+    let url = format!("{}/echo", served.url);
+    let output = run(
+        &["bench", &url, "-c", "2", "-n", "10", "--deflate", "--json"],
+        b"",
+    );
+    assert_eq!(output.code(), Some(3), "{output:?}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["compression"], serde_json::Value::Null);
+    assert_eq!(summary["connections_opened"], 0);
+    assert_eq!(
+        summary["errors"],
+        serde_json::json!({"deflate_declined": 2})
+    );
+    assert!(
+        output.stderr.contains("declined permessage-deflate"),
+        "{output:?}"
+    );
+}

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use wsio::blocking::{self, Stream};
-use wsio::{Message, ServerRequest};
+use wsio::{DeflateConfig, Message, ServerRequest};
 
 mod support;
 
@@ -16,13 +16,18 @@ use support::{LIMIT, Lines, Served, closed_port, finish, run, spawn};
 #[test]
 fn lines_go_out_as_text_and_come_back_one_per_line() {
     let served = Served::start(&[]);
-    let output = run(
-        &["connect", &format!("{}/echo", served.url)],
-        b"one\ntwo\r\n\nthree",
-    );
-    assert_eq!(output.code(), Some(0), "{output:?}");
-    assert_eq!(output.stdout_text(), "one\ntwo\n\nthree\n");
-    assert!(output.stderr.contains("closed: 1000"), "{}", output.stderr);
+    let url = format!("{}/echo", served.url);
+    // With --reconnect the input ends before the first connection opens: the lines are sent
+    // once one is, and then it is closed.
+    for extra in [&[][..], &["--reconnect"]] {
+        let output = run(
+            &[&["connect"], extra, &[&url]].concat(),
+            b"one\ntwo\r\n\nthree",
+        );
+        assert_eq!(output.code(), Some(0), "{extra:?}: {output:?}");
+        assert_eq!(output.stdout_text(), "one\ntwo\n\nthree\n", "{extra:?}");
+        assert!(output.stderr.contains("closed: 1000"), "{}", output.stderr);
+    }
 }
 
 #[test]
@@ -48,11 +53,17 @@ fn binary_messages_print_as_length_and_hex_or_raw() {
 /// A server that answers each message with its kind and length, after a first line telling
 /// what the handshake carried.
 fn inspecting_server() -> (String, blocking::ServerHandle) {
-    let server = blocking::Server::builder()
-        .protocol("chat.v2", inspect)
-        .fallback(inspect)
-        .bind("127.0.0.1:0")
-        .unwrap();
+    start(
+        blocking::Server::builder()
+            .protocol("chat.v2", inspect)
+            .fallback(inspect),
+    )
+}
+
+/// Runs a blocking server on a free loopback port, on a thread of its own: its URL, and the
+/// handle that stops it.
+fn start(builder: blocking::ServerBuilder) -> (String, blocking::ServerHandle) {
+    let server = builder.bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}", server.local_addr().unwrap());
     let handle = server.handle();
     thread::spawn(move || server.run());
@@ -202,18 +213,14 @@ fn a_refused_handshake_is_unreachable() {
 /// A server that says hello, then reports the close code its client sent.
 fn reporting_server() -> (String, blocking::ServerHandle, mpsc::Receiver<Option<u16>>) {
     let (tx, rx) = mpsc::channel();
-    let server = blocking::Server::builder()
-        .fallback(move |mut ws: blocking::WebSocket<Stream>, _| {
+    let (url, handle) = start(blocking::Server::builder().fallback(
+        move |mut ws: blocking::WebSocket<Stream>, _| {
             ws.send_text("hello").unwrap();
             while !matches!(ws.recv(), Ok(Message::Close(_)) | Err(_)) {}
             let code = ws.close_info().map(|info| u16::from(info.code));
             let _ = tx.send(code);
-        })
-        .bind("127.0.0.1:0")
-        .unwrap();
-    let url = format!("ws://{}", server.local_addr().unwrap());
-    let handle = server.handle();
-    thread::spawn(move || server.run());
+        },
+    ));
     (url, handle, rx)
 }
 
@@ -281,6 +288,73 @@ fn reconnect_carries_on_across_a_server_restart() {
     second.0.close(false);
 }
 
+/// A server that accepts permessage-deflate, says first what the handshake agreed
+/// (`deflate=PARAMETERS` or `deflate=-`), then echoes text.
+fn compressing_server() -> (String, blocking::ServerHandle) {
+    start(
+        blocking::Server::builder()
+            .deflate(DeflateConfig::default())
+            .fallback(|mut ws: blocking::WebSocket<Stream>, _| {
+                let agreed = ws.negotiated().deflate.map(|params| params.to_string());
+                let first = format!("deflate={}", agreed.as_deref().unwrap_or("-"));
+                if ws.send_text(first).is_err() {
+                    return;
+                }
+                while let Ok(message) = ws.recv() {
+                    if let Message::Text(text) = message {
+                        if ws.send_text(text).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }),
+    )
+}
+
+#[test]
+fn deflate_is_offered_on_request_and_agreed() {
+    let (url, handle) = compressing_server();
+    for args in [
+        &["connect", "--deflate"][..],
+        &["connect", "--reconnect", "--deflate"],
+    ] {
+        let output = run(&[args, &[url.as_str()]].concat(), b"squeeze me\n");
+        assert_eq!(output.code(), Some(0), "{args:?}: {output:?}");
+        let stdout = output.stdout_text();
+        let (first, echoed) = stdout.split_once('\n').unwrap();
+        assert!(
+            first.starts_with("deflate=permessage-deflate"),
+            "{args:?}: {stdout}"
+        );
+        assert_eq!(echoed, "squeeze me\n", "{args:?}");
+        assert!(!output.stderr.contains("declined"), "{output:?}");
+    }
+    // Without the flag, nothing is offered.
+    let output = run(&["connect", &url], b"plain\n");
+    assert_eq!(output.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout_text(), "deflate=-\nplain\n");
+    handle.close(false);
+}
+
+#[test]
+fn a_server_that_declines_deflate_gets_a_warning_and_plain_messages() {
+    let served = Served::start(&["--no-deflate"]);
+    let url = format!("{}/echo", served.url);
+    let output = run(&["connect", "--deflate", &url], b"hi\n");
+    assert_eq!(output.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout_text(), "hi\n");
+    assert!(
+        output
+            .stderr
+            .contains("warning: the server declined permessage-deflate"),
+        "{}",
+        output.stderr
+    );
+    let output = run(&["connect", "--deflate", "--quiet", &url], b"hi\n");
+    assert_eq!(output.code(), Some(0), "{output:?}");
+    assert_eq!(output.stderr, "");
+}
+
 #[test]
 fn help_lists_the_exit_statuses() {
     let output = run(&["connect", "--help"], b"");
@@ -292,6 +366,7 @@ fn help_lists_the_exit_statuses() {
         "--reconnect",
         "--one-message",
         "--raw",
+        "--deflate",
     ] {
         assert!(help.contains(needle), "{needle} missing from\n{help}");
     }

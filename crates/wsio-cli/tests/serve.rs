@@ -35,6 +35,24 @@ fn echo_sends_text_and_binary_back() {
 }
 
 #[test]
+fn compression_is_accepted_unless_declined() {
+    for (extra, agreed) in [(&[][..], true), (&["--no-deflate"], false)] {
+        let served = Served::start(extra);
+        let url = format!("{}/echo", served.url);
+        let (mut ws, response) = wsio::ClientBuilder::new(&url)
+            .unwrap()
+            .deflate(wsio::DeflateConfig::default())
+            .connect_blocking()
+            .unwrap();
+        ws.set_read_timeout(Some(LIMIT));
+        assert_eq!(response.negotiated().deflate.is_some(), agreed, "{extra:?}");
+        let long = "compressible ".repeat(100);
+        ws.send_text(long.clone()).unwrap();
+        assert_eq!(text(&mut ws), long);
+    }
+}
+
+#[test]
 fn the_chat_room_broadcasts_to_everyone() {
     let served = Served::start(&[]);
     let url = format!("{}/chat", served.url);

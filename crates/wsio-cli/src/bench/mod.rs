@@ -27,13 +27,19 @@ use summary::Summary;
 
 const EXIT_STATUS: &str = "\
 The server must echo each message back (as `wsio serve` does on /echo). Latency is the time
-from writing a message to reading its echo. bytes/s counts the payload bytes echoed back.
+from writing a message to reading its echo. bytes/s counts the payload bytes echoed back,
+before any compression. The payload repeats the alphabet, so it compresses well.
+
+With --deflate, the summary's compression line (\"compression\" in JSON, null without)
+gives the permessage-deflate parameters the server agreed. A connection on which the server
+declines compression is closed at once and counted as a `deflate_declined` error: a run
+never measures uncompressed traffic when compression was asked for.
 
 Exit status:
   0  every message was echoed
   1  some connection failed or some echo was wrong or late (see errors)
   2  bad arguments
-  3  no connection could be made";
+  3  no connection could be made (with --deflate: none that compresses)";
 
 /// The most bytes a message may have.
 const MAX_SIZE: usize = 64 << 20;
@@ -113,12 +119,14 @@ pub(crate) async fn run(args: Args) -> Exit {
         Err(exit) => return exit,
     };
     let message = payload(args.size, args.binary);
-    let connections = args.connections as usize;
 
     let mut errors = BTreeMap::new();
-    let opened = connect_all(&builder, connections, &mut errors).await;
+    let Opened {
+        connections: opened,
+        compression,
+    } = connect_all(&builder, &args, &mut errors).await;
     if opened.is_empty() {
-        let summary = Summary::new(&args, 0, Duration::ZERO, Vec::new(), errors);
+        let summary = Summary::new(&args, 0, compression, Duration::ZERO, Vec::new(), errors);
         summary.print(args.json);
         return Exit::Unreachable;
     }
@@ -154,7 +162,7 @@ pub(crate) async fn run(args: Args) -> Exit {
         *errors.entry(error).or_insert(0) += 1;
     }
     let opened = tallies.len();
-    let summary = Summary::new(&args, opened, elapsed, tallies, errors);
+    let summary = Summary::new(&args, opened, compression, elapsed, tallies, errors);
     summary.print(args.json);
     if summary.errors.is_empty() {
         Exit::Ok
@@ -181,17 +189,39 @@ fn split(count: u64, parts: usize) -> Vec<u64> {
         .collect()
 }
 
-/// Opens `n` connections at once; the failures are counted in `errors` by kind.
+/// The connections a run uses, and the compression agreed on them.
+struct Opened {
+    connections: Vec<WebSocket<Transport>>,
+    /// The permessage-deflate parameters the server agreed on the first connection; `None`
+    /// without `--deflate`, or when no connection agreed.
+    compression: Option<String>,
+}
+
+/// Opens the connections at once; the failures are counted in `errors` by kind. With
+/// `--deflate`, a connection the server does not compress is closed and counted as
+/// `deflate_declined`.
 async fn connect_all(
     builder: &ClientBuilder,
-    n: usize,
+    args: &Args,
     errors: &mut BTreeMap<&'static str, u64>,
-) -> Vec<WebSocket<Transport>> {
+) -> Opened {
+    let n = args.connections as usize;
     let attempts = (0..n).map(|_| builder.clone().connect());
-    let mut opened = Vec::with_capacity(n);
+    let mut opened = Opened {
+        connections: Vec::with_capacity(n),
+        compression: None,
+    };
+    let mut declined = Vec::new();
     for result in futures_util::future::join_all(attempts).await {
         match result {
-            Ok((ws, _)) => opened.push(ws),
+            Ok((ws, response)) => match output::compression(response.negotiated()) {
+                Some(params) => {
+                    opened.compression.get_or_insert(params);
+                    opened.connections.push(ws);
+                }
+                None if args.client.deflate => declined.push(ws),
+                None => opened.connections.push(ws),
+            },
             Err(error) => {
                 if errors.is_empty() {
                     output::error(format_args!("cannot connect: {error}"));
@@ -199,6 +229,15 @@ async fn connect_all(
                 *errors.entry(error_kind(&error)).or_insert(0) += 1;
             }
         }
+    }
+    if !declined.is_empty() {
+        output::error(format_args!(
+            "the server declined permessage-deflate on {} of {n} connections",
+            declined.len()
+        ));
+        errors.insert("deflate_declined", declined.len() as u64);
+        let closing = declined.into_iter().map(|ws| close(ws, args.timeout));
+        futures_util::future::join_all(closing).await;
     }
     opened
 }

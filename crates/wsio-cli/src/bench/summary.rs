@@ -13,6 +13,8 @@ pub(super) struct Summary {
     url: String,
     connections: u32,
     opened: usize,
+    /// The permessage-deflate parameters agreed, if compression was asked for and agreed.
+    compression: Option<String>,
     size: usize,
     binary: bool,
     in_flight: u32,
@@ -28,6 +30,7 @@ impl Summary {
     pub(super) fn new(
         args: &Args,
         opened: usize,
+        compression: Option<String>,
         elapsed: Duration,
         tallies: Vec<Tally>,
         errors: BTreeMap<&'static str, u64>,
@@ -44,6 +47,7 @@ impl Summary {
             url: args.url.clone(),
             connections: args.connections,
             opened,
+            compression,
             size: args.size,
             binary: args.binary,
             in_flight: args.in_flight,
@@ -83,6 +87,7 @@ impl Summary {
             "url": self.url,
             "connections": self.connections,
             "connections_opened": self.opened,
+            "compression": self.compression,
             "message_size": self.size,
             "binary": self.binary,
             "in_flight": self.in_flight,
@@ -118,6 +123,7 @@ impl Summary {
         format!(
             "target       {}\n\
              connections  {} of {} opened, {} messages in flight each, {}-byte {kind} messages\n\
+             compression  {}\n\
              messages     {} sent, {} echoed in {:.2} s\n\
              rate         {:.0} messages/s, {}/s\n\
              latency      p50 {}, p90 {}, p99 {}, max {}\n\
@@ -127,6 +133,7 @@ impl Summary {
             self.connections,
             self.in_flight,
             self.size,
+            self.compression.as_deref().unwrap_or("none"),
             self.sent,
             self.received,
             self.elapsed.as_secs_f64(),
