@@ -30,6 +30,9 @@ bash scripts/setup-browser.sh
 step "cargo test, every feature"
 cargo test --workspace --exclude wsio-bench --all-features --locked
 
+step "fault tests over a lossy network path (root and network namespaces only)"
+bash scripts/netns-faults.sh
+
 step "cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude wsio-bench --no-deps --all-features --locked
 

@@ -26,6 +26,23 @@ pub enum Transport {
     ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
+impl Transport {
+    /// Makes closing this transport reset the connection (TCP, with `SO_LINGER` of zero):
+    /// the kernel then drops the bytes it has not sent yet instead of delivering them later,
+    /// after the connection was given up. A Unix socket has nothing in flight.
+    pub(crate) fn discard_unsent_on_close(&self) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.set_zero_linger(),
+            #[cfg(unix)]
+            Transport::Unix(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.get_ref().0.set_zero_linger(),
+            #[cfg(feature = "tls")]
+            Transport::ServerTls(s) => s.get_ref().0.set_zero_linger(),
+        }
+    }
+}
+
 macro_rules! dispatch {
     ($self:ident, $stream:ident => $body:expr) => {
         match $self.get_mut() {

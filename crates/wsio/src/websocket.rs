@@ -136,6 +136,11 @@ impl<S> WebSocket<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    /// Runs `f` on the transport.
+    pub(crate) fn with_transport<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        f(&self.shared.lock().io)
+    }
+
     /// Wraps a transport whose opening handshake is done. `leftover` holds bytes that arrived
     /// after the handshake; they are the connection's first input.
     ///

@@ -123,8 +123,40 @@ async fn mid_message_server() {
     }
 }
 
+/// The sequence number a message of the tests starts with.
 fn sequence(data: &[u8]) -> u64 {
-    u64::from_be_bytes(data.try_into().unwrap())
+    u64::from_be_bytes(data[..8].try_into().unwrap())
+}
+
+/// Each of `0..count` reached the server once, in order, or was handed back.
+fn nothing_lost(count: u64, received: &[u64], unsent: &[u64]) {
+    assert!(
+        received.windows(2).all(|w| w[0] < w[1]),
+        "duplicated or out of order: {received:?}"
+    );
+    let lost: Vec<u64> = (0..count)
+        .filter(|seq| !received.contains(seq) && !unsent.contains(seq))
+        .collect();
+    assert_eq!(
+        lost,
+        [] as [u64; 0],
+        "accepted, neither received nor handed back"
+    );
+}
+
+/// A server whose every connection logs the sequence numbers of the binary messages it
+/// receives.
+fn logging_server(log: Arc<Mutex<Vec<u64>>>) -> wsio::ServerBuilder {
+    Server::builder().fallback(move |mut ws, _| {
+        let log = log.clone();
+        async move {
+            while let Some(Ok(message)) = ws.recv().await {
+                if let Message::Binary(data) = message {
+                    log.lock().unwrap().push(sequence(&data));
+                }
+            }
+        }
+    })
 }
 
 /// This test binary, to be started as the child `role`, its output piped to the test.
@@ -412,20 +444,7 @@ async fn the_reconnecting_client_recovers_from_a_killed_server_and_loses_nothing
     send(100..120);
     let second = Arc::new(Mutex::new(Vec::new()));
     let log = second.clone();
-    let server = Server::builder()
-        .fallback(move |mut ws, _| {
-            let log = log.clone();
-            async move {
-                while let Some(Ok(message)) = ws.recv().await {
-                    if let Message::Binary(data) = message {
-                        log.lock().unwrap().push(sequence(&data));
-                    }
-                }
-            }
-        })
-        .bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let server = logging_server(log).bind(("127.0.0.1", port)).await.unwrap();
     let handle = server.handle();
     let serving = tokio::spawn(server.run());
     loop {
@@ -455,19 +474,8 @@ async fn the_reconnecting_client_recovers_from_a_killed_server_and_loses_nothing
 
     let second = second.lock().unwrap().clone();
     let received: Vec<u64> = first.iter().chain(&second).copied().collect();
-    assert!(
-        received.windows(2).all(|w| w[0] < w[1]),
-        "duplicated or out of order: {received:?}"
-    );
     let unsent: Vec<u64> = unsent.iter().map(|m| sequence(m.payload())).collect();
-    let lost: Vec<u64> = (0..130)
-        .filter(|seq| !received.contains(seq) && !unsent.contains(seq))
-        .collect();
-    assert_eq!(
-        lost,
-        [] as [u64; 0],
-        "accepted, neither received nor handed back"
-    );
+    nothing_lost(130, &received, &unsent);
     assert!(
         (100..130).all(|seq| second.contains(&seq)),
         "what was queued while the server was down, and sent after, reached the new server"
@@ -478,4 +486,363 @@ async fn the_reconnecting_client_recovers_from_a_killed_server_and_loses_nothing
         second.len(),
         unsent.len()
     );
+}
+
+/// A network path that loses packets, between two network namespaces that the test makes
+/// for itself. Linux and root only: `scripts/netns-faults.sh` runs these tests where the
+/// machine allows it, and says why not where it does not.
+///
+/// Each namespace holds one end of a veth pair and nothing else, with the private addresses
+/// 10.254.0.1 (client) and 10.254.0.2 (server) of a /30: no packet leaves the pair, so this
+/// stays a loopback test in all but name. The loss is an nftables rule on each end's
+/// ingress that drops a random share of packets (`numgen random`), both ways; `tc netem`,
+/// the usual tool, needs the `sch_netem` qdisc, which not every kernel has.
+#[cfg(target_os = "linux")]
+mod lossy {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use wsio::reconnect::{Builder, Event, Events, Policy};
+    use wsio::{ClientBuilder, CloseCode, Error, Message, Phase};
+    use wsio_proto::Backoff;
+
+    use super::{LIMIT, next, nothing_lost, sequence};
+
+    const SERVER: &str = "10.254.0.2:9000";
+
+    /// The two namespaces, removed (with the veth pair) when dropped.
+    struct Path {
+        client: String,
+        server: String,
+    }
+
+    fn run(program: &str, args: &[&str], input: &str) -> String {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    impl Path {
+        fn new(tag: &str) -> Path {
+            let name = |side| format!("wsio-{}-{tag}-{side}", std::process::id());
+            let path = Path {
+                client: name("c"),
+                server: name("s"),
+            };
+            let (c, s) = (path.client.as_str(), path.server.as_str());
+            run("ip", &["netns", "add", c], "");
+            run("ip", &["netns", "add", s], "");
+            let veth = ["link", "add", "wsio0", "netns", c, "type", "veth"];
+            run(
+                "ip",
+                &[&veth[..], &["peer", "name", "wsio0", "netns", s]].concat(),
+                "",
+            );
+            for (ns, addr) in [(c, "10.254.0.1/30"), (s, "10.254.0.2/30")] {
+                run("ip", &["-n", ns, "addr", "add", addr, "dev", "wsio0"], "");
+                // One packet per segment, as on a real wire, so that the loss is per packet.
+                run(
+                    "ip",
+                    &["-n", ns, "link", "set", "wsio0", "gso_max_segs", "1"],
+                    "",
+                );
+                run("ip", &["-n", ns, "link", "set", "wsio0", "up"], "");
+            }
+            // The kernel reports the carrier a moment later; until then nothing is sent.
+            for ns in [c, s] {
+                let started = std::time::Instant::now();
+                while !run("ip", &["-n", ns, "-br", "link", "show", "wsio0"], "").contains(" UP ") {
+                    assert!(started.elapsed() < LIMIT, "the veth pair comes up");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            path
+        }
+
+        /// Drops `percent` of the packets arriving at each end, from now on.
+        fn set_loss(&self, percent: u32) {
+            // Declaring the table first makes the delete succeed when it does not exist yet;
+            // nft applies the whole script at once.
+            let share = match percent {
+                100.. => String::new(),
+                _ => format!("numgen random mod 100 < {percent} "),
+            };
+            let rules = format!(
+                "table netdev wsio\ndelete table netdev wsio\n\
+                 table netdev wsio {{ chain ingress {{\n\
+                 type filter hook ingress device \"wsio0\" priority 0; policy accept;\n\
+                 counter\n{share}counter drop\n}}\n}}\n"
+            );
+            for ns in [&self.client, &self.server] {
+                run("ip", &["netns", "exec", ns, "nft", "-f", "-"], &rules);
+            }
+        }
+
+        /// How many packets arrived at the two ends since the loss was last set, and how many
+        /// of them the loss rules dropped.
+        fn counts(&self) -> (u64, u64) {
+            [&self.client, &self.server]
+                .iter()
+                .map(|ns| {
+                    let table = run(
+                        "ip",
+                        &[
+                            "netns", "exec", ns, "nft", "list", "table", "netdev", "wsio",
+                        ],
+                        "",
+                    );
+                    let count = |n| {
+                        let after = table.split("counter packets ").nth(n).unwrap();
+                        after.split(' ').next().unwrap().parse::<u64>().unwrap()
+                    };
+                    (count(1), count(2))
+                })
+                .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+        }
+
+        /// Runs `task` on a runtime of its own, on a thread inside namespace `ns`: every
+        /// socket it opens belongs to that namespace.
+        fn spawn_in<F, T>(ns: &str, task: F) -> std::thread::JoinHandle<T>
+        where
+            F: Future<Output = T> + Send + 'static,
+            T: Send + 'static,
+        {
+            let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+            std::thread::spawn(move || {
+                rustix::thread::move_into_link_name_space(
+                    file.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .unwrap();
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(task)
+            })
+        }
+
+        /// Starts a server in the server's namespace that logs the binary messages it
+        /// receives; it stops when `stop` is sent or dropped.
+        fn serve(
+            &self,
+            log: Arc<Mutex<Vec<u64>>>,
+        ) -> (
+            tokio::sync::oneshot::Sender<()>,
+            std::thread::JoinHandle<()>,
+        ) {
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            let (ready, listening) = std::sync::mpsc::channel();
+            let thread = Self::spawn_in(&self.server, async move {
+                let server = super::logging_server(log).bind(SERVER).await.unwrap();
+                let handle = server.handle();
+                let serving = tokio::spawn(server.run());
+                ready.send(()).unwrap();
+                let _ = stopped.await;
+                handle.close(false).await;
+                serving.await.unwrap().unwrap();
+            });
+            listening.recv().expect("the server starts");
+            (stop, thread)
+        }
+    }
+
+    impl Drop for Path {
+        fn drop(&mut self) {
+            for ns in [&self.client, &self.server] {
+                let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            }
+        }
+    }
+
+    /// A reconnecting client of the server across the path that gives a connection attempt,
+    /// and a ping, `patience` before it gives up on them.
+    fn client(patience: Duration) -> (wsio::reconnect::ReconnectingClient, Events) {
+        let client = ClientBuilder::new(&format!("ws://{SERVER}/"))
+            .unwrap()
+            .connect_timeout(patience)
+            .ping_interval(Some(Duration::from_millis(300)))
+            .pong_timeout(patience);
+        let backoff = Backoff::default()
+            .initial(Duration::from_millis(50))
+            .max(Duration::from_millis(200));
+        Builder::new(client)
+            .policy(Policy::default().backoff(backoff))
+            .start()
+    }
+
+    /// A 1 KiB message that starts with its sequence number.
+    fn numbered(seq: u64) -> Message {
+        let mut data = seq.to_be_bytes().to_vec();
+        data.resize(1024, 0);
+        Message::binary(data)
+    }
+
+    /// Sends `range` in order, waiting for room in the queue when it is full.
+    async fn send_all(client: &wsio::reconnect::ReconnectingClient, range: std::ops::Range<u64>) {
+        for seq in range {
+            super::support::send_waiting(client, numbered(seq)).await;
+        }
+    }
+
+    /// Closes the client and collects the messages it hands back until it stops.
+    async fn close(
+        client: wsio::reconnect::ReconnectingClient,
+        mut events: Events,
+        mut unsent: Vec<u64>,
+    ) -> Vec<u64> {
+        client.close(CloseCode::NORMAL, "done").unwrap();
+        loop {
+            match next(&mut events).await {
+                Event::Unsent(messages) => {
+                    unsent.extend(messages.iter().map(|m| sequence(m.payload())))
+                }
+                Event::Stopped => return unsent,
+                _ => {}
+            }
+        }
+    }
+
+    /// 20% of packets lost each way: TCP retransmits, and what the reconnecting client
+    /// accepts reaches the server once and in order, or is handed back.
+    #[test]
+    #[ignore = "needs root, network namespaces and nftables: run by scripts/netns-faults.sh"]
+    fn a_lossy_path_delivers_each_message_once_in_order_or_hands_it_back() {
+        const MESSAGES: u64 = 200;
+        let path = Path::new("lossy");
+        path.set_loss(20);
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (stop, server) = path.serve(received.clone());
+        let unsent = Path::spawn_in(&path.client, async move {
+            // TCP retransmits lost packets, backing off to seconds: the client waits as long.
+            let (client, mut events) = client(Duration::from_secs(5));
+            tokio::time::timeout(LIMIT, async {
+                assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+                // Paced, so that messages and their confirmations cross in many packets.
+                for seq in (0..MESSAGES).step_by(10) {
+                    send_all(&client, seq..seq + 10).await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                close(client, events, Vec::new()).await
+            })
+            .await
+            .expect("the messages go through in time")
+        })
+        .join()
+        .unwrap();
+        let (arrived, dropped) = path.counts();
+        drop(stop);
+        server.join().unwrap();
+        let received = received.lock().unwrap();
+        nothing_lost(MESSAGES, &received, &unsent);
+        assert!(dropped > 0, "the path lost none of {arrived} packets");
+        // Not more: a packet lost several times over stalls TCP for seconds (its
+        // retransmission timeout doubles each time), which the pong timeout may take for a
+        // dead path.
+        assert!(!received.is_empty(), "messages get through");
+        eprintln!(
+            "lossy path: {dropped} of {arrived} packets dropped, {} of {MESSAGES} received, \
+             {} handed back",
+            received.len(),
+            unsent.len()
+        );
+    }
+
+    /// The path goes dead (every packet lost): the pong timeout ends the connection with
+    /// `KeepaliveTimeout`, attempts fail with a connect timeout while it stays dead, and the
+    /// client reconnects once it heals, losing nothing it accepted.
+    #[test]
+    #[ignore = "needs root, network namespaces and nftables: run by scripts/netns-faults.sh"]
+    fn a_blackholed_path_is_caught_by_the_pong_timeout_and_healed_by_reconnecting() {
+        let path = Arc::new(Path::new("blackhole"));
+        path.set_loss(0);
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (stop, server) = path.serve(received.clone());
+        let control = path.clone();
+        let unsent = Path::spawn_in(&path.client, async move {
+            let (client, mut events) = client(Duration::from_secs(1));
+            tokio::time::timeout(LIMIT, async {
+                assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+                send_all(&client, 0..10).await;
+                while client.pending() > 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                control.set_loss(100);
+                send_all(&client, 10..20).await;
+                let mut unsent = Vec::new();
+                let mut keep = |messages: Vec<Message>| {
+                    unsent.extend(messages.iter().map(|m| sequence(m.payload())))
+                };
+                let disconnect = loop {
+                    match next(&mut events).await {
+                        Event::Closed(disconnect) => break disconnect,
+                        Event::Unsent(messages) => keep(messages),
+                        _ => {}
+                    }
+                };
+                let error = disconnect.error.expect("an error");
+                assert!(
+                    matches!(*error, Error::Protocol(wsio_proto::Error::KeepaliveTimeout)),
+                    "{error:?}"
+                );
+                // An attempt across the dead path fails.
+                loop {
+                    match next(&mut events).await {
+                        Event::Error(error) if matches!(*error, Error::Timeout(Phase::Connect)) => {
+                            break;
+                        }
+                        Event::Unsent(messages) => keep(messages),
+                        _ => {}
+                    }
+                }
+                control.set_loss(0);
+                loop {
+                    match next(&mut events).await {
+                        Event::Connected { session, .. } => {
+                            assert!(session.is_reconnect);
+                            break;
+                        }
+                        Event::Unsent(messages) => keep(messages),
+                        _ => {}
+                    }
+                }
+                send_all(&client, 20..30).await;
+                close(client, events, unsent).await
+            })
+            .await
+            .expect("the path heals and the client reconnects in time")
+        })
+        .join()
+        .unwrap();
+        drop(stop);
+        server.join().unwrap();
+        let received = received.lock().unwrap();
+        nothing_lost(30, &received, &unsent);
+        assert!((20..30).all(|seq| received.contains(&seq)));
+        eprintln!(
+            "blackholed path: {} of 30 received, handed back {:?}",
+            received.len(),
+            unsent
+        );
+    }
 }

@@ -714,17 +714,7 @@ async fn soak_nothing_accepted_is_lost_across_twenty_drops() {
     let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(60), async {
         for seq in 0..MESSAGES {
-            let mut message = Message::binary(seq.to_be_bytes().to_vec());
-            loop {
-                match client.send(message) {
-                    Ok(()) => break,
-                    Err(QueueError::Full(back)) => {
-                        message = back;
-                        client.ready().await.unwrap();
-                    }
-                    Err(error) => panic!("{error}"),
-                }
-            }
+            support::send_waiting(&client, Message::binary(seq.to_be_bytes().to_vec())).await;
         }
         client.close(CloseCode::NORMAL, "done").unwrap();
         client.stopped().await;

@@ -314,6 +314,12 @@ impl Task {
             }
         }
         let info = ws.close_info();
+        let was_clean = matches!(end, End::Ended) && info.as_ref().is_some_and(|i| i.was_clean);
+        if !was_clean {
+            // What the kernel has not sent yet must not arrive after the messages that were
+            // handed back, or after newer ones on the next connection: reset, not FIN.
+            let _ = ws.with_transport(Transport::discard_unsent_on_close);
+        }
         drop(ws);
         let error = error
             .or_else(|| {
@@ -327,7 +333,6 @@ impl Task {
             Some(None) => (Some(CloseCode::NO_STATUS), Utf8Bytes::default()),
             None => (None, Utf8Bytes::default()),
         };
-        let was_clean = matches!(end, End::Ended) && info.is_some_and(|info| info.was_clean);
         Outcome::Ended(Ended {
             disconnect: Disconnect {
                 attempt,

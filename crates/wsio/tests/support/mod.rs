@@ -25,6 +25,23 @@ where
     }
 }
 
+/// Hands `message` to the reconnecting client, waiting for room while its queue is full.
+pub async fn send_waiting(
+    client: &wsio::reconnect::ReconnectingClient,
+    mut message: wsio::Message,
+) {
+    loop {
+        match client.send(message) {
+            Ok(()) => return,
+            Err(wsio::reconnect::QueueError::Full(back)) => {
+                message = back;
+                client.ready().await.unwrap();
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
 /// A Unix socket path in a fresh folder of its own, removed with the value.
 pub struct SocketPath {
     dir: PathBuf,
