@@ -169,9 +169,10 @@ async fn tokio_websockets(stream: TcpStream) -> Result<(), BoxError> {
     echo_stream(ws, |m| m.is_text() || m.is_binary()).await
 }
 
-/// Plain TCP: every byte back as it came, through a 64 KiB buffer like the others.
+/// Plain TCP: every byte back as it came, through a 1 MiB buffer (as large as the largest
+/// read a WebSocket server here makes), so that it is a ceiling for the others.
 async fn tcp(mut stream: TcpStream) -> Result<(), BoxError> {
-    let mut buf = vec![0; 64 << 10];
+    let mut buf = vec![0; 1 << 20];
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {

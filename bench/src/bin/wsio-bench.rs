@@ -390,4 +390,38 @@ fn print_table(scenarios: &[Scenario], figures: &BTreeMap<(u32, &'static str), V
     println!(
         "Each figure is a median; in brackets its ratio to the best peer (for KiB, lower is better)."
     );
+    println!();
+    // The load of a shared machine can change between rounds: the ratio within each round
+    // shows how far the medians can be trusted.
+    for scenario in scenarios {
+        let rounds = |lib: Lib| figures.get(&(scenario.number, lib.name()));
+        let Some(wsio) = rounds(Lib::Wsio) else {
+            continue;
+        };
+        let ratios: Vec<String> = (0..wsio.len())
+            .map(|round| {
+                let peers = scenario
+                    .entries
+                    .iter()
+                    .filter(|lib| !matches!(lib, Lib::Wsio | Lib::Tcp))
+                    .filter_map(|&lib| rounds(lib)?.get(round).copied());
+                let best = if scenario.lower_is_better {
+                    peers.fold(f64::INFINITY, f64::min)
+                } else {
+                    peers.fold(0.0, f64::max)
+                };
+                let tcp = rounds(Lib::Tcp)
+                    .and_then(|tcp| tcp.get(round))
+                    .map_or(String::new(), |tcp| {
+                        format!(", {:.0}% of tcp", 100.0 * wsio[round] / tcp)
+                    });
+                format!("{:.2}×{tcp}", wsio[round] / best)
+            })
+            .collect();
+        println!(
+            "- scenario {}, wsio ÷ best peer in each round: {}",
+            scenario.number,
+            ratios.join("; ")
+        );
+    }
 }
