@@ -262,9 +262,7 @@ async fn client_killed_mid_frame(greeting: &str, expected: fn(&Error) -> bool) {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let addr = server.local_addr().unwrap();
-    let handle = server.handle();
-    let serving = tokio::spawn(server.run());
+    let (addr, handle, serving) = support::serve(server);
 
     let mut child = Child::start(&format!("half-frame {addr} {greeting}"));
     child.expect("half a frame written").await;

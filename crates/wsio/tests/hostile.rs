@@ -59,9 +59,7 @@ impl Target {
             .bind("127.0.0.1:0")
             .await
             .unwrap();
-        let addr = server.local_addr().unwrap();
-        let handle = server.handle();
-        tokio::spawn(server.run());
+        let (addr, handle, _) = support::serve(server);
         Target { addr, handle, sent }
     }
 
@@ -596,9 +594,7 @@ async fn tls_clients_that_stall_mid_handshake_are_dropped_at_the_handshake_timeo
             .bind("127.0.0.1:0")
             .await
             .unwrap();
-        let addr = server.local_addr().unwrap();
-        let handle = server.handle();
-        tokio::spawn(server.run());
+        let (addr, handle, _) = support::serve(server);
         let watch = Watch::start();
         // A hundred that connect and say nothing, a hundred that start a TLS record announcing
         // a 512-byte ClientHello and send only its first bytes.

@@ -62,9 +62,7 @@ async fn server(count: usize) {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let addr = server.local_addr().unwrap();
-    let handle = server.handle();
-    tokio::spawn(server.run());
+    let (addr, handle, _) = support::serve(server);
     let before = measure::live();
     let started = Instant::now();
     let mut child = Command::new(std::env::current_exe().unwrap())

@@ -13,6 +13,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wsio::{CloseCode, Config, Message, WebSocket};
 use wsio_proto::Role;
 
+mod support;
+
 fn config(close_timeout: Duration) -> Config {
     Config::default().protocol(wsio_proto::Config::default().close_timeout(close_timeout))
 }
@@ -160,9 +162,7 @@ async fn keep_clients_closed_a_client_in_its_handshake() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let addr = server.local_addr().unwrap();
-    let handle = server.handle();
-    tokio::spawn(server.run());
+    let (addr, handle, _) = support::serve(server);
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     while handle.client_count() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -195,9 +195,7 @@ async fn shutdown_skipped_clients_whose_handler_returned() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let addr = server.local_addr().unwrap();
-    let handle = server.handle();
-    tokio::spawn(server.run());
+    let (addr, handle, _) = support::serve(server);
     let (mut ws, _) = wsio::connect(&format!("ws://{addr}/")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(

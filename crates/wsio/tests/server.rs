@@ -47,9 +47,8 @@ async fn start(
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
     let server = builder.bind("127.0.0.1:0").await.unwrap();
-    let addr = server.local_addr().unwrap();
-    let handle = server.handle();
-    (format!("ws://{addr}"), handle, tokio::spawn(server.run()))
+    let (addr, handle, serving) = support::serve(server);
+    (format!("ws://{addr}"), handle, serving)
 }
 
 async fn greeting(url: &str, protocols: &[&str]) -> Result<(String, Option<String>), Error> {

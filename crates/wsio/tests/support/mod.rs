@@ -13,6 +13,19 @@ use wsio::WebSocket;
 /// Bounds every test: nothing here may hang.
 pub const LIMIT: Duration = Duration::from_secs(20);
 
+/// Runs `server` on a task of its own: its address, a handle to stop it, and the task.
+pub fn serve(
+    server: wsio::Server,
+) -> (
+    std::net::SocketAddr,
+    wsio::ServerHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let addr = server.local_addr().expect("a TCP listener");
+    let handle = server.handle();
+    (addr, handle, tokio::spawn(server.run()))
+}
+
 /// Echoes data messages until the connection ends.
 pub async fn echo<S>(mut ws: WebSocket<S>)
 where
