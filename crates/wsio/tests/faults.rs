@@ -489,18 +489,22 @@ async fn the_reconnecting_client_recovers_from_a_killed_server_and_loses_nothing
     );
 }
 
-/// A network path that loses packets, between two network namespaces that the test makes
-/// for itself. Linux and root only: `scripts/netns-faults.sh` runs these tests where the
-/// machine allows it, and says why not where it does not.
+/// A network path that loses packets: a network namespace that the test makes for itself,
+/// with nothing in it but its own loopback interface. Linux and root only:
+/// `scripts/netns-faults.sh` runs these tests where the machine allows it, and says why not
+/// where it does not.
 ///
-/// Each namespace holds one end of a veth pair and nothing else, with the private addresses
-/// 10.254.0.1 (client) and 10.254.0.2 (server) of a /30: no packet leaves the pair, so this
-/// stays a loopback test in all but name. The loss is an nftables rule on each end's
-/// ingress that drops a random share of packets (`numgen random`), both ways; `tc netem`,
-/// the usual tool, needs the `sch_netem` qdisc, which not every kernel has.
+/// The server and the client both run inside the namespace and talk over its 127.0.0.1, so
+/// no packet leaves it, and the loss there touches nothing else on the machine. The loss is
+/// an nftables rule on the namespace's input hook that drops a random share of the packets
+/// (`numgen random`): every packet on a loopback interface is sent once and received once,
+/// so the rule drops that share each way, after the sender's TCP has counted the packet as
+/// sent, as a lossy wire would. `tc netem`, the usual tool, needs the `sch_netem` qdisc,
+/// which not every kernel has.
 #[cfg(target_os = "linux")]
 mod lossy {
     use std::io::Write;
+    use std::net::SocketAddr;
     use std::os::fd::AsFd;
     use std::process::{Command, Stdio};
     use std::sync::{Arc, Mutex};
@@ -512,12 +516,13 @@ mod lossy {
 
     use super::{LIMIT, next, nothing_lost, sequence};
 
-    const SERVER: &str = "10.254.0.2:9000";
+    /// What the namespaces' names start with; `scripts/netns-faults.sh` sets it so that it
+    /// can remove them should this process die before it does.
+    const PREFIX: &str = "WSIO_NETNS_PREFIX";
 
-    /// The two namespaces, removed (with the veth pair) when dropped.
-    struct Path {
-        client: String,
-        server: String,
+    /// The test's network namespace, removed when dropped.
+    struct Namespace {
+        name: String,
     }
 
     fn run(program: &str, args: &[&str], input: &str) -> String {
@@ -543,44 +548,36 @@ mod lossy {
         String::from_utf8(output.stdout).unwrap()
     }
 
-    impl Path {
-        fn new(tag: &str) -> Path {
-            let name = |side| format!("wsio-{}-{tag}-{side}", std::process::id());
-            let path = Path {
-                client: name("c"),
-                server: name("s"),
-            };
-            let (c, s) = (path.client.as_str(), path.server.as_str());
-            run("ip", &["netns", "add", c], "");
-            run("ip", &["netns", "add", s], "");
-            let veth = ["link", "add", "wsio0", "netns", c, "type", "veth"];
+    impl Namespace {
+        fn new(tag: &str) -> Namespace {
+            let prefix =
+                std::env::var(PREFIX).unwrap_or_else(|_| format!("wsio-{}", std::process::id()));
+            let name = format!("{prefix}-{tag}");
+            run("ip", &["netns", "add", &name], "");
+            // Made: from here on, dropping it removes it, whatever fails next.
+            let namespace = Namespace { name };
+            // An Ethernet-sized MTU, and one TCP segment per packet, so that the loss is per
+            // packet of a real wire rather than per 64 KiB burst of the loopback's defaults.
             run(
                 "ip",
-                &[&veth[..], &["peer", "name", "wsio0", "netns", s]].concat(),
+                &[
+                    "-n",
+                    &namespace.name,
+                    "link",
+                    "set",
+                    "lo",
+                    "mtu",
+                    "1500",
+                    "gso_max_segs",
+                    "1",
+                    "up",
+                ],
                 "",
             );
-            for (ns, addr) in [(c, "10.254.0.1/30"), (s, "10.254.0.2/30")] {
-                run("ip", &["-n", ns, "addr", "add", addr, "dev", "wsio0"], "");
-                // One packet per segment, as on a real wire, so that the loss is per packet.
-                run(
-                    "ip",
-                    &["-n", ns, "link", "set", "wsio0", "gso_max_segs", "1"],
-                    "",
-                );
-                run("ip", &["-n", ns, "link", "set", "wsio0", "up"], "");
-            }
-            // The kernel reports the carrier a moment later; until then nothing is sent.
-            for ns in [c, s] {
-                let started = std::time::Instant::now();
-                while !run("ip", &["-n", ns, "-br", "link", "show", "wsio0"], "").contains(" UP ") {
-                    assert!(started.elapsed() < LIMIT, "the veth pair comes up");
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-            path
+            namespace
         }
 
-        /// Drops `percent` of the packets arriving at each end, from now on.
+        /// Drops `percent` of the packets crossing the loopback, each way, from now on.
         fn set_loss(&self, percent: u32) {
             // Declaring the table first makes the delete succeed when it does not exist yet;
             // nft applies the whole script at once.
@@ -589,46 +586,43 @@ mod lossy {
                 _ => format!("numgen random mod 100 < {percent} "),
             };
             let rules = format!(
-                "table netdev wsio\ndelete table netdev wsio\n\
-                 table netdev wsio {{ chain ingress {{\n\
-                 type filter hook ingress device \"wsio0\" priority 0; policy accept;\n\
+                "table inet wsio\ndelete table inet wsio\n\
+                 table inet wsio {{ chain input {{\n\
+                 type filter hook input priority 0; policy accept;\n\
                  counter\n{share}counter drop\n}}\n}}\n"
             );
-            for ns in [&self.client, &self.server] {
-                run("ip", &["netns", "exec", ns, "nft", "-f", "-"], &rules);
-            }
+            run(
+                "ip",
+                &["netns", "exec", &self.name, "nft", "-f", "-"],
+                &rules,
+            );
         }
 
-        /// How many packets arrived at the two ends since the loss was last set, and how many
-        /// of them the loss rules dropped.
+        /// How many packets crossed the loopback since the loss was last set, and how many of
+        /// them the loss rule dropped.
         fn counts(&self) -> (u64, u64) {
-            [&self.client, &self.server]
-                .iter()
-                .map(|ns| {
-                    let table = run(
-                        "ip",
-                        &[
-                            "netns", "exec", ns, "nft", "list", "table", "netdev", "wsio",
-                        ],
-                        "",
-                    );
-                    let count = |n| {
-                        let after = table.split("counter packets ").nth(n).unwrap();
-                        after.split(' ').next().unwrap().parse::<u64>().unwrap()
-                    };
-                    (count(1), count(2))
-                })
-                .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+            let table = run(
+                "ip",
+                &[
+                    "netns", "exec", &self.name, "nft", "list", "table", "inet", "wsio",
+                ],
+                "",
+            );
+            let count = |n| {
+                let after = table.split("counter packets ").nth(n).unwrap();
+                after.split(' ').next().unwrap().parse::<u64>().unwrap()
+            };
+            (count(1), count(2))
         }
 
-        /// Runs `task` on a runtime of its own, on a thread inside namespace `ns`: every
-        /// socket it opens belongs to that namespace.
-        fn spawn_in<F, T>(ns: &str, task: F) -> std::thread::JoinHandle<T>
+        /// Runs `task` on a runtime of its own, on a thread inside the namespace: every
+        /// socket it opens belongs to the namespace.
+        fn spawn<F, T>(&self, task: F) -> std::thread::JoinHandle<T>
         where
             F: Future<Output = T> + Send + 'static,
             T: Send + 'static,
         {
-            let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+            let file = std::fs::File::open(format!("/run/netns/{}", self.name)).unwrap();
             std::thread::spawn(move || {
                 rustix::thread::move_into_link_name_space(
                     file.as_fd(),
@@ -643,43 +637,50 @@ mod lossy {
             })
         }
 
-        /// Starts a server in the server's namespace that logs the binary messages it
-        /// receives; it stops when `stop` is sent or dropped.
+        /// Starts a server on the namespace's 127.0.0.1 that logs the binary messages it
+        /// receives, and returns its address; it stops when `stop` is sent or dropped.
         fn serve(
             &self,
             log: Arc<Mutex<Vec<u64>>>,
         ) -> (
+            SocketAddr,
             tokio::sync::oneshot::Sender<()>,
             std::thread::JoinHandle<()>,
         ) {
             let (stop, stopped) = tokio::sync::oneshot::channel();
             let (ready, listening) = std::sync::mpsc::channel();
-            let thread = Self::spawn_in(&self.server, async move {
-                let server = super::logging_server(log).bind(SERVER).await.unwrap();
+            let thread = self.spawn(async move {
+                let server = super::logging_server(log)
+                    .bind("127.0.0.1:0")
+                    .await
+                    .unwrap();
                 let handle = server.handle();
+                ready.send(server.local_addr().unwrap()).unwrap();
                 let serving = tokio::spawn(server.run());
-                ready.send(()).unwrap();
                 let _ = stopped.await;
                 handle.close(false).await;
                 serving.await.unwrap().unwrap();
             });
-            listening.recv().expect("the server starts");
-            (stop, thread)
+            let addr = listening.recv().expect("the server starts");
+            (addr, stop, thread)
         }
     }
 
-    impl Drop for Path {
+    impl Drop for Namespace {
         fn drop(&mut self) {
-            for ns in [&self.client, &self.server] {
-                let _ = Command::new("ip").args(["netns", "del", ns]).status();
-            }
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.name])
+                .status();
         }
     }
 
-    /// A reconnecting client of the server across the path that gives a connection attempt,
-    /// and a ping, `patience` before it gives up on them.
-    fn client(patience: Duration) -> (wsio::reconnect::ReconnectingClient, Events) {
-        let client = ClientBuilder::new(&format!("ws://{SERVER}/"))
+    /// A reconnecting client of the server at `server` that gives a connection attempt, and a
+    /// ping, `patience` before it gives up on them.
+    fn client(
+        server: SocketAddr,
+        patience: Duration,
+    ) -> (wsio::reconnect::ReconnectingClient, Events) {
+        let client = ClientBuilder::new(&format!("ws://{server}/"))
             .unwrap()
             .connect_timeout(patience)
             .ping_interval(Some(Duration::from_millis(300)))
@@ -730,27 +731,31 @@ mod lossy {
     #[ignore = "needs root, network namespaces and nftables: run by scripts/netns-faults.sh"]
     fn a_lossy_path_delivers_each_message_once_in_order_or_hands_it_back() {
         const MESSAGES: u64 = 200;
-        let path = Path::new("lossy");
+        let path = Namespace::new("lossy");
         path.set_loss(20);
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (stop, server) = path.serve(received.clone());
-        let unsent = Path::spawn_in(&path.client, async move {
-            // TCP retransmits lost packets, backing off to seconds: the client waits as long.
-            let (client, mut events) = client(Duration::from_secs(5));
-            tokio::time::timeout(LIMIT, async {
-                assert!(matches!(next(&mut events).await, Event::Connected { .. }));
-                // Paced, so that messages and their confirmations cross in many packets.
-                for seq in (0..MESSAGES).step_by(10) {
-                    send_all(&client, seq..seq + 10).await;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                close(client, events, Vec::new()).await
+        let (addr, stop, server) = path.serve(received.clone());
+        let unsent = path
+            .spawn(async move {
+                // TCP retransmits lost packets, backing off to seconds: the client waits as long.
+                let (client, mut events) = client(addr, Duration::from_secs(5));
+                // Usually a few seconds; but each loss of the same packet doubles TCP's wait
+                // before it sends it again, and a few such stalls (in the handshake, the
+                // messages and the close) have taken 15 s between them.
+                tokio::time::timeout(3 * LIMIT, async {
+                    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+                    // Paced, so that messages and their confirmations cross in many packets.
+                    for seq in (0..MESSAGES).step_by(10) {
+                        send_all(&client, seq..seq + 10).await;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    close(client, events, Vec::new()).await
+                })
+                .await
+                .expect("the messages go through in time")
             })
-            .await
-            .expect("the messages go through in time")
-        })
-        .join()
-        .unwrap();
+            .join()
+            .unwrap();
         let (arrived, dropped) = path.counts();
         drop(stop);
         server.join().unwrap();
@@ -775,70 +780,77 @@ mod lossy {
     #[test]
     #[ignore = "needs root, network namespaces and nftables: run by scripts/netns-faults.sh"]
     fn a_blackholed_path_is_caught_by_the_pong_timeout_and_healed_by_reconnecting() {
-        let path = Arc::new(Path::new("blackhole"));
+        let path = Arc::new(Namespace::new("blackhole"));
         path.set_loss(0);
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (stop, server) = path.serve(received.clone());
+        let (addr, stop, server) = path.serve(received.clone());
         let control = path.clone();
-        let unsent = Path::spawn_in(&path.client, async move {
-            let (client, mut events) = client(Duration::from_secs(1));
-            tokio::time::timeout(LIMIT, async {
-                assert!(matches!(next(&mut events).await, Event::Connected { .. }));
-                send_all(&client, 0..10).await;
-                while client.pending() > 0 {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                control.set_loss(100);
-                send_all(&client, 10..20).await;
-                let mut unsent = Vec::new();
-                let mut keep = |messages: Vec<Message>| {
-                    unsent.extend(messages.iter().map(|m| sequence(m.payload())))
-                };
-                let disconnect = loop {
-                    match next(&mut events).await {
-                        Event::Closed(disconnect) => break disconnect,
-                        Event::Unsent(messages) => keep(messages),
-                        _ => {}
+        let unsent = path
+            .spawn(async move {
+                let (client, mut events) = client(addr, Duration::from_secs(1));
+                tokio::time::timeout(LIMIT, async {
+                    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+                    send_all(&client, 0..10).await;
+                    while client.pending() > 0 {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                };
-                let error = disconnect.error.expect("an error");
-                assert!(
-                    matches!(*error, Error::Protocol(wsio_proto::Error::KeepaliveTimeout)),
-                    "{error:?}"
-                );
-                // An attempt across the dead path fails.
-                loop {
-                    match next(&mut events).await {
-                        Event::Error(error) if matches!(*error, Error::Timeout(Phase::Connect)) => {
-                            break;
+                    control.set_loss(100);
+                    send_all(&client, 10..20).await;
+                    let mut unsent = Vec::new();
+                    let mut keep = |messages: Vec<Message>| {
+                        unsent.extend(messages.iter().map(|m| sequence(m.payload())))
+                    };
+                    let disconnect = loop {
+                        match next(&mut events).await {
+                            Event::Closed(disconnect) => break disconnect,
+                            Event::Unsent(messages) => keep(messages),
+                            _ => {}
                         }
-                        Event::Unsent(messages) => keep(messages),
-                        _ => {}
-                    }
-                }
-                control.set_loss(0);
-                loop {
-                    match next(&mut events).await {
-                        Event::Connected { session, .. } => {
-                            assert!(session.is_reconnect);
-                            break;
+                    };
+                    let error = disconnect.error.expect("an error");
+                    assert!(
+                        matches!(*error, Error::Protocol(wsio_proto::Error::KeepaliveTimeout)),
+                        "{error:?}"
+                    );
+                    // An attempt across the dead path fails.
+                    loop {
+                        match next(&mut events).await {
+                            Event::Error(error)
+                                if matches!(*error, Error::Timeout(Phase::Connect)) =>
+                            {
+                                break;
+                            }
+                            Event::Unsent(messages) => keep(messages),
+                            _ => {}
                         }
-                        Event::Unsent(messages) => keep(messages),
-                        _ => {}
                     }
-                }
-                send_all(&client, 20..30).await;
-                close(client, events, unsent).await
+                    control.set_loss(0);
+                    loop {
+                        match next(&mut events).await {
+                            Event::Connected { session, .. } => {
+                                assert!(session.is_reconnect);
+                                break;
+                            }
+                            Event::Unsent(messages) => keep(messages),
+                            _ => {}
+                        }
+                    }
+                    send_all(&client, 20..30).await;
+                    close(client, events, unsent).await
+                })
+                .await
+                .expect("the path heals and the client reconnects in time")
             })
-            .await
-            .expect("the path heals and the client reconnects in time")
-        })
-        .join()
-        .unwrap();
+            .join()
+            .unwrap();
         drop(stop);
         server.join().unwrap();
         let received = received.lock().unwrap();
         nothing_lost(30, &received, &unsent);
+        assert!(
+            (10..20).all(|seq| unsent.contains(&seq) && !received.contains(&seq)),
+            "what was written into the dead path is handed back and never arrives"
+        );
         assert!((20..30).all(|seq| received.contains(&seq)));
         eprintln!(
             "blackholed path: {} of 30 received, handed back {:?}",
