@@ -289,6 +289,36 @@ fn a_ping_flood_keeps_one_pong_while_output_is_backed_up() {
     assert_eq!(frames[0].frame.payload, &9999u32.to_be_bytes()[..]);
 }
 
+/// Pongs wait and replace each other only while more than 64 KiB wait to be written: with
+/// 64 KiB of payload and its header waiting, ten pings get one pong; with 60 KiB, ten.
+#[test]
+fn pongs_are_coalesced_only_past_64_kib_of_waiting_output() {
+    for (waiting, expected) in [(60 << 10, 10), (64 << 10, 1)] {
+        let mut server = Connection::new(Role::Server, Config::default());
+        server.send_binary(vec![0u8; waiting]).unwrap();
+        let pings: Vec<Frame> = (0..10u32)
+            .map(|i| Frame::new(true, OpCode::Ping, i.to_be_bytes().to_vec()))
+            .collect();
+        server.receive(&client_wire(&pings));
+        while server.poll_event().is_some() {}
+        let mut wire = Vec::new();
+        loop {
+            let out = server.transmit();
+            if !bytes::Buf::has_remaining(out) {
+                break;
+            }
+            wire.extend_from_slice(&bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out)));
+        }
+        let pongs: Vec<_> = decode_all(&wire)
+            .into_iter()
+            .filter(|f| f.frame.opcode == OpCode::Pong)
+            .map(|f| f.frame.payload)
+            .collect();
+        assert_eq!(pongs.len(), expected, "with {waiting} bytes waiting");
+        assert_eq!(pongs.last().unwrap(), &9u32.to_be_bytes()[..]);
+    }
+}
+
 #[test]
 fn client_frames_are_masked_with_fresh_keys_and_server_frames_are_not() {
     let mut pair = Pair::new();

@@ -141,3 +141,20 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TlsTrust;
+
+    /// SECURITY.md: a `wss://` client trusts the webpki roots unless it is told otherwise, and
+    /// turning the insecure option off again restores them.
+    #[test]
+    fn a_client_trusts_the_webpki_roots_by_default() {
+        let builder = crate::ClientBuilder::new("wss://example.com/").unwrap();
+        assert!(matches!(builder.trust, TlsTrust::WebPki));
+        let builder = builder
+            .danger_accept_invalid_certs(true)
+            .danger_accept_invalid_certs(false);
+        assert!(matches!(builder.trust, TlsTrust::WebPki));
+    }
+}

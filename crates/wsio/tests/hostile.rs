@@ -97,9 +97,10 @@ async fn size(mut ws: WebSocket<Transport>, _: ServerRequest) {
 }
 
 async fn firehose(mut ws: WebSocket<Transport>, sent: Arc<AtomicUsize>) {
-    let chunk = bytes::Bytes::from(vec![7u8; 64 << 10]);
-    while ws.send_binary(chunk.clone()).await.is_ok() {
-        sent.fetch_add(chunk.len(), Ordering::Relaxed);
+    // A new buffer for each message, as an application that builds them would have, so that
+    // what waits to be written is on the heap.
+    while ws.send_binary(vec![7u8; 64 << 10]).await.is_ok() {
+        sent.fetch_add(64 << 10, Ordering::Relaxed);
     }
 }
 
@@ -388,7 +389,7 @@ async fn a_million_one_byte_fragments_are_bounded_by_the_message_size_limit() {
         assert_eq!(&answer, b"\x81\x071000000");
         flood.await.unwrap();
         // Seven bytes of wire per byte of message: the heap holds the message, not the wire.
-        watch.assert_growth_below(8 * MIB);
+        watch.assert_growth_below(2 * MIB);
         drop(reader);
         target.finish().await;
 
@@ -476,7 +477,7 @@ async fn a_peer_that_never_reads_makes_sending_wait_instead_of_buffering() {
             "{sent} bytes accepted by a peer that never reads"
         );
         // The heap holds at most the write buffer and one message, whatever the kernel holds.
-        watch.assert_growth_below(3 * MIB);
+        watch.assert_growth_below(MIB + (64 << 10));
         drop(stream);
         target.finish().await;
     })
@@ -557,7 +558,7 @@ async fn a_decompression_bomb_stops_at_the_message_size_limit() {
         let target = Target::start(config).await;
         // 256 MiB of zeros in a frame far below the limit, so that only inflating crosses it.
         let bomb = deflate_bomb(256);
-        assert!(bomb.len() < MIB / 2, "{} bytes compressed", bomb.len());
+        assert!(bomb.len() < 260 << 10, "{} bytes compressed", bomb.len());
         let mut frame = wsio_proto::Frame::new(true, OpCode::Binary, bomb);
         frame.rsv1 = true;
         let wire = wsio_proto::encode_frame(&frame, Some([2, 7, 1, 8]));

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wsio::Config;
 use wsio::reconnect::{QueueError, ReconnectingClient};
+use wsio::{Config, Message};
 
 const MIB: usize = 1 << 20;
 
@@ -39,18 +39,31 @@ async fn the_reconnecting_clients_queue_holds_1024_messages_by_default() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         listener.local_addr().unwrap().port()
     };
-    let (client, _events) = ReconnectingClient::builder(&format!("ws://127.0.0.1:{port}/"))
+    let (client, events) = ReconnectingClient::builder(&format!("ws://127.0.0.1:{port}/"))
         .unwrap()
         .start();
     for i in 0..1024 {
         client.send_text(i.to_string()).unwrap();
     }
+    // Each way of queueing is refused at once, and the message comes back.
     assert!(matches!(
         client.send_text("one more"),
-        Err(QueueError::Full(_))
+        Err(QueueError::Full(m)) if m == Message::text("one more")
     ));
+    assert!(matches!(
+        client.send_binary(&b"bytes"[..]),
+        Err(QueueError::Full(m)) if m == Message::binary(&b"bytes"[..])
+    ));
+    assert!(matches!(
+        client.ping(&b"ping"[..]),
+        Err(QueueError::Full(m)) if m == Message::Ping(bytes::Bytes::from_static(b"ping"))
+    ));
+    // Nothing it accepted was dropped: with nobody taking events, all 1024 come back through
+    // `take_unsent` once it stops.
+    drop(events);
     client.cancel();
     client.stopped().await;
+    assert_eq!(client.take_unsent().len(), 1024);
 }
 
 /// Each `` `file::test` `` in SECURITY.md (other than a path into `wsio` or `wsio_proto`) names

@@ -101,6 +101,13 @@ async fn insecure_echo(url: &str) {
     );
 }
 
+/// How the blocking client fails with `builder`, which must fail.
+async fn blocking_refusal(builder: ClientBuilder) -> Error {
+    tokio::task::spawn_blocking(move || builder.connect_blocking().unwrap_err())
+        .await
+        .unwrap()
+}
+
 /// The error's message names the certificate as the reason, in the words given.
 fn says_why(error: &Error, why: &str) {
     let message = error.to_string();
@@ -119,6 +126,9 @@ async fn a_certificate_from_an_unknown_authority_is_refused() {
         let url = format!("wss://localhost:{}/", addr.port());
         let error = wsio::connect(&url).await.unwrap_err();
         says_why(&error, "UnknownIssuer");
+        // The blocking client refuses it the same way.
+        let builder = ClientBuilder::new(&url).unwrap();
+        says_why(&blocking_refusal(builder).await, "UnknownIssuer");
         // Trusting another authority does not help either.
         let other = Authority::new();
         let error = ClientBuilder::new(&url)
@@ -162,17 +172,10 @@ async fn an_expired_certificate_is_refused() {
         );
         says_why(&error, "certificate expired");
         // The blocking client refuses it the same way.
-        let blocking = tokio::task::spawn_blocking({
-            let (url, trust) = (url.clone(), trusting(&authority.cert));
-            move || {
-                ClientBuilder::new(&url)
-                    .unwrap()
-                    .tls_config(trust)
-                    .connect_blocking()
-                    .unwrap_err()
-            }
-        });
-        says_why(&blocking.await.unwrap(), "certificate expired");
+        let builder = ClientBuilder::new(&url)
+            .unwrap()
+            .tls_config(trusting(&authority.cert));
+        says_why(&blocking_refusal(builder).await, "certificate expired");
         // Only the insecure option gets through.
         insecure_echo(&url).await;
     })
@@ -207,6 +210,11 @@ async fn a_certificate_for_another_name_is_refused() {
             "{error:?}"
         );
         says_why(&Error::Tls(error), "not valid for name");
+        // The blocking client refuses it the same way.
+        let builder = ClientBuilder::new(&url)
+            .unwrap()
+            .tls_config(trusting(&cert));
+        says_why(&blocking_refusal(builder).await, "not valid for name");
     })
     .await
     .unwrap();
