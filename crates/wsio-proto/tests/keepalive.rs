@@ -39,6 +39,12 @@ fn pings_after_silence_and_the_pong_keeps_the_connection() {
     }
     assert_eq!(pair.server.take_events().len(), 10);
     assert!(pair.client.closed().is_none());
+
+    // Off by default: no timer, and no ping however long the silence.
+    let mut pair = Pair::new();
+    assert_eq!(pair.client.conn.poll_timeout(), None);
+    pair.advance(Duration::from_secs(3600));
+    assert_eq!(pair.server.take_events(), []);
 }
 
 #[test]

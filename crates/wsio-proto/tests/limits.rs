@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{Pair, client_wire, close_code_in};
+use support::{Pair, client_wire, close_code_in, server_wire};
 use wsio_proto::{Config, Connection, Error, Event, Frame, LimitExceeded, Message, OpCode, Role};
 
 fn server(config: Config) -> Connection {
@@ -16,6 +16,12 @@ fn closed_error(conn: &mut Connection) -> Option<Error> {
         }
     }
     None
+}
+
+/// The connection failed with `exceeded` and sent close code 1009.
+fn assert_over_limit(conn: &mut Connection, exceeded: LimitExceeded) {
+    assert_eq!(closed_error(conn), Some(Error::Limit(exceeded)));
+    assert_eq!(close_code_in(&output(conn)), Some(1009));
 }
 
 fn output(conn: &mut Connection) -> Vec<u8> {
@@ -40,14 +46,13 @@ fn a_frame_at_the_limit_passes_and_one_byte_more_fails() {
         OpCode::Binary,
         vec![0u8; 1001],
     )]));
-    assert_eq!(
-        closed_error(&mut s),
-        Some(Error::Limit(LimitExceeded::FrameTooLarge {
+    assert_over_limit(
+        &mut s,
+        LimitExceeded::FrameTooLarge {
             size: 1001,
-            limit: 1000
-        }))
+            limit: 1000,
+        },
     );
-    assert_eq!(close_code_in(&output(&mut s)), Some(1009));
 }
 
 #[test]
@@ -55,11 +60,29 @@ fn an_oversized_frame_fails_from_its_header_alone() {
     let mut s = server(Config::default());
     // A header announcing 2^62 bytes, and no payload: refused at once, nothing buffered.
     s.receive(&[0x82, 0xFF, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
-    assert!(matches!(
-        closed_error(&mut s),
-        Some(Error::Limit(LimitExceeded::FrameTooLarge { size, .. })) if size == 1 << 62
-    ));
-    assert_eq!(close_code_in(&output(&mut s)), Some(1009));
+    assert_over_limit(
+        &mut s,
+        LimitExceeded::FrameTooLarge {
+            size: 1 << 62,
+            limit: 16 << 20,
+        },
+    );
+
+    // Just over a small limit: the header alone (8 bytes with the mask) fails the connection,
+    // and the payload that follows it is not taken.
+    let mut s = server(Config::default().max_frame_size(1000));
+    let wire = client_wire(&[Frame::new(true, OpCode::Binary, vec![7u8; 1001])]);
+    s.receive(&wire[..8]);
+    assert_over_limit(
+        &mut s,
+        LimitExceeded::FrameTooLarge {
+            size: 1001,
+            limit: 1000,
+        },
+    );
+    s.receive(&wire[8..]);
+    assert_eq!(s.poll_event(), None);
+    assert!(output(&mut s).is_empty());
 }
 
 #[test]
@@ -73,12 +96,12 @@ fn the_message_limit_counts_all_fragments() {
     assert_eq!(s.poll_event(), None);
     // The next fragment's header alone crosses the limit.
     s.receive(&client_wire(&[Frame::new(true, OpCode::Continuation, "1")])[..6]);
-    assert_eq!(
-        closed_error(&mut s),
-        Some(Error::Limit(LimitExceeded::MessageTooLarge {
+    assert_over_limit(
+        &mut s,
+        LimitExceeded::MessageTooLarge {
             size: 11,
-            limit: 10
-        }))
+            limit: 10,
+        },
     );
 
     // Exactly at the limit is fine.
@@ -100,13 +123,13 @@ fn a_single_frame_message_over_the_message_limit_fails() {
         OpCode::Text,
         vec![b'a'; 101],
     )]));
-    assert!(matches!(
-        closed_error(&mut s),
-        Some(Error::Limit(LimitExceeded::MessageTooLarge {
+    assert_over_limit(
+        &mut s,
+        LimitExceeded::MessageTooLarge {
             size: 101,
-            limit: 100
-        }))
-    ));
+            limit: 100,
+        },
+    );
 }
 
 #[test]
@@ -172,4 +195,32 @@ fn messages_longer_than_the_frame_limit_are_sent_in_fragments_the_peer_accepts()
     pair.server.conn.send_binary(vec![0u8; 30]).unwrap();
     pair.server.conn.send_binary(Vec::new()).unwrap();
     assert_eq!(support::decode_all(&pair.server.take_output()).len(), 2);
+}
+
+#[test]
+fn the_limits_hold_for_the_client_too() {
+    let mut c = Connection::new(Role::Client, Config::default().max_frame_size(1000));
+    let wire = server_wire(&[Frame::new(true, OpCode::Binary, vec![7u8; 1001])]);
+    // The header is 4 bytes: 2 and a 16-bit length.
+    c.receive(&wire[..4]);
+    assert_over_limit(
+        &mut c,
+        LimitExceeded::FrameTooLarge {
+            size: 1001,
+            limit: 1000,
+        },
+    );
+
+    let mut c = Connection::new(Role::Client, Config::default().max_message_size(10));
+    c.receive(&server_wire(&[
+        Frame::new(false, OpCode::Binary, vec![1u8; 6]),
+        Frame::new(true, OpCode::Continuation, vec![2u8; 5]),
+    ]));
+    assert_over_limit(
+        &mut c,
+        LimitExceeded::MessageTooLarge {
+            size: 11,
+            limit: 10,
+        },
+    );
 }

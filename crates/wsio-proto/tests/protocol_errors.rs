@@ -240,18 +240,112 @@ fn valid_close_codes_are_accepted() {
 
 #[test]
 fn after_a_failure_input_is_ignored_and_the_transport_ends() {
-    let mut wire = client_wire(&[frame(true, OpCode::Continuation, b"bad")]);
-    wire.extend(client_wire(&[frame(true, OpCode::Text, b"never seen")]));
-    let mut conn = Connection::new(Role::Server, Config::default());
-    conn.receive(&wire);
-    conn.receive(&client_wire(&[frame(true, OpCode::Text, b"nor this")]));
-    let events: Vec<_> = std::iter::from_fn(|| conn.poll_event()).collect();
-    assert_eq!(events.len(), 1, "only Closed: {events:?}");
-    // The server shuts its side down at once; the client's EOF then ends it.
-    assert_eq!(conn.transport_action(), TransportAction::ShutdownWrite);
-    conn.receive_eof();
-    assert_eq!(conn.poll_event(), None);
-    assert_eq!(conn.transport_action(), TransportAction::Close);
+    for role in [Role::Server, Role::Client] {
+        let wire = |frames: &[Frame]| match role {
+            Role::Server => client_wire(frames),
+            Role::Client => server_wire(frames),
+        };
+        let mut input = wire(&[frame(true, OpCode::Continuation, b"bad")]);
+        input.extend(wire(&[frame(true, OpCode::Text, b"never seen")]));
+        let mut conn = Connection::new(role, Config::default());
+        conn.receive(&input);
+        conn.receive(&wire(&[frame(true, OpCode::Text, b"nor this")]));
+        conn.receive(&wire(&[frame(true, OpCode::Ping, b"nor this ping")]));
+        // The application gets the error, and nothing else.
+        let events: Vec<_> = std::iter::from_fn(|| conn.poll_event()).collect();
+        let [Event::Closed(info)] = &events[..] else {
+            panic!("{role:?}: only Closed: {events:?}")
+        };
+        assert_eq!(
+            info.error,
+            Some(Error::Protocol(ProtocolError::UnexpectedContinuation))
+        );
+        // One close frame with the code went out, and no answer to what came after it.
+        let out = conn.transmit();
+        let sent = bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out));
+        let frames = support::decode_all(&sent);
+        assert_eq!(frames.len(), 1, "{role:?}: {frames:?}");
+        assert_eq!(close_code_in(&sent), Some(1002));
+        // The server shuts its side down at once, the client waits for the server to; the
+        // peer's end of the stream then closes the transport.
+        let first = match role {
+            Role::Server => TransportAction::ShutdownWrite,
+            Role::Client => TransportAction::Keep,
+        };
+        assert_eq!(conn.transport_action(), first, "{role:?}");
+        conn.receive_eof();
+        assert_eq!(conn.poll_event(), None);
+        assert_eq!(conn.transport_action(), TransportAction::Close, "{role:?}");
+    }
+}
+
+/// The rules of the table in SECURITY.md hold for a client receiving server frames too (the
+/// tests above feed a server, except for masking).
+#[test]
+fn the_frame_rules_hold_for_the_client_too() {
+    let mut reserved_bit = server_wire(&[frame(true, OpCode::Text, b"x")]);
+    reserved_bit[0] |= 0x40;
+    let mut fragmented_ping = server_wire(&[frame(true, OpCode::Ping, b"x")]);
+    fragmented_ping[0] &= 0x7F;
+    let cases: Vec<(Vec<u8>, ProtocolError, u16)> = vec![
+        (vec![0x83, 0x00], ProtocolError::ReservedOpcode(3), 1002),
+        (reserved_bit, ProtocolError::ReservedBitsSet(0b100), 1002),
+        (
+            vec![0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0],
+            ProtocolError::PayloadLengthOverflow,
+            1002,
+        ),
+        (
+            server_wire(&[frame(true, OpCode::Continuation, b"x")]),
+            ProtocolError::UnexpectedContinuation,
+            1002,
+        ),
+        (
+            server_wire(&[
+                frame(false, OpCode::Text, b"a"),
+                frame(true, OpCode::Binary, b"b"),
+            ]),
+            ProtocolError::ExpectedContinuation,
+            1002,
+        ),
+        (fragmented_ping, ProtocolError::FragmentedControlFrame, 1002),
+        (
+            server_wire(&[Frame::new(true, OpCode::Ping, vec![0u8; 126])]),
+            ProtocolError::ControlFrameTooLong(126),
+            1002,
+        ),
+        (
+            vec![0x89, 0x7E, 0x00, 0x05, b'H', b'e', b'l', b'l', b'o'],
+            ProtocolError::ControlFrameTooLong(126),
+            1002,
+        ),
+        (
+            server_wire(&[frame(true, OpCode::Close, b"\x03")]),
+            ProtocolError::CloseFrameTooShort,
+            1002,
+        ),
+        (
+            server_wire(&[frame(true, OpCode::Close, b"\x03\xed")]),
+            ProtocolError::InvalidCloseCode(1005),
+            1002,
+        ),
+        (
+            server_wire(&[frame(true, OpCode::Close, b"\x03\xe8\xff")]),
+            ProtocolError::InvalidUtf8,
+            1007,
+        ),
+        (
+            server_wire(&[
+                frame(false, OpCode::Text, b"ok \xe2\x82"),
+                frame(true, OpCode::Continuation, b"\x28"),
+            ]),
+            ProtocolError::InvalidUtf8,
+            1007,
+        ),
+    ];
+    for (wire, error, code) in cases {
+        assert_fails(Role::Client, &wire, error, code);
+    }
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wsio::blocking::{self, ReadyState, Stream};
 use wsio::{
-    Accept, ClientBuilder, CloseCode, CloseFrame, Config, Error, Frame, HandshakeError, Message,
-    OpCode, Phase, Reject, UpgradeRequest,
+    Accept, ClientBuilder, CloseCode, CloseFrame, Config, Error, Frame, Message, OpCode, Phase,
+    Reject, UpgradeRequest,
 };
 
 mod support;
@@ -161,12 +161,7 @@ fn refusals_and_slow_handshakes_get_their_http_errors() {
         results
     });
     let error = blocking::connect(&format!("ws://{addr}/")).unwrap_err();
-    let Error::Handshake(error) = error else {
-        panic!("{error:?}")
-    };
-    let HandshakeError::Rejected(response) = *error else {
-        panic!("{error:?}")
-    };
+    let response = support::refusal(error);
     assert_eq!(
         (response.status().as_u16(), &response.body()[..]),
         (403, &b"not you"[..])

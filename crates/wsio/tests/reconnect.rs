@@ -732,6 +732,11 @@ async fn soak_nothing_accepted_is_lost_across_twenty_drops() {
         .iter()
         .map(|m| u64::from_be_bytes(m.payload().try_into().unwrap()))
         .collect();
+    // Handed back oldest first, across all the connections.
+    assert!(
+        unsent.windows(2).all(|w| w[0] < w[1]),
+        "handed back out of order"
+    );
     let received_set: std::collections::HashSet<u64> = received.iter().copied().collect();
     let unsent_set: std::collections::HashSet<u64> = unsent.iter().copied().collect();
     let lost: Vec<u64> = (0..MESSAGES)

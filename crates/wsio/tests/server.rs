@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsio::{
-    ClientBuilder, CloseCode, CloseFrame, Config, Error, HandshakeError, Message, Server,
-    ServerBuilder, ServerHandle, ServerRequest, Transport, WebSocket,
+    ClientBuilder, CloseCode, CloseFrame, Config, Error, Message, Server, ServerBuilder,
+    ServerHandle, ServerRequest, Transport, WebSocket,
 };
 
 mod support;
@@ -101,17 +101,30 @@ async fn routes_by_path_then_subprotocol_then_fallback() {
 #[tokio::test]
 async fn without_a_fallback_unmatched_connections_get_404() {
     tokio::time::timeout(LIMIT, async {
-        let (base, _handle, _task) = start(Server::builder().route("/echo", echo)).await;
-        let error = wsio::connect(&format!("{base}/elsewhere"))
+        let builder = Server::builder()
+            .route("/echo", echo)
+            .protocol("chat.v1", echo);
+        let (base, _handle, _task) = start(builder).await;
+        // A path no route takes, offering no subprotocol or only ones no route takes.
+        for protocols in [&[][..], &["other", "chat.v2"][..]] {
+            let error = ClientBuilder::new(&format!("{base}/elsewhere"))
+                .unwrap()
+                .protocols(protocols.iter().copied())
+                .connect()
+                .await
+                .unwrap_err();
+            let response = support::refusal(error);
+            assert_eq!(response.status(), 404, "offering {protocols:?}");
+        }
+        // Either route still takes what it matches.
+        assert!(wsio::connect(&format!("{base}/echo")).await.is_ok());
+        let (_, response) = ClientBuilder::new(&format!("{base}/elsewhere"))
+            .unwrap()
+            .protocols(["chat.v1"])
+            .connect()
             .await
-            .unwrap_err();
-        let Error::Handshake(error) = error else {
-            panic!("{error:?}")
-        };
-        let HandshakeError::Rejected(response) = *error else {
-            panic!("{error:?}")
-        };
-        assert_eq!(response.status(), 404);
+            .unwrap();
+        assert_eq!(response.protocol(), Some("chat.v1"));
     })
     .await
     .unwrap();

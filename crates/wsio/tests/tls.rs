@@ -254,16 +254,7 @@ async fn a_server_that_stalls_the_tls_handshake_hits_the_connect_timeout() {
             let _ = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut sink).await;
         });
         let url = format!("wss://localhost:{}/", addr.port());
-        let error = ClientBuilder::new(&url)
-            .unwrap()
-            .connect_timeout(std::time::Duration::from_millis(300))
-            .connect()
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(error, Error::Timeout(wsio::Phase::Connect)),
-            "{error:?}"
-        );
+        let error = support::connect_timing_out(&url).await;
         assert_eq!(error.to_string(), "connecting timed out");
         server.abort();
     })

@@ -9,8 +9,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wsio::{
-    Accept, ClientBuilder, CloseCode, CloseFrame, Config, Error, HandshakeError, Message, Reject,
-    UpgradeRequest, WebSocket,
+    Accept, ClientBuilder, CloseCode, CloseFrame, Config, Error, Message, Reject, UpgradeRequest,
+    WebSocket,
 };
 
 mod support;
@@ -145,12 +145,7 @@ async fn a_refused_handshake_carries_status_headers_and_body() {
         let error = wsio::connect(&url(addr, "/private?token=wrong"))
             .await
             .unwrap_err();
-        let Error::Handshake(error) = error else {
-            panic!("{error:?}")
-        };
-        let HandshakeError::Rejected(response) = *error else {
-            panic!("{error:?}")
-        };
+        let response = support::refusal(error);
         assert_eq!(response.status(), 403);
         assert_eq!(
             response.headers()["content-type"],
@@ -309,6 +304,9 @@ async fn sending_waits_when_the_peer_does_not_read() {
         });
         let (ws, _) = wsio::connect(&url(addr, "/")).await.unwrap();
         let sent = sender.await.unwrap();
+        // Sends completed though the peer read nothing: completing means handed to the
+        // transport, not read by the peer.
+        assert!(sent > 0, "no send completed");
         // What was accepted is bounded by the kernel's socket buffers plus our write buffer.
         assert!(
             sent < 64 << 20,
@@ -391,6 +389,39 @@ async fn the_close_timeout_drops_a_peer_that_never_answers() {
         assert!(started.elapsed() >= Duration::from_millis(300));
         assert!(ws.next().await.is_none());
         assert!(!ws.close_info().unwrap().was_clean);
+    })
+    .await
+    .unwrap();
+}
+
+/// A listener whose accept queue is full: the kernel drops the client's SYN, so the TCP
+/// connect itself never completes, and the connect timeout ends it.
+#[tokio::test]
+async fn a_tcp_connect_that_never_completes_hits_the_connect_timeout() {
+    tokio::time::timeout(LIMIT, async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        // A backlog of 0 holds one connection that nobody accepts.
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut held = Vec::new();
+        let mut full = false;
+        // Fill the queue: the first connect that does not complete shows it is full.
+        for _ in 0..8 {
+            let connecting = TcpStream::connect(addr);
+            match tokio::time::timeout(Duration::from_millis(200), connecting).await {
+                Ok(stream) => held.push(stream.unwrap()),
+                Err(_) => {
+                    full = true;
+                    break;
+                }
+            }
+        }
+        assert!(full, "the accept queue never filled");
+        let started = std::time::Instant::now();
+        support::connect_timing_out(&url(addr, "/")).await;
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        drop(listener);
     })
     .await
     .unwrap();

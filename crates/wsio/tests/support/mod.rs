@@ -38,6 +38,33 @@ where
     }
 }
 
+/// The response of a server that refused the opening handshake; any other error fails the
+/// test.
+pub fn refusal(error: wsio::Error) -> http::Response<bytes::Bytes> {
+    let wsio::Error::Handshake(error) = error else {
+        panic!("{error:?}")
+    };
+    let wsio::HandshakeError::Rejected(response) = *error else {
+        panic!("{error:?}")
+    };
+    *response
+}
+
+/// Connects to `url` with a 300 ms connect timeout, which must pass: the error.
+pub async fn connect_timing_out(url: &str) -> wsio::Error {
+    let error = wsio::ClientBuilder::new(url)
+        .unwrap()
+        .connect_timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, wsio::Error::Timeout(wsio::Phase::Connect)),
+        "{error:?}"
+    );
+    error
+}
+
 /// Hands `message` to the reconnecting client, waiting for room while its queue is full.
 pub async fn send_waiting(
     client: &wsio::reconnect::ReconnectingClient,
