@@ -539,8 +539,10 @@ impl Connection {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
             }
-            if !self.process_input() {
-                return None;
+            match self.process_input() {
+                Step::NeedInput => return None,
+                Step::Queued => {}
+                Step::Message(message) => return Some(Event::Message(message)),
             }
         }
     }
@@ -579,15 +581,16 @@ impl Connection {
     // ----- Receiving -----
 
     /// Takes one step through the input: a whole frame, or the end of file once the input
-    /// before it is decoded. Returns false when nothing more can be done without more input.
-    fn process_input(&mut self) -> bool {
+    /// before it is decoded. Called only while no event is queued, so that a message it hands
+    /// back directly comes in order.
+    fn process_input(&mut self) -> Step {
         if self.reading {
             match self.process_frame() {
-                Ok(true) => return true,
-                Ok(false) => {}
+                Ok(Step::NeedInput) => {}
+                Ok(step) => return step,
                 Err(error) => {
                     self.fail(error);
-                    return true;
+                    return Step::Queued;
                 }
             }
         }
@@ -598,19 +601,18 @@ impl Connection {
                 self.finish(CloseInfo::abnormal(Error::UnexpectedEof));
             }
             self.close_transport();
-            return true;
+            return Step::Queued;
         }
-        false
+        Step::NeedInput
     }
 
-    /// Decodes the next whole frame, or validates the part of it that has arrived. Returns
-    /// whether a whole frame was consumed.
-    fn process_frame(&mut self) -> Result<bool, Error> {
+    /// Decodes the next whole frame, or validates the part of it that has arrived.
+    fn process_frame(&mut self) -> Result<Step, Error> {
         if self.frame.is_none() && !self.read_header()? {
-            return Ok(false);
+            return Ok(Step::NeedInput);
         }
         let Some(frame) = self.frame.as_mut() else {
-            return Ok(false);
+            return Ok(Step::NeedInput);
         };
         // The header was checked against max_frame_size, which is a usize.
         let len = frame.header.payload_len as usize;
@@ -628,7 +630,7 @@ impl Connection {
             frame.processed = available;
         }
         if available < len {
-            return Ok(false);
+            return Ok(Step::NeedInput);
         }
         if frame.text && frame.header.fin {
             self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -642,8 +644,10 @@ impl Connection {
         if compressed {
             payload = self.decode(&header, &payload)?;
         }
-        self.handle_frame(header, payload)?;
-        Ok(true)
+        Ok(match self.handle_frame(header, payload)? {
+            Some(message) => Step::Message(message),
+            None => Step::Queued,
+        })
     }
 
     /// Decodes one frame of a message the extension transformed, within what is left of
@@ -746,8 +750,13 @@ impl Connection {
         Ok(())
     }
 
-    /// Acts on one whole frame whose header and text are valid.
-    fn handle_frame(&mut self, header: FrameHeader, payload: Bytes) -> Result<(), Error> {
+    /// Acts on one whole frame whose header and text are valid. Returns the message it
+    /// completes, in message mode; every other event it makes is queued.
+    fn handle_frame(
+        &mut self,
+        header: FrameHeader,
+        payload: Bytes,
+    ) -> Result<Option<Message>, Error> {
         // A close payload is checked before anything is delivered, so that frame mode never
         // hands the application a close frame the connection then fails on.
         let close = match header.opcode {
@@ -773,11 +782,9 @@ impl Connection {
                 payload: payload.clone(),
             }));
         }
-        match header.opcode {
+        let message = match header.opcode {
             OpCode::Text | OpCode::Binary if header.fin => {
-                if !frame_mode {
-                    self.deliver(header.opcode, payload);
-                }
+                (!frame_mode).then(|| data_message(header.opcode, payload))
             }
             OpCode::Text | OpCode::Binary => {
                 self.message = Some(IncomingMessage {
@@ -792,6 +799,7 @@ impl Connection {
                     },
                     frame_mode,
                 });
+                None
             }
             OpCode::Continuation => {
                 let message = self.message.as_mut().expect("checked by check_header");
@@ -800,11 +808,11 @@ impl Connection {
                 if !message.frame_mode {
                     message.data.extend_from_slice(&payload);
                 }
-                if header.fin {
-                    let message = self.message.take().expect("present");
-                    if !message.frame_mode {
-                        self.deliver(message.opcode, message.data.freeze());
+                match self.message.take_if(|_| header.fin) {
+                    Some(message) if !message.frame_mode => {
+                        Some(data_message(message.opcode, message.data.freeze()))
                     }
+                    _ => None,
                 }
             }
             OpCode::Ping => {
@@ -817,30 +825,15 @@ impl Connection {
                         self.pending_pong = Some(payload.clone());
                     }
                 }
-                if !frame_mode {
-                    self.events
-                        .push_back(Event::Message(Message::Ping(payload)));
-                }
+                (!frame_mode).then_some(Message::Ping(payload))
             }
-            OpCode::Pong => {
-                if !frame_mode {
-                    self.events
-                        .push_back(Event::Message(Message::Pong(payload)));
-                }
+            OpCode::Pong => (!frame_mode).then_some(Message::Pong(payload)),
+            OpCode::Close => {
+                self.handle_close(close);
+                None
             }
-            OpCode::Close => self.handle_close(close),
-        }
-        Ok(())
-    }
-
-    fn deliver(&mut self, opcode: OpCode, payload: Bytes) {
-        let message = if opcode == OpCode::Text {
-            // Validated as it arrived, including the end check in `process_input`.
-            Message::Text(Utf8Bytes::from_validated(payload))
-        } else {
-            Message::Binary(payload)
         };
-        self.events.push_back(Event::Message(message));
+        Ok(message)
     }
 
     /// The peer's close frame, its payload parsed: answer it if we have not closed yet, and end
@@ -1042,6 +1035,26 @@ impl CloseInfo {
             was_clean: false,
             error: Some(error),
         }
+    }
+}
+
+/// What one step through the input gave.
+enum Step {
+    /// Nothing more can be done without more input.
+    NeedInput,
+    /// Progress; the events it made, if any, are queued.
+    Queued,
+    /// A whole message, handed over without going through the queue: most steps give one.
+    Message(Message),
+}
+
+/// A whole text or binary message. Text was validated as it arrived, including the end check
+/// in `process_frame`.
+fn data_message(opcode: OpCode, payload: Bytes) -> Message {
+    if opcode == OpCode::Text {
+        Message::Text(Utf8Bytes::from_validated(payload))
+    } else {
+        Message::Binary(payload)
     }
 }
 

@@ -172,23 +172,32 @@ impl FrameHeader {
     ///
     /// The caller keeps the payload length below 2^63.
     pub fn encode(&self, dst: &mut impl BufMut) {
-        let first = (self.fin as u8) << 7 | self.rsv_bits() << 4 | self.opcode.as_u8();
+        // Put together on the stack and appended at once: a separate append for each field
+        // was most of the cost of sending a small message.
+        let mut header = [0; MAX_HEADER_LEN];
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        dst.put_u8(first);
-        match self.payload_len {
-            len @ 0..=125 => dst.put_u8(mask_bit | len as u8),
+        header[0] = (self.fin as u8) << 7 | self.rsv_bits() << 4 | self.opcode.as_u8();
+        let mut len = match self.payload_len {
+            len @ 0..=125 => {
+                header[1] = mask_bit | len as u8;
+                2
+            }
             len @ 126..=0xFFFF => {
-                dst.put_u8(mask_bit | 126);
-                dst.put_u16(len as u16);
+                header[1] = mask_bit | 126;
+                header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                4
             }
             len => {
-                dst.put_u8(mask_bit | 127);
-                dst.put_u64(len);
+                header[1] = mask_bit | 127;
+                header[2..10].copy_from_slice(&len.to_be_bytes());
+                10
             }
-        }
+        };
         if let Some(key) = self.mask {
-            dst.put_slice(&key);
+            header[len..len + 4].copy_from_slice(&key);
+            len += 4;
         }
+        dst.put_slice(&header[..len]);
     }
 
     /// Reads a header from the start of `src`.

@@ -477,17 +477,17 @@ async fn serve(
     let Some((ws, (handler, protocol, request))) = Box::pin(open(shared, transport)).await? else {
         return Ok(());
     };
+    let (mut ws, closer) = ws.with_closer();
     {
         let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(client) = clients.get_mut(&departure.id) {
-            client.closer = Some(ws.closer());
+            client.closer = Some(closer);
         }
     }
     ws.keep_until_dropped(Box::new(departure));
     // A shutdown that came while this connection was in its handshake.
     if shared.closing.load(Ordering::Acquire) && !shared.keep_clients.load(Ordering::Acquire) {
-        ws.closer()
-            .close(CloseCode::GOING_AWAY, "server shutting down");
+        ws.close_now(CloseCode::GOING_AWAY, "server shutting down");
     }
     handler(
         ws,

@@ -43,17 +43,17 @@ const MAX_WRITE_SLICES: usize = 64;
 /// Receiving is cancel-safe: a dropped [`recv`](Self::recv) future loses nothing, because
 /// everything read is kept in the connection, not in the future.
 pub struct WebSocket<S> {
-    shared: Arc<Shared<S>>,
+    conn: Conn<S>,
 }
 
 /// The reading half of a split [`WebSocket`]: a [`Stream`] of messages.
 pub struct ReadHalf<S> {
-    shared: Arc<Shared<S>>,
+    conn: Conn<S>,
 }
 
 /// The writing half of a split [`WebSocket`]: a [`Sink`] of messages.
 pub struct WriteHalf<S> {
-    shared: Arc<Shared<S>>,
+    conn: Conn<S>,
 }
 
 /// A connection in frame mode: a [`Stream`] of [`Frame`]s exactly as they arrived (fin, RSV
@@ -64,18 +64,17 @@ pub struct WriteHalf<S> {
 /// pings are still answered and the close handshake still runs. The peer's close frame is
 /// delivered as a frame, and the stream then ends.
 pub struct FrameSocket<S> {
-    shared: Arc<Shared<S>>,
+    conn: Conn<S>,
 }
 
-/// What both halves share. The lock is held only for non-blocking work, never across an await.
-struct Shared<S> {
-    inner: Mutex<Inner<S>>,
-    /// Dropped with the last half: how a server learns that a connection is gone, even when
-    /// its handler handed the halves to other tasks.
-    departure: Mutex<Option<Box<dyn Send>>>,
-    /// Wakes whichever halves wait for the transport to accept writes.
-    write_wakers: Arc<WriteWakers>,
-    write_waker: Waker,
+/// Where a connection's state lives. A connection with one handle owns it, and reaches it
+/// without a lock: taking even an uncontended lock for every message sent and received was a
+/// measurable part of the cost of small messages. Split halves, and handles that close a
+/// connection from elsewhere (a server shutting down), share it behind a lock, which is held
+/// only for non-blocking work, never across an await.
+enum Conn<S> {
+    Owned(Box<Inner<S>>),
+    Shared(Arc<Mutex<Inner<S>>>),
 }
 
 struct Inner<S> {
@@ -90,6 +89,14 @@ struct Inner<S> {
     ended: bool,
     /// A transport error not yet reported, because a message came first.
     unreported: Option<Error>,
+    /// Bytes were written since the transport was last flushed.
+    unflushed: bool,
+    /// Wakes whichever halves wait for the transport to accept writes.
+    write_wakers: Arc<WriteWakers>,
+    write_waker: Waker,
+    /// Dropped with the connection (the last half), after the transport: how a server learns
+    /// that a connection is gone, even when its handler handed the halves to other tasks.
+    departure: Option<Box<dyn Send + Sync>>,
 }
 
 /// Both halves may have to wait for the transport to accept writes (the reader writes pongs
@@ -138,7 +145,7 @@ where
 {
     /// Runs `f` on the transport.
     pub(crate) fn with_transport<R>(&self, f: impl FnOnce(&S) -> R) -> R {
-        f(&self.shared.lock().io)
+        self.conn.with_ref(|inner| f(&inner.io))
     }
 
     /// Wraps a transport whose opening handshake is done. `leftover` holds bytes that arrived
@@ -163,65 +170,83 @@ where
         let driver = Driver::start(role, config, &leftover, negotiated, now());
         let write_wakers = Arc::new(WriteWakers::default());
         WebSocket {
-            shared: Arc::new(Shared {
-                inner: Mutex::new(Inner {
-                    io,
-                    driver,
-                    sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
-                    armed: None,
-                    reader: None,
-                    ended: false,
-                    unreported: None,
-                }),
-                departure: Mutex::new(None),
+            conn: Conn::Owned(Box::new(Inner {
+                io,
+                driver,
+                sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+                armed: None,
+                reader: None,
+                ended: false,
+                unreported: None,
+                unflushed: false,
                 write_waker: Waker::from(write_wakers.clone()),
                 write_wakers,
-            }),
+                departure: None,
+            })),
         }
     }
 
     /// Turns this connection into a [`FrameSocket`], which delivers frames one by one, as they
     /// arrived, instead of whole messages. A message already begun arrives as one final frame.
-    pub fn into_frames(self) -> FrameSocket<S> {
-        self.shared.lock().driver.set_frame_mode(true);
-        FrameSocket {
-            shared: self.shared,
-        }
+    pub fn into_frames(mut self) -> FrameSocket<S> {
+        self.conn.with(|inner| inner.driver.set_frame_mode(true));
+        FrameSocket { conn: self.conn }
     }
 
-    /// A handle that can start the close handshake from elsewhere, for example from a server
-    /// shutting down while a handler task owns the connection.
-    pub(crate) fn closer(&self) -> Closer<S> {
-        Closer {
-            shared: Arc::downgrade(&self.shared),
-        }
+    /// This connection, and a handle that can start the close handshake from elsewhere, for
+    /// example from a server shutting down while a handler task owns the connection.
+    pub(crate) fn with_closer(self) -> (Self, Closer<S>) {
+        let shared = self.conn.into_shared();
+        let closer = Closer {
+            shared: Arc::downgrade(&shared),
+        };
+        (
+            WebSocket {
+                conn: Conn::Shared(shared),
+            },
+            closer,
+        )
     }
 
-    /// A second handle on the same connection, for code that must use it for a while without
+    /// Two handles on the same connection, for code that must use it for a while without
     /// owning it (the reconnecting client's restore hook).
-    pub(crate) fn share(&self) -> Self {
-        WebSocket {
-            shared: self.shared.clone(),
-        }
+    pub(crate) fn share(self) -> (Self, Self) {
+        let shared = self.conn.into_shared();
+        (
+            WebSocket {
+                conn: Conn::Shared(shared.clone()),
+            },
+            WebSocket {
+                conn: Conn::Shared(shared),
+            },
+        )
     }
 
     /// Keeps `token` until the connection is gone (the last half dropped), then drops it.
-    pub(crate) fn keep_until_dropped(&self, token: Box<dyn Send>) {
-        *self
-            .shared
-            .departure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(token);
+    pub(crate) fn keep_until_dropped(&mut self, token: Box<dyn Send + Sync>) {
+        self.conn.with(|inner| inner.departure = Some(token));
+    }
+
+    /// Queues a close frame unless the connection is already closing, and writes what the
+    /// transport takes at once, without waiting: see [`Closer::close`].
+    pub(crate) fn close_now(&mut self, code: CloseCode, reason: &str) {
+        self.conn.with(|inner| inner.close_now(code, reason));
+    }
+
+    /// Ends the connection without waiting for the peer: see [`Closer::abort`].
+    pub(crate) fn abort(&mut self) {
+        self.conn.with(Inner::abort);
     }
 
     /// Splits the connection into a read half and a write half, which two tasks can use at once.
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        let shared = self.conn.into_shared();
         (
             ReadHalf {
-                shared: self.shared.clone(),
+                conn: Conn::Shared(shared.clone()),
             },
             WriteHalf {
-                shared: self.shared,
+                conn: Conn::Shared(shared),
             },
         )
     }
@@ -239,18 +264,20 @@ macro_rules! receiving {
             ///
             /// Cancel-safe: dropping the future loses nothing.
             pub async fn recv(&mut self) -> Option<Result<Message>> {
-                std::future::poll_fn(|cx| self.shared.poll_next(cx)).await
+                std::future::poll_fn(|cx| self.conn.with(|inner| inner.poll_next(cx))).await
             }
 
             /// How the connection ended (code, reason, whether cleanly), once it has.
             pub fn close_info(&self) -> Option<CloseInfo> {
-                self.shared.lock().driver.close_info().cloned()
+                self.conn
+                    .with_ref(|inner| inner.driver.close_info().cloned())
             }
 
             /// The extensions the handshake agreed (such as permessage-deflate), which the
             /// connection runs.
             pub fn negotiated(&self) -> Negotiated {
-                self.shared.lock().driver.negotiated().clone()
+                self.conn
+                    .with_ref(|inner| inner.driver.negotiated().clone())
             }
         }
     };
@@ -266,14 +293,14 @@ macro_rules! sending {
             /// Sends a message and waits until it is written to the transport. Waits first
             /// while the write buffer is full.
             pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
-                self.shared.send(message.into(), true).await
+                self.conn.send(message.into(), true).await
             }
 
             /// Sends a message like [`send`](Self::send), but a text or binary message goes
             /// out uncompressed even where permessage-deflate is in use: for data that is
             /// already compressed.
             pub async fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<()> {
-                self.shared.send(message.into(), false).await
+                self.conn.send(message.into(), false).await
             }
 
             /// Sends a text message.
@@ -300,14 +327,14 @@ macro_rules! sending {
             /// Sends one frame as given (fin, RSV bits, opcode, payload) and waits until it is
             /// written. See [`wsio_proto::Connection::send_frame`] for what is checked.
             pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
-                self.shared.send_frame(frame).await
+                self.conn.send_frame(frame).await
             }
 
             /// Starts the close handshake with a code and a reason (at most 123 bytes), and
             /// waits until the close frame is written. Keep reading: the peer's close arrives
             /// as [`Message::Close`], then the stream ends.
             pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-                self.shared.close(code, reason).await
+                self.conn.close(code, reason).await
             }
         }
     };
@@ -321,7 +348,7 @@ sending!(WriteHalf);
 /// Starts the close handshake of a connection owned by someone else, or ends it. Holds the
 /// connection weakly: it never keeps one alive.
 pub(crate) struct Closer<S> {
-    shared: Weak<Shared<S>>,
+    shared: Weak<Mutex<Inner<S>>>,
 }
 
 impl<S> Clone for Closer<S> {
@@ -339,56 +366,115 @@ where
     /// Queues a close frame (unless the connection is already closing), writes what the
     /// transport takes at once, and wakes the reader to finish the handshake.
     pub(crate) fn close(&self, code: CloseCode, reason: &str) {
-        let Some(shared) = self.shared.upgrade() else {
-            return;
-        };
-        let mut inner = shared.lock();
-        inner.driver.tick(now());
-        if !inner.driver.is_closing() && inner.driver.conn().close(code, reason).is_ok() {
-            let mut cx = Context::from_waker(Waker::noop());
-            let _ = shared.poll_write_out(&mut inner, Side::Closer, &mut cx);
-        }
-        if let Some(reader) = inner.reader.take() {
-            reader.wake();
+        if let Some(shared) = self.shared.upgrade() {
+            lock(&shared).close_now(code, reason);
         }
     }
 
     /// Ends the connection without waiting for the peer: starts shutting the transport down
     /// and ends the stream, whose reader then sees `None`.
     pub(crate) fn abort(&self) {
-        let Some(shared) = self.shared.upgrade() else {
-            return;
-        };
-        let mut inner = shared.lock();
-        let mut cx = Context::from_waker(Waker::noop());
-        let _ = Pin::new(&mut inner.io).poll_shutdown(&mut cx);
-        inner.ended = true;
-        if let Some(reader) = inner.reader.take() {
-            reader.wake();
+        if let Some(shared) = self.shared.upgrade() {
+            lock(&shared).abort();
         }
     }
 }
 
-impl<S> Shared<S>
+fn lock<S>(shared: &Mutex<Inner<S>>) -> MutexGuard<'_, Inner<S>> {
+    // A panic while the lock was held left a consistent state: every change under it is a
+    // single call into the core.
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<S> Conn<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    fn lock(&self) -> MutexGuard<'_, Inner<S>> {
-        // A panic while the lock was held left a consistent state: every change under it is a
-        // single call into the core.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    /// Runs `f` on the connection's state.
+    fn with<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
+        match self {
+            Conn::Owned(inner) => f(inner),
+            Conn::Shared(shared) => f(&mut lock(shared)),
+        }
     }
 
-    /// Writes what the connection has queued, as far as the transport takes it.
-    fn poll_write_out(
-        &self,
-        inner: &mut Inner<S>,
-        side: Side,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<()>> {
+    /// Runs `f` on the connection's state, read only.
+    fn with_ref<R>(&self, f: impl FnOnce(&Inner<S>) -> R) -> R {
+        match self {
+            Conn::Owned(inner) => f(inner),
+            Conn::Shared(shared) => f(&lock(shared)),
+        }
+    }
+
+    /// The state behind a lock, for more than one handle.
+    fn into_shared(self) -> Arc<Mutex<Inner<S>>> {
+        match self {
+            Conn::Owned(inner) => Arc::new(Mutex::new(*inner)),
+            Conn::Shared(shared) => shared,
+        }
+    }
+
+    async fn send(&mut self, message: Message, compress: bool) -> Result<()> {
+        std::future::poll_fn(|cx| self.with(|inner| inner.poll_ready(cx))).await?;
+        self.with(|inner| inner.start_send(message, compress))?;
+        std::future::poll_fn(|cx| self.with(|inner| inner.poll_flush(cx))).await
+    }
+
+    async fn send_frame(&mut self, frame: Frame) -> Result<()> {
+        std::future::poll_fn(|cx| self.with(|inner| inner.poll_ready(cx))).await?;
+        self.with(|inner| inner.start_send_frame(frame))?;
+        std::future::poll_fn(|cx| self.with(|inner| inner.poll_flush(cx))).await
+    }
+
+    async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        let frame = wsio_proto::CloseFrame::new(code, reason);
+        self.send(Message::Close(Some(frame)), true).await
+    }
+}
+
+impl<S> Inner<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Queues a close frame (unless the connection is already closing), writes what the
+    /// transport takes at once, and wakes the reader to finish the handshake.
+    fn close_now(&mut self, code: CloseCode, reason: &str) {
+        self.driver.tick(now());
+        if !self.driver.is_closing() && self.driver.conn().close(code, reason).is_ok() {
+            let mut cx = Context::from_waker(Waker::noop());
+            let _ = self.poll_write_out(Side::Closer, &mut cx);
+        }
+        if let Some(reader) = self.reader.take() {
+            reader.wake();
+        }
+    }
+
+    /// Starts shutting the transport down and ends the stream, whose reader then sees `None`.
+    fn abort(&mut self) {
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = Pin::new(&mut self.io).poll_shutdown(&mut cx);
+        self.ended = true;
+        if let Some(reader) = self.reader.take() {
+            reader.wake();
+        }
+    }
+
+    /// Writes what the connection has queued, as far as the transport takes it, and flushes
+    /// the transport.
+    fn poll_write_out(&mut self, side: Side, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        // The reader asks at least once for every read, usually with nothing to write: that
+        // takes no lock and no call into the transport.
+        if !self.unflushed && !self.driver.output().has_remaining() {
+            return Poll::Ready(Ok(()));
+        }
         self.write_wakers.register(side, cx.waker());
         let mut write_cx = Context::from_waker(&self.write_waker);
-        let Inner { io, driver, .. } = inner;
+        let Inner {
+            io,
+            driver,
+            unflushed,
+            ..
+        } = self;
         let vectored = io.is_write_vectored();
         loop {
             // Asked for anew on each pass: writing may make room for a pong the core held back.
@@ -409,61 +495,57 @@ where
                 ));
             }
             out.advance(written);
+            *unflushed = true;
         }
         ready!(Pin::new(&mut *io).poll_flush(&mut write_cx))?;
+        *unflushed = false;
         Poll::Ready(Ok(()))
     }
 
     /// Shuts the transport's writing side down. Shutting down writes (a TLS close_notify, a
     /// flush), so it goes through the shared write waker like every write: the transport keeps
     /// one write waker, and a writer waiting on it must not lose its wake-up.
-    fn poll_shutdown(
-        &self,
-        inner: &mut Inner<S>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.write_wakers.register(Side::Reader, cx.waker());
         let mut write_cx = Context::from_waker(&self.write_waker);
-        Pin::new(&mut inner.io).poll_shutdown(&mut write_cx)
+        Pin::new(&mut self.io).poll_shutdown(&mut write_cx)
     }
 
     /// The next message, frame, close or error, driving the connection while it waits.
-    fn poll_incoming(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming>>> {
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        if inner
+    fn poll_incoming(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming>>> {
+        if self
             .reader
             .as_ref()
             .is_none_or(|w| !w.will_wake(cx.waker()))
         {
-            inner.reader = Some(cx.waker().clone());
+            self.reader = Some(cx.waker().clone());
         }
         // The clock is read once before the transport is (and again when the timer fires), not
         // for every message already decoded: that was a measurable part of the cost of small
         // messages. Input read earlier was timed when it was read.
         let mut ticked = false;
         loop {
-            if let Some(error) = inner.unreported.take() {
+            if let Some(error) = self.unreported.take() {
                 return Poll::Ready(Some(Err(error)));
             }
-            if inner.ended {
+            if self.ended {
                 return Poll::Ready(None);
             }
-            let queued = inner.driver.buffered_amount();
-            let item = inner.driver.next_incoming();
+            let queued = self.driver.buffered_amount();
+            let item = self.driver.next_incoming();
             // What the core queued itself (answers to pings, close frames, keepalive pings)
             // goes out at once, and so does everything before the transport is read again; but
             // a message handed over with nothing new to write leaves what the application
             // queued in place, so that the echoes of one read go out in one write (corking).
             // A transport that is not ready wakes this half through the write waker.
             // Once the transport has failed there is nothing more to write to it.
-            let core_wrote = inner.driver.buffered_amount() > queued;
-            if !inner.driver.transport_failed() && (item.is_none() || core_wrote) {
-                if let Poll::Ready(Err(error)) = self.poll_write_out(inner, Side::Reader, cx) {
-                    inner.driver.handle_transport_error();
+            let core_wrote = self.driver.buffered_amount() > queued;
+            if !self.driver.transport_failed() && (item.is_none() || core_wrote) {
+                if let Poll::Ready(Err(error)) = self.poll_write_out(Side::Reader, cx) {
+                    self.driver.handle_transport_error();
                     match item {
                         // Reported after the message that came first.
-                        Some(_) => inner.unreported = Some(error),
+                        Some(_) => self.unreported = Some(error),
                         None => return Poll::Ready(Some(Err(error))),
                     }
                 }
@@ -474,48 +556,48 @@ where
             if !ticked {
                 // Timers that fire now may have something to report or write: look again.
                 ticked = true;
-                inner.driver.tick(now());
+                self.driver.tick(now());
                 continue;
             }
-            match inner.driver.transport_step() {
+            match self.driver.transport_step() {
                 TransportStep::Close => {
                     // Best effort: the connection is over whether or not the shutdown completes.
-                    let _ = self.poll_shutdown(inner, cx);
-                    inner.ended = true;
+                    let _ = self.poll_shutdown(cx);
+                    self.ended = true;
                     continue;
                 }
                 TransportStep::ShutdownWrite => {
-                    if self.poll_shutdown(inner, cx).is_ready() {
-                        inner.driver.write_shut_down();
+                    if self.poll_shutdown(cx).is_ready() {
+                        self.driver.write_shut_down();
                     }
                 }
                 TransportStep::Read => {}
             }
-            let Inner { io, driver, .. } = inner;
+            let Inner { io, driver, .. } = self;
             // Straight into the core's input; a dropped read future has read nothing.
             match driver.read_with(|input| std::pin::pin!(io.read_buf(input)).poll(cx)) {
                 Poll::Ready(Ok(n)) => {
                     if n == 0 {
-                        inner.driver.handle_read(0);
+                        self.driver.handle_read(0);
                     }
                     continue;
                 }
                 Poll::Ready(Err(error)) => {
-                    inner.driver.handle_transport_error();
+                    self.driver.handle_transport_error();
                     return Poll::Ready(Some(Err(error.into())));
                 }
                 Poll::Pending => {}
             }
-            let deadline = inner.driver.deadline();
-            if deadline != inner.armed {
-                inner.armed = deadline;
+            let deadline = self.driver.deadline();
+            if deadline != self.armed {
+                self.armed = deadline;
                 if let Some(deadline) = deadline {
-                    inner.sleep.as_mut().reset(deadline.into());
+                    self.sleep.as_mut().reset(deadline.into());
                 }
             }
-            if inner.armed.is_some() && inner.sleep.as_mut().poll(cx).is_ready() {
-                inner.armed = None;
-                inner.driver.tick(now());
+            if self.armed.is_some() && self.sleep.as_mut().poll(cx).is_ready() {
+                self.armed = None;
+                self.driver.tick(now());
                 continue;
             }
             return Poll::Pending;
@@ -524,7 +606,7 @@ where
 
     /// The next message. The connection is in message mode (see `from_raw`), so it never
     /// delivers single frames here.
-    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
         Poll::Ready(ready!(self.poll_incoming(cx)).map(|item| {
             item.map(|incoming| match incoming {
                 Incoming::Message(message) => message,
@@ -537,7 +619,7 @@ where
     }
 
     /// The next frame, for a [`FrameSocket`].
-    fn poll_next_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame>>> {
+    fn poll_next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame>>> {
         loop {
             let item = match ready!(self.poll_incoming(cx)) {
                 None => None,
@@ -555,17 +637,16 @@ where
     }
 
     /// Waits until the connection can take another message.
-    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let mut inner = self.lock();
-        if inner.driver.has_room() {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.driver.has_room() {
             return Poll::Ready(Ok(()));
         }
-        ready!(self.poll_write_out(&mut inner, Side::Writer, cx))?;
+        ready!(self.poll_write_out(Side::Writer, cx))?;
         Poll::Ready(Ok(()))
     }
 
     /// Queues a message; `compress` lets the extensions transform it.
-    fn start_send(&self, message: Message, compress: bool) -> Result<()> {
+    fn start_send(&mut self, message: Message, compress: bool) -> Result<()> {
         let closing = matches!(message, Message::Close(_));
         self.queue(closing, |conn| match compress {
             true => conn.send(message),
@@ -573,7 +654,7 @@ where
         })
     }
 
-    fn start_send_frame(&self, frame: Frame) -> Result<()> {
+    fn start_send_frame(&mut self, frame: Frame) -> Result<()> {
         let closing = frame.opcode == OpCode::Close;
         self.queue(closing, |conn| conn.send_frame(frame))
     }
@@ -581,32 +662,30 @@ where
     /// Runs one command on the connection; a close wakes the reader to arm its timer. Only a
     /// close starts a timer, so only a close needs the current time first.
     fn queue(
-        &self,
+        &mut self,
         closing: bool,
         command: impl FnOnce(&mut wsio_proto::Connection) -> Result<(), SendError>,
     ) -> Result<()> {
-        let mut inner = self.lock();
         if closing {
-            inner.driver.tick(now());
+            self.driver.tick(now());
         }
-        command(inner.driver.conn())?;
+        command(self.driver.conn())?;
         if closing {
             // The close timer now runs: the reader must re-arm its sleep.
-            if let Some(reader) = inner.reader.take() {
+            if let Some(reader) = self.reader.take() {
                 reader.wake();
             }
         }
         Ok(())
     }
 
-    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let mut inner = self.lock();
-        self.poll_write_out(&mut inner, Side::Writer, cx)
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.poll_write_out(Side::Writer, cx)
     }
 
     /// `Sink::poll_close`: a close frame (1000) unless the close handshake has begun, through
     /// `queue` so that the clock is current and the reader arms the close timer; then a flush.
-    fn poll_close(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         self.queue(true, |conn| {
             if conn.state() == wsio_proto::State::Open {
                 conn.close(CloseCode::NORMAL, "")
@@ -616,23 +695,6 @@ where
         })?;
         self.poll_flush(cx)
     }
-
-    async fn send(&self, message: Message, compress: bool) -> Result<()> {
-        std::future::poll_fn(|cx| self.poll_ready(cx)).await?;
-        self.start_send(message, compress)?;
-        std::future::poll_fn(|cx| self.poll_flush(cx)).await
-    }
-
-    async fn send_frame(&self, frame: Frame) -> Result<()> {
-        std::future::poll_fn(|cx| self.poll_ready(cx)).await?;
-        self.start_send_frame(frame)?;
-        std::future::poll_fn(|cx| self.poll_flush(cx)).await
-    }
-
-    async fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
-        let frame = wsio_proto::CloseFrame::new(code, reason);
-        self.send(Message::Close(Some(frame)), true).await
-    }
 }
 
 impl<S> FrameSocket<S>
@@ -641,23 +703,24 @@ where
 {
     /// The next frame. `None` once the connection has ended. Cancel-safe.
     pub async fn recv_frame(&mut self) -> Option<Result<Frame>> {
-        std::future::poll_fn(|cx| self.shared.poll_next_frame(cx)).await
+        std::future::poll_fn(|cx| self.conn.with(|inner| inner.poll_next_frame(cx))).await
     }
 
     /// Sends one frame as given (fin, RSV bits, opcode, payload) and waits until it is written.
     pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
-        self.shared.send_frame(frame).await
+        self.conn.send_frame(frame).await
     }
 
     /// Starts the close handshake and waits until the close frame is written. Keep reading:
     /// the peer's close frame arrives, then the stream ends.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        self.shared.close(code, reason).await
+        self.conn.close(code, reason).await
     }
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<CloseInfo> {
-        self.shared.lock().driver.close_info().cloned()
+        self.conn
+            .with_ref(|inner| inner.driver.close_info().cloned())
     }
 }
 
@@ -667,8 +730,8 @@ where
 {
     type Item = Result<Frame>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.shared.poll_next_frame(cx)
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.conn.with(|inner| inner.poll_next_frame(cx))
     }
 }
 
@@ -678,21 +741,21 @@ where
 {
     type Error = Error;
 
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.shared.poll_ready(cx)
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.conn.with(|inner| inner.poll_ready(cx))
     }
 
-    fn start_send(self: Pin<&mut Self>, frame: Frame) -> Result<()> {
-        self.shared.start_send_frame(frame)
+    fn start_send(mut self: Pin<&mut Self>, frame: Frame) -> Result<()> {
+        self.conn.with(|inner| inner.start_send_frame(frame))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.shared.poll_flush(cx)
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.conn.with(|inner| inner.poll_flush(cx))
     }
 
     /// Sends a close frame (1000) unless one was sent, and flushes.
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.shared.poll_close(cx)
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.conn.with(|inner| inner.poll_close(cx))
     }
 }
 
@@ -702,8 +765,8 @@ where
 {
     type Item = Result<Message>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.shared.poll_next(cx)
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.conn.with(|inner| inner.poll_next(cx))
     }
 }
 
@@ -713,8 +776,8 @@ where
 {
     type Item = Result<Message>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.shared.poll_next(cx)
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.conn.with(|inner| inner.poll_next(cx))
     }
 }
 
@@ -726,22 +789,22 @@ macro_rules! impl_sink {
         {
             type Error = Error;
 
-            fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-                self.shared.poll_ready(cx)
+            fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                self.conn.with(|inner| inner.poll_ready(cx))
             }
 
-            fn start_send(self: Pin<&mut Self>, message: Message) -> Result<()> {
-                self.shared.start_send(message, true)
+            fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<()> {
+                self.conn.with(|inner| inner.start_send(message, true))
             }
 
-            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-                self.shared.poll_flush(cx)
+            fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                self.conn.with(|inner| inner.poll_flush(cx))
             }
 
             /// Sends a close frame (1000) unless one was sent, and flushes. The stream sees the
             /// peer's answer.
-            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-                self.shared.poll_close(cx)
+            fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                self.conn.with(|inner| inner.poll_close(cx))
             }
         }
     };

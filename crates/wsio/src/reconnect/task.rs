@@ -207,19 +207,20 @@ impl Task {
         emit(self.shared.clone(), event)
     }
 
-    /// Runs the restore hook on a fresh connection: `Err` with the outcome if the session is
-    /// not ready for the queue.
+    /// Runs the restore hook, if there is one, on a fresh connection: `Err` with the outcome if
+    /// the session is not ready for the queue. The hook gets a second handle on `ws`.
     async fn restore(
         &mut self,
-        ws: &Socket,
+        ws: Socket,
         response: &Arc<Response>,
         info: &SessionInfo,
-    ) -> Result<(), Outcome> {
+    ) -> (Socket, Result<(), Outcome>) {
         let Some(restore) = &mut self.restore else {
-            return Ok(());
+            return (ws, Ok(()));
         };
+        let (mut ws, hooked) = ws.share();
         let active = Arc::new(AtomicBool::new(true));
-        let session = Session::new(ws.share(), info.clone(), response.clone(), active.clone());
+        let session = Session::new(hooked, info.clone(), response.clone(), active.clone());
         let hook = unwind(async {
             let hook = restore(session);
             tokio::time::timeout(self.restore_timeout, hook).await
@@ -235,42 +236,43 @@ impl Task {
                 // Closed or cancelled while restoring: the session was never ready for the
                 // queue. The hook may keep a session, so the transport is shut down here.
                 if let Some(Command::Close(code, reason)) = self.command() {
-                    ws.closer().close(code, &reason);
+                    ws.close_now(code, &reason);
                 }
-                ws.closer().abort();
-                return Err(Outcome::Stopped);
+                ws.abort();
+                return (ws, Err(Outcome::Stopped));
             }
-            Some(Ok(Ok(Ok(())))) => return Ok(()),
+            Some(Ok(Ok(Ok(())))) => return (ws, Ok(())),
             Some(Ok(Ok(Err(error)))) => error,
             Some(Ok(Err(_))) => Error::Timeout(Phase::Restore),
             Some(Err(_)) => {
-                ws.closer().abort();
+                ws.abort();
                 let error = Error::Panicked(Callback::Restore);
                 self.emit(Event::Error(Arc::new(error))).await;
-                return Err(Outcome::Stopped);
+                return (ws, Err(Outcome::Stopped));
             }
         };
         // Tell the server, without waiting for its answer: this connection is done.
-        ws.closer()
-            .close(CloseCode::NORMAL, "session restore failed");
-        ws.closer().abort();
+        ws.close_now(CloseCode::NORMAL, "session restore failed");
+        ws.abort();
         let error = Arc::new(error);
         self.emit(Event::Error(error.clone())).await;
-        Err(Outcome::RestoreFailed(Disconnect {
+        let outcome = Outcome::RestoreFailed(Disconnect {
             attempt: info.attempt,
             opened: true,
             code: None,
             reason: Utf8Bytes::default(),
             error: Some(error),
             was_clean: false,
-        }))
+        });
+        (ws, Err(outcome))
     }
 
     /// Restores the session on a fresh connection, then runs it until it ends.
-    async fn session(&mut self, mut ws: Socket, response: Response, info: SessionInfo) -> Outcome {
+    async fn session(&mut self, ws: Socket, response: Response, info: SessionInfo) -> Outcome {
         let response = Arc::new(response);
         let attempt = info.attempt;
-        if let Err(outcome) = self.restore(&ws, &response, &info).await {
+        let (mut ws, restored) = self.restore(ws, &response, &info).await;
+        if let Err(outcome) = restored {
             return outcome;
         }
         self.shared.set_status(Status::Open);
@@ -307,9 +309,9 @@ impl Task {
         let mut error = open.error;
         match end {
             End::Ended => {}
-            End::Cancelled => ws.closer().abort(),
+            End::Cancelled => ws.abort(),
             End::CloseTimedOut => {
-                ws.closer().abort();
+                ws.abort();
                 error = Some(Error::Protocol(wsio_proto::Error::CloseTimeout));
             }
         }
