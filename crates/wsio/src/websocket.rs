@@ -68,12 +68,14 @@ pub struct FrameSocket<S> {
 }
 
 /// Where a connection's state lives. A connection with one handle owns it, and reaches it
-/// without a lock: taking even an uncontended lock for every message sent and received was a
-/// measurable part of the cost of small messages. Split halves, and handles that close a
-/// connection from elsewhere (a server shutting down), share it behind a lock, which is held
-/// only for non-blocking work, never across an await.
+/// through `&mut` without taking the lock (`Mutex::get_mut`): taking even an uncontended lock
+/// for every message sent and received was a measurable part of the cost of small messages.
+/// The lock is taken only by the `&self` getters; it is there so that a handle is `Sync`
+/// whenever the transport is `Send`, whether it owns its state or not. Split halves, and
+/// handles that close a connection from elsewhere (a server shutting down), share the state,
+/// and take the lock for non-blocking work only, never across an await.
 enum Conn<S> {
-    Owned(Box<Inner<S>>),
+    Owned(Box<Mutex<Inner<S>>>),
     Shared(Arc<Mutex<Inner<S>>>),
 }
 
@@ -96,7 +98,7 @@ struct Inner<S> {
     write_waker: Waker,
     /// Dropped with the connection (the last half), after the transport: how a server learns
     /// that a connection is gone, even when its handler handed the halves to other tasks.
-    departure: Option<Box<dyn Send + Sync>>,
+    departure: Option<Box<dyn Send>>,
 }
 
 /// Both halves may have to wait for the transport to accept writes (the reader writes pongs
@@ -170,7 +172,7 @@ where
         let driver = Driver::start(role, config, &leftover, negotiated, now());
         let write_wakers = Arc::new(WriteWakers::default());
         WebSocket {
-            conn: Conn::Owned(Box::new(Inner {
+            conn: Conn::Owned(Box::new(Mutex::new(Inner {
                 io,
                 driver,
                 sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
@@ -182,7 +184,7 @@ where
                 write_waker: Waker::from(write_wakers.clone()),
                 write_wakers,
                 departure: None,
-            })),
+            }))),
         }
     }
 
@@ -223,7 +225,7 @@ where
     }
 
     /// Keeps `token` until the connection is gone (the last half dropped), then drops it.
-    pub(crate) fn keep_until_dropped(&mut self, token: Box<dyn Send + Sync>) {
+    pub(crate) fn keep_until_dropped(&mut self, token: Box<dyn Send>) {
         self.conn.with(|inner| inner.departure = Some(token));
     }
 
@@ -393,7 +395,8 @@ where
     /// Runs `f` on the connection's state.
     fn with<R>(&mut self, f: impl FnOnce(&mut Inner<S>) -> R) -> R {
         match self {
-            Conn::Owned(inner) => f(inner),
+            // A panic in `f` left a consistent state, as `lock` says.
+            Conn::Owned(inner) => f(inner.get_mut().unwrap_or_else(|e| e.into_inner())),
             Conn::Shared(shared) => f(&mut lock(shared)),
         }
     }
@@ -401,15 +404,15 @@ where
     /// Runs `f` on the connection's state, read only.
     fn with_ref<R>(&self, f: impl FnOnce(&Inner<S>) -> R) -> R {
         match self {
-            Conn::Owned(inner) => f(inner),
+            Conn::Owned(inner) => f(&lock(inner)),
             Conn::Shared(shared) => f(&lock(shared)),
         }
     }
 
-    /// The state behind a lock, for more than one handle.
+    /// The state, for more than one handle.
     fn into_shared(self) -> Arc<Mutex<Inner<S>>> {
         match self {
-            Conn::Owned(inner) => Arc::new(Mutex::new(*inner)),
+            Conn::Owned(inner) => Arc::new(*inner),
             Conn::Shared(shared) => shared,
         }
     }

@@ -387,3 +387,25 @@ fn server_close_deadlocked_when_a_connection_went_during_its_close() {
         .recv_timeout(Duration::from_secs(20))
         .expect("the server's close returned");
 }
+
+/// Whether a type can be shared between threads, checked when the test compiles.
+fn assert_send_sync<T: Send + Sync>() {}
+
+/// A transport that can move to another thread but not be shared between threads, as hyper's
+/// `Upgraded` is. Its trait impls do not matter: whether a type is `Sync` depends on its fields.
+struct SendNotSync(std::marker::PhantomData<std::cell::Cell<()>>);
+
+/// A `WebSocket` with one handle owned its state without a lock, which made it `Sync` only if
+/// the transport and the core were: the core holds its extension as `dyn Send`, so no
+/// `WebSocket` and no `FrameSocket` was `Sync` any more. A future that holds `&WebSocket` across
+/// an await could no longer be spawned. Before, as now, `Send` transports make every handle
+/// `Send` and `Sync`. This test fails by not compiling.
+#[test]
+fn a_websocket_with_one_handle_was_not_sync() {
+    assert_send_sync::<WebSocket<tokio::net::TcpStream>>();
+    assert_send_sync::<WebSocket<wsio::Transport>>();
+    assert_send_sync::<WebSocket<SendNotSync>>();
+    assert_send_sync::<wsio::FrameSocket<SendNotSync>>();
+    assert_send_sync::<wsio::ReadHalf<SendNotSync>>();
+    assert_send_sync::<wsio::WriteHalf<SendNotSync>>();
+}
