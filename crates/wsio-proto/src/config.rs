@@ -25,11 +25,13 @@ pub struct Config {
     /// The largest frame payload accepted and sent, in bytes. Default 16 MiB. A larger frame
     /// fails the connection with 1009 as soon as its header arrives; a longer message is sent
     /// as fragments of this size. Many peers (browsers among them) send each message as one
-    /// frame: to accept their messages up to `max_message_size`, raise this to match.
+    /// frame: to accept their messages up to `max_message_size`, raise this to match. With
+    /// permessage-deflate it bounds the compressed payload on the wire.
     pub max_frame_size: usize,
     /// The largest message accepted, in bytes, summed over its fragments. Default 64 MiB. A
     /// larger message fails the connection with 1009 as soon as the frame that crosses the
-    /// limit announces itself.
+    /// limit announces itself. With permessage-deflate it bounds the inflated size, checked
+    /// while inflating.
     pub max_message_size: usize,
     /// The largest handshake (request or response head) accepted, in bytes. Default 8 KiB.
     pub max_handshake_size: usize,
@@ -38,6 +40,8 @@ pub struct Config {
     pub auto_pong: bool,
     /// Whether received frames are delivered one by one as
     /// [`Event::Frame`](crate::Event::Frame) instead of assembled into messages. Default false.
+    /// With permessage-deflate each frame is delivered inflated, so its payload may be larger
+    /// than `max_frame_size`; the frames of one message inflate to at most `max_message_size`.
     pub frame_mode: bool,
     /// How long the connection may be silent before a keepalive ping is sent. Default `None`
     /// (no keepalive).

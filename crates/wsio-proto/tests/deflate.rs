@@ -394,3 +394,37 @@ fn inflating_without_a_message_size_limit() {
         [Event::Message(Message::text(json(200)))]
     );
 }
+
+/// Found by fuzzing (`receive_client` and `receive_server`, frame mode with deflate): a frame
+/// is delivered inflated, so its payload may exceed `max_frame_size`, which bounds the
+/// compressed frame on the wire; what frames inflate to is bounded by `max_message_size`.
+#[test]
+fn in_frame_mode_inflated_frames_are_bounded_by_the_message_limit() {
+    let config = Config::default()
+        .max_frame_size(1000)
+        .max_message_size(100_000)
+        .frame_mode(true);
+    let mut pair = Pair::handshake(
+        on(DeflateConfig::default()),
+        config.clone().deflate(Some(DeflateConfig::default())),
+    );
+    pair.client.conn.send_binary(vec![0; 50_000]).unwrap();
+    pair.drive();
+    let events = pair.server.take_events();
+    let [Event::Frame(frame)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert!(frame.fin && frame.payload.len() == 50_000);
+
+    let wire = compressed_wire(Message::binary(vec![0; 100_001]), usize::MAX);
+    assert!(wire.len() < 1000);
+    let (error, code) = failure(true, config, &wire);
+    assert_eq!(
+        error,
+        Error::Limit(LimitExceeded::MessageTooLarge {
+            size: 100_001,
+            limit: 100_000
+        })
+    );
+    assert_eq!(code, Some(1009));
+}
