@@ -7,6 +7,8 @@
 //! - [`WebSocket`] is a [`Stream`](futures_core::Stream) of [`Message`]s and a
 //!   [`Sink`](futures_sink::Sink) of them, with `send`/`recv` helpers and
 //!   [`split`](WebSocket::split) into halves for two tasks.
+//! - [`blocking`] has the same client, `accept` and server without an async runtime, over
+//!   `std::net`, with read and write timeouts.
 //! - [`reconnect::ReconnectingClient`] reconnects by itself (backoff, keepalive, session
 //!   restore) and hands back what may not have arrived.
 //! - [`Config`] holds every limit and timeout, with its default.
@@ -14,10 +16,11 @@
 //! Protocol rules live in [`wsio_proto::Connection`]; this crate moves bytes.
 //!
 //! Features: `tls` (default) for `wss://` through rustls with the webpki roots;
-//! `native-roots` to trust the operating system's roots instead; `hyper` for upgrading
-//! requests of a hyper 1.x HTTP/1 server; `deflate` (default) for permessage-deflate
-//! (RFC 7692), which stays off until [`ClientBuilder::deflate`], [`ServerBuilder::deflate`]
-//! (or `blocking::ServerBuilder::deflate`) or [`wsio_proto::Config::deflate`] turns it on.
+//! `native-roots` for `ClientBuilder::native_roots`, which trusts the operating system's roots
+//! instead; `hyper` for upgrading requests of a hyper 1.x HTTP/1 server; `deflate` (default)
+//! for permessage-deflate (RFC 7692), which stays off until [`ClientBuilder::deflate`],
+//! [`ServerBuilder::deflate`] (or `blocking::ServerBuilder::deflate`) or
+//! [`wsio_proto::Config::deflate`] turns it on.
 
 mod accept;
 pub mod blocking;

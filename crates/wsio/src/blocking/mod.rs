@@ -7,8 +7,9 @@
 //!   routing (path, subprotocol, fallback) and shutdown as the async server.
 //! - [`WebSocket`] sends and receives with blocking calls, with optional read and write
 //!   timeouts; [`FrameSocket`] does the same frame by frame.
-//! - Any stream works that implements [`BlockingStream`]: TCP, Unix sockets and the TLS
-//!   [`Stream`] do, and [`Plain`] wraps any other `Read + Write` stream.
+//! - Any stream works that implements [`BlockingStream`]: `TcpStream`, `UnixStream` and
+//!   [`Stream`] (TCP, TLS or Unix, what [`connect`] opens) do, and [`Plain`] wraps any other
+//!   `Read + Write` stream.
 //!
 //! It shares the driver with the async front-end: both feed the same protocol core, and the
 //! keepalive and close timers the core decides are reached here through read timeouts.

@@ -34,8 +34,9 @@
 //! stream fits `async` code: it composes with `select!` and stream combinators, borrows
 //! nothing from the client, keeps the application's state in the application's own task
 //! rather than in callbacks that must be `Send + 'static`, and gives backpressure for free.
-//! The one callback is the restore hook, because it must run at a precise point: after the
-//! handshake and before the queue is flushed.
+//! Besides the [`should_reconnect`](Policy::should_reconnect) predicate, which only decides
+//! whether to try again, the one callback is the restore hook, because it must run at a
+//! precise point: after the handshake and before the queue is flushed.
 //!
 //! Every [`Event::Connected`] is followed by exactly one [`Event::Closed`], however the
 //! connection ends (a cancel included), and the stream ends with [`Event::Stopped`]. Messages
@@ -52,8 +53,9 @@
 //!
 //! # Sending, and what is guaranteed
 //!
-//! [`send_text`](ReconnectingClient::send_text), [`send_binary`](ReconnectingClient::send_binary)
-//! and [`ping`](ReconnectingClient::ping) never wait: they queue the message, or fail at once
+//! [`send`](ReconnectingClient::send), [`send_text`](ReconnectingClient::send_text),
+//! [`send_binary`](ReconnectingClient::send_binary) and [`ping`](ReconnectingClient::ping)
+//! never wait: they queue the message, or fail at once
 //! with a [`QueueError`] that gives the message back. They are accepted while the status is
 //! [`Connecting`](Status::Connecting), [`Open`](Status::Open) or
 //! [`Reconnecting`](Status::Reconnecting), and refused with [`QueueError::Closed`] from the
