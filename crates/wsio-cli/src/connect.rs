@@ -39,7 +39,8 @@ pub(crate) struct Args {
     url: String,
     #[command(flatten)]
     client: ClientOptions,
-    /// Send a ping every SECONDS, and give up on a server that does not answer in time.
+    /// Send a ping every SECONDS, and give up on a server that does not answer in time. With
+    /// --reconnect the default is 30, so that a server gone silent is noticed and reconnected.
     #[arg(long, value_name = "SECONDS", value_parser = parse_positive_seconds)]
     ping_interval: Option<Duration>,
     /// Send binary messages instead of text.
@@ -62,8 +63,12 @@ pub(crate) struct Args {
 
 /// Runs `wsio connect`.
 pub(crate) async fn run(args: Args) -> Exit {
+    let ping_interval = match args.ping_interval {
+        None if args.reconnect => Some(wsio::reconnect::DEFAULT_PING_INTERVAL),
+        given => given,
+    };
     let builder = match args.client.builder(&args.url) {
-        Ok(builder) => builder.ping_interval(args.ping_interval),
+        Ok(builder) => builder.ping_interval(ping_interval),
         Err(exit) => return exit,
     };
     let notes = Notes {

@@ -184,11 +184,16 @@ impl Drop for Handle {
     }
 }
 
+/// The keepalive interval of [`ReconnectingClient::builder`]: without keepalive, a connection
+/// whose server went silent (a dead path, a suspended peer) would never be noticed.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(30);
+
 impl ReconnectingClient {
-    /// Options for a client of `url`, with a keepalive ping every 30 s so that a dead
-    /// connection is noticed (a server silent for 20 s more after a ping is given up).
+    /// Options for a client of `url`, with a keepalive ping every
+    /// [`DEFAULT_PING_INTERVAL`] (30 s) so that a dead connection is noticed (a server silent
+    /// for 20 s more after a ping is given up).
     pub fn builder(url: &str) -> Result<Builder> {
-        let client = ClientBuilder::new(url)?.ping_interval(Some(Duration::from_secs(30)));
+        let client = ClientBuilder::new(url)?.ping_interval(Some(DEFAULT_PING_INTERVAL));
         Ok(Builder::new(client))
     }
 

@@ -10,7 +10,7 @@
 //! # async fn demo() -> wsio::Result<()> {
 //! use std::time::Duration;
 //! use wsio::reconnect::{Event, Policy, ReconnectingClient};
-//! use wsio_proto::Backoff;
+//! use wsio::reconnect::Backoff;
 //!
 //! let (client, mut events) = ReconnectingClient::builder("ws://127.0.0.1:9001/chat")?
 //!     .policy(Policy::default().backoff(Backoff::default().jitter(Duration::from_millis(250))))
@@ -113,7 +113,10 @@ mod session;
 mod shared;
 mod task;
 
-pub use client::{Builder, QueueError, ReconnectingClient};
+pub use client::{Builder, DEFAULT_PING_INTERVAL, QueueError, ReconnectingClient};
 pub use events::{Event, Events, SessionInfo, Status};
 pub use policy::{Disconnect, Policy};
 pub use session::Session;
+/// The delay policy between attempts, re-exported from the protocol core so that a
+/// [`Policy`] can be written without depending on `wsio-proto`.
+pub use wsio_proto::Backoff;

@@ -39,7 +39,7 @@ type Predicate = Arc<dyn Fn(&Disconnect) -> bool + Send + Sync>;
 /// ```
 /// use std::time::Duration;
 /// use wsio::reconnect::Policy;
-/// use wsio_proto::Backoff;
+/// use wsio::reconnect::Backoff;
 ///
 /// let policy = Policy::default()
 ///     .backoff(Backoff::default().jitter(Duration::from_millis(500)).max_attempts(Some(10)))
