@@ -213,15 +213,8 @@ where
     /// Two handles on the same connection, for code that must use it for a while without
     /// owning it (the reconnecting client's restore hook).
     pub(crate) fn share(self) -> (Self, Self) {
-        let shared = self.conn.into_shared();
-        (
-            WebSocket {
-                conn: Conn::Shared(shared.clone()),
-            },
-            WebSocket {
-                conn: Conn::Shared(shared),
-            },
-        )
+        let (first, second) = self.conn.into_pair();
+        (WebSocket { conn: first }, WebSocket { conn: second })
     }
 
     /// Keeps `token` until the connection is gone (the last half dropped), then drops it.
@@ -242,15 +235,8 @@ where
 
     /// Splits the connection into a read half and a write half, which two tasks can use at once.
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
-        let shared = self.conn.into_shared();
-        (
-            ReadHalf {
-                conn: Conn::Shared(shared.clone()),
-            },
-            WriteHalf {
-                conn: Conn::Shared(shared),
-            },
-        )
+        let (read, write) = self.conn.into_pair();
+        (ReadHalf { conn: read }, WriteHalf { conn: write })
     }
 }
 
@@ -415,6 +401,12 @@ where
             Conn::Owned(inner) => Arc::new(*inner),
             Conn::Shared(shared) => shared,
         }
+    }
+
+    /// Two handles on the state.
+    fn into_pair(self) -> (Self, Self) {
+        let shared = self.into_shared();
+        (Conn::Shared(shared.clone()), Conn::Shared(shared))
     }
 
     async fn send(&mut self, message: Message, compress: bool) -> Result<()> {
