@@ -200,7 +200,7 @@ impl Harness {
                 let len = u.arbitrary::<u8>()?;
                 let bytes = u.bytes(usize::from(len).min(u.len()))?;
                 self.last_input = bytes.to_vec();
-                self.conn.receive(bytes);
+                self.conn.receive(self.now, bytes);
             }
             4 => {
                 // The last input again, many times: floods without long inputs.
@@ -209,7 +209,7 @@ impl Harness {
                         break;
                     }
                     self.input_budget -= self.last_input.len();
-                    self.conn.receive(&self.last_input);
+                    self.conn.receive(self.now, &self.last_input);
                 }
             }
             5 => self.conn.receive_eof(),
@@ -232,17 +232,19 @@ impl Harness {
                 let len = u.arbitrary::<u8>()?;
                 let text = String::from_utf8_lossy(u.bytes(usize::from(len).min(u.len()))?);
                 let message = Message::text(text.into_owned());
-                self.command(Some(message.clone()), |c| c.send(message));
+                let now = self.now;
+                self.command(Some(message.clone()), |c| c.send(now, message));
             }
             11 => {
                 // The top bit of the length sends the message uncompressed.
                 let len = u.arbitrary::<u8>()?;
                 let data = Bytes::copy_from_slice(u.bytes(usize::from(len & 0x7F).min(u.len()))?);
                 let message = Message::Binary(data);
+                let now = self.now;
                 if len & 0x80 == 0 {
-                    self.command(Some(message.clone()), |c| c.send(message));
+                    self.command(Some(message.clone()), |c| c.send(now, message));
                 } else {
-                    self.command(Some(message.clone()), |c| c.send_uncompressed(message));
+                    self.command(Some(message.clone()), |c| c.send_uncompressed(now, message));
                 }
             }
             12 => {
@@ -257,7 +259,8 @@ impl Harness {
             13 => {
                 let code = CloseCode(u.arbitrary()?);
                 let reason = "r".repeat(usize::from(u.arbitrary::<u8>()?));
-                self.command(None, |c| c.close(code, &reason));
+                let now = self.now;
+                self.command(None, |c| c.close(now, code, &reason));
             }
             14 => {
                 let flags = u.arbitrary::<u8>()?;
@@ -311,7 +314,8 @@ impl Harness {
         };
         let frame = Frame::new(flags & 1 != 0, opcode, payload.clone());
         let before = self.sending.clone();
-        let ok = self.command(None, |c| c.send_frame(frame));
+        let now = self.now;
+        let ok = self.command(None, |c| c.send_frame(now, frame));
         if !ok || opcode.is_control() {
             return;
         }
@@ -379,12 +383,12 @@ impl Harness {
 
     /// Moves up to `limit` bytes of output to the peer.
     fn write(&mut self, limit: usize) {
-        let transmit = self.conn.transmit();
+        let transmit = self.conn.poll_transmit();
         let take = transmit.remaining().min(limit);
         let bytes = transmit.copy_to_bytes(take);
         self.written.extend_from_slice(&bytes);
-        self.peer.receive(&bytes);
-        while let Some(event) = self.peer.poll_event() {
+        self.peer.receive(self.now, &bytes);
+        while let Some(event) = self.peer.poll_event(self.now) {
             match event {
                 Event::Message(message @ (Message::Text(_) | Message::Binary(_))) => {
                     self.received.push(message);
@@ -403,7 +407,7 @@ impl Harness {
     }
 
     fn drain_events(&mut self) {
-        while let Some(event) = self.conn.poll_event() {
+        while let Some(event) = self.conn.poll_event(self.now) {
             assert!(self.closed.is_none(), "{event:?} after Closed");
             self.check_event(event);
         }

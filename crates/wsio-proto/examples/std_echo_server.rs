@@ -1,8 +1,8 @@
 //! An echo server written directly on `wsio-proto` and `std::net`, one thread per connection.
 //!
 //! It shows everything a front-end does: read the handshake, answer it, then loop over the
-//! connection's contract (feed input, tell the time, drain events, write, act on the transport,
-//! wait until readable or the next timer).
+//! connection's contract (feed input with the time it was read, fire the timers that are due,
+//! drain events, write, act on the transport, wait until readable or the next timer).
 //!
 //! ```sh
 //! cargo run --release -p wsio-proto --example std_echo_server -- 127.0.0.1:9001
@@ -61,25 +61,30 @@ fn serve(mut stream: TcpStream) -> io::Result<()> {
     };
     stream.write_all(&encode_response_head(&offer.accept(None)))?;
 
-    // The connection, driven in the order its documentation gives.
+    // The connection, driven in the order its documentation gives. The first time it is given
+    // starts its clock (the keepalive interval, if one is configured).
     let mut conn = Connection::new(Role::Server, config);
-    conn.receive(&incoming.leftover);
+    let start = Instant::now();
+    conn.handle_timeout(start);
+    conn.receive(start, &incoming.leftover);
     let mut read: Option<io::Result<usize>> = None;
     let mut write_shut = false;
     loop {
         let now = Instant::now();
-        conn.handle_timeout(now);
         match read.take() {
             Some(Ok(0)) => conn.receive_eof(),
-            Some(Ok(n)) => conn.receive(&buf[..n]),
+            Some(Ok(n)) => conn.receive(now, &buf[..n]),
             Some(Err(e)) if !is_timeout_or_interrupt(&e) => return Err(e),
             _ => {}
         }
-        while let Some(event) = conn.poll_event() {
+        if conn.poll_timeout().is_some_and(|deadline| deadline <= now) {
+            conn.handle_timeout(now);
+        }
+        while let Some(event) = conn.poll_event(now) {
             match event {
                 Event::Message(message @ (Message::Text(_) | Message::Binary(_))) => {
                     // Only fails once the connection is closing, when echoing is moot.
-                    let _ = conn.send(message);
+                    let _ = conn.send(now, message);
                 }
                 Event::Closed(info) if info.error.is_some() => {
                     eprintln!("connection failed: {:?}", info.error);
@@ -113,10 +118,14 @@ fn is_timeout_or_interrupt(error: &io::Error) -> bool {
     )
 }
 
-/// Writes everything the connection has queued, with vectored writes.
+/// Writes everything the connection has queued, with vectored writes. The output is asked for
+/// anew after each write: writing can make room for a pong that was held back.
 fn write_all(stream: &mut TcpStream, conn: &mut Connection) -> io::Result<()> {
-    let out = conn.transmit();
-    while out.has_remaining() {
+    loop {
+        let out = conn.poll_transmit();
+        if !out.has_remaining() {
+            return Ok(());
+        }
         let mut slices = [IoSlice::new(&[]); 16];
         let count = out.chunks_vectored(&mut slices);
         let written = stream.write_vectored(&slices[..count])?;
@@ -125,5 +134,4 @@ fn write_all(stream: &mut TcpStream, conn: &mut Connection) -> io::Result<()> {
         }
         out.advance(written);
     }
-    Ok(())
 }

@@ -77,7 +77,7 @@ pub enum State {
 }
 
 /// What the I/O layer should do with the transport once the bytes in
-/// [`Connection::transmit`] are written.
+/// [`Connection::poll_transmit`] are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportAction {
     /// Keep the transport open and keep reading.
@@ -87,15 +87,6 @@ pub enum TransportAction {
     ShutdownWrite,
     /// Close the transport. Writing what is queued is worth a bounded try.
     Close,
-}
-
-/// A timer the core asks for. It counts from the last time given to
-/// [`Connection::handle_timeout`]; one requested before any time was given is armed by the first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
-    Off,
-    Requested,
-    At(Instant),
 }
 
 /// The frame whose payload is arriving.
@@ -132,36 +123,43 @@ struct IncomingMessage {
 ///
 /// # The contract
 ///
-/// The connection is a state machine that an I/O layer (a front-end) drives. Its methods fall
-/// into four groups:
+/// The connection is a state machine that an I/O layer (a front-end) drives. It reads no
+/// clock: every call that can start, move or fire a timer takes the time as `now`, and a
+/// timer counts from the `now` of the call that started it. Its methods fall into four groups:
 ///
-/// - **Inputs**: [`handle_timeout`](Self::handle_timeout) with the current time,
-///   [`receive`](Self::receive) the bytes read from the transport, and
-///   [`receive_eof`](Self::receive_eof) when the transport reaches its end. Time enters only
-///   through `handle_timeout`: it fires the timers that are due, and timers that later calls
-///   start count from it.
-/// - **Commands**: [`send`](Self::send), [`send_text`](Self::send_text),
-///   [`send_binary`](Self::send_binary), [`ping`](Self::ping), [`pong`](Self::pong),
-///   [`send_frame`](Self::send_frame) and [`close`](Self::close). Each either queues bytes or
-///   returns a [`SendError`] and queues nothing.
-/// - **Outputs**: [`poll_event`](Self::poll_event) for what the application should see (input is
-///   decoded here, one frame at a time, so the application can answer each message before the
-///   next frame is looked at),
-///   [`transmit`](Self::transmit) for the bytes to write, [`transport_action`](Self::transport_action)
-///   for what to do with the transport once they are written, and
-///   [`poll_timeout`](Self::poll_timeout) for when to call `handle_timeout` next.
+/// - **Inputs**: [`receive`](Self::receive) (or [`receive_with`](Self::receive_with)) with the
+///   bytes read from the transport and the time they were read, which restarts the keepalive
+///   interval; [`receive_eof`](Self::receive_eof) when the transport reaches its end; and
+///   [`handle_timeout`](Self::handle_timeout), which fires the timers due at `now`.
+/// - **Commands**: [`send`](Self::send), [`send_uncompressed`](Self::send_uncompressed),
+///   [`send_frame`](Self::send_frame) and [`close`](Self::close), which can start the close
+///   handshake and so take `now`; [`send_text`](Self::send_text),
+///   [`send_binary`](Self::send_binary), [`ping`](Self::ping) and [`pong`](Self::pong), which
+///   cannot. Each either queues bytes or returns a [`SendError`] and queues nothing.
+/// - **Outputs**, each to be drained: [`poll_event`](Self::poll_event) until it returns `None`,
+///   for what the application should see (input is decoded there, one frame at a time, so the
+///   application can answer each message before the next frame is looked at);
+///   [`poll_transmit`](Self::poll_transmit) until it is empty, for the bytes to write;
+///   [`transport_action`](Self::transport_action) for what to do with the transport once they
+///   are written; [`poll_timeout`](Self::poll_timeout) for when to call `handle_timeout` next.
 /// - **Getters**: [`role`](Self::role), [`state`](Self::state), [`config`](Self::config),
-///   [`buffered_amount`](Self::buffered_amount).
+///   [`negotiated`](Self::negotiated), [`buffered_amount`](Self::buffered_amount).
 ///
 /// A front-end loops:
 ///
-/// 1. call `handle_timeout(now)` with the current time;
-/// 2. feed what happened: `receive` / `receive_eof`, and the application's commands;
-/// 3. drain `poll_event` and hand the events to the application (which may send in answer);
-/// 4. write `transmit()` to the transport, advancing it by what was written, then act on
-///    `transport_action()`;
-/// 5. wait for readable data, a command, or the instant from `poll_timeout()`, whichever comes
-///    first, and go back to 1.
+/// 1. feed what happened, with the time it happened: `receive(now, ..)` / `receive_eof()`,
+///    `handle_timeout(now)` when the instant of `poll_timeout()` has passed, and the
+///    application's commands;
+/// 2. drain `poll_event(now)` and hand the events to the application (which may send in
+///    answer);
+/// 3. drain `poll_transmit()` into the transport, then act on `transport_action()`; an input,
+///    a command or an event polled may queue more, so call it again after any of them;
+/// 4. wait for readable data, a command, or the instant of `poll_timeout()`, whichever comes
+///    first, and go back to 1. Ask for `poll_timeout()` after steps 1 to 3: each can move it.
+///
+/// The connection starts no timer before it is first given the time: the keepalive interval
+/// (if [`Config::ping_interval`] is set) starts at the first `receive`, `handle_timeout` or
+/// `poll_event`.
 ///
 /// Events, [`state`](Self::state) and [`transport_action`](Self::transport_action) reflect the
 /// input that `poll_event` has decoded: bytes that were received but not yet polled are still
@@ -175,12 +173,12 @@ struct IncomingMessage {
 /// let now = Instant::now();
 /// let mut server = Connection::new(Role::Server, Config::default());
 /// // A masked "Hello" from a client (RFC 6455 section 5.7).
-/// server.handle_timeout(now);
-/// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
-/// assert_eq!(server.poll_event(), Some(Event::Message(Message::text("Hello"))));
+/// server.receive(now, &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// assert_eq!(server.poll_event(now), Some(Event::Message(Message::text("Hello"))));
+/// assert_eq!(server.poll_event(now), None);
 ///
 /// server.send_text("Hi")?;
-/// let out = server.transmit();
+/// let out = server.poll_transmit();
 /// assert_eq!(out.copy_to_bytes(out.remaining()), &b"\x81\x02Hi"[..]);
 /// # Ok::<(), wsio_proto::SendError>(())
 /// ```
@@ -226,13 +224,12 @@ pub struct Connection {
     pending_pong: Option<Bytes>,
     close_sent: bool,
 
-    // Time.
-    /// The last time given to `handle_timeout`.
-    now: Option<Instant>,
-    close_timer: Timer,
-    /// The peer showed it is alive before any time was given; the first `handle_timeout`
-    /// starts the keepalive interval from its time.
-    heard_from_peer: bool,
+    // Time. Every timer is armed from the `now` of the call that starts it.
+    /// When the close handshake, or the wait for the transport's end after it, gives up.
+    close_timer: Option<Instant>,
+    /// Whether the keepalive interval has started: it starts at the first time given to an
+    /// input or to `poll_event`.
+    keepalive_started: bool,
     ping_due: Option<Instant>,
     pong_due: Option<Instant>,
 
@@ -271,10 +268,8 @@ impl Connection {
             sending_fragments: false,
             pending_pong: None,
             close_sent: false,
-            now: None,
-            close_timer: Timer::Off,
-            // The keepalive interval starts at the first `handle_timeout`.
-            heard_from_peer: true,
+            close_timer: None,
+            keepalive_started: false,
             ping_due: None,
             pong_due: None,
             transport: TransportAction::Keep,
@@ -319,14 +314,15 @@ impl Connection {
 
     // ----- Inputs -----
 
-    /// Feeds bytes read from the transport. They are decoded by [`poll_event`](Self::poll_event).
+    /// Feeds bytes read from the transport at `now`. They are decoded by
+    /// [`poll_event`](Self::poll_event); the peer counts as alive from `now`.
     ///
     /// Bytes after the peer's close frame, or after the connection failed, are ignored.
-    pub fn receive(&mut self, data: &[u8]) {
+    pub fn receive(&mut self, now: Instant, data: &[u8]) {
         if data.is_empty() {
             return;
         }
-        self.note_peer_alive();
+        self.restart_keepalive(now);
         if self.reading && !self.eof {
             self.input.extend_from_slice(data);
         }
@@ -343,14 +339,21 @@ impl Connection {
     /// releases the connection's buffers, so that an idle connection holds none.
     ///
     /// ```
+    /// use std::time::Instant;
     /// use wsio_proto::{Config, Connection, Event, Message, Role};
     ///
+    /// let now = Instant::now();
     /// let mut server = Connection::new(Role::Server, Config::default());
     /// let wire = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
-    /// server.receive_with(4096, |input| input.extend_from_slice(&wire));
-    /// assert_eq!(server.poll_event(), Some(Event::Message(Message::text("Hello"))));
+    /// server.receive_with(now, 4096, |input| input.extend_from_slice(&wire));
+    /// assert_eq!(server.poll_event(now), Some(Event::Message(Message::text("Hello"))));
     /// ```
-    pub fn receive_with<R>(&mut self, capacity: usize, read: impl FnOnce(&mut BytesMut) -> R) -> R {
+    pub fn receive_with<R>(
+        &mut self,
+        now: Instant,
+        capacity: usize,
+        read: impl FnOnce(&mut BytesMut) -> R,
+    ) -> R {
         let rest_of_frame = self.frame.as_ref().map_or(0, |frame| {
             // The header was checked against max_frame_size, which is a usize.
             (frame.header.payload_len as usize).saturating_sub(self.input.len())
@@ -360,7 +363,7 @@ impl Connection {
         let before = self.input.len();
         let result = read(&mut self.input);
         if self.input.len() > before {
-            self.note_peer_alive();
+            self.restart_keepalive(now);
             if !self.reading || self.eof {
                 self.input.truncate(before);
             }
@@ -368,14 +371,6 @@ impl Connection {
             self.release_buffers();
         }
         result
-    }
-
-    /// The peer sent something: it is alive.
-    fn note_peer_alive(&mut self) {
-        match self.now {
-            Some(now) => self.restart_keepalive(now),
-            None => self.heard_from_peer = true,
-        }
     }
 
     /// Gives back the memory of buffers that are empty: the input, the output and the event
@@ -398,33 +393,27 @@ impl Connection {
         self.eof = true;
     }
 
-    /// Tells the connection the time: fires the timers that are due. Timers that inputs and
-    /// commands start count from the last time given, so call this first whenever the
-    /// connection resumes after waiting.
+    /// Tells the connection the time: fires the timers that are due at `now`. Call it whenever
+    /// [`poll_timeout`](Self::poll_timeout)'s instant has passed. Like `receive` and
+    /// `poll_event`, a first call starts the keepalive interval (see [`Config::ping_interval`]).
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = Some(now);
-        if self.close_timer == Timer::Requested {
-            self.close_timer = Timer::At(now + self.config.close_timeout);
-        }
-        if std::mem::take(&mut self.heard_from_peer) {
+        if !self.keepalive_started {
             self.restart_keepalive(now);
         }
-        if let Timer::At(deadline) = self.close_timer {
-            if now >= deadline {
-                self.close_timer = Timer::Off;
-                if self.state == State::Closing {
-                    self.reading = false;
-                    self.finish(CloseInfo::abnormal(Error::CloseTimeout));
-                }
-                self.close_transport();
+        if self.close_timer.is_some_and(|deadline| now >= deadline) {
+            self.close_timer = None;
+            if self.state == State::Closing {
+                self.reading = false;
+                self.finish(now, CloseInfo::abnormal(Error::CloseTimeout));
             }
+            self.close_transport();
         }
         if self.state != State::Open {
             return;
         }
         if self.pong_due.is_some_and(|due| now >= due) {
             self.pong_due = None;
-            self.fail(Error::KeepaliveTimeout);
+            self.fail(now, Error::KeepaliveTimeout);
             // A silent peer will not take part in a close handshake.
             self.close_transport();
         } else if self.pong_due.is_none() && self.ping_due.is_some_and(|due| now >= due) {
@@ -439,15 +428,15 @@ impl Connection {
     // ----- Commands -----
 
     /// Sends a message of any kind. `Message::Close` starts the close handshake like
-    /// [`close`](Self::close).
-    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+    /// [`close`](Self::close), and its timer counts from `now`.
+    pub fn send(&mut self, now: Instant, message: Message) -> Result<(), SendError> {
         match message {
             Message::Text(text) => self.send_text(text),
             Message::Binary(data) => self.send_binary(data),
             Message::Ping(payload) => self.ping(payload),
             Message::Pong(payload) => self.pong(payload),
-            Message::Close(Some(frame)) => self.close(frame.code, &frame.reason),
-            Message::Close(None) => self.send_close(Bytes::new()),
+            Message::Close(Some(frame)) => self.close(now, frame.code, &frame.reason),
+            Message::Close(None) => self.send_close(now, Bytes::new()),
         }
     }
 
@@ -466,11 +455,11 @@ impl Connection {
     /// Sends a message like [`send`](Self::send), but a text or binary message goes out as it
     /// is, without the extensions' transformation: not compressed, whatever its size and the
     /// threshold. For data that is already compressed, or too small to gain.
-    pub fn send_uncompressed(&mut self, message: Message) -> Result<(), SendError> {
+    pub fn send_uncompressed(&mut self, now: Instant, message: Message) -> Result<(), SendError> {
         match message {
             Message::Text(text) => self.send_data(OpCode::Text, text.into_bytes(), false),
             Message::Binary(data) => self.send_data(OpCode::Binary, data, false),
-            other => self.send(other),
+            other => self.send(now, other),
         }
     }
 
@@ -489,10 +478,11 @@ impl Connection {
     ///
     /// The connection still keeps the stream valid: control frames must be final and at most
     /// 125 bytes, continuations must continue something, and no new message may start while a
-    /// fragmented one is unfinished. A close frame starts the close handshake. RSV bits, the
+    /// fragmented one is unfinished. A close frame starts the close handshake, whose timer
+    /// counts from `now`. RSV bits, the
     /// UTF-8 of text fragments and the contents of a close payload are the caller's
     /// responsibility, so that peers can be tested with frames a normal sender never makes.
-    pub fn send_frame(&mut self, frame: Frame) -> Result<(), SendError> {
+    pub fn send_frame(&mut self, now: Instant, frame: Frame) -> Result<(), SendError> {
         if frame.opcode.is_control() {
             if !frame.fin {
                 return Err(SendError::FragmentedControlFrame);
@@ -501,7 +491,7 @@ impl Connection {
                 if frame.payload.len() > MAX_CONTROL_PAYLOAD {
                     return Err(SendError::ControlPayloadTooLong(frame.payload.len()));
                 }
-                return self.send_close(frame.payload);
+                return self.send_close(now, frame.payload);
             }
             self.check_control(&frame.payload)?;
         } else {
@@ -522,10 +512,10 @@ impl Connection {
     /// Starts the close handshake with a code and a reason of at most 123 bytes.
     ///
     /// Nothing more may be sent afterwards. The connection reports [`Event::Closed`] when the
-    /// peer answers, or after [`Config::close_timeout`].
-    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+    /// peer answers, or [`Config::close_timeout`] after `now`.
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
         let payload = encode_close_payload(code, reason)?;
-        self.send_close(payload)
+        self.send_close(now, payload)
     }
 
     // ----- Outputs -----
@@ -533,13 +523,19 @@ impl Connection {
     /// The next event for the application, in the order things happened.
     ///
     /// Received bytes are decoded here, a frame at a time, until an event comes out or more
-    /// input is needed. Answers to pings are queued for writing as their pings are decoded.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    /// input is needed. Answers to pings are queued for writing as their pings are decoded, and
+    /// a timer that decoding starts (the close timer, after the peer's close frame or a
+    /// protocol error) counts from `now`: pass the time the bytes were received, or later.
+    /// Call it until it returns `None`.
+    pub fn poll_event(&mut self, now: Instant) -> Option<Event> {
+        if !self.keepalive_started {
+            self.restart_keepalive(now);
+        }
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
             }
-            match self.process_input() {
+            match self.process_input(now) {
                 Step::NeedInput => return None,
                 Step::Queued => {}
                 Step::Message(message) => return Some(Event::Message(message)),
@@ -548,13 +544,15 @@ impl Connection {
     }
 
     /// The bytes to write to the transport. Write from it and [`advance`](Buf::advance) it by
-    /// what was written; it may grow again after any input or command.
-    pub fn transmit(&mut self) -> &mut Transmit {
+    /// what was written, asking for it anew each time, until it is empty: writing can make room
+    /// for a pong that was held back. It grows again after any input or command, so call it
+    /// after each of them.
+    pub fn poll_transmit(&mut self) -> &mut Transmit {
         self.flush_pending_pong();
         &mut self.output
     }
 
-    /// What to do with the transport once [`transmit`](Self::transmit) is written.
+    /// What to do with the transport once [`poll_transmit`](Self::poll_transmit) is written.
     pub fn transport_action(&self) -> TransportAction {
         self.transport
     }
@@ -563,10 +561,7 @@ impl Connection {
     ///
     /// Call it after draining [`poll_event`](Self::poll_event): decoding input can start timers.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let close = match self.close_timer {
-            Timer::At(deadline) => Some(deadline),
-            Timer::Off | Timer::Requested => None,
-        };
+        let close = self.close_timer;
         let keepalive = if self.state == State::Open {
             self.pong_due.or(self.ping_due)
         } else {
@@ -583,13 +578,13 @@ impl Connection {
     /// Takes one step through the input: a whole frame, or the end of file once the input
     /// before it is decoded. Called only while no event is queued, so that a message it hands
     /// back directly comes in order.
-    fn process_input(&mut self) -> Step {
+    fn process_input(&mut self, now: Instant) -> Step {
         if self.reading {
-            match self.process_frame() {
+            match self.process_frame(now) {
                 Ok(Step::NeedInput) => {}
                 Ok(step) => return step,
                 Err(error) => {
-                    self.fail(error);
+                    self.fail(now, error);
                     return Step::Queued;
                 }
             }
@@ -598,7 +593,7 @@ impl Connection {
             self.eof = false;
             self.reading = false;
             if self.state != State::Closed {
-                self.finish(CloseInfo::abnormal(Error::UnexpectedEof));
+                self.finish(now, CloseInfo::abnormal(Error::UnexpectedEof));
             }
             self.close_transport();
             return Step::Queued;
@@ -607,7 +602,7 @@ impl Connection {
     }
 
     /// Decodes the next whole frame, or validates the part of it that has arrived.
-    fn process_frame(&mut self) -> Result<Step, Error> {
+    fn process_frame(&mut self, now: Instant) -> Result<Step, Error> {
         if self.frame.is_none() && !self.read_header()? {
             return Ok(Step::NeedInput);
         }
@@ -644,7 +639,7 @@ impl Connection {
         if compressed {
             payload = self.decode(&header, &payload)?;
         }
-        Ok(match self.handle_frame(header, payload)? {
+        Ok(match self.handle_frame(now, header, payload)? {
             Some(message) => Step::Message(message),
             None => Step::Queued,
         })
@@ -754,6 +749,7 @@ impl Connection {
     /// completes, in message mode; every other event it makes is queued.
     fn handle_frame(
         &mut self,
+        now: Instant,
         header: FrameHeader,
         payload: Bytes,
     ) -> Result<Option<Message>, Error> {
@@ -829,7 +825,7 @@ impl Connection {
             }
             OpCode::Pong => (!frame_mode).then_some(Message::Pong(payload)),
             OpCode::Close => {
-                self.handle_close(close);
+                self.handle_close(now, close);
                 None
             }
         };
@@ -838,7 +834,7 @@ impl Connection {
 
     /// The peer's close frame, its payload parsed: answer it if we have not closed yet, and end
     /// the connection.
-    fn handle_close(&mut self, frame: Option<CloseFrame>) {
+    fn handle_close(&mut self, now: Instant, frame: Option<CloseFrame>) {
         self.reading = false;
         self.pending_pong = None;
         if !self.close_sent {
@@ -856,17 +852,20 @@ impl Connection {
             Some(CloseFrame { code, reason }) => (code, reason),
             None => (CloseCode::NO_STATUS, Utf8Bytes::default()),
         };
-        self.finish(CloseInfo {
-            code,
-            reason,
-            was_clean: true,
-            error: None,
-        });
+        self.finish(
+            now,
+            CloseInfo {
+                code,
+                reason,
+                was_clean: true,
+                error: None,
+            },
+        );
     }
 
     /// Fails the connection (RFC 6455 section 7.1.7): stop reading, send a close frame with the
     /// error's code if none was sent, and end.
-    fn fail(&mut self, error: Error) {
+    fn fail(&mut self, now: Instant, error: Error) {
         if self.state == State::Closed {
             return;
         }
@@ -885,11 +884,11 @@ impl Connection {
                 self.close_sent = true;
             }
         }
-        self.finish(CloseInfo::abnormal(error));
+        self.finish(now, CloseInfo::abnormal(error));
     }
 
     /// Emits `Closed` and decides how the transport ends.
-    fn finish(&mut self, info: CloseInfo) {
+    fn finish(&mut self, now: Instant, info: CloseInfo) {
         if self.state == State::Closed {
             return;
         }
@@ -899,27 +898,25 @@ impl Connection {
             self.transport = TransportAction::ShutdownWrite;
         }
         // Wait for the transport's end, but not forever.
-        self.start_close_timer();
+        self.start_close_timer(now);
     }
 
     /// The peer was heard from at `now`: the next keepalive ping is due an interval later, and
     /// any pong awaited is no longer needed.
     fn restart_keepalive(&mut self, now: Instant) {
+        self.keepalive_started = true;
         self.pong_due = None;
         self.ping_due = self.config.ping_interval.map(|interval| now + interval);
     }
 
-    fn start_close_timer(&mut self) {
-        self.close_timer = match self.now {
-            Some(now) => Timer::At(now + self.config.close_timeout),
-            None => Timer::Requested,
-        };
+    fn start_close_timer(&mut self, now: Instant) {
+        self.close_timer = Some(now + self.config.close_timeout);
     }
 
     /// The transport is done with: nothing is left to wait for.
     fn close_transport(&mut self) {
         self.transport = TransportAction::Close;
-        self.close_timer = Timer::Off;
+        self.close_timer = None;
     }
 
     // ----- Sending -----
@@ -994,14 +991,14 @@ impl Connection {
         Ok(())
     }
 
-    fn send_close(&mut self, payload: Bytes) -> Result<(), SendError> {
+    fn send_close(&mut self, now: Instant, payload: Bytes) -> Result<(), SendError> {
         self.check_open()?;
         self.write_frame(true, OpCode::Close, &payload);
         self.close_sent = true;
         self.pending_pong = None;
         if self.state == State::Open {
             self.state = State::Closing;
-            self.start_close_timer();
+            self.start_close_timer(now);
         }
         Ok(())
     }

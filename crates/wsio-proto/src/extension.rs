@@ -137,9 +137,9 @@ pub(crate) fn server_negotiate(
 
 /// An extension in use on a connection: it transforms data messages on their way out and in.
 ///
-/// The connection calls it only for text and binary messages. It owns one RSV bit
-/// ([`rsv1`](Self::rsv1)): a message it transformed goes out with that bit on its first frame,
-/// and an incoming message with the bit on its first frame is handed to it frame by frame.
+/// The connection calls it only for text and binary messages. It owns the RSV1 bit: a message
+/// it transformed goes out with that bit on its first frame, and an incoming message with the
+/// bit on its first frame is handed to it frame by frame.
 pub(crate) trait Extension: fmt::Debug + Send {
     /// Transforms a whole outgoing message payload. `None` sends it unchanged, without the
     /// RSV bit (for example a message below a size threshold).

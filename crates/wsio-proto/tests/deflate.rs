@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::time::Instant;
+
 use support::{Pair, client_wire, close_code_in, decode_all};
 use wsio_proto::deflate::{DeflateConfig, DeflateParams};
 use wsio_proto::{Config, Error, Event, Frame, LimitExceeded, Message, OpCode, ProtocolError};
@@ -26,10 +28,10 @@ fn written(end: &mut support::End) -> (Vec<u8>, Vec<Frame>) {
     (wire, frames)
 }
 
-/// Feeds `wire` to `end` and returns the events that come out.
-fn deliver(end: &mut support::End, wire: &[u8]) -> Vec<Event> {
-    end.conn.receive(wire);
-    std::iter::from_fn(|| end.conn.poll_event()).collect()
+/// Feeds `wire` to `end` at `now` and returns the events that come out.
+fn deliver(end: &mut support::End, now: Instant, wire: &[u8]) -> Vec<Event> {
+    end.conn.receive(now, wire);
+    std::iter::from_fn(|| end.conn.poll_event(now)).collect()
 }
 
 fn params(pair: &Pair) -> DeflateParams {
@@ -53,7 +55,7 @@ fn agreed_only_when_both_ends_turn_it_on() {
         let (wire, frames) = written(&mut pair.client);
         assert!(!frames[0].rsv1);
         assert_eq!(
-            deliver(&mut pair.server, &wire),
+            deliver(&mut pair.server, pair.now, &wire),
             [Event::Message(Message::text(json(20)))]
         );
     }
@@ -87,7 +89,7 @@ fn messages_are_compressed_both_ways_with_rsv1_on_the_first_frame_only() {
         assert!(frames[0].rsv1 && frames[1..].iter().all(|f| !f.rsv1));
         assert_eq!(frames.len() > 1, client_frame == 64);
         assert_eq!(
-            deliver(&mut pair.server, &wire),
+            deliver(&mut pair.server, pair.now, &wire),
             [Event::Message(Message::text(text.clone()))]
         );
 
@@ -96,7 +98,7 @@ fn messages_are_compressed_both_ways_with_rsv1_on_the_first_frame_only() {
         assert!(frames[0].rsv1 && frames[1..].iter().all(|f| !f.rsv1));
         assert_eq!(frames.len() > 1, server_frame == 64);
         assert_eq!(
-            deliver(&mut pair.client, &wire),
+            deliver(&mut pair.client, pair.now, &wire),
             [Event::Message(Message::binary(binary.clone()))]
         );
     }
@@ -118,7 +120,11 @@ fn control_frames_between_fragments_and_one_byte_at_a_time() {
     with_ping.extend_from_slice(&wire[first_len..]);
     let mut events = Vec::new();
     for byte in &with_ping {
-        events.extend(deliver(&mut pair.server, std::slice::from_ref(byte)));
+        events.extend(deliver(
+            &mut pair.server,
+            pair.now,
+            std::slice::from_ref(byte),
+        ));
     }
     assert_eq!(
         events,
@@ -139,7 +145,7 @@ fn context_takeover_shrinks_repeated_messages_unless_refused() {
                 pair.client.conn.send_text(text.clone()).unwrap();
                 let (wire, frames) = written(&mut pair.client);
                 assert_eq!(
-                    deliver(&mut pair.server, &wire),
+                    deliver(&mut pair.server, pair.now, &wire),
                     [Event::Message(Message::text(text.clone()))]
                 );
                 frames[0].payload.len()
@@ -188,11 +194,11 @@ fn threshold_and_uncompressed_sends() {
     pair.client.conn.send_text(long.clone()).unwrap();
     pair.client
         .conn
-        .send_uncompressed(Message::text(long.clone()))
+        .send_uncompressed(pair.now, Message::text(long.clone()))
         .unwrap();
     pair.client
         .conn
-        .send_uncompressed(Message::Ping("still a ping".into()))
+        .send_uncompressed(pair.now, Message::Ping("still a ping".into()))
         .unwrap();
     pair.client.conn.send_binary(vec![7; 100]).unwrap();
     let (wire, frames) = written(&mut pair.client);
@@ -200,7 +206,7 @@ fn threshold_and_uncompressed_sends() {
     assert_eq!(rsv1, [false, true, false, false, true]);
     assert_eq!(frames[2].payload.len(), long.len());
     assert_eq!(
-        deliver(&mut pair.server, &wire),
+        deliver(&mut pair.server, pair.now, &wire),
         [
             Event::Message(Message::text("short")),
             Event::Message(Message::text(long.clone())),
@@ -237,7 +243,7 @@ fn failure(deflate: bool, config: Config, wire: &[u8]) -> (Error, Option<u16>) {
     let client = on(DeflateConfig::default()).max_frame_size(20);
     let mut pair = Pair::handshake(client, server);
     assert_eq!(pair.server.conn.negotiated().is_empty(), !deflate);
-    let events = deliver(&mut pair.server, wire);
+    let events = deliver(&mut pair.server, pair.now, wire);
     let Some(Event::Closed(info)) = events.last() else {
         panic!("not closed: {events:?}")
     };
@@ -255,7 +261,7 @@ fn compressed_wire(message: Message, max_frame_size: usize) -> Vec<u8> {
         on(DeflateConfig::default()).max_frame_size(max_frame_size),
         on(DeflateConfig::default()),
     );
-    pair.client.conn.send(message).unwrap();
+    pair.client.conn.send(pair.now, message).unwrap();
     pair.client.take_output()
 }
 
@@ -374,7 +380,7 @@ fn close_codes_are_read_from_uncompressed_close_frames() {
     let mut pair = Pair::handshake(on(DeflateConfig::default()), on(DeflateConfig::default()));
     pair.client
         .conn
-        .close(wsio_proto::CloseCode::NORMAL, "bye")
+        .close(pair.now, wsio_proto::CloseCode::NORMAL, "bye")
         .unwrap();
     let (wire, frames) = written(&mut pair.client);
     assert!(!frames[0].rsv1);
@@ -390,7 +396,7 @@ fn inflating_without_a_message_size_limit() {
     pair.client.conn.send_text(json(200)).unwrap();
     let (wire, _) = written(&mut pair.client);
     assert_eq!(
-        deliver(&mut pair.server, &wire),
+        deliver(&mut pair.server, pair.now, &wire),
         [Event::Message(Message::text(json(200)))]
     );
 }

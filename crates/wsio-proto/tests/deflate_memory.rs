@@ -147,8 +147,9 @@ fn a_compressed_bomb_ends_with_1009_holding_about_the_limit() {
 
     let before = in_use();
     PEAK.store(before, Ordering::Relaxed);
-    pair.server.conn.receive(&wire);
-    let events: Vec<Event> = std::iter::from_fn(|| pair.server.conn.poll_event()).collect();
+    let now = pair.now;
+    pair.server.conn.receive(now, &wire);
+    let events: Vec<Event> = std::iter::from_fn(|| pair.server.conn.poll_event(now)).collect();
     let peak = PEAK.load(Ordering::Relaxed) - before;
     println!(
         "bomb: peak growth {} KiB with a limit of {} KiB",

@@ -2,11 +2,13 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use support::{Pair, close_code_in, decode_all};
-use wsio_proto::{CloseCode, Config, Error, Event, Message, TransportAction};
+use support::{Pair, close_code_in, server_wire};
+use wsio_proto::{
+    CloseCode, Config, Connection, Error, Event, Frame, Message, OpCode, Role, TransportAction,
+};
 
 fn keepalive() -> Config {
     Config::default()
@@ -47,6 +49,28 @@ fn pings_after_silence_and_the_pong_keeps_the_connection() {
     assert_eq!(pair.server.take_events(), []);
 }
 
+/// No timer runs before the connection is first given the time; the keepalive interval then
+/// starts, whether the first time comes with `handle_timeout` or with received bytes.
+#[test]
+fn the_keepalive_starts_at_the_first_time_given() {
+    let start = Instant::now();
+    let mut client = Connection::new(Role::Client, keepalive());
+    assert_eq!(client.poll_timeout(), None);
+    client.handle_timeout(start);
+    assert_eq!(client.poll_timeout(), Some(start + Duration::from_secs(5)));
+
+    let later = start + Duration::from_secs(1);
+    let mut client = Connection::new(Role::Client, keepalive());
+    client.receive(later, &server_wire(&[Frame::new(true, OpCode::Text, "hi")]));
+    assert_eq!(client.poll_timeout(), Some(later + Duration::from_secs(5)));
+
+    // A front-end that drains its events before any input arrived (a peer silent from the
+    // start) starts the interval too.
+    let mut server = Connection::new(Role::Server, keepalive());
+    assert_eq!(server.poll_event(later), None);
+    assert_eq!(server.poll_timeout(), Some(later + Duration::from_secs(5)));
+}
+
 #[test]
 fn traffic_from_the_peer_postpones_the_ping() {
     let mut pair = Pair::with_configs(keepalive(), Config::default());
@@ -78,7 +102,7 @@ fn a_silent_peer_fails_the_connection_after_the_pong_timeout() {
     pair.client.conn.handle_timeout(pair.now);
     let out = pair.client.take_output();
     assert_eq!(close_code_in(&out), Some(1011));
-    while let Some(e) = pair.client.conn.poll_event() {
+    while let Some(e) = pair.client.conn.poll_event(pair.now) {
         pair.client.events.push(e);
     }
     let info = pair.client.closed().unwrap();
@@ -112,6 +136,16 @@ fn the_server_can_keep_clients_alive_too() {
         .filter(|e| matches!(e, Event::Message(Message::Ping(_))))
         .count();
     assert_eq!(pings, 1);
-    assert!(decode_all(&pair.server.take_output()).is_empty());
+    // The pong answered the ping: the server wrote nothing after its ping (no answer to the
+    // pong, no second ping), so the ping is all the client received, and the server's next
+    // timer is the next ping, an interval after the pong, not the pong timeout.
+    assert_eq!(
+        pair.client.take_events(),
+        [Event::Message(Message::Ping(Bytes::from_static(b"ka")))]
+    );
+    assert_eq!(
+        pair.server.conn.poll_timeout(),
+        Some(pair.now + Duration::from_secs(5))
+    );
     assert!(pair.server.closed().is_none());
 }

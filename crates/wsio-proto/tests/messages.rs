@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use support::{Pair, client_wire, decode_all};
 use wsio_proto::{Config, Connection, Event, Frame, Message, OpCode, Role, SendError};
@@ -84,13 +86,13 @@ fn text_split_inside_a_code_point_is_reassembled() {
 fn fragmented_message_with_control_frames_between_fragments() {
     let mut pair = Pair::new();
     let c = &mut pair.client.conn;
-    c.send_frame(Frame::new(false, OpCode::Text, "fra"))
+    c.send_frame(pair.now, Frame::new(false, OpCode::Text, "fra"))
         .unwrap();
     c.ping("between").unwrap();
-    c.send_frame(Frame::new(false, OpCode::Continuation, "gmen"))
+    c.send_frame(pair.now, Frame::new(false, OpCode::Continuation, "gmen"))
         .unwrap();
     c.pong("unsolicited").unwrap();
-    c.send_frame(Frame::new(true, OpCode::Continuation, "ted"))
+    c.send_frame(pair.now, Frame::new(true, OpCode::Continuation, "ted"))
         .unwrap();
     pair.drive();
     assert_eq!(
@@ -117,20 +119,21 @@ fn a_fragmented_message_split_on_every_byte() {
         Frame::new(false, OpCode::Continuation, Bytes::new()),
         Frame::new(true, OpCode::Continuation, vec![2u8; 70_000]),
     ]);
+    let now = Instant::now();
     for byte in wire.chunks(1) {
-        server.receive(byte);
+        server.receive(now, byte);
     }
     let mut expected = vec![1u8; 300];
     expected.extend(vec![2u8; 70_000]);
     assert_eq!(
-        server.poll_event(),
+        server.poll_event(now),
         Some(Event::Message(Message::Ping(Bytes::from_static(b"p"))))
     );
     assert_eq!(
-        server.poll_event(),
+        server.poll_event(now),
         Some(Event::Message(Message::binary(expected)))
     );
-    assert_eq!(server.poll_event(), None);
+    assert_eq!(server.poll_event(now), None);
 }
 
 #[test]
@@ -138,28 +141,28 @@ fn sending_respects_fragmentation_order() {
     let mut pair = Pair::new();
     let c = &mut pair.client.conn;
     assert_eq!(
-        c.send_frame(Frame::new(true, OpCode::Continuation, "x")),
+        c.send_frame(pair.now, Frame::new(true, OpCode::Continuation, "x")),
         Err(SendError::UnexpectedContinuation)
     );
-    c.send_frame(Frame::new(false, OpCode::Binary, "a"))
+    c.send_frame(pair.now, Frame::new(false, OpCode::Binary, "a"))
         .unwrap();
     assert_eq!(
         c.send_text("whole"),
         Err(SendError::FragmentedMessageInProgress)
     );
     assert_eq!(
-        c.send_frame(Frame::new(true, OpCode::Text, "b")),
+        c.send_frame(pair.now, Frame::new(true, OpCode::Text, "b")),
         Err(SendError::FragmentedMessageInProgress)
     );
     assert_eq!(
-        c.send_frame(Frame::new(false, OpCode::Ping, "")),
+        c.send_frame(pair.now, Frame::new(false, OpCode::Ping, "")),
         Err(SendError::FragmentedControlFrame)
     );
     assert_eq!(
         c.ping(vec![0u8; 126]),
         Err(SendError::ControlPayloadTooLong(126))
     );
-    c.send_frame(Frame::new(true, OpCode::Continuation, "b"))
+    c.send_frame(pair.now, Frame::new(true, OpCode::Continuation, "b"))
         .unwrap();
     c.send_text("whole").unwrap();
     pair.drive();
@@ -174,9 +177,10 @@ fn frame_mode_delivers_frames_as_they_arrived() {
     let config = Config::default().frame_mode(true);
     let mut pair = Pair::with_configs(Config::default(), config);
     let c = &mut pair.client.conn;
-    c.send_frame(Frame::new(false, OpCode::Text, "he")).unwrap();
+    c.send_frame(pair.now, Frame::new(false, OpCode::Text, "he"))
+        .unwrap();
     c.ping("p").unwrap();
-    c.send_frame(Frame::new(true, OpCode::Continuation, "llo"))
+    c.send_frame(pair.now, Frame::new(true, OpCode::Continuation, "llo"))
         .unwrap();
     c.send_binary(vec![9]).unwrap();
     pair.drive();
@@ -210,13 +214,13 @@ fn frame_mode_switch_applies_from_the_next_message() {
     let mut pair = Pair::new();
     pair.client
         .conn
-        .send_frame(Frame::new(false, OpCode::Text, "a"))
+        .send_frame(pair.now, Frame::new(false, OpCode::Text, "a"))
         .unwrap();
     pair.drive();
     pair.server.conn.set_frame_mode(true);
     pair.client
         .conn
-        .send_frame(Frame::new(true, OpCode::Continuation, "b"))
+        .send_frame(pair.now, Frame::new(true, OpCode::Continuation, "b"))
         .unwrap();
     pair.client.conn.send_text("c").unwrap();
     pair.drive();
@@ -246,13 +250,14 @@ fn auto_pong_can_be_turned_off() {
 
 #[test]
 fn every_ping_is_answered_while_output_flows() {
+    let now = Instant::now();
     let mut server = Connection::new(Role::Server, Config::default());
     let pings: Vec<Frame> = (0..10u8)
         .map(|i| Frame::new(true, OpCode::Ping, vec![i]))
         .collect();
-    server.receive(&client_wire(&pings));
-    while server.poll_event().is_some() {}
-    let out = server.transmit();
+    server.receive(now, &client_wire(&pings));
+    while server.poll_event(now).is_some() {}
+    let out = server.poll_transmit();
     let wire = bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out));
     let pongs: Vec<Bytes> = decode_all(&wire)
         .into_iter()
@@ -264,6 +269,7 @@ fn every_ping_is_answered_while_output_flows() {
 
 #[test]
 fn a_ping_flood_keeps_one_pong_while_output_is_backed_up() {
+    let now = Instant::now();
     let mut server = Connection::new(Role::Server, Config::default());
     // Fill the output with more than the pong backlog; nobody reads it.
     server.send_binary(vec![0u8; 1 << 20]).unwrap();
@@ -271,18 +277,18 @@ fn a_ping_flood_keeps_one_pong_while_output_is_backed_up() {
     let pings: Vec<Frame> = (0..10_000u32)
         .map(|i| Frame::new(true, OpCode::Ping, i.to_be_bytes().to_vec()))
         .collect();
-    server.receive(&client_wire(&pings));
-    while server.poll_event().is_some() {}
+    server.receive(now, &client_wire(&pings));
+    while server.poll_event(now).is_some() {}
     // At most one pong waits, the latest one.
     assert!(server.buffered_amount() <= before + 6 + 4);
-    let out = server.transmit();
+    let out = server.poll_transmit();
     let wire = bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out));
     let pongs: Vec<_> = decode_all(&wire)
         .into_iter()
         .filter(|f| f.frame.opcode == OpCode::Pong)
         .collect();
     assert!(pongs.is_empty(), "the pong waits until the output has room");
-    let pong = server.transmit();
+    let pong = server.poll_transmit();
     let wire = bytes::Buf::copy_to_bytes(pong, bytes::Buf::remaining(pong));
     let frames = decode_all(&wire);
     assert_eq!(frames.len(), 1);
@@ -293,17 +299,18 @@ fn a_ping_flood_keeps_one_pong_while_output_is_backed_up() {
 /// 64 KiB of payload and its header waiting, ten pings get one pong; with 60 KiB, ten.
 #[test]
 fn pongs_are_coalesced_only_past_64_kib_of_waiting_output() {
+    let now = Instant::now();
     for (waiting, expected) in [(60 << 10, 10), (64 << 10, 1)] {
         let mut server = Connection::new(Role::Server, Config::default());
         server.send_binary(vec![0u8; waiting]).unwrap();
         let pings: Vec<Frame> = (0..10u32)
             .map(|i| Frame::new(true, OpCode::Ping, i.to_be_bytes().to_vec()))
             .collect();
-        server.receive(&client_wire(&pings));
-        while server.poll_event().is_some() {}
+        server.receive(now, &client_wire(&pings));
+        while server.poll_event(now).is_some() {}
         let mut wire = Vec::new();
         loop {
-            let out = server.transmit();
+            let out = server.poll_transmit();
             if !bytes::Buf::has_remaining(out) {
                 break;
             }
@@ -338,17 +345,18 @@ fn client_frames_are_masked_with_fresh_keys_and_server_frames_are_not() {
 /// nothing between pieces (as a front-end sees when the transport is not ready), and returns
 /// the messages.
 fn receive_in_place(wire: &[u8], piece: usize) -> Vec<Message> {
+    let now = Instant::now();
     let mut server = Connection::new(Role::Server, Config::default());
     let mut events = Vec::new();
     for chunk in wire.chunks(piece) {
-        server.receive_with(16, |input| {
+        server.receive_with(now, 16, |input| {
             assert!(input.capacity() - input.len() >= 16, "room for the read");
             input.extend_from_slice(chunk);
         });
-        while let Some(event) = server.poll_event() {
+        while let Some(event) = server.poll_event(now) {
             events.push(event);
         }
-        server.receive_with(16, |_| ());
+        server.receive_with(now, 16, |_| ());
     }
     messages(&events)
 }
@@ -378,18 +386,19 @@ fn reading_in_place_decodes_frames_split_anywhere() {
 
 #[test]
 fn bytes_read_in_place_after_the_close_frame_are_ignored() {
+    let now = Instant::now();
     let mut server = Connection::new(Role::Server, Config::default());
     let wire = client_wire(&[
         Frame::new(true, OpCode::Close, Bytes::from_static(&[0x03, 0xe8])),
         Frame::new(true, OpCode::Text, Bytes::from_static(b"late")),
     ]);
-    server.receive_with(64, |input| input.extend_from_slice(&wire));
+    server.receive_with(now, 64, |input| input.extend_from_slice(&wire));
     let mut events = Vec::new();
-    while let Some(event) = server.poll_event() {
+    while let Some(event) = server.poll_event(now) {
         events.push(event);
     }
-    server.receive_with(64, |input| input.extend_from_slice(&wire));
-    assert_eq!(server.poll_event(), None);
+    server.receive_with(now, 64, |input| input.extend_from_slice(&wire));
+    assert_eq!(server.poll_event(now), None);
     assert!(messages(&events).is_empty());
     assert!(matches!(events.last(), Some(Event::Closed(info)) if info.was_clean));
 }

@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use support::{client_wire, close_code_in, server_wire};
 use wsio_proto::{
@@ -12,13 +14,14 @@ use wsio_proto::{
 /// Feeds `wire` to a fresh connection of `role` and returns what it reported and the close
 /// code it sent.
 fn fail(role: Role, wire: &[u8]) -> (Vec<Event>, Option<u16>) {
+    let now = Instant::now();
     let mut conn = Connection::new(role, Config::default());
-    conn.receive(wire);
+    conn.receive(now, wire);
     let mut events = Vec::new();
-    while let Some(e) = conn.poll_event() {
+    while let Some(e) = conn.poll_event(now) {
         events.push(e);
     }
-    let out = conn.transmit();
+    let out = conn.poll_transmit();
     let sent = bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out));
     (events, close_code_in(&sent))
 }
@@ -142,6 +145,7 @@ fn length_with_top_bit_set() {
 
 #[test]
 fn invalid_utf8_fails_fast_inside_a_frame() {
+    let now = Instant::now();
     // A 1000-byte text frame whose 11th byte is invalid: the connection fails as soon as that
     // byte arrives, long before the frame is complete.
     let mut payload = vec![b'a'; 1000];
@@ -150,11 +154,11 @@ fn invalid_utf8_fails_fast_inside_a_frame() {
     // The header is 8 bytes: 2, a 16-bit length and the mask.
     let invalid_at = 8 + 10;
     let mut conn = Connection::new(Role::Server, Config::default());
-    conn.receive(&wire[..invalid_at]);
-    assert_eq!(conn.poll_event(), None);
+    conn.receive(now, &wire[..invalid_at]);
+    assert_eq!(conn.poll_event(now), None);
     assert_eq!(conn.state(), State::Open);
-    conn.receive(&wire[invalid_at..=invalid_at]);
-    assert!(matches!(conn.poll_event(), Some(Event::Closed(_))));
+    conn.receive(now, &wire[invalid_at..=invalid_at]);
+    assert!(matches!(conn.poll_event(now), Some(Event::Closed(_))));
     assert_eq!(conn.state(), State::Closed);
     assert_fails(
         Role::Server,
@@ -186,10 +190,14 @@ fn invalid_utf8_split_across_fragments() {
 
 #[test]
 fn binary_messages_are_not_checked_for_utf8() {
+    let now = Instant::now();
     let mut conn = Connection::new(Role::Server, Config::default());
-    conn.receive(&client_wire(&[frame(true, OpCode::Binary, b"\xff\xfe")]));
+    conn.receive(
+        now,
+        &client_wire(&[frame(true, OpCode::Binary, b"\xff\xfe")]),
+    );
     assert_eq!(
-        conn.poll_event(),
+        conn.poll_event(now),
         Some(Event::Message(Message::binary(&b"\xff\xfe"[..])))
     );
 }
@@ -240,6 +248,7 @@ fn valid_close_codes_are_accepted() {
 
 #[test]
 fn after_a_failure_input_is_ignored_and_the_transport_ends() {
+    let now = Instant::now();
     for role in [Role::Server, Role::Client] {
         let wire = |frames: &[Frame]| match role {
             Role::Server => client_wire(frames),
@@ -248,11 +257,11 @@ fn after_a_failure_input_is_ignored_and_the_transport_ends() {
         let mut input = wire(&[frame(true, OpCode::Continuation, b"bad")]);
         input.extend(wire(&[frame(true, OpCode::Text, b"never seen")]));
         let mut conn = Connection::new(role, Config::default());
-        conn.receive(&input);
-        conn.receive(&wire(&[frame(true, OpCode::Text, b"nor this")]));
-        conn.receive(&wire(&[frame(true, OpCode::Ping, b"nor this ping")]));
+        conn.receive(now, &input);
+        conn.receive(now, &wire(&[frame(true, OpCode::Text, b"nor this")]));
+        conn.receive(now, &wire(&[frame(true, OpCode::Ping, b"nor this ping")]));
         // The application gets the error, and nothing else.
-        let events: Vec<_> = std::iter::from_fn(|| conn.poll_event()).collect();
+        let events: Vec<_> = std::iter::from_fn(|| conn.poll_event(now)).collect();
         let [Event::Closed(info)] = &events[..] else {
             panic!("{role:?}: only Closed: {events:?}")
         };
@@ -261,7 +270,7 @@ fn after_a_failure_input_is_ignored_and_the_transport_ends() {
             Some(Error::Protocol(ProtocolError::UnexpectedContinuation))
         );
         // One close frame with the code went out, and no answer to what came after it.
-        let out = conn.transmit();
+        let out = conn.poll_transmit();
         let sent = bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out));
         let frames = support::decode_all(&sent);
         assert_eq!(frames.len(), 1, "{role:?}: {frames:?}");
@@ -274,7 +283,7 @@ fn after_a_failure_input_is_ignored_and_the_transport_ends() {
         };
         assert_eq!(conn.transport_action(), first, "{role:?}");
         conn.receive_eof();
-        assert_eq!(conn.poll_event(), None);
+        assert_eq!(conn.poll_event(now), None);
         assert_eq!(conn.transport_action(), TransportAction::Close, "{role:?}");
     }
 }
@@ -361,18 +370,19 @@ fn messages_before_the_error_are_delivered_first() {
 /// application's answer to the message must go out before the close frame the error causes.
 #[test]
 fn an_answer_to_a_message_before_an_error_is_sent_before_the_close() {
+    let now = Instant::now();
     let mut wire = client_wire(&[frame(true, OpCode::Text, b"echo me")]);
     let mut bad = client_wire(&[frame(true, OpCode::Text, b"rsv")]);
     bad[0] |= 0x20;
     wire.extend(bad);
     let mut conn = Connection::new(Role::Server, Config::default());
-    conn.receive(&wire);
-    while let Some(event) = conn.poll_event() {
+    conn.receive(now, &wire);
+    while let Some(event) = conn.poll_event(now) {
         if let Event::Message(message) = event {
-            conn.send(message).unwrap();
+            conn.send(now, message).unwrap();
         }
     }
-    let out = conn.transmit();
+    let out = conn.poll_transmit();
     let sent = support::decode_all(&bytes::Buf::copy_to_bytes(out, bytes::Buf::remaining(out)));
     let opcodes: Vec<OpCode> = sent.iter().map(|f| f.frame.opcode).collect();
     assert_eq!(opcodes, [OpCode::Text, OpCode::Close]);
@@ -382,15 +392,19 @@ fn an_answer_to_a_message_before_an_error_is_sent_before_the_close() {
 /// An end of file right behind a close frame, in the same read, is the normal end.
 #[test]
 fn eof_behind_a_buffered_close_frame_is_clean() {
+    let now = Instant::now();
     let mut conn = Connection::new(Role::Client, Config::default());
-    conn.receive(&server_wire(&[frame(true, OpCode::Close, b"\x03\xe8")]));
+    conn.receive(
+        now,
+        &server_wire(&[frame(true, OpCode::Close, b"\x03\xe8")]),
+    );
     conn.receive_eof();
-    let Some(Event::Closed(info)) = conn.poll_event() else {
+    let Some(Event::Closed(info)) = conn.poll_event(now) else {
         panic!()
     };
     assert!(info.was_clean);
     assert_eq!(info.code, CloseCode::NORMAL);
-    assert_eq!(conn.poll_event(), None);
+    assert_eq!(conn.poll_event(now), None);
     assert_eq!(conn.transport_action(), TransportAction::Close);
 }
 
@@ -398,6 +412,7 @@ fn eof_behind_a_buffered_close_frame_is_clean() {
 /// was delivered as `Event::Frame` before the connection failed on it.
 #[test]
 fn frame_mode_does_not_deliver_an_invalid_close_frame() {
+    let now = Instant::now();
     for (payload, error) in [
         (&b"\x03"[..], ProtocolError::CloseFrameTooShort),
         (&b"\x03\xed"[..], ProtocolError::InvalidCloseCode(1005)),
@@ -405,8 +420,8 @@ fn frame_mode_does_not_deliver_an_invalid_close_frame() {
     ] {
         let mut conn = Connection::new(Role::Server, Config::default().frame_mode(true));
         let close = Frame::new(true, OpCode::Close, payload.to_vec());
-        conn.receive(&client_wire(&[close]));
-        let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
+        conn.receive(now, &client_wire(&[close]));
+        let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event(now)).collect();
         let [Event::Closed(info)] = &events[..] else {
             panic!("{payload:?} gave {events:?}");
         };

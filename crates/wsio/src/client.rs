@@ -13,7 +13,8 @@ use crate::handshake_io;
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 
-/// Connects to a `ws://` or `ws+unix://` URL with default settings.
+/// Connects to a `ws://`, `wss://` (feature `tls`, on by default) or `ws+unix://` URL with
+/// default settings. [`ClientBuilder`] sets everything else.
 ///
 /// ```no_run
 /// # async fn demo() -> wsio::Result<()> {

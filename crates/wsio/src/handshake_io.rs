@@ -72,7 +72,7 @@ where
     match tokio::time::timeout(config.handshake_timeout, read).await {
         Ok(result) => result,
         Err(_) => {
-            // Tell a slow client why; `refuse` bounds the time this takes.
+            // Tell a slow client why; `answer_and_close` bounds the time this takes.
             answer_and_close(
                 io,
                 &reject(StatusCode::REQUEST_TIMEOUT, "handshake timed out"),

@@ -12,12 +12,10 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Sleep;
-use wsio_proto::{
-    CloseCode, CloseInfo, Frame, Message, Negotiated, OpCode, Role, SendError, Utf8Bytes,
-};
+use wsio_proto::{CloseCode, CloseInfo, Frame, Message, Negotiated, Role, Utf8Bytes};
 
 use crate::config::Config;
-use crate::driver::{Driver, Incoming, TransportStep};
+use crate::driver::{Action, Driver, Incoming, ReadResult, WriteResult};
 use crate::error::{Error, Result};
 
 /// The time on tokio's clock, which the reader's sleep uses too.
@@ -85,14 +83,8 @@ struct Inner<S> {
     /// The timer behind the core's deadline, polled by the reader.
     sleep: Pin<Box<Sleep>>,
     armed: Option<Instant>,
-    /// The reader's waker, to wake it when the writer changes the deadline.
+    /// The reader's waker, to wake it when the writer changes the deadline or fails.
     reader: Option<Waker>,
-    /// The stream has ended (the transport is closed).
-    ended: bool,
-    /// A transport error not yet reported, because a message came first.
-    unreported: Option<Error>,
-    /// Bytes were written since the transport was last flushed.
-    unflushed: bool,
     /// Wakes whichever halves wait for the transport to accept writes.
     write_wakers: Arc<WriteWakers>,
     write_waker: Waker,
@@ -178,9 +170,6 @@ where
                 sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
                 armed: None,
                 reader: None,
-                ended: false,
-                unreported: None,
-                unflushed: false,
                 write_waker: Waker::from(write_wakers.clone()),
                 write_wakers,
                 departure: None,
@@ -434,21 +423,22 @@ where
     /// Queues a close frame (unless the connection is already closing), writes what the
     /// transport takes at once, and wakes the reader to finish the handshake.
     fn close_now(&mut self, code: CloseCode, reason: &str) {
-        self.driver.tick(now());
-        if !self.driver.is_closing() && self.driver.conn().close(code, reason).is_ok() {
+        if self.driver.close_unless_closing(now(), code, reason) {
             let mut cx = Context::from_waker(Waker::noop());
             let _ = self.poll_write_out(Side::Closer, &mut cx);
         }
-        if let Some(reader) = self.reader.take() {
-            reader.wake();
-        }
+        self.wake_reader();
     }
 
     /// Starts shutting the transport down and ends the stream, whose reader then sees `None`.
     fn abort(&mut self) {
         let mut cx = Context::from_waker(Waker::noop());
         let _ = Pin::new(&mut self.io).poll_shutdown(&mut cx);
-        self.ended = true;
+        self.driver.abort();
+        self.wake_reader();
+    }
+
+    fn wake_reader(&mut self) {
         if let Some(reader) = self.reader.take() {
             reader.wake();
         }
@@ -456,20 +446,10 @@ where
 
     /// Writes what the connection has queued, as far as the transport takes it, and flushes
     /// the transport.
-    fn poll_write_out(&mut self, side: Side, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        // The reader asks at least once for every read, usually with nothing to write: that
-        // takes no lock and no call into the transport.
-        if !self.unflushed && !self.driver.output().has_remaining() {
-            return Poll::Ready(Ok(()));
-        }
+    fn poll_write_out(&mut self, side: Side, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.write_wakers.register(side, cx.waker());
         let mut write_cx = Context::from_waker(&self.write_waker);
-        let Inner {
-            io,
-            driver,
-            unflushed,
-            ..
-        } = self;
+        let Inner { io, driver, .. } = self;
         let vectored = io.is_write_vectored();
         loop {
             // Asked for anew on each pass: writing may make room for a pong the core held back.
@@ -485,16 +465,11 @@ where
                 ready!(Pin::new(&mut *io).poll_write(&mut write_cx, out.chunk()))?
             };
             if written == 0 {
-                return Poll::Ready(Err(
-                    std::io::Error::from(std::io::ErrorKind::WriteZero).into()
-                ));
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
             out.advance(written);
-            *unflushed = true;
         }
-        ready!(Pin::new(&mut *io).poll_flush(&mut write_cx))?;
-        *unflushed = false;
-        Poll::Ready(Ok(()))
+        Pin::new(&mut *io).poll_flush(&mut write_cx)
     }
 
     /// Shuts the transport's writing side down. Shutting down writes (a TLS close_notify, a
@@ -506,7 +481,8 @@ where
         Pin::new(&mut self.io).poll_shutdown(&mut write_cx)
     }
 
-    /// The next message, frame, close or error, driving the connection while it waits.
+    /// The next message, frame, close or error: executes what the driver decides until it
+    /// has an item, the stream ends, or the transport must be waited for.
     fn poll_incoming(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming>>> {
         if self
             .reader
@@ -515,88 +491,62 @@ where
         {
             self.reader = Some(cx.waker().clone());
         }
-        // The clock is read once before the transport is (and again when the timer fires), not
-        // for every message already decoded: that was a measurable part of the cost of small
-        // messages. Input read earlier was timed when it was read.
-        let mut ticked = false;
+        self.driver.resume(None);
         loop {
-            if let Some(error) = self.unreported.take() {
-                return Poll::Ready(Some(Err(error)));
-            }
-            if self.ended {
-                return Poll::Ready(None);
-            }
-            let queued = self.driver.buffered_amount();
-            let item = self.driver.next_incoming();
-            // What the core queued itself (answers to pings, close frames, keepalive pings)
-            // goes out at once, and so does everything before the transport is read again; but
-            // a message handed over with nothing new to write leaves what the application
-            // queued in place, so that the echoes of one read go out in one write (corking).
-            // A transport that is not ready wakes this half through the write waker.
-            // Once the transport has failed there is nothing more to write to it.
-            let core_wrote = self.driver.buffered_amount() > queued;
-            if !self.driver.transport_failed() && (item.is_none() || core_wrote) {
-                if let Poll::Ready(Err(error)) = self.poll_write_out(Side::Reader, cx) {
-                    self.driver.handle_transport_error();
-                    match item {
-                        // Reported after the message that came first.
-                        Some(_) => self.unreported = Some(error),
-                        None => return Poll::Ready(Some(Err(error))),
-                    }
+            match self.driver.poll() {
+                Action::Deliver(item) => return Poll::Ready(Some(item)),
+                Action::Write { .. } => {
+                    let result = match self.poll_write_out(Side::Reader, cx) {
+                        Poll::Ready(Ok(())) => WriteResult::Done,
+                        Poll::Ready(Err(error)) => WriteResult::Failed(error),
+                        // The write waker wakes this half when the transport takes more.
+                        Poll::Pending => WriteResult::Blocked,
+                    };
+                    self.driver.handle_write(now(), result);
                 }
-            }
-            if let Some(item) = item {
-                return Poll::Ready(Some(item));
-            }
-            if !ticked {
-                // Timers that fire now may have something to report or write: look again.
-                ticked = true;
-                self.driver.tick(now());
-                continue;
-            }
-            match self.driver.transport_step() {
-                TransportStep::Close => {
+                Action::ShutdownWrite => {
+                    let done = self.poll_shutdown(cx).is_ready();
+                    self.driver.handle_shutdown(done);
+                }
+                Action::Read { until } => {
+                    let Inner { io, driver, .. } = self;
+                    // Straight into the core's input; a dropped read future has read nothing.
+                    let read = driver
+                        .read_with(now(), |input| std::pin::pin!(io.read_buf(input)).poll(cx));
+                    let result = match read {
+                        Poll::Ready(Ok(n)) => ReadResult::Appended(n),
+                        Poll::Ready(Err(error)) => ReadResult::Failed(error),
+                        Poll::Pending if self.poll_sleep(until, cx).is_ready() => {
+                            ReadResult::TimedOut
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    self.driver.handle_read(now(), result);
+                }
+                // Only a deadline given to `resume` times out, and this front-end gives none.
+                Action::TimedOut => {}
+                Action::End => {
                     // Best effort: the connection is over whether or not the shutdown completes.
                     let _ = self.poll_shutdown(cx);
-                    self.ended = true;
-                    continue;
-                }
-                TransportStep::ShutdownWrite => {
-                    if self.poll_shutdown(cx).is_ready() {
-                        self.driver.write_shut_down();
-                    }
-                }
-                TransportStep::Read => {}
-            }
-            let Inner { io, driver, .. } = self;
-            // Straight into the core's input; a dropped read future has read nothing.
-            match driver.read_with(|input| std::pin::pin!(io.read_buf(input)).poll(cx)) {
-                Poll::Ready(Ok(n)) => {
-                    if n == 0 {
-                        self.driver.handle_read(0);
-                    }
-                    continue;
-                }
-                Poll::Ready(Err(error)) => {
-                    self.driver.handle_transport_error();
-                    return Poll::Ready(Some(Err(error.into())));
-                }
-                Poll::Pending => {}
-            }
-            let deadline = self.driver.deadline();
-            if deadline != self.armed {
-                self.armed = deadline;
-                if let Some(deadline) = deadline {
-                    self.sleep.as_mut().reset(deadline.into());
+                    return Poll::Ready(None);
                 }
             }
-            if self.armed.is_some() && self.sleep.as_mut().poll(cx).is_ready() {
-                self.armed = None;
-                self.driver.tick(now());
-                continue;
-            }
-            return Poll::Pending;
         }
+    }
+
+    /// Waits until `until`: ready once it has passed.
+    fn poll_sleep(&mut self, until: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
+        if until != self.armed {
+            self.armed = until;
+            if let Some(until) = until {
+                self.sleep.as_mut().reset(until.into());
+            }
+        }
+        if self.armed.is_some() && self.sleep.as_mut().poll(cx).is_ready() {
+            self.armed = None;
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 
     /// The next message. The connection is in message mode (see `from_raw`), so it never
@@ -636,58 +586,53 @@ where
         if self.driver.has_room() {
             return Poll::Ready(Ok(()));
         }
-        ready!(self.poll_write_out(Side::Writer, cx))?;
-        Poll::Ready(Ok(()))
+        self.poll_flush(cx)
     }
 
     /// Queues a message; `compress` lets the extensions transform it.
     fn start_send(&mut self, message: Message, compress: bool) -> Result<()> {
-        let closing = matches!(message, Message::Close(_));
-        self.queue(closing, |conn| match compress {
-            true => conn.send(message),
-            false => conn.send_uncompressed(message),
-        })
-    }
-
-    fn start_send_frame(&mut self, frame: Frame) -> Result<()> {
-        let closing = frame.opcode == OpCode::Close;
-        self.queue(closing, |conn| conn.send_frame(frame))
-    }
-
-    /// Runs one command on the connection; a close wakes the reader to arm its timer. Only a
-    /// close starts a timer, so only a close needs the current time first.
-    fn queue(
-        &mut self,
-        closing: bool,
-        command: impl FnOnce(&mut wsio_proto::Connection) -> Result<(), SendError>,
-    ) -> Result<()> {
-        if closing {
-            self.driver.tick(now());
-        }
-        command(self.driver.conn())?;
-        if closing {
-            // The close timer now runs: the reader must re-arm its sleep.
-            if let Some(reader) = self.reader.take() {
-                reader.wake();
-            }
-        }
+        let moved = self.driver.send(message, compress, now)?;
+        self.after_command(moved);
         Ok(())
     }
 
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.poll_write_out(Side::Writer, cx)
+    fn start_send_frame(&mut self, frame: Frame) -> Result<()> {
+        let moved = self.driver.send_frame(frame, now())?;
+        self.after_command(moved);
+        Ok(())
     }
 
-    /// `Sink::poll_close`: a close frame (1000) unless the close handshake has begun, through
-    /// `queue` so that the clock is current and the reader arms the close timer; then a flush.
+    /// A command that moved the connection's deadline (a close starts its timer) wakes the
+    /// reader, which sleeps until that deadline.
+    fn after_command(&mut self, deadline_moved: bool) {
+        if deadline_moved {
+            self.wake_reader();
+        }
+    }
+
+    /// Writes and flushes everything queued, for a sender.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if !self.driver.has_output() {
+            return Poll::Ready(Ok(()));
+        }
+        let result = ready!(self.poll_write_out(Side::Writer, cx));
+        let result = self.driver.handle_send_write(now(), result);
+        if result.is_err() {
+            // The reader ends the connection, after what had already arrived.
+            self.wake_reader();
+        }
+        Poll::Ready(result)
+    }
+
+    /// `Sink::poll_close`: a close frame (1000) unless the close handshake has begun, then a
+    /// flush.
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.queue(true, |conn| {
-            if conn.state() == wsio_proto::State::Open {
-                conn.close(CloseCode::NORMAL, "")
-            } else {
-                Ok(())
-            }
-        })?;
+        if self
+            .driver
+            .close_unless_closing(now(), CloseCode::NORMAL, "")
+        {
+            self.wake_reader();
+        }
         self.poll_flush(cx)
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The harness plays the part of the I/O layer and of TCP: it moves bytes between the two ends
 //! in chunks of a chosen size, honours each end's transport action (a shutdown or close becomes
-//! the other end's EOF once the bytes before it are delivered) and calls `handle_timeout` with
-//! a clock that only moves when a test says so.
+//! the other end's EOF once the bytes before it are delivered), and keeps a clock, `Pair::now`,
+//! that only moves when a test says so. Bytes are received and decoded at the clock's time of
+//! delivery; `handle_timeout` is called when the clock moves.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -55,12 +56,13 @@ impl End {
 
     /// Drains this end's transmit buffer.
     pub fn take_output(&mut self) -> Vec<u8> {
-        let out = self.conn.transmit();
+        let out = self.conn.poll_transmit();
         out.copy_to_bytes(out.remaining()).to_vec()
     }
 
-    fn collect_events(&mut self) {
-        while let Some(event) = self.conn.poll_event() {
+    /// Decodes what this end has received, at `now`, and collects the events.
+    fn collect_events(&mut self, now: Instant) {
+        while let Some(event) = self.conn.poll_event(now) {
             self.events.push(event);
         }
     }
@@ -140,8 +142,8 @@ impl Pair {
         for _ in 0..10_000 {
             let moved = Self::transfer(&mut self.client, &mut self.server, self.chunk, self.now)
                 | Self::transfer(&mut self.server, &mut self.client, self.chunk, self.now);
-            self.client.collect_events();
-            self.server.collect_events();
+            self.client.collect_events(self.now);
+            self.server.collect_events(self.now);
             if !moved {
                 return;
             }
@@ -159,10 +161,9 @@ impl Pair {
         if !data.is_empty() && !from.write_closed {
             moved = true;
             if !to.dropped {
-                to.conn.handle_timeout(now);
                 for piece in data.chunks(chunk.max(1)) {
-                    to.conn.receive(piece);
-                    to.collect_events();
+                    to.conn.receive(now, piece);
+                    to.collect_events(now);
                 }
             }
         }
@@ -171,9 +172,8 @@ impl Pair {
             from.write_closed = true;
             moved = true;
             if !to.dropped {
-                to.conn.handle_timeout(now);
                 to.conn.receive_eof();
-                to.collect_events();
+                to.collect_events(now);
             }
         }
         if action == TransportAction::Close && !from.dropped {

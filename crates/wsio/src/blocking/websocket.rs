@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use wsio_proto::{CloseCode, CloseFrame, CloseInfo, Frame, Message, Negotiated, Role, Utf8Bytes};
 
-use super::stream::{BlockingStream, is_timeout, timeout_or};
+use super::stream::BlockingStream;
 use crate::config::Config;
-use crate::driver::{Driver, Incoming, TransportStep};
+use crate::driver::{Action, Driver, Incoming, ReadResult, WriteResult, is_timeout};
 use crate::error::{Error, Phase, Result};
 
 /// The most slices one vectored write hands to the stream.
@@ -48,12 +48,10 @@ pub struct WebSocket<S> {
     driver: Driver,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
-    /// The stream has ended (closed by us, or failed).
-    ended: bool,
+    /// The transport has been shut down after the stream ended.
+    closed: bool,
     /// Set by a server that shuts down: the connection then closes itself with 1001.
     shutdown: Option<Arc<AtomicBool>>,
-    /// A transport error not yet reported, because a message came first.
-    unreported: Option<Error>,
 }
 
 impl<S: BlockingStream> WebSocket<S> {
@@ -78,9 +76,8 @@ impl<S: BlockingStream> WebSocket<S> {
             driver: Driver::start(role, config, &leftover, negotiated, Instant::now()),
             read_timeout: None,
             write_timeout: None,
-            ended: false,
+            closed: false,
             shutdown: None,
-            unreported: None,
         }
     }
 
@@ -107,7 +104,7 @@ impl<S: BlockingStream> WebSocket<S> {
 
     /// Where the connection is.
     pub fn ready_state(&self) -> ReadyState {
-        if self.driver.close_info().is_some() || self.ended {
+        if self.driver.close_info().is_some() || self.driver.has_ended() {
             ReadyState::Closed
         } else if self.driver.is_closing() {
             ReadyState::Closing
@@ -134,8 +131,7 @@ impl<S: BlockingStream> WebSocket<S> {
 
     /// Sends a message and waits until it is written.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<()> {
-        self.driver.tick(Instant::now());
-        self.driver.conn().send(message.into())?;
+        self.driver.send(message.into(), true, Instant::now)?;
         self.flush()
     }
 
@@ -143,8 +139,7 @@ impl<S: BlockingStream> WebSocket<S> {
     /// uncompressed even where permessage-deflate is in use: for data that is already
     /// compressed.
     pub fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<()> {
-        self.driver.tick(Instant::now());
-        self.driver.conn().send_uncompressed(message.into())?;
+        self.driver.send(message.into(), false, Instant::now)?;
         self.flush()
     }
 
@@ -171,8 +166,7 @@ impl<S: BlockingStream> WebSocket<S> {
     /// Sends one frame as given (fin, RSV bits, opcode, payload). See
     /// [`wsio_proto::Connection::send_frame`] for what is checked.
     pub fn send_frame(&mut self, frame: Frame) -> Result<()> {
-        self.driver.tick(Instant::now());
-        self.driver.conn().send_frame(frame)?;
+        self.driver.send_frame(frame, Instant::now())?;
         self.flush()
     }
 
@@ -205,146 +199,120 @@ impl<S: BlockingStream> WebSocket<S> {
         FrameSocket(self)
     }
 
-    /// Drives the connection until it has something for the application.
+    /// Executes what the driver decides until it has something for the application.
     fn next_incoming(&mut self) -> Result<Incoming> {
         let deadline = self.read_timeout.map(|timeout| Instant::now() + timeout);
-        // The caller's deadline counts only once something was read or tried: even a zero
-        // timeout reads what is already there.
-        let mut tried = false;
+        self.driver.resume(deadline);
         loop {
-            if let Some(error) = self.unreported.take() {
-                return Err(error);
-            }
-            if self.ended {
-                return Err(wsio_proto::SendError::Closed.into());
-            }
-            if tried && deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return Err(Error::Timeout(Phase::Read));
-            }
-            self.driver.tick(Instant::now());
             let shutting_down = self
                 .shutdown
                 .as_ref()
                 .is_some_and(|s| s.load(Ordering::Acquire));
-            if shutting_down && !self.driver.is_closing() {
-                // Only fails if a close was already sent, which `is_closing` rules out.
-                let _ = self
-                    .driver
-                    .conn()
-                    .close(CloseCode::GOING_AWAY, "server shutting down");
+            if shutting_down {
+                self.driver.close_unless_closing(
+                    Instant::now(),
+                    CloseCode::GOING_AWAY,
+                    "server shutting down",
+                );
             }
-            let item = self.driver.next_incoming();
-            if let Err(error) = self.write_within(deadline) {
-                match item {
-                    // Reported after the message that came first.
-                    Some(_) => self.unreported = Some(error),
-                    None => return Err(error),
+            match self.driver.poll() {
+                Action::Deliver(item) => return item,
+                Action::Write { until } => {
+                    let result = self.write_until(until);
+                    self.driver.handle_write(Instant::now(), result);
                 }
-            }
-            if let Some(item) = item {
-                return item;
-            }
-            match self.driver.transport_step() {
-                TransportStep::Close => {
-                    // The connection is over: let the peer see the end now, not when this
-                    // value is dropped.
-                    let _ = self.io.shutdown_write();
-                    self.ended = true;
-                    continue;
-                }
-                TransportStep::ShutdownWrite => {
+                Action::ShutdownWrite => {
                     // Best effort: the close handshake is over either way.
                     let _ = self.io.shutdown_write();
-                    self.driver.write_shut_down();
+                    self.driver.handle_shutdown(true);
                 }
-                TransportStep::Read => {}
-            }
-            let now = Instant::now();
-            // Block until data, the core's next timer, or the caller's deadline.
-            let poll = self.shutdown.as_ref().map(|_| now + SHUTDOWN_POLL);
-            let wait = [self.driver.deadline(), deadline, poll]
-                .into_iter()
-                .flatten()
-                .min()
-                .map(|until| {
-                    until
-                        .saturating_duration_since(now)
-                        .max(Duration::from_millis(1))
-                });
-            self.io.set_read_timeout(wait)?;
-            let read = {
-                let buf = self.driver.read_buf();
-                self.io.read(buf)
-            };
-            tried = true;
-            match read {
-                Ok(n) => self.driver.handle_read(n),
-                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => {
-                    self.driver.handle_transport_error();
-                    return Err(error.into());
+                Action::Read { until } => {
+                    let result = self.read_until(until)?;
+                    self.driver.handle_read(Instant::now(), result);
+                }
+                Action::TimedOut => return Err(Error::Timeout(Phase::Read)),
+                Action::End => {
+                    if !self.closed {
+                        // Let the peer see the end now, not when this value is dropped.
+                        let _ = self.io.shutdown_write();
+                        self.closed = true;
+                    }
+                    return Err(wsio_proto::SendError::Closed.into());
                 }
             }
         }
     }
 
-    /// Writes what is queued while receiving, within the nearer of the caller's deadline and
-    /// the core's next timer (and the write timeout), so that a peer that does not read cannot
-    /// hold `recv`: what does not go out in time goes out on a later call. A write that fails
-    /// otherwise ends the connection.
-    fn write_within(&mut self, deadline: Option<Instant>) -> Result<()> {
-        if self.driver.output_is_empty() || self.driver.transport_failed() {
-            return Ok(());
-        }
-        let bound = [deadline, self.driver.deadline()]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|until| {
-                until
-                    .saturating_duration_since(Instant::now())
-                    .max(Duration::from_millis(1))
-            });
-        let timeout = match (bound, self.write_timeout) {
-            (Some(bound), Some(limit)) => Some(bound.min(limit)),
-            (bound, limit) => bound.or(limit),
+    /// One read, waiting no later than `until` (and, with a server's shutdown signal attached,
+    /// no longer than it takes to notice the signal).
+    fn read_until(&mut self, until: Option<Instant>) -> Result<ReadResult> {
+        let poll = self.shutdown.as_ref().map(|_| SHUTDOWN_POLL);
+        let wait = match (time_left(until), poll) {
+            (Some(left), Some(poll)) => Some(left.min(poll)),
+            (left, poll) => left.or(poll),
         };
-        self.io.set_write_timeout(timeout)?;
-        let written = self.write_out();
-        self.io.set_write_timeout(self.write_timeout)?;
-        match written {
-            Err(Error::Io(e)) if is_timeout(&e) => Ok(()),
-            Err(error) => {
-                self.driver.handle_transport_error();
-                Err(error)
+        self.io.set_read_timeout(wait)?;
+        let buf = self.driver.read_buf();
+        Ok(match self.io.read(buf) {
+            Ok(n) => ReadResult::Buffered(n),
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                ReadResult::TimedOut
             }
-            Ok(()) => Ok(()),
+            Err(error) => ReadResult::Failed(error),
+        })
+    }
+
+    /// Writes what is queued, waiting no later than `until` nor longer than the write timeout.
+    fn write_until(&mut self, until: Option<Instant>) -> WriteResult {
+        let timeout = match (time_left(until), self.write_timeout) {
+            (Some(left), Some(limit)) => Some(left.min(limit)),
+            (left, limit) => left.or(limit),
+        };
+        let written = self
+            .io
+            .set_write_timeout(timeout)
+            .and_then(|()| self.write_out());
+        let _ = self.io.set_write_timeout(self.write_timeout);
+        match written {
+            Ok(()) => WriteResult::Done,
+            Err(e) if is_timeout(&e) => WriteResult::Blocked,
+            Err(error) => WriteResult::Failed(error),
         }
     }
 
-    /// Writes everything queued.
+    /// Writes everything queued, for a send.
     fn flush(&mut self) -> Result<()> {
-        match self.write_out() {
-            Err(Error::Io(e)) => Err(timeout_or(e, Phase::Write)),
-            other => other,
-        }
+        let result = self.write_out();
+        self.driver.handle_send_write(Instant::now(), result)
     }
 
-    fn write_out(&mut self) -> Result<()> {
-        let out = self.driver.output();
-        while out.has_remaining() {
+    fn write_out(&mut self) -> io::Result<()> {
+        loop {
+            let out = self.driver.output();
+            if !out.has_remaining() {
+                break;
+            }
             let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
             let count = out.chunks_vectored(&mut slices);
             match self.io.write_vectored(&slices[..count]) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => out.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
-        self.io.flush()?;
-        Ok(())
+        self.io.flush()
     }
+}
+
+/// The time left until `until`, at least a millisecond: a zero timeout means "no timeout" to
+/// the standard library's sockets.
+fn time_left(until: Option<Instant>) -> Option<Duration> {
+    until.map(|until| {
+        until
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    })
 }
 
 /// A blocking connection in frame mode: frames exactly as they arrived (fin, RSV bits,
