@@ -250,7 +250,7 @@ fn wss_with_a_certificate_made_in_the_test() {
     thread::spawn(move || {
         for stream in listener.incoming().take(2) {
             let conn = wsio::rustls::ServerConnection::new(server_config.clone()).unwrap();
-            let tls = wsio::rustls::StreamOwned::new(conn, stream.unwrap());
+            let tls = blocking::TlsStream::new(conn, stream.unwrap());
             if let Ok(ws) = blocking::accept(Stream::ServerTls(Box::new(tls))) {
                 echo(ws);
             }

@@ -8,8 +8,7 @@ use http::StatusCode;
 use wsio_proto::handshake::{encode_response, encode_response_head, reject};
 use wsio_proto::{IncomingRequest, Role, ServerHandshake};
 
-use super::stream::BlockingStream;
-use super::stream::timeout_or;
+use super::stream::{BlockingStream, is_timeout, timeout_or};
 use super::websocket::WebSocket;
 use crate::accept::{Accept, Reject, UpgradeRequest, answer};
 use crate::config::Config;
@@ -54,7 +53,8 @@ where
     S: BlockingStream,
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let incoming = read_request(&mut stream, config)?;
+    let deadline = Instant::now() + config.handshake_timeout;
+    let incoming = read_request(&mut stream, config, deadline)?;
     respond(stream, incoming, config, decide)
 }
 
@@ -89,12 +89,13 @@ where
     ))
 }
 
-/// Reads a request head within the handshake timeout, refusing what cannot be served.
+/// Reads a request head by `deadline` (the end of the handshake timeout), refusing what
+/// cannot be served.
 pub(crate) fn read_request<S: BlockingStream>(
     stream: &mut S,
     config: &Config,
+    deadline: Instant,
 ) -> Result<IncomingRequest> {
-    let deadline = Instant::now() + config.handshake_timeout;
     let mut handshake = ServerHandshake::with_max_head_size(config.protocol.max_handshake_size);
     let mut buf = [0u8; HANDSHAKE_READ];
     stream.set_write_timeout(Some(config.handshake_timeout))?;
@@ -154,8 +155,11 @@ pub(crate) fn answer_and_close<S: BlockingStream>(
             return;
         }
         match stream.read(&mut sink) {
-            Ok(0) | Err(_) => return,
+            Ok(0) => return,
             Ok(_) => {}
+            // A timed-out read, or a TLS record not complete yet: the deadline decides.
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
         }
     }
 }

@@ -2,11 +2,11 @@
 
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wsio_proto::Role;
 
-use super::stream::{BlockingStream, Stream, timeout_or};
+use super::stream::{BlockingStream, Stream, is_timeout, timeout_or};
 use super::websocket::WebSocket;
 use crate::client::{ClientBuilder, Response};
 use crate::error::{Error, Phase, Result};
@@ -57,8 +57,9 @@ impl ClientBuilder {
             let n = match io.read(&mut buf) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(timeout_or(e, Phase::Handshake)),
+                // A timed-out read, or a TLS record not complete yet: the deadline decides.
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
             };
             if let Some(accepted) = handshake.receive(&buf[..n])? {
                 break accepted;
@@ -72,55 +73,45 @@ impl ClientBuilder {
         Ok((ws, response))
     }
 
+    /// Opens the transport within the connect timeout: the TCP connect and, for `wss://`, the
+    /// TLS handshake, under one deadline.
     fn open_blocking(&self) -> Result<Stream> {
         #[cfg(unix)]
         if let Some(path) = self.url.unix_socket() {
             return Ok(Stream::Unix(std::os::unix::net::UnixStream::connect(path)?));
         }
-        let tcp = connect_tcp(
-            self.url.host(),
-            self.url.port(),
-            self.config.connect_timeout,
-        )?;
+        let deadline = Instant::now() + self.config.connect_timeout;
+        let tcp = connect_tcp(self.url.host(), self.url.port(), deadline)?;
         tcp.set_nodelay(true)?;
         if !self.url.is_tls() {
             return Ok(Stream::Tcp(tcp));
         }
-        self.tls_blocking(tcp)
+        self.tls_blocking(tcp, deadline)
     }
 
     #[cfg(feature = "tls")]
-    fn tls_blocking(&self, mut tcp: TcpStream) -> Result<Stream> {
+    fn tls_blocking(&self, tcp: TcpStream, deadline: Instant) -> Result<Stream> {
         let config = crate::tls::client_config(&self.trust)?;
         let name = crate::tls::server_name(self.url.host())?;
-        let mut conn =
+        let conn =
             rustls::ClientConnection::new(config, name).map_err(|e| Error::Tls(Box::new(e)))?;
-        // The TLS handshake counts toward the connect timeout.
-        tcp.set_read_timeout(Some(self.config.connect_timeout))?;
-        tcp.set_write_timeout(Some(self.config.connect_timeout))?;
-        while conn.is_handshaking() {
-            conn.complete_io(&mut tcp)
-                .map_err(|e| match crate::tls::map_io_error(e) {
-                    Error::Io(e) => timeout_or(e, Phase::Connect),
-                    other => other,
-                })?;
-        }
-        tcp.set_read_timeout(None)?;
-        tcp.set_write_timeout(None)?;
-        Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+        let mut tls = super::TlsStream::new(conn, tcp);
+        tls.handshake(deadline, Phase::Connect)?;
+        tls.set_read_timeout(None)?;
+        tls.set_write_timeout(None)?;
+        Ok(Stream::Tls(Box::new(tls)))
     }
 
     #[cfg(not(feature = "tls"))]
-    fn tls_blocking(&self, _tcp: TcpStream) -> Result<Stream> {
+    fn tls_blocking(&self, _tcp: TcpStream, _deadline: Instant) -> Result<Stream> {
         Err(Error::Url(wsio_proto::UrlError::UnsupportedScheme(
             "wss (this build of wsio has no `tls` feature)".into(),
         )))
     }
 }
 
-/// Connects to the first address of `host` that answers within `timeout` in all.
-fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
-    let deadline = Instant::now() + timeout;
+/// Connects to the first address of `host` that answers by `deadline`.
+fn connect_tcp(host: &str, port: u16, deadline: Instant) -> Result<TcpStream> {
     let mut last_error = None;
     for addr in (host, port).to_socket_addrs()? {
         let left = deadline.saturating_duration_since(Instant::now());

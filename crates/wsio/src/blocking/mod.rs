@@ -7,9 +7,10 @@
 //!   routing (path, subprotocol, fallback) and shutdown as the async server.
 //! - [`WebSocket`] sends and receives with blocking calls, with optional read and write
 //!   timeouts; [`FrameSocket`] does the same frame by frame.
-//! - Any stream works that implements [`BlockingStream`]: `TcpStream`, `UnixStream` and
-//!   [`Stream`] (TCP, TLS or Unix, what [`connect`] opens) do, and [`Plain`] wraps any other
-//!   `Read + Write` stream.
+//! - Any stream works that implements [`BlockingStream`]: `TcpStream`, `UnixStream`,
+//!   `TlsStream` (rustls over TCP, stepped so that the timeouts hold however the peer cuts
+//!   its records) and [`Stream`] (TCP, TLS or Unix, what [`connect`] opens) do, and [`Plain`]
+//!   wraps any other `Read + Write` stream.
 //!
 //! It shares the driver with the async front-end: both feed the same protocol core, and the
 //! keepalive and close timers the core decides are reached here through read timeouts.
@@ -18,10 +19,14 @@ mod accept;
 mod client;
 mod server;
 mod stream;
+#[cfg(feature = "tls")]
+mod tls_stream;
 mod websocket;
 
 pub use accept::{accept, accept_with};
 pub use client::connect;
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use stream::{BlockingStream, Plain, Stream};
+#[cfg(feature = "tls")]
+pub use tls_stream::TlsStream;
 pub use websocket::{FrameSocket, ReadyState, WebSocket};

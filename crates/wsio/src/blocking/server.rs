@@ -328,20 +328,29 @@ impl Drop for Departure<'_> {
 
 /// One connection: TLS if configured, the handshake with routing, then its handler.
 fn serve(shared: &Shared, stream: Stream, peer_addr: Option<SocketAddr>) {
+    // The TLS handshake and the request head, together.
+    let deadline = Instant::now() + shared.config.handshake_timeout;
     #[cfg(feature = "tls")]
     let stream = match (&shared.tls, stream) {
-        (Some(config), Stream::Tcp(tcp)) => match rustls::ServerConnection::new(config.clone()) {
-            // The TLS handshake runs inside the WebSocket handshake's reads, under its timeout.
-            Ok(conn) => Stream::ServerTls(Box::new(rustls::StreamOwned::new(conn, tcp))),
-            Err(error) => {
-                tracing::warn!(%error, "cannot start TLS");
+        (Some(config), Stream::Tcp(tcp)) => {
+            let conn = match rustls::ServerConnection::new(config.clone()) {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot start TLS");
+                    return;
+                }
+            };
+            let mut tls = super::TlsStream::new(conn, tcp);
+            if let Err(error) = tls.handshake(deadline, crate::Phase::Handshake) {
+                tracing::debug!(%error, ?peer_addr, "TLS handshake failed");
                 return;
             }
-        },
+            Stream::ServerTls(Box::new(tls))
+        }
         (_, stream) => stream,
     };
     let mut stream = stream;
-    let incoming = match read_request(&mut stream, &shared.config) {
+    let incoming = match read_request(&mut stream, &shared.config, deadline) {
         Ok(incoming) => incoming,
         Err(error) => {
             tracing::debug!(%error, ?peer_addr, "connection not served");

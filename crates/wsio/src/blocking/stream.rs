@@ -7,6 +7,8 @@ use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+#[cfg(feature = "tls")]
+use super::tls_stream::TlsStream;
 use crate::error::{Error, Phase};
 
 /// Whether an I/O error is a read or write timeout: the kinds a timed-out blocking call gives.
@@ -110,27 +112,13 @@ pub enum Stream {
     /// A Unix-domain socket.
     #[cfg(unix)]
     Unix(UnixStream),
-    /// TLS over TCP, client side.
+    /// TLS over TCP, client side. With a read timeout set, a read may end early with an error
+    /// of kind `WouldBlock` when only part of a TLS record came: see [`TlsStream`].
     #[cfg(feature = "tls")]
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-    /// TLS over TCP, server side.
+    Tls(Box<TlsStream<rustls::ClientConnection>>),
+    /// TLS over TCP, server side, read as [`Stream::Tls`] is.
     #[cfg(feature = "tls")]
-    ServerTls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
-}
-
-impl Stream {
-    /// The TCP connection under the stream, if there is one.
-    fn tcp(&mut self) -> Option<&mut TcpStream> {
-        match self {
-            Stream::Tcp(tcp) => Some(tcp),
-            #[cfg(unix)]
-            Stream::Unix(_) => None,
-            #[cfg(feature = "tls")]
-            Stream::Tls(tls) => Some(&mut tls.sock),
-            #[cfg(feature = "tls")]
-            Stream::ServerTls(tls) => Some(&mut tls.sock),
-        }
-    }
+    ServerTls(Box<TlsStream<rustls::ServerConnection>>),
 }
 
 macro_rules! dispatch {
@@ -169,44 +157,15 @@ impl Write for Stream {
 
 impl BlockingStream for Stream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            #[cfg(unix)]
-            Stream::Unix(unix) => unix.set_read_timeout(timeout),
-            other => other
-                .tcp()
-                .map_or(Ok(()), |tcp| tcp.set_read_timeout(timeout)),
-        }
+        dispatch!(self, s => s.set_read_timeout(timeout))
     }
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            #[cfg(unix)]
-            Stream::Unix(unix) => unix.set_write_timeout(timeout),
-            other => other
-                .tcp()
-                .map_or(Ok(()), |tcp| tcp.set_write_timeout(timeout)),
-        }
+        dispatch!(self, s => s.set_write_timeout(timeout))
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(tcp) => tcp.shutdown(Shutdown::Write),
-            #[cfg(unix)]
-            Stream::Unix(unix) => unix.shutdown(Shutdown::Write),
-            // TLS first says so in a close_notify alert, then the TCP side shuts down.
-            #[cfg(feature = "tls")]
-            Stream::Tls(tls) => {
-                tls.conn.send_close_notify();
-                tls.flush()?;
-                tls.sock.shutdown(Shutdown::Write)
-            }
-            #[cfg(feature = "tls")]
-            Stream::ServerTls(tls) => {
-                tls.conn.send_close_notify();
-                tls.flush()?;
-                tls.sock.shutdown(Shutdown::Write)
-            }
-        }
+        dispatch!(self, s => s.shutdown_write())
     }
 }
 
