@@ -90,6 +90,14 @@ impl Error {
     }
 }
 
+/// Whether an I/O error is a read or write timeout: the kinds a timed-out blocking call gives.
+pub(crate) fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -9,15 +9,8 @@ use std::time::Duration;
 
 #[cfg(feature = "tls")]
 use super::tls_stream::TlsStream;
+pub(crate) use crate::error::is_timeout;
 use crate::error::{Error, Phase};
-
-/// Whether an I/O error is a read or write timeout: the kinds a timed-out blocking call gives.
-pub(crate) fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
 
 /// A timed-out I/O error as [`Error::Timeout`] of `phase`; any other as it is.
 pub(crate) fn timeout_or(error: io::Error, phase: Phase) -> Error {

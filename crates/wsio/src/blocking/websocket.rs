@@ -10,7 +10,8 @@ use wsio_proto::{CloseCode, CloseFrame, CloseInfo, Frame, Message, Negotiated, R
 
 use super::stream::BlockingStream;
 use crate::config::Config;
-use crate::driver::{Action, Driver, Incoming, ReadResult, WriteResult, is_timeout};
+use crate::driver::{Action, Driver, Incoming, ReadResult, WriteResult};
+use crate::error::is_timeout;
 use crate::error::{Error, Phase, Result};
 
 /// The most slices one vectored write hands to the stream.

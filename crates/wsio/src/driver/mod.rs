@@ -48,7 +48,7 @@ use wsio_proto::{
 };
 
 use crate::config::Config;
-use crate::error::{Error, Phase};
+use crate::error::{Error, Phase, is_timeout};
 
 /// The room offered to a connection's first read straight into the core.
 const FIRST_READ_SIZE: usize = 4096;
@@ -531,14 +531,6 @@ impl Driver {
             (a, b) => a.or(b),
         }
     }
-}
-
-/// Whether an I/O error is a timeout: the kinds a timed-out blocking call gives.
-pub(crate) fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// A whole message as the single final frame that carries it: what frame mode delivers for a
