@@ -84,7 +84,7 @@ enum State {
         head_len: usize,
         body_len: usize,
     },
-    /// A result has been returned.
+    /// A result or an error has been returned.
     Done,
 }
 
@@ -319,9 +319,8 @@ impl ClientHandshake {
     /// A head that does not end within the limit is [`HandshakeError::TooLarge`]; the buffer
     /// never holds more than the limit.
     ///
-    /// # Panics
-    ///
-    /// If called again after it returned a result or an error.
+    /// Once it has returned a result or an error the handshake is finished: a later call reads
+    /// nothing and returns [`HandshakeError::AlreadyFinished`].
     pub fn receive(&mut self, data: &[u8]) -> Result<Option<Accepted>, HandshakeError> {
         let result = self.advance(data);
         if !matches!(result, Ok(None)) {
@@ -332,7 +331,7 @@ impl ClientHandshake {
 
     fn advance(&mut self, data: &[u8]) -> Result<Option<Accepted>, HandshakeError> {
         match &self.state {
-            State::Done => panic!("ClientHandshake::receive called after the handshake finished"),
+            State::Done => Err(HandshakeError::AlreadyFinished),
             State::Body { .. } => {
                 self.buffer.fill(data);
                 self.finish_body()
@@ -939,11 +938,41 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "after the handshake finished")]
-    fn receive_after_the_end_panics() {
+    fn receive_after_the_end_is_an_error() {
+        let finished = |handshake: &mut ClientHandshake| {
+            for more in [&b"more"[..], b"", &switching("", b"")] {
+                let error = handshake.receive(more).unwrap_err();
+                assert!(
+                    matches!(error, HandshakeError::AlreadyFinished),
+                    "{error:?}"
+                );
+                assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        };
+        // After success.
         let mut handshake = client();
         accepted(&mut handshake, &switching("", b""));
-        let _ = handshake.receive(b"more");
+        finished(&mut handshake);
+        // After a refusal, whose body was awaited.
+        let mut handshake = client();
+        let refusal = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\n";
+        assert!(handshake.receive(refusal).unwrap().is_none());
+        assert!(matches!(
+            handshake.receive(b"no"),
+            Err(HandshakeError::Rejected(_))
+        ));
+        finished(&mut handshake);
+        // After a response that fails its checks, and after a head that is too large.
+        let mut handshake = client();
+        let wrong = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+        assert!(handshake.receive(wrong).is_err());
+        finished(&mut handshake);
+        let mut handshake = client().max_head_size(10);
+        assert!(matches!(
+            handshake.receive(&switching("", b"")),
+            Err(HandshakeError::TooLarge { .. })
+        ));
+        finished(&mut handshake);
     }
 
     #[test]

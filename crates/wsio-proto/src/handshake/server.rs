@@ -116,14 +116,12 @@ impl ServerHandshake {
     /// [`HandshakeError::InvalidTarget`] (400) when it is not valid HTTP/1.x. Answer a failure
     /// with [`HandshakeError::response`].
     ///
-    /// # Panics
-    ///
-    /// If called again after it returned a request or an error.
+    /// Once it has returned a request or an error the reader is finished: a later call reads
+    /// nothing and returns [`HandshakeError::AlreadyFinished`].
     pub fn receive(&mut self, data: &[u8]) -> Result<Option<IncomingRequest>, HandshakeError> {
-        assert!(
-            !self.done,
-            "ServerHandshake::receive called after the request was read"
-        );
+        if self.done {
+            return Err(HandshakeError::AlreadyFinished);
+        }
         let taken = self.buffer.fill(data);
         if !self.buffer.worth_parsing() {
             return Ok(None);
@@ -702,11 +700,38 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "after the request was read")]
-    fn receive_after_the_end_panics() {
+    fn receive_after_the_end_is_an_error() {
+        let finished = |handshake: &mut ServerHandshake| {
+            for more in [&b"GET"[..], b"", valid_request("").as_bytes()] {
+                let error = handshake.receive(more).unwrap_err();
+                assert!(
+                    matches!(error, HandshakeError::AlreadyFinished),
+                    "{error:?}"
+                );
+                assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+                assert_eq!(error.response().status(), 500);
+            }
+        };
+        // After a request.
         let mut handshake = ServerHandshake::new();
-        let _ = handshake.receive(b"\0");
-        let _ = handshake.receive(b"GET");
+        assert!(
+            handshake
+                .receive(valid_request("").as_bytes())
+                .unwrap()
+                .is_some()
+        );
+        finished(&mut handshake);
+        // After a malformed head, and after a head that is too large.
+        let mut handshake = ServerHandshake::new();
+        assert!(matches!(
+            handshake.receive(b"\0\r\n\r\n"),
+            Err(HandshakeError::Malformed(_))
+        ));
+        finished(&mut handshake);
+        let mut handshake = ServerHandshake::with_max_head_size(10);
+        let error = handshake.receive(valid_request("").as_bytes()).unwrap_err();
+        assert!(matches!(error, HandshakeError::TooLarge { limit: 10 }));
+        finished(&mut handshake);
     }
 
     #[test]
