@@ -25,8 +25,8 @@ use wsio_proto::deflate::DeflateConfig;
 use wsio_proto::handshake::encode_response_head;
 use wsio_proto::{
     ClientHandshake, CloseCode, CloseInfo, Config, Connection, Decoded, Error, Event, Frame,
-    LimitExceeded, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message, Negotiated, OpCode, Role,
-    SendError, ServerHandshake, State, TransportAction, decode_frame, parse_close_payload,
+    LimitExceeded, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message, OpCode, Role, SendError,
+    ServerHandshake, State, TransportAction, decode_frame, parse_close_payload,
 };
 
 /// Beyond what the application queued, the output holds at most this much: the connection
@@ -83,28 +83,27 @@ impl Setup {
 }
 
 /// Runs a real opening handshake between a client with the settings `client` and a server with
-/// `server`, and returns what each of them agreed.
-fn negotiate(client: &Config, server: &Config) -> (Negotiated, Negotiated) {
+/// `server`, and returns the connections it ended in: the client's, then the server's.
+fn handshake(client: Config, server: Config) -> (Connection, Connection) {
     let mut handshake = ClientHandshake::from_parts("fuzz", "/")
         .expect("a valid request")
-        .extensions_from(client);
+        .config(client);
     let request = handshake.encode_request();
-    let offer = ServerHandshake::new()
+    let incoming = ServerHandshake::new()
         .receive(&request)
         .ok()
         .flatten()
-        .and_then(|incoming| incoming.validate().ok())
-        .expect("our own request is valid");
-    let agreed = offer
-        .negotiate(server)
-        .expect("our own offer is well formed");
-    let response = encode_response_head(&offer.accept_negotiated(None, &agreed));
+        .expect("our own request is whole");
+    let (response, server) = incoming
+        .validate()
+        .and_then(|offer| offer.accept_connection(None, server, &incoming.leftover))
+        .expect("our own request is valid and its offer well formed");
     let accepted = handshake
-        .receive(&response)
+        .receive(&encode_response_head(&response))
         .ok()
         .flatten()
         .expect("our own answer is acceptable");
-    (accepted.negotiated, agreed)
+    (accepted.connection, server)
 }
 
 /// Runs one input through a connection of `role`.
@@ -159,26 +158,27 @@ impl Harness {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
         };
-        let (negotiated, peer_negotiated) = match (role, &config.deflate) {
-            (_, None) => Default::default(),
-            (Role::Client, Some(_)) => {
+        let deflate = config.deflate.is_some();
+        let (conn, peer) = match (role, deflate) {
+            (_, false) => (
+                Connection::new(role, config),
+                Connection::new(peer_role, peer_config),
+            ),
+            (Role::Client, true) => {
                 peer_config.deflate = Some(DeflateConfig::default());
-                negotiate(&config, &peer_config)
+                handshake(config, peer_config)
             }
-            (Role::Server, Some(_)) => {
+            (Role::Server, true) => {
                 peer_config.deflate = Some(DeflateConfig::default());
-                let (theirs, ours) = negotiate(&peer_config, &config);
-                (ours, theirs)
+                let (peer, conn) = handshake(peer_config, config);
+                (conn, peer)
             }
         };
-        assert_eq!(negotiated.deflate.is_some(), config.deflate.is_some());
-        assert_eq!(
-            negotiated.deflate.is_some(),
-            peer_negotiated.deflate.is_some()
-        );
+        assert_eq!(conn.negotiated().deflate.is_some(), deflate);
+        assert_eq!(peer.negotiated().deflate.is_some(), deflate);
         Harness {
-            conn: Connection::with_extensions(role, config, &negotiated),
-            peer: Connection::with_extensions(peer_role, peer_config, &peer_negotiated),
+            conn,
+            peer,
             now: Instant::now(),
             closed: None,
             frame_mode_used,

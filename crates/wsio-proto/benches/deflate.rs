@@ -14,7 +14,7 @@ use bytes::Buf;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wsio_proto::deflate::DeflateConfig;
 use wsio_proto::handshake::encode_response_head;
-use wsio_proto::{ClientHandshake, Config, Connection, Event, Role, ServerHandshake};
+use wsio_proto::{ClientHandshake, Config, Connection, Event, ServerHandshake};
 
 /// About 16 KiB of JSON records, the kind of message compression is for; `seed` makes each
 /// message different.
@@ -37,19 +37,20 @@ fn message(seed: usize) -> String {
 /// A client and a server connection whose handshake agreed what `config` offers and accepts.
 fn pair(config: Config) -> (Connection, Connection) {
     let mut client =
-        ClientHandshake::new(&"ws://localhost/".parse().unwrap()).extensions_from(&config);
+        ClientHandshake::new(&"ws://localhost/".parse().unwrap()).config(config.clone());
     let incoming = ServerHandshake::new()
         .receive(&client.encode_request())
         .unwrap()
         .unwrap();
     let offer = incoming.validate().unwrap();
-    let negotiated = offer.negotiate(&config).unwrap();
-    let response = encode_response_head(&offer.accept_negotiated(None, &negotiated));
-    let accepted = client.receive(&response).unwrap().unwrap();
-    (
-        Connection::with_extensions(Role::Client, config.clone(), &accepted.negotiated),
-        Connection::with_extensions(Role::Server, config, &negotiated),
-    )
+    let (response, server) = offer
+        .accept_connection(None, config, &incoming.leftover)
+        .unwrap();
+    let accepted = client
+        .receive(&encode_response_head(&response))
+        .unwrap()
+        .unwrap();
+    (accepted.connection, server)
 }
 
 /// Sends `text` from `client` to `server`, received at `now`; returns the bytes that crossed

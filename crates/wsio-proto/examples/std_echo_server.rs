@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use wsio_proto::handshake::{ServerHandshake, encode_response, encode_response_head};
-use wsio_proto::{Config, Connection, Event, Message, Role, TransportAction};
+use wsio_proto::{Config, Connection, Event, Message, TransportAction};
 
 /// How long a client has to send its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,18 +55,22 @@ fn serve(mut stream: TcpStream) -> io::Result<()> {
             Err(error) => return stream.write_all(&encode_response(&error.response())),
         }
     };
-    let offer = match incoming.validate() {
-        Ok(offer) => offer,
+    // A valid request is accepted: the answer to write, and the connection, which already
+    // holds what the client sent after its request.
+    let accepted = incoming
+        .validate()
+        .and_then(|offer| offer.accept_connection(None, config, &incoming.leftover));
+    let mut conn = match accepted {
+        Ok((response, conn)) => {
+            stream.write_all(&encode_response_head(&response))?;
+            conn
+        }
         Err(error) => return stream.write_all(&encode_response(&error.response())),
     };
-    stream.write_all(&encode_response_head(&offer.accept(None)))?;
 
     // The connection, driven in the order its documentation gives. The first time it is given
     // starts its clock (the keepalive interval, if one is configured).
-    let mut conn = Connection::new(Role::Server, config);
-    let start = Instant::now();
-    conn.handle_timeout(start);
-    conn.receive(start, &incoming.leftover);
+    conn.handle_timeout(Instant::now());
     let mut read: Option<io::Result<usize>> = None;
     let mut write_shut = false;
     loop {

@@ -328,6 +328,13 @@ impl Connection {
         }
     }
 
+    /// Feeds bytes that arrived with the opening handshake, before the connection was started:
+    /// the handshake hands over a connection that holds them. The keepalive interval starts,
+    /// as for any new connection, at the first time given.
+    pub(crate) fn receive_early(&mut self, data: &[u8]) {
+        self.input.extend_from_slice(data);
+    }
+
     /// Reads straight into the connection's input, without the copy that
     /// [`receive`](Self::receive) makes: `read` gets the input buffer with room for at least
     /// `capacity` more bytes (more when a large frame is arriving) and must only append to it,

@@ -4,13 +4,16 @@
 //! then changes the messages of the connection. In wsio the two halves are apart:
 //!
 //! - negotiation is a step of the handshake. The client offers what its [`Config`] enables
-//!   ([`ClientHandshake::extensions_from`](crate::ClientHandshake::extensions_from)) and checks
-//!   the answer, the server picks from the offers
+//!   ([`ClientHandshake::config`](crate::ClientHandshake::config)) and checks the answer, the
+//!   server picks from the offers
 //!   ([`UpgradeOffer::negotiate`](crate::UpgradeOffer::negotiate)); both end with a
 //!   [`Negotiated`] record of the agreed parameters;
 //! - [`Connection::with_extensions`](crate::Connection::with_extensions) turns that record into
-//!   the extensions the connection runs. Each sits behind a small trait that transforms an
-//!   outgoing and an incoming message, so the state machine knows no extension by name.
+//!   the extensions the connection runs; a handshake that ends in a connection
+//!   ([`Accepted::connection`](crate::Accepted::connection),
+//!   [`UpgradeOffer::accept_connection`](crate::UpgradeOffer::accept_connection)) does this
+//!   itself. Each extension sits behind a small trait that transforms an outgoing and an
+//!   incoming message, so the state machine knows no extension by name.
 //!
 //! permessage-deflate (RFC 7692, feature `deflate`) is the one extension wsio implements; see
 //! the `deflate` module.
@@ -29,8 +32,9 @@ use crate::role::Role;
 /// parameters. Empty ([`Negotiated::default`]) when none are.
 ///
 /// The client gets it in [`Accepted::negotiated`](crate::Accepted::negotiated), the server from
-/// [`UpgradeOffer::negotiate`](crate::UpgradeOffer::negotiate); both hand it to
-/// [`Connection::with_extensions`](crate::Connection::with_extensions).
+/// [`UpgradeOffer::negotiate`](crate::UpgradeOffer::negotiate); a connection runs what it holds
+/// ([`Connection::with_extensions`](crate::Connection::with_extensions),
+/// [`Connection::negotiated`](crate::Connection::negotiated)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Negotiated {

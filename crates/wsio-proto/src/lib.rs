@@ -6,9 +6,10 @@
 //!   helpers [`encode_frame`] and [`decode_frame`];
 //! - text: [`Utf8Validator`] for UTF-8 that arrives in pieces, and [`Utf8Bytes`];
 //! - closing: [`CloseCode`], [`CloseFrame`], [`encode_close_payload`], [`parse_close_payload`];
-//! - the opening handshake, both roles: [`ClientHandshake`] and [`ServerHandshake`] produce what
-//!   a [`Connection`] starts from; the [`handshake`] module also has the stateless pieces
-//!   (`generate_key`, `accept_key`, request and response builders, parsers and validators);
+//! - the opening handshake, both roles: [`ClientHandshake`] and [`ServerHandshake`] end in a
+//!   [`Connection`] ([`Accepted::connection`], [`UpgradeOffer::accept_connection`]); the
+//!   [`handshake`] module also has the stateless pieces (`generate_key`, `accept_key`, request
+//!   and response builders, parsers and validators);
 //! - reconnecting: [`Backoff`], the delay policy between attempts, as a pure iterator;
 //! - extensions: the handshake agrees them ([`Negotiated`]) and the connection runs them; with
 //!   the feature `deflate`, permessage-deflate (RFC 7692) is one, off unless

@@ -4,8 +4,8 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
-use wsio_proto::handshake::encode_response_head;
-use wsio_proto::{IncomingRequest, Negotiated, Role, UpgradeOffer};
+use wsio_proto::handshake::{encode_response_head, validate_request};
+use wsio_proto::{Connection, HandshakeError, IncomingRequest, UpgradeOffer};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -44,7 +44,9 @@ where
 /// (choosing a subprotocol, adding headers) or refuse it with a status and body.
 ///
 /// Requests that are not valid WebSocket upgrades are refused with the matching HTTP error
-/// (400, or 426 for an unsupported version) before `decide` is called.
+/// (400, or 426 for an unsupported version) before `decide` is called. With an extension
+/// turned on (permessage-deflate), an extension offer that does not parse is refused with 400
+/// once `decide` has accepted the request.
 ///
 /// ```no_run
 /// # async fn demo(stream: tokio::net::TcpStream) -> wsio::Result<()> {
@@ -82,7 +84,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let (response, negotiated) = match answer(&incoming.request, config, decide) {
+    let (response, connection) = match answer(&incoming.request, &incoming.leftover, config, decide)
+    {
         Ok(answer) => answer,
         Err(refusal) => {
             handshake_io::answer_and_close(&mut stream, &refusal.response).await;
@@ -94,13 +97,7 @@ where
     tokio::time::timeout(config.handshake_timeout, write)
         .await
         .map_err(|_| crate::Error::Timeout(crate::Phase::Handshake))??;
-    Ok(WebSocket::with_extensions(
-        stream,
-        Role::Server,
-        config,
-        incoming.leftover,
-        &negotiated,
-    ))
+    Ok(WebSocket::from_connection(stream, connection, config))
 }
 
 /// A handshake request, as the callback of [`accept_with`] (or `upgrade_with`, with the `hyper`
@@ -168,17 +165,6 @@ impl Accept {
         self.headers.append(name, value);
         self
     }
-
-    /// The 101 response that accepts `offer` this way, with the extensions `negotiated`.
-    pub(crate) fn response(
-        self,
-        offer: &UpgradeOffer,
-        negotiated: &Negotiated,
-    ) -> http::Response<()> {
-        let mut response = offer.accept_negotiated(self.protocol.as_deref(), negotiated);
-        response.headers_mut().extend(self.headers);
-        response
-    }
 }
 
 /// How [`accept_with`]'s callback refuses a request: the HTTP response to send instead of 101.
@@ -215,37 +201,46 @@ pub(crate) struct Refusal {
     pub(crate) error: Error,
 }
 
+impl Refusal {
+    /// The refusal of a request that failed a check of the handshake.
+    fn of(error: HandshakeError) -> Box<Self> {
+        Box::new(Refusal {
+            response: error.response(),
+            error: error.into(),
+        })
+    }
+}
+
 /// How a server answers a handshake request, whatever does the I/O: the request is validated
-/// (RFC 6455 section 4.2.1), the extensions `config` enables are negotiated, and `decide`
-/// accepts or refuses it. Gives the 101 response and the agreed extensions, or the refusal.
+/// (RFC 6455 section 4.2.1), `decide` accepts or refuses it, and an accepted request is
+/// answered with the extensions `config` enables. Gives the 101 response and the server's
+/// connection, which holds `leftover` (the bytes read after the request head), or the refusal.
 pub(crate) fn answer<F>(
     request: &Request<()>,
+    leftover: &[u8],
     config: &Config,
     decide: F,
-) -> Result<(http::Response<()>, Negotiated), Box<Refusal>>
+) -> Result<(http::Response<()>, Connection), Box<Refusal>>
 where
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let checked = wsio_proto::handshake::validate_request(request)
-        .and_then(|offer| Ok((offer.negotiate(&config.protocol)?, offer)));
-    let (negotiated, offer) = match checked {
-        Ok(checked) => checked,
-        Err(error) => {
-            let response = error.response();
-            return Err(Box::new(Refusal {
-                response,
-                error: error.into(),
-            }));
-        }
-    };
-    match decide(&UpgradeRequest {
+    let offer = validate_request(request).map_err(Refusal::of)?;
+    let accept = match decide(&UpgradeRequest {
         request,
         offer: &offer,
     }) {
-        Ok(accept) => Ok((accept.response(&offer, &negotiated), negotiated)),
-        Err(Reject(refusal)) => Err(Box::new(Refusal {
-            response: (*refusal).clone(),
-            error: wsio_proto::HandshakeError::Rejected(refusal).into(),
-        })),
-    }
+        Ok(accept) => accept,
+        Err(Reject(refusal)) => {
+            return Err(Box::new(Refusal {
+                response: (*refusal).clone(),
+                error: HandshakeError::Rejected(refusal).into(),
+            }));
+        }
+    };
+    let protocol = accept.protocol.as_deref();
+    let (mut response, connection) = offer
+        .accept_connection(protocol, config.protocol.clone(), leftover)
+        .map_err(Refusal::of)?;
+    response.headers_mut().extend(accept.headers);
+    Ok((response, connection))
 }

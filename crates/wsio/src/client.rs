@@ -5,7 +5,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use wsio_proto::{Accepted, ClientHandshake, Negotiated, Role, WsUrl};
+use wsio_proto::{Accepted, ClientHandshake, Connection, Negotiated, WsUrl};
 
 use crate::config::Config;
 use crate::error::{Error, Phase, Result};
@@ -65,14 +65,14 @@ impl Response {
         &self.http
     }
 
-    /// The response of a handshake the server accepted, and the bytes that followed it.
-    pub(crate) fn from_accepted(accepted: Accepted) -> (Self, bytes::Bytes) {
+    /// The response of a handshake the server accepted, and the connection it ended in.
+    pub(crate) fn from_accepted(accepted: Accepted) -> (Self, Connection) {
         let response = Response {
             http: accepted.response,
             protocol: accepted.protocol,
             negotiated: accepted.negotiated,
         };
-        (response, accepted.leftover)
+        (response, accepted.connection)
     }
 }
 
@@ -281,17 +281,15 @@ impl ClientBuilder {
     {
         let handshake = self.handshake()?;
         let accepted = handshake_io::client(&mut io, handshake, &self.config).await?;
-        let (response, leftover) = Response::from_accepted(accepted);
-        let negotiated = response.negotiated();
-        let ws = WebSocket::with_extensions(io, Role::Client, &self.config, leftover, negotiated);
+        let (response, connection) = Response::from_accepted(accepted);
+        let ws = WebSocket::from_connection(io, connection, &self.config);
         Ok((ws, response))
     }
 
-    /// The handshake request these options describe.
+    /// The handshake these options describe: its request, and the settings of the connection
+    /// it ends in.
     pub(crate) fn handshake(&self) -> Result<ClientHandshake> {
-        let mut handshake = ClientHandshake::new(&self.url)
-            .max_head_size(self.config.protocol.max_handshake_size)
-            .extensions_from(&self.config.protocol);
+        let mut handshake = ClientHandshake::new(&self.url).config(self.config.protocol.clone());
         if !self.protocols.is_empty() {
             handshake = handshake.protocols(&self.protocols)?;
         }

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
+use wsio_proto::Connection;
 use wsio_proto::handshake::reject;
-use wsio_proto::{Negotiated, Role};
 
 use crate::accept::{Accept, Refusal, Reject, UpgradeRequest};
 use crate::config::Config;
@@ -129,7 +129,9 @@ where
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
     let head = crate::accept::copy_head(request);
-    let (response, negotiated) = match crate::accept::answer(&head, config, decide) {
+    // Bytes hyper read past the request come first out of `Upgraded` itself, so nothing is
+    // left over here.
+    let (response, connection) = match crate::accept::answer(&head, &[], config, decide) {
         Ok(answer) => answer,
         Err(refusal) => {
             let Refusal { response, error } = *refusal;
@@ -149,7 +151,7 @@ where
     let upgrading = Upgrading {
         on_upgrade,
         config: config.clone(),
-        negotiated,
+        connection: Some(connection),
     };
     (response, Ok(upgrading))
 }
@@ -168,7 +170,8 @@ where
 pub struct Upgrading {
     on_upgrade: OnUpgrade,
     config: Config,
-    negotiated: Negotiated,
+    /// The connection the handshake ended in; taken when the upgrade completes.
+    connection: Option<Connection>,
 }
 
 impl Future for Upgrading {
@@ -177,14 +180,14 @@ impl Future for Upgrading {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let upgraded = ready!(Pin::new(&mut this.on_upgrade).poll(cx)).map_err(io::Error::other)?;
-        // Bytes hyper read past the request come first out of `Upgraded` itself, so nothing is
-        // left over here.
-        Poll::Ready(Ok(WebSocket::with_extensions(
+        let connection = this
+            .connection
+            .take()
+            .expect("`Upgrading` polled after it completed");
+        Poll::Ready(Ok(WebSocket::from_connection(
             TokioIo::new(upgraded),
-            Role::Server,
+            connection,
             &this.config,
-            Bytes::new(),
-            &this.negotiated,
         )))
     }
 }

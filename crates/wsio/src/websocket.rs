@@ -161,7 +161,28 @@ where
         leftover: Bytes,
         negotiated: &Negotiated,
     ) -> Self {
-        let driver = Driver::start(role, config, &leftover, negotiated, now());
+        Self::from_driver(
+            io,
+            Driver::start(role, config, &leftover, negotiated, now()),
+        )
+    }
+
+    /// Wraps a transport whose opening handshake, run with [`wsio_proto`]'s handshake types,
+    /// ended in `connection` ([`Accepted::connection`](wsio_proto::Accepted::connection) for a
+    /// client, [`UpgradeOffer::accept_connection`](wsio_proto::UpgradeOffer::accept_connection)
+    /// for a server).
+    ///
+    /// The connection keeps its role, protocol settings and extensions, and the bytes it
+    /// already holds are read first; of `config`, only the I/O settings
+    /// ([`max_write_buffer`](Config::max_write_buffer),
+    /// [`read_buffer_size`](Config::read_buffer_size)) apply. Messages are delivered whole;
+    /// see [`into_frames`](Self::into_frames) for frames.
+    pub fn from_connection(io: S, connection: wsio_proto::Connection, config: &Config) -> Self {
+        Self::from_driver(io, Driver::from_connection(connection, config, now()))
+    }
+
+    /// The socket of a driver that has started.
+    fn from_driver(io: S, driver: Driver) -> Self {
         let write_wakers = Arc::new(WriteWakers::default());
         WebSocket {
             conn: Conn::Owned(Box::new(Mutex::new(Inner {

@@ -510,3 +510,57 @@ fn greeting_echo(url: &str) -> String {
         other => panic!("{other:?}"),
     }
 }
+
+/// A handshake run by hand with `wsio_proto` on both sides ends in two connections that
+/// `blocking::WebSocket::from_connection` drives, each reading first the message its peer sent
+/// right behind its handshake.
+#[test]
+fn sockets_from_handshake_connections_read_what_came_with_the_handshake() {
+    use std::io::{Read, Write};
+    use wsio_proto::encode_frame;
+    use wsio_proto::handshake::{ClientHandshake, ServerHandshake, encode_response_head};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client_io = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut server_io, _) = listener.accept().unwrap();
+    let mut buf = vec![0; 4096];
+
+    let url = "ws://localhost/".parse().unwrap();
+    let mut handshake = ClientHandshake::new(&url);
+    let mut request = handshake.encode_request();
+    let early = Frame::new(true, OpCode::Text, &b"from the client"[..]);
+    request.extend_from_slice(&encode_frame(&early, Some([1, 2, 3, 4])));
+    client_io.write_all(&request).unwrap();
+
+    let mut reader = ServerHandshake::new();
+    let incoming = loop {
+        let n = server_io.read(&mut buf).unwrap();
+        if let Some(incoming) = reader.receive(&buf[..n]).unwrap() {
+            break incoming;
+        }
+    };
+    let offer = incoming.validate().unwrap();
+    let (response, connection) = offer
+        .accept_connection(None, wsio_proto::Config::default(), &incoming.leftover)
+        .unwrap();
+    let mut answer = encode_response_head(&response);
+    let early = Frame::new(true, OpCode::Text, &b"from the server"[..]);
+    answer.extend_from_slice(&encode_frame(&early, None));
+    server_io.write_all(&answer).unwrap();
+    let mut server =
+        blocking::WebSocket::from_connection(server_io, connection, &Config::default());
+
+    let accepted = loop {
+        let n = client_io.read(&mut buf).unwrap();
+        if let Some(accepted) = handshake.receive(&buf[..n]).unwrap() {
+            break accepted;
+        }
+    };
+    let mut client =
+        blocking::WebSocket::from_connection(client_io, accepted.connection, &Config::default());
+
+    assert_eq!(server.recv().unwrap(), Message::text("from the client"));
+    assert_eq!(client.recv().unwrap(), Message::text("from the server"));
+    client.send_text("and then").unwrap();
+    assert_eq!(server.recv().unwrap(), Message::text("and then"));
+}

@@ -24,7 +24,7 @@ use wsio::{
     Accept, ClientBuilder, CloseCode, CloseFrame, CloseInfo, Config, DeflateConfig, Frame, Message,
     OpCode, UpgradeRequest, WebSocket,
 };
-use wsio_proto::{ClientHandshake, Role, WsUrl, encode_frame};
+use wsio_proto::{ClientHandshake, WsUrl, encode_frame};
 
 /// Bounds every test: nothing here may hang.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -279,8 +279,9 @@ async fn wsio_client_sees_server_close(peer: Peer, deflate: bool) {
 /// Fragmented messages from the client side, which wsio's async API cannot send: the handshake
 /// is made with `wsio_proto::ClientHandshake` and the frames are written with
 /// `wsio_proto::encode_frame` on the bare socket, a ping between two fragments of the text.
-/// The socket is then handed to `WebSocket::from_raw`, which must see the pong first, then the
-/// text and the binary message echoed whole.
+/// The socket and the connection the handshake ended in are then handed to
+/// `WebSocket::from_connection`, which must see the pong first, then the text and the binary
+/// message echoed whole.
 async fn raw_fragments_to_peer(peer: Peer) {
     let server = PeerServer::start(peer, false).await;
     let url: WsUrl = server.url().parse().unwrap();
@@ -314,7 +315,7 @@ async fn raw_fragments_to_peer(peer: Peer) {
     }
     stream.write_all(&wire).await.unwrap();
 
-    let mut ws = WebSocket::from_raw(stream, Role::Client, &Config::default(), accepted.leftover);
+    let mut ws = WebSocket::from_connection(stream, accepted.connection, &Config::default());
     let expected = [
         Message::Pong(Bytes::from_static(b"between fragments")),
         Message::text("fragmented κόσμε"),

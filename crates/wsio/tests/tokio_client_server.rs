@@ -701,3 +701,50 @@ async fn echoes_of_one_read_go_out_in_one_write() {
     client_read.read_exact(&mut echoed).await.unwrap();
     assert_eq!(echoed, expected);
 }
+
+/// A handshake run by hand with `wsio_proto` on both sides ends in two connections that
+/// `WebSocket::from_connection` drives; each side reads first the message its peer sent right
+/// behind its handshake, which the handshake had already given to the connection.
+#[tokio::test]
+async fn sockets_from_handshake_connections_read_what_came_with_the_handshake() {
+    use wsio::{Frame, OpCode};
+    use wsio_proto::encode_frame;
+    use wsio_proto::handshake::{ClientHandshake, ServerHandshake, encode_response_head};
+
+    let (mut client_io, mut server_io) = tokio::io::duplex(1 << 16);
+    let url = "ws://localhost/chat".parse().unwrap();
+    let mut handshake = ClientHandshake::new(&url).protocols(["chat"]).unwrap();
+    let mut request = handshake.encode_request();
+    let early = Frame::new(true, OpCode::Text, &b"from the client"[..]);
+    request.extend_from_slice(&encode_frame(&early, Some([1, 2, 3, 4])));
+    client_io.write_all(&request).await.unwrap();
+
+    // Each side reads the other's whole handshake, and the frame behind it, in one read.
+    let mut buf = vec![0; 4096];
+    let n = server_io.read(&mut buf).await.unwrap();
+    let incoming = ServerHandshake::new().receive(&buf[..n]).unwrap().unwrap();
+    assert!(!incoming.leftover.is_empty());
+    let offer = incoming.validate().unwrap();
+    let protocol_config = wsio_proto::Config::default();
+    let (response, connection) = offer
+        .accept_connection(Some("chat"), protocol_config, &incoming.leftover)
+        .unwrap();
+    let mut answer = encode_response_head(&response);
+    let early = Frame::new(true, OpCode::Text, &b"from the server"[..]);
+    answer.extend_from_slice(&encode_frame(&early, None));
+    server_io.write_all(&answer).await.unwrap();
+    let mut server = WebSocket::from_connection(server_io, connection, &Config::default());
+
+    let n = client_io.read(&mut buf).await.unwrap();
+    let accepted = handshake.receive(&buf[..n]).unwrap().unwrap();
+    assert_eq!(accepted.protocol.as_deref(), Some("chat"));
+    let mut client = WebSocket::from_connection(client_io, accepted.connection, &Config::default());
+
+    let received = server.recv().await.unwrap().unwrap();
+    assert_eq!(received, Message::text("from the client"));
+    let received = client.recv().await.unwrap().unwrap();
+    assert_eq!(received, Message::text("from the server"));
+    client.send_text("and then").await.unwrap();
+    let received = server.recv().await.unwrap().unwrap();
+    assert_eq!(received, Message::text("and then"));
+}

@@ -11,10 +11,15 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 
 use super::head::{HeadBuffer, parse_response};
 use super::headers::{first_value, has_token, invalid, is_token, joined, list_items, list_strings};
-use super::{DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key, encode_request, generate_key};
+use super::{
+    DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key, encode_request, generate_key,
+    start_connection,
+};
 use crate::config::Config;
+use crate::connection::Connection;
 use crate::extension::{self, Negotiated};
 use crate::frame::Decoded;
+use crate::role::Role;
 use crate::url::{Credentials, WsUrl};
 
 /// The headers a [`ClientHandshake`] sets itself. [`ClientHandshake::header`] replaces these
@@ -39,16 +44,25 @@ const OWN_HEADERS: [HeaderName; 9] = [
 /// and [`request_mut`](Self::request_mut) gives access to everything else. The response is
 /// checked against the request as it stands when the response arrives.
 ///
+/// A response that passes the checks yields [`Accepted`]: what the server chose, and the
+/// client's [`Connection`], which runs the [`config`](Self::config) given here with the
+/// extensions the server agreed to, and has already been fed the bytes that followed the
+/// response head.
+///
 /// ```
+/// use std::time::Duration;
 /// use wsio_proto::handshake::{ClientHandshake, accept_key};
+/// use wsio_proto::{Config, Event, Message, Role};
 ///
 /// let url = "ws://example.com/chat".parse()?;
+/// let config = Config::default().ping_interval(Some(Duration::from_secs(20)));
 /// let mut handshake = ClientHandshake::new(&url)
+///     .config(config)
 ///     .protocols(["chat.v2", "chat.v1"])?
 ///     .origin("https://example.com")?;
 /// let wire = handshake.encode_request();
 /// assert!(wire.starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
-/// // ... write `wire` to the connection, then feed what comes back:
+/// // ... write `wire` to the server, then feed what comes back:
 ///
 /// let mut response = format!(
 ///     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -56,12 +70,18 @@ const OWN_HEADERS: [HeaderName; 9] = [
 ///     accept_key(handshake.key()),
 /// )
 /// .into_bytes();
-/// response.extend_from_slice(b"\x81\x02hi");
+/// response.extend_from_slice(b"\x81\x02hi"); // the server's first message came along
 /// let (first, second) = response.split_at(40);
 /// assert!(handshake.receive(first)?.is_none()); // not complete yet
 /// let accepted = handshake.receive(second)?.expect("a complete response");
 /// assert_eq!(accepted.protocol.as_deref(), Some("chat.v1"));
-/// assert_eq!(&accepted.leftover[..], b"\x81\x02hi"); // the first frame, already here
+///
+/// // The connection starts where the response ended.
+/// let mut conn = accepted.connection;
+/// assert_eq!(conn.role(), Role::Client);
+/// assert_eq!(conn.config().ping_interval, Some(Duration::from_secs(20)));
+/// let now = std::time::Instant::now();
+/// assert_eq!(conn.poll_event(now), Some(Event::Message(Message::text("hi"))));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -69,8 +89,11 @@ pub struct ClientHandshake {
     request: Request<()>,
     buffer: HeadBuffer,
     state: State,
-    /// The settings the extension offer was made from, which the answer is checked against.
-    offered: Option<Config>,
+    /// The settings of the connection a successful handshake yields.
+    config: Config,
+    /// Whether the extension offer is the one `config` makes: the answer is then checked
+    /// against it, and what was agreed runs in the connection. False for an offer made by hand.
+    offer_from_config: bool,
 }
 
 /// How far a [`ClientHandshake`] has read.
@@ -84,12 +107,12 @@ enum State {
         head_len: usize,
         body_len: usize,
     },
-    /// A result has been returned.
+    /// A result or an error has been returned.
     Done,
 }
 
 /// A handshake the server accepted: what [`ClientHandshake::receive`] returns on success.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct Accepted {
     /// The `101 Switching Protocols` response, with its headers.
@@ -97,25 +120,28 @@ pub struct Accepted {
     /// The subprotocol the server chose, if any; always one of those offered.
     pub protocol: Option<String>,
     /// The `Sec-WebSocket-Extensions` of the response (all lines joined with `", "`), if any.
-    /// It can only be present when extensions were offered. An answer to an offer made by
-    /// [`ClientHandshake::extensions_from`] is checked and described by
-    /// [`negotiated`](Self::negotiated); one to an offer made by hand is the caller's to
-    /// interpret.
+    /// It can only be present when extensions were offered. An answer to the offer made from
+    /// [`ClientHandshake::config`] is checked and described by
+    /// [`negotiated`](Self::negotiated); one to an offer made by hand
+    /// ([`ClientHandshake::extensions`]) is the caller's to interpret.
     pub extensions: Option<String>,
     /// The extensions the server agreed to, with their parameters, when the offer came from
-    /// [`ClientHandshake::extensions_from`]; hand it to
-    /// [`Connection::with_extensions`](crate::Connection::with_extensions). Empty otherwise.
+    /// [`ClientHandshake::config`]; the [`connection`](Self::connection) runs them. Empty
+    /// otherwise.
     pub negotiated: Negotiated,
-    /// The bytes that arrived after the response head. They are WebSocket frames already sent
-    /// by the server, and must be fed to the connection before anything read later.
-    pub leftover: Bytes,
+    /// The client's connection: [`Role::Client`], the [`ClientHandshake::config`] (or the
+    /// default), and the [`negotiated`](Self::negotiated) extensions. The bytes that arrived
+    /// after the response head, frames the server sent without waiting, are already its
+    /// input; feed it what is read from now on. See [`Connection`] for how to drive it.
+    pub connection: Connection,
 }
 
 impl ClientHandshake {
     /// A handshake for `url`: its `Host` header and resource, and `Authorization: Basic` when
     /// the URL has [credentials](WsUrl::credentials).
     ///
-    /// The response head may be up to [`DEFAULT_MAX_HEAD_SIZE`] bytes; see
+    /// The connection runs with [`Config::default`] unless [`config`](Self::config) says
+    /// otherwise, and the response head may be up to [`DEFAULT_MAX_HEAD_SIZE`] bytes; see
     /// [`max_head_size`](Self::max_head_size).
     pub fn new(url: &WsUrl) -> Self {
         let handshake = Self::from_parts(&url.host_header(), url.resource())
@@ -136,7 +162,8 @@ impl ClientHandshake {
             request: build_request(host, resource, &generate_key())?,
             buffer: HeadBuffer::new(DEFAULT_MAX_HEAD_SIZE),
             state: State::Head,
-            offered: None,
+            config: Config::default(),
+            offer_from_config: false,
         })
     }
 
@@ -175,9 +202,11 @@ impl ClientHandshake {
     ///
     /// Without an offer, a response that names extensions is
     /// [`HandshakeError::UnexpectedExtensions`]; with one, the server's answer is in
-    /// [`Accepted::extensions`] and the caller decides whether it is acceptable.
+    /// [`Accepted::extensions`] and the caller decides whether it is acceptable. The connection
+    /// runs no extension: an offer made here replaces the one [`config`](Self::config) made,
+    /// and what the server agrees to is the caller's to run.
     pub fn extensions(mut self, offer: &str) -> Result<Self, HandshakeError> {
-        self.offered = None;
+        self.offer_from_config = false;
         if offer.is_empty() {
             self.request.headers_mut().remove(SEC_WEBSOCKET_EXTENSIONS);
             return Ok(self);
@@ -189,12 +218,20 @@ impl ClientHandshake {
         Ok(self)
     }
 
-    /// Offers the extensions `config` turns on (permessage-deflate with
-    /// [`Config::deflate`](crate::Config::deflate), feature `deflate`), replacing any earlier
-    /// offer, and checks the server's answer against them: an answer that fits no offer fails
-    /// [`receive`](Self::receive) with [`HandshakeError::UnacceptableExtensions`], and what was
-    /// agreed is in [`Accepted::negotiated`]. A `config` that turns none on leaves the request
-    /// as it is.
+    /// The settings of the connection that a successful handshake yields
+    /// ([`Accepted::connection`]); [`Config::default`] unless set. Call it before the first
+    /// [`receive`](Self::receive). It also:
+    ///
+    /// - offers the extensions `config` turns on (permessage-deflate with
+    ///   [`Config::deflate`](crate::Config::deflate), feature `deflate`), replacing any earlier
+    ///   offer, and checks the server's answer against them: an answer that fits no offer fails
+    ///   [`receive`](Self::receive) with [`HandshakeError::UnacceptableExtensions`], and what
+    ///   was agreed is in [`Accepted::negotiated`] and runs in the connection. A `config` that
+    ///   turns none on removes an offer an earlier `config` made, and keeps one made by
+    ///   [`extensions`](Self::extensions);
+    /// - limits the response head to
+    ///   [`Config::max_handshake_size`](crate::Config::max_handshake_size) bytes, as
+    ///   [`max_head_size`](Self::max_head_size) does (the one called last decides).
     ///
     /// ```
     /// # #[cfg(feature = "deflate")] {
@@ -202,21 +239,29 @@ impl ClientHandshake {
     /// use wsio_proto::deflate::DeflateConfig;
     ///
     /// let config = Config::default().deflate(Some(DeflateConfig::default()));
-    /// let handshake = ClientHandshake::new(&"ws://h/".parse()?).extensions_from(&config);
+    /// let handshake = ClientHandshake::new(&"ws://h/".parse()?).config(config);
     /// let offer = &handshake.request().headers()["sec-websocket-extensions"];
     /// assert!(offer.to_str()?.starts_with("permessage-deflate; client_max_window_bits"));
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn extensions_from(mut self, config: &Config) -> Self {
-        if let Some(offer) = extension::client_offer(config) {
-            let value = HeaderValue::try_from(offer)
-                .expect("tokens, digits and separators are a valid header value");
-            self.request
-                .headers_mut()
-                .insert(SEC_WEBSOCKET_EXTENSIONS, value);
-            self.offered = Some(config.clone());
+    pub fn config(mut self, config: Config) -> Self {
+        let headers = self.request.headers_mut();
+        match extension::client_offer(&config) {
+            Some(offer) => {
+                let value = HeaderValue::try_from(offer)
+                    .expect("tokens, digits and separators are a valid header value");
+                headers.insert(SEC_WEBSOCKET_EXTENSIONS, value);
+                self.offer_from_config = true;
+            }
+            None if self.offer_from_config => {
+                headers.remove(SEC_WEBSOCKET_EXTENSIONS);
+                self.offer_from_config = false;
+            }
+            None => {}
         }
+        self.buffer = HeadBuffer::new(config.max_handshake_size);
+        self.config = config;
         self
     }
 
@@ -267,9 +312,9 @@ impl ClientHandshake {
         Ok(self)
     }
 
-    /// The largest response head accepted, in bytes ([`DEFAULT_MAX_HEAD_SIZE`] unless set).
-    /// The receive buffer never grows beyond it. Set it before the first
-    /// [`receive`](Self::receive).
+    /// The largest response head accepted, in bytes ([`DEFAULT_MAX_HEAD_SIZE`] unless set, here
+    /// or by [`config`](Self::config)). The receive buffer never grows beyond it. Set it before
+    /// the first [`receive`](Self::receive).
     pub fn max_head_size(mut self, limit: usize) -> Self {
         self.buffer = HeadBuffer::new(limit);
         self
@@ -308,8 +353,8 @@ impl ClientHandshake {
     /// `101` response has passed every check of RFC 6455 section 4.1: `Upgrade: websocket`,
     /// `Connection: upgrade`, the right `Sec-WebSocket-Accept`, a subprotocol that was offered
     /// (or none), no extensions unless some were offered, and an answer that fits the offer of
-    /// [`extensions_from`](Self::extensions_from). Bytes after the head are kept in
-    /// [`Accepted::leftover`].
+    /// [`config`](Self::config). The bytes of `data` after the head are the first input of
+    /// [`Accepted::connection`]; later bytes go to the connection, not here.
     ///
     /// A status other than 101 is [`HandshakeError::Rejected`], holding the response and its
     /// body: when the response has a `Content-Length` and head and body fit in the size limit,
@@ -319,9 +364,8 @@ impl ClientHandshake {
     /// A head that does not end within the limit is [`HandshakeError::TooLarge`]; the buffer
     /// never holds more than the limit.
     ///
-    /// # Panics
-    ///
-    /// If called again after it returned a result or an error.
+    /// Once it has returned a result or an error the handshake is finished: a later call reads
+    /// nothing and returns [`HandshakeError::AlreadyFinished`].
     pub fn receive(&mut self, data: &[u8]) -> Result<Option<Accepted>, HandshakeError> {
         let result = self.advance(data);
         if !matches!(result, Ok(None)) {
@@ -332,7 +376,7 @@ impl ClientHandshake {
 
     fn advance(&mut self, data: &[u8]) -> Result<Option<Accepted>, HandshakeError> {
         match &self.state {
-            State::Done => panic!("ClientHandshake::receive called after the handshake finished"),
+            State::Done => Err(HandshakeError::AlreadyFinished),
             State::Body { .. } => {
                 self.buffer.fill(data);
                 self.finish_body()
@@ -364,16 +408,21 @@ impl ClientHandshake {
                 }
                 let protocol = self.check(&response)?;
                 let extensions = joined(response.headers(), &SEC_WEBSOCKET_EXTENSIONS)?;
-                let negotiated = match &self.offered {
-                    Some(config) => extension::client_accept(config, extensions.as_deref())?,
-                    None => Negotiated::default(),
+                let negotiated = if self.offer_from_config {
+                    extension::client_accept(&self.config, extensions.as_deref())?
+                } else {
+                    Negotiated::default()
                 };
+                let leftover = self.buffer.leftover(head_len, &data[taken..]);
+                // The handshake is over once this returns, so its config goes to the connection.
+                let config = std::mem::take(&mut self.config);
+                let connection = start_connection(Role::Client, config, &negotiated, &leftover);
                 Ok(Some(Accepted {
-                    extensions,
-                    negotiated,
                     response,
                     protocol,
-                    leftover: self.buffer.leftover(head_len, &data[taken..]),
+                    extensions,
+                    negotiated,
+                    connection,
                 }))
             }
         }
@@ -541,6 +590,8 @@ pub fn validate_response<B>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Event;
+    use crate::handshake::tests::{assert_holds, events};
 
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -666,7 +717,56 @@ mod tests {
         let accepted = accepted(&mut handshake, &switching("", b""));
         assert_eq!(accepted.response.status(), 101);
         assert_eq!((accepted.protocol, accepted.extensions), (None, None));
-        assert!(accepted.leftover.is_empty());
+        assert!(accepted.negotiated.is_empty());
+        let mut connection = accepted.connection;
+        assert_eq!(connection.role(), Role::Client);
+        assert_eq!(connection.state(), crate::State::Open);
+        assert_eq!(events(&mut connection), []);
+    }
+
+    #[test]
+    fn the_connection_runs_the_config() {
+        let config = Config::default().max_message_size(3).auto_pong(false);
+        let mut handshake = client().config(config);
+        let mut connection = accepted(&mut handshake, &switching("", b"\x89\x00")).connection;
+        assert_eq!(
+            (
+                connection.config().max_message_size,
+                connection.config().auto_pong
+            ),
+            (3, false)
+        );
+        assert_eq!(
+            events(&mut connection),
+            [Event::Message(crate::Message::Ping(Bytes::new()))]
+        );
+        assert_eq!(connection.buffered_amount(), 0); // no automatic pong
+    }
+
+    #[test]
+    fn config_sets_the_head_limit_and_the_offer() {
+        let small = Config::default().max_handshake_size(20);
+        let error = failure(client().config(small.clone()), &switching("", b""));
+        assert!(matches!(error, HandshakeError::TooLarge { limit: 20 }));
+        // The call made last decides the limit.
+        let mut handshake = client().config(small).max_head_size(DEFAULT_MAX_HEAD_SIZE);
+        accepted(&mut handshake, &switching("", b""));
+        // A config without extensions keeps an offer made by hand, and makes none itself.
+        let by_hand = client()
+            .extensions("x-custom")
+            .unwrap()
+            .config(Config::default());
+        assert_eq!(
+            by_hand.request().headers()[SEC_WEBSOCKET_EXTENSIONS],
+            "x-custom"
+        );
+        let none = client().config(Config::default());
+        assert!(
+            !none
+                .request()
+                .headers()
+                .contains_key(SEC_WEBSOCKET_EXTENSIONS)
+        );
     }
 
     #[test]
@@ -819,22 +919,29 @@ mod tests {
             }
         }
         // Complete on the last byte of the head; the frames arrive afterwards.
-        let (at, accepted) = result.unwrap();
+        let (at, mut accepted) = result.unwrap();
         assert_eq!(at, wire.len() - 10);
-        assert!(accepted.leftover.is_empty());
+        assert_holds(&mut accepted.connection, b"");
 
-        // In one chunk, or in chunks that cut the frames, the leftover is all there.
+        // In one chunk, or in chunks that cut the frames, the connection has the bytes after
+        // the head that came with the call that completed it.
         for split in [0, 10, wire.len() - 9, wire.len() - 5] {
             let mut handshake = client();
             let (a, b) = wire.split_at(split);
             // Bytes that come after the call that completes the head are the caller's.
-            let (accepted, unread) = match handshake.receive(a).unwrap() {
+            let (mut accepted, unread) = match handshake.receive(a).unwrap() {
                 Some(accepted) => (accepted, b),
                 None => (handshake.receive(b).unwrap().unwrap(), &[][..]),
             };
+            let connection = &mut accepted.connection;
+            connection.receive(std::time::Instant::now(), unread);
             assert_eq!(
-                [&accepted.leftover[..], unread].concat(),
-                &wire[wire.len() - 9..]
+                events(connection),
+                [
+                    Event::Message(crate::Message::text("Hello")),
+                    Event::Message(crate::Message::Ping(Bytes::new()))
+                ],
+                "split at {split}"
             );
         }
     }
@@ -845,8 +952,8 @@ mod tests {
         let head_len = wire.len() - 5;
         // Exactly the limit is fine, in one chunk or one byte at a time, and the leftover
         // beyond the limit is kept.
-        let accepted = accepted(&mut client().max_head_size(head_len), &wire);
-        assert_eq!(&accepted.leftover[..], b"after");
+        let mut accepted = accepted(&mut client().max_head_size(head_len), &wire);
+        assert_holds(&mut accepted.connection, b"after");
         let mut handshake = client().max_head_size(head_len);
         let mut done = false;
         for byte in &wire[..head_len] {
@@ -939,11 +1046,41 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "after the handshake finished")]
-    fn receive_after_the_end_panics() {
+    fn receive_after_the_end_is_an_error() {
+        let finished = |handshake: &mut ClientHandshake| {
+            for more in [&b"more"[..], b"", &switching("", b"")] {
+                let error = handshake.receive(more).unwrap_err();
+                assert!(
+                    matches!(error, HandshakeError::AlreadyFinished),
+                    "{error:?}"
+                );
+                assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        };
+        // After success.
         let mut handshake = client();
         accepted(&mut handshake, &switching("", b""));
-        let _ = handshake.receive(b"more");
+        finished(&mut handshake);
+        // After a refusal, whose body was awaited.
+        let mut handshake = client();
+        let refusal = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\n";
+        assert!(handshake.receive(refusal).unwrap().is_none());
+        assert!(matches!(
+            handshake.receive(b"no"),
+            Err(HandshakeError::Rejected(_))
+        ));
+        finished(&mut handshake);
+        // After a response that fails its checks, and after a head that is too large.
+        let mut handshake = client();
+        let wrong = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+        assert!(handshake.receive(wrong).is_err());
+        finished(&mut handshake);
+        let mut handshake = client().max_head_size(10);
+        assert!(matches!(
+            handshake.receive(&switching("", b"")),
+            Err(HandshakeError::TooLarge { .. })
+        ));
+        finished(&mut handshake);
     }
 
     #[test]

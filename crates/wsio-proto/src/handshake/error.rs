@@ -14,7 +14,8 @@ use super::server::reject;
 ///
 /// The variants a client meets when checking a response (RFC 6455 section 4.1) have status 502
 /// Bad Gateway, which is what a gateway relaying the handshake would answer; the variants both
-/// roles share keep their server-side status.
+/// roles share keep their server-side status. [`AlreadyFinished`](Self::AlreadyFinished) is the
+/// calling program's mistake, not the peer's, and has status 500.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
@@ -113,6 +114,15 @@ pub enum HandshakeError {
     /// section 5.2). Says what is wrong. Status 502.
     #[error("unacceptable Sec-WebSocket-Extensions answer: {0}")]
     UnacceptableExtensions(Box<str>),
+
+    // --- Misuse, either role.
+    /// [`ClientHandshake::receive`](super::ClientHandshake::receive) or
+    /// [`ServerHandshake::receive`](super::ServerHandshake::receive) was called again after it
+    /// had returned a result or an error. The handshake reads nothing more; its outcome is the
+    /// one already returned. Status 500: the program driving the handshake is at fault, not the
+    /// peer.
+    #[error("the handshake has already finished")]
+    AlreadyFinished,
 }
 
 impl HandshakeError {
@@ -124,6 +134,7 @@ impl HandshakeError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
             MissingVersion | UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
+            AlreadyFinished => StatusCode::INTERNAL_SERVER_ERROR,
             Rejected(_)
             | MissingAccept
             | AcceptMismatch
@@ -229,6 +240,7 @@ mod tests {
         assert_eq!(NotGet.status(), 400);
         assert_eq!(UnsupportedVersion.status(), 426);
         assert_eq!(AcceptMismatch.status(), 502);
+        assert_eq!(AlreadyFinished.status(), 500);
         let rejected = Rejected(Box::new(Response::new(Bytes::new())));
         assert_eq!(rejected.status(), 502);
         assert_eq!(

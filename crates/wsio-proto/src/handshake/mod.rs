@@ -9,21 +9,32 @@
 //! bytes are parsed with `httparse` and written by [`encode_request`], [`encode_response`] and
 //! [`encode_response_head`].
 //!
-//! - Client: [`ClientHandshake`] builds the request from a [`WsUrl`](crate::url::WsUrl) and
-//!   reads and checks the response, which yields [`Accepted`]. The stateless helpers
-//!   [`build_request`], [`parse_response`] and [`validate_response`] are the pieces it is made
-//!   of, for callers who assemble their own client.
+//! A handshake that succeeds ends in a [`Connection`], on either side, that runs the [`Config`]
+//! given to the handshake with the extensions both sides agreed, and has already been fed the
+//! bytes that arrived after the head:
+//!
+//! - Client: [`ClientHandshake`] builds the request from a [`WsUrl`](crate::url::WsUrl), reads
+//!   and checks the response, and yields [`Accepted`], which holds the connection. The
+//!   stateless helpers [`build_request`], [`parse_response`] and [`validate_response`] are the
+//!   pieces it is made of, for callers who assemble their own client.
 //! - Server: [`ServerHandshake`] reads the request; [`is_upgrade_request`] tells a WebSocket
 //!   request from plain HTTP; [`validate_request`] checks it and yields an [`UpgradeOffer`];
-//!   [`select_subprotocol`] and [`accept_response`] answer it; [`HandshakeError::response`]
-//!   and [`reject`] refuse it.
+//!   [`select_subprotocol`] picks the subprotocol, and
+//!   [`UpgradeOffer::accept_connection`] answers with the `101` response and the connection.
+//!   [`HandshakeError::response`] and [`reject`] refuse it. The stateless pieces
+//!   ([`UpgradeOffer::negotiate`], [`UpgradeOffer::accept_negotiated`], [`accept_response`])
+//!   remain for callers who build the connection themselves.
 //! - Keys: [`generate_key`] and [`accept_key`].
 //!
 //! Both readers take bytes as they arrive, keep at most [`DEFAULT_MAX_HEAD_SIZE`] bytes (or a
-//! limit of the caller's choosing), and hand back the bytes that followed the head.
+//! limit of the caller's choosing), and hand the bytes that followed the head to what comes
+//! next. Once a reader has returned a result or an error it is finished: calling it again is
+//! [`HandshakeError::AlreadyFinished`].
 //!
 //! ```
+//! use bytes::Buf;
 //! use wsio_proto::handshake::{ClientHandshake, ServerHandshake, encode_response_head};
+//! use wsio_proto::{Config, Event, Message};
 //!
 //! // The client writes its request...
 //! let url = "ws://example.com/chat".parse()?;
@@ -34,13 +45,20 @@
 //! let incoming = ServerHandshake::new().receive(&request)?.expect("a whole request");
 //! let offer = incoming.validate()?;
 //! assert_eq!(offer.protocols, ["chat"]);
-//! let mut response = encode_response_head(&offer.accept(Some("chat")));
-//! response.extend_from_slice(b"\x81\x02hi"); // a first frame, sent right away
+//! let (response, mut server) =
+//!     offer.accept_connection(Some("chat"), Config::default(), &incoming.leftover)?;
+//! let mut wire = encode_response_head(&response);
+//! server.send_text("hi")?; // a first message, sent right away
+//! let out = server.poll_transmit();
+//! wire.extend_from_slice(&out.copy_to_bytes(out.remaining()));
 //!
-//! // ...and the client checks the answer.
-//! let accepted = client.receive(&response)?.expect("a whole response");
+//! // ...and the client checks the answer; its connection already holds the message.
+//! let mut accepted = client.receive(&wire)?.expect("a whole response");
 //! assert_eq!(accepted.protocol.as_deref(), Some("chat"));
-//! assert_eq!(&accepted.leftover[..], b"\x81\x02hi");
+//! assert_eq!(
+//!     accepted.connection.poll_event(std::time::Instant::now()),
+//!     Some(Event::Message(Message::text("hi")))
+//! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -51,6 +69,11 @@ mod head;
 mod headers;
 mod key;
 mod server;
+
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::extension::Negotiated;
+use crate::role::Role;
 
 pub use client::{Accepted, ClientHandshake, build_request, validate_response};
 pub use encode::{encode_request, encode_response, encode_response_head};
@@ -66,13 +89,50 @@ pub use server::{
 /// servers. Browsers' handshake requests take well under 2 KiB.
 pub const DEFAULT_MAX_HEAD_SIZE: usize = 8 * 1024;
 
+/// The connection a successful handshake ends in: `role`, `config` and the extensions
+/// `negotiated`, with `leftover`, the bytes that followed the head, as its first input. Both
+/// roles make their connection here and nowhere else.
+fn start_connection(
+    role: Role,
+    config: Config,
+    negotiated: &Negotiated,
+    leftover: &[u8],
+) -> Connection {
+    let mut connection = Connection::with_extensions(role, config, negotiated);
+    connection.receive_early(leftover);
+    connection
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::url::WsUrl;
-    use bytes::Bytes;
+    use crate::{Event, Message};
+    use bytes::{Buf, Bytes};
     use http::StatusCode;
     use proptest::prelude::*;
+
+    /// Every event `connection` gives for the input it holds.
+    pub(super) fn events(connection: &mut Connection) -> Vec<Event> {
+        let now = std::time::Instant::now();
+        std::iter::from_fn(|| connection.poll_event(now)).collect()
+    }
+
+    /// Checks that `connection` holds `input` and nothing else: it gives the same events as a
+    /// new connection with its role, settings and extensions that is fed `input`, both before
+    /// and after the end of the transport.
+    pub(super) fn assert_holds(connection: &mut Connection, input: &[u8]) {
+        let mut fresh = Connection::with_extensions(
+            connection.role(),
+            connection.config().clone(),
+            connection.negotiated(),
+        );
+        fresh.receive(std::time::Instant::now(), input);
+        assert_eq!(events(connection), events(&mut fresh));
+        connection.receive_eof();
+        fresh.receive_eof();
+        assert_eq!(events(connection), events(&mut fresh));
+    }
 
     /// A server that supports `supported` answers `client`'s request; returns the wire bytes
     /// of its answer.
@@ -110,10 +170,52 @@ mod tests {
         assert_eq!(offer.protocols, ["v2", "v1"]);
 
         let response = serve(&request, &["v1", "v2"]);
-        let accepted = client.receive(&response).unwrap().unwrap();
+        let mut accepted = client.receive(&response).unwrap().unwrap();
         assert_eq!(accepted.protocol.as_deref(), Some("v1"));
         assert_eq!(accepted.response.status(), StatusCode::SWITCHING_PROTOCOLS);
-        assert!(accepted.leftover.is_empty());
+        assert_holds(&mut accepted.connection, b"");
+    }
+
+    /// Both sides end in connections that talk to each other, and each has what its peer sent
+    /// before the other had read the handshake.
+    #[test]
+    fn handshakes_end_in_connected_connections() {
+        let url: WsUrl = "ws://h/".parse().unwrap();
+        let mut client = ClientHandshake::new(&url).config(Config::default().max_frame_size(100));
+        let mut request = client.encode_request();
+        request.extend_from_slice(b"\x89\x80\x00\x00\x00\x00"); // an early masked ping
+        let incoming = ServerHandshake::new().receive(&request).unwrap().unwrap();
+        let offer = incoming.validate().unwrap();
+        let config = Config::default().auto_pong(false);
+        let (response, mut server) = offer
+            .accept_connection(None, config, &incoming.leftover)
+            .unwrap();
+        assert_eq!(server.role(), Role::Server);
+        assert!(!server.config().auto_pong);
+        assert_eq!(
+            events(&mut server),
+            [Event::Message(crate::Message::Ping(Bytes::new()))]
+        );
+
+        server.send_text("early").unwrap();
+        let mut wire = encode_response_head(&response);
+        let out = server.poll_transmit();
+        wire.extend_from_slice(&out.copy_to_bytes(out.remaining()));
+        let mut accepted = client.receive(&wire).unwrap().unwrap();
+        let client = &mut accepted.connection;
+        assert_eq!(client.config().max_frame_size, 100);
+        assert_eq!(events(client), [Event::Message(Message::text("early"))]);
+
+        client.send_binary(&b"reply"[..]).unwrap();
+        let out = client.poll_transmit();
+        server.receive(
+            std::time::Instant::now(),
+            &out.copy_to_bytes(out.remaining()),
+        );
+        assert_eq!(
+            events(&mut server),
+            [Event::Message(Message::binary(&b"reply"[..]))]
+        );
     }
 
     #[test]
@@ -219,12 +321,15 @@ mod tests {
             let head_len = wire.len();
             wire.extend_from_slice(&frames);
             let (a, b) = wire.split_at(split.index(wire.len() + 1).min(wire.len()));
-            let (accepted, unread) = match client.receive(a).unwrap() {
+            let (mut accepted, unread) = match client.receive(a).unwrap() {
                 Some(accepted) => (accepted, b),
                 None => (client.receive(b).unwrap().unwrap(), &[][..]),
             };
             prop_assert_eq!(accepted.protocol.as_deref(), chosen);
-            prop_assert_eq!([&accepted.leftover[..], unread].concat(), &wire[head_len..]);
+            // The connection has what followed the head in the call that completed it; with
+            // the rest, it has all the frames.
+            accepted.connection.receive(std::time::Instant::now(), unread);
+            assert_holds(&mut accepted.connection, &wire[head_len..]);
         }
     }
 }

@@ -11,28 +11,35 @@ use http::{Method, Request, Response, StatusCode, Version};
 use super::head::{HeadBuffer, parse_request};
 use super::headers::{first_value, has_token, joined, list_strings};
 use super::key::is_valid_key;
-use super::{DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key};
+use super::{DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key, start_connection};
 use crate::config::Config;
+use crate::connection::Connection;
 use crate::extension::{self, Negotiated};
 use crate::frame::Decoded;
+use crate::role::Role;
 
 /// Reads a client's handshake request as it arrives.
 ///
 /// [`receive`](Self::receive) buffers bytes until the request head is complete, then returns
 /// the parsed request. Whether it is a valid WebSocket handshake is a separate question,
 /// answered by [`IncomingRequest::validate`], so that a server can also serve plain HTTP
-/// requests on the same port.
+/// requests on the same port. [`UpgradeOffer::accept_connection`] then answers a valid one
+/// with the `101` response and the server's [`Connection`].
 ///
 /// ```
 /// use wsio_proto::handshake::{
 ///     ServerHandshake, encode_response, encode_response_head, select_subprotocol,
 /// };
+/// use wsio_proto::{Config, Event, Message};
 ///
 /// let mut handshake = ServerHandshake::new();
-/// let wire = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
-///              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-///              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\n\r\n";
-/// let incoming = match handshake.receive(wire) {
+/// let mut wire = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\n\r\n"
+///     .to_vec();
+/// // A client that did not wait for the answer: a masked "Hello" (RFC 6455 section 5.7).
+/// wire.extend_from_slice(b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
+/// let incoming = match handshake.receive(&wire) {
 ///     Ok(Some(incoming)) => incoming,
 ///     Ok(None) => return Ok(()), // read more, then call `receive` again
 ///     Err(error) => {
@@ -40,17 +47,21 @@ use crate::frame::Decoded;
 ///         return Ok(());
 ///     }
 /// };
-/// match incoming.validate() {
-///     Ok(offer) => {
-///         let protocol = select_subprotocol(&offer.protocols, &["superchat"]);
-///         let answer = encode_response_head(&offer.accept(protocol));
-///         assert!(answer.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
-///         // Write `answer`; frames follow, starting with `incoming.leftover`.
-///     }
+/// let offer = match incoming.validate() {
+///     Ok(offer) => offer,
 ///     Err(error) => {
-///         let _answer = encode_response(&error.response());
+///         let _answer = encode_response(&error.response()); // write it, then close
+///         return Ok(());
 ///     }
-/// }
+/// };
+/// let protocol = select_subprotocol(&offer.protocols, &["superchat"]);
+/// let (response, mut conn) =
+///     offer.accept_connection(protocol, Config::default(), &incoming.leftover)?;
+/// let answer = encode_response_head(&response);
+/// assert!(answer.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+/// // Write `answer`, then drive `conn`: it already holds what followed the request.
+/// let now = std::time::Instant::now();
+/// assert_eq!(conn.poll_event(now), Some(Event::Message(Message::text("Hello"))));
 /// # Ok::<(), wsio_proto::handshake::HandshakeError>(())
 /// ```
 #[derive(Debug)]
@@ -66,7 +77,8 @@ pub struct IncomingRequest {
     /// The request line and headers.
     pub request: Request<()>,
     /// The bytes that arrived after the head: a body, pipelined data, or frames from a client
-    /// that did not wait for the `101`. They belong to whatever reads next.
+    /// that did not wait for the `101`. They belong to whatever reads next: for a WebSocket,
+    /// give them to [`UpgradeOffer::accept_connection`].
     pub leftover: Bytes,
 }
 
@@ -116,14 +128,12 @@ impl ServerHandshake {
     /// [`HandshakeError::InvalidTarget`] (400) when it is not valid HTTP/1.x. Answer a failure
     /// with [`HandshakeError::response`].
     ///
-    /// # Panics
-    ///
-    /// If called again after it returned a request or an error.
+    /// Once it has returned a request or an error the reader is finished: a later call reads
+    /// nothing and returns [`HandshakeError::AlreadyFinished`].
     pub fn receive(&mut self, data: &[u8]) -> Result<Option<IncomingRequest>, HandshakeError> {
-        assert!(
-            !self.done,
-            "ServerHandshake::receive called after the request was read"
-        );
+        if self.done {
+            return Err(HandshakeError::AlreadyFinished);
+        }
         let taken = self.buffer.fill(data);
         if !self.buffer.worth_parsing() {
             return Ok(None);
@@ -168,9 +178,62 @@ impl UpgradeOffer {
     /// are not read at all.
     ///
     /// Put the result in the response with [`accept_negotiated`](Self::accept_negotiated) and
-    /// hand it to [`Connection::with_extensions`](crate::Connection::with_extensions).
+    /// hand it to [`Connection::with_extensions`]. [`accept_connection`](Self::accept_connection)
+    /// does all three.
     pub fn negotiate(&self, config: &Config) -> Result<Negotiated, HandshakeError> {
         extension::server_negotiate(config, self.extensions.as_deref())
+    }
+
+    /// Accepts this offer with `protocol`, in one step: negotiates the extensions `config`
+    /// enables ([`negotiate`](Self::negotiate)), and returns the `101` response that says so
+    /// ([`accept_negotiated`](Self::accept_negotiated)) with the server's [`Connection`]:
+    /// [`Role::Server`], `config`, and the agreed extensions.
+    ///
+    /// `leftover` is what arrived after the request head ([`IncomingRequest::leftover`]), frames
+    /// from a client that did not wait for the answer: it is the connection's first input.
+    /// Give it `&[]` when the transport itself will deliver those bytes, as an upgraded
+    /// connection from an HTTP server does.
+    ///
+    /// Add headers to the response if needed, write it with
+    /// [`encode_response_head`](super::encode_response_head), and then drive the connection.
+    /// Fails as [`negotiate`](Self::negotiate) does; answer a failure with
+    /// [`HandshakeError::response`].
+    ///
+    /// # Panics
+    ///
+    /// If `protocol` is not a valid header value, as [`accept`](Self::accept).
+    ///
+    /// ```
+    /// use wsio_proto::handshake::{encode_response_head, validate_request};
+    /// use wsio_proto::{Config, Role};
+    ///
+    /// let request = http::Request::get("/chat")
+    ///     .header("host", "example.com")
+    ///     .header("upgrade", "websocket")
+    ///     .header("connection", "upgrade")
+    ///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .header("sec-websocket-version", "13")
+    ///     .header("sec-websocket-protocol", "chat")
+    ///     .body(())?;
+    /// let offer = validate_request(&request)?;
+    /// let (mut response, mut conn) = offer.accept_connection(Some("chat"), Config::default(), &[])?;
+    /// response.headers_mut().insert("set-cookie", "seen=1".parse()?);
+    /// let answer = encode_response_head(&response);
+    /// assert!(answer.ends_with(b"Sec-WebSocket-Protocol: chat\r\nSet-Cookie: seen=1\r\n\r\n"));
+    /// assert_eq!(conn.role(), Role::Server);
+    /// conn.send_text("welcome")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn accept_connection(
+        &self,
+        protocol: Option<&str>,
+        config: Config,
+        leftover: &[u8],
+    ) -> Result<(Response<()>, Connection), HandshakeError> {
+        let negotiated = self.negotiate(&config)?;
+        let response = self.accept_negotiated(protocol, &negotiated);
+        let connection = start_connection(Role::Server, config, &negotiated, leftover);
+        Ok((response, connection))
     }
 
     /// The `101` response of [`accept`](Self::accept), with the `Sec-WebSocket-Extensions`
@@ -702,11 +765,65 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "after the request was read")]
-    fn receive_after_the_end_panics() {
+    fn receive_after_the_end_is_an_error() {
+        let finished = |handshake: &mut ServerHandshake| {
+            for more in [&b"GET"[..], b"", valid_request("").as_bytes()] {
+                let error = handshake.receive(more).unwrap_err();
+                assert!(
+                    matches!(error, HandshakeError::AlreadyFinished),
+                    "{error:?}"
+                );
+                assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+                assert_eq!(error.response().status(), 500);
+            }
+        };
+        // After a request.
         let mut handshake = ServerHandshake::new();
-        let _ = handshake.receive(b"\0");
-        let _ = handshake.receive(b"GET");
+        assert!(
+            handshake
+                .receive(valid_request("").as_bytes())
+                .unwrap()
+                .is_some()
+        );
+        finished(&mut handshake);
+        // After a malformed head, and after a head that is too large.
+        let mut handshake = ServerHandshake::new();
+        assert!(matches!(
+            handshake.receive(b"\0\r\n\r\n"),
+            Err(HandshakeError::Malformed(_))
+        ));
+        finished(&mut handshake);
+        let mut handshake = ServerHandshake::with_max_head_size(10);
+        let error = handshake.receive(valid_request("").as_bytes()).unwrap_err();
+        assert!(matches!(error, HandshakeError::TooLarge { limit: 10 }));
+        finished(&mut handshake);
+    }
+
+    #[test]
+    fn accepting_yields_the_connection() {
+        let mut wire = valid_request("Sec-WebSocket-Protocol: a, b\r\n").into_bytes();
+        // A masked "Hello" (RFC 6455 section 5.7), sent before the answer.
+        wire.extend_from_slice(b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
+        let incoming = read(&wire).unwrap();
+        let offer = incoming.validate().unwrap();
+        let config = Config::default().max_message_size(10);
+        let (response, mut connection) = offer
+            .accept_connection(Some("b"), config, &incoming.leftover)
+            .unwrap();
+        // No extension was agreed, so the response is the plain one.
+        assert_eq!(response.headers(), offer.accept(Some("b")).headers());
+        assert_eq!(connection.role(), Role::Server);
+        assert_eq!(connection.config().max_message_size, 10);
+        assert!(connection.negotiated().is_empty());
+        assert_eq!(
+            connection.poll_event(std::time::Instant::now()),
+            Some(crate::Event::Message(crate::Message::text("Hello")))
+        );
+        // Stateless: the same offer accepted again gives another, fresh connection.
+        let (_, mut again) = offer
+            .accept_connection(None, Config::default(), &[])
+            .unwrap();
+        assert_eq!(again.poll_event(std::time::Instant::now()), None);
     }
 
     #[test]

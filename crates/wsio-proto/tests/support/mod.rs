@@ -96,27 +96,24 @@ impl Pair {
     /// config turns on, and the server agreed to what its config allows.
     pub fn handshake(client: Config, server: Config) -> Self {
         let mut handshake =
-            ClientHandshake::new(&"ws://localhost/".parse().unwrap()).extensions_from(&client);
+            ClientHandshake::new(&"ws://localhost/".parse().unwrap()).config(client);
         let incoming = ServerHandshake::new()
             .receive(&handshake.encode_request())
             .unwrap()
             .unwrap();
         let offer = incoming.validate().unwrap();
-        let negotiated = offer.negotiate(&server).unwrap();
-        let response = encode_response_head(&offer.accept_negotiated(None, &negotiated));
-        let accepted = handshake.receive(&response).unwrap().unwrap();
-        assert_eq!(accepted.negotiated, negotiated);
+        let (response, server) = offer
+            .accept_connection(None, server, &incoming.leftover)
+            .unwrap();
+        let accepted = handshake
+            .receive(&encode_response_head(&response))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&accepted.negotiated, server.negotiated());
+        assert_eq!(accepted.connection.negotiated(), server.negotiated());
         let mut pair = Pair {
-            client: End::with(Connection::with_extensions(
-                Role::Client,
-                client,
-                &accepted.negotiated,
-            )),
-            server: End::with(Connection::with_extensions(
-                Role::Server,
-                server,
-                &negotiated,
-            )),
+            client: End::with(accepted.connection),
+            server: End::with(server),
             now: Instant::now(),
             chunk: usize::MAX,
         };

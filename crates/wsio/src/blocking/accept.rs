@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::StatusCode;
 use wsio_proto::handshake::{encode_response, encode_response_head, reject};
-use wsio_proto::{IncomingRequest, Role, ServerHandshake};
+use wsio_proto::{IncomingRequest, ServerHandshake};
 
 use super::stream::{BlockingStream, is_timeout, timeout_or};
 use super::websocket::WebSocket;
@@ -69,7 +69,8 @@ where
     S: BlockingStream,
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let (response, negotiated) = match answer(&incoming.request, config, decide) {
+    let (response, connection) = match answer(&incoming.request, &incoming.leftover, config, decide)
+    {
         Ok(answer) => answer,
         Err(refusal) => {
             answer_and_close(&mut stream, &refusal.response);
@@ -80,13 +81,7 @@ where
     stream.flush()?;
     stream.set_read_timeout(None)?;
     stream.set_write_timeout(None)?;
-    Ok(WebSocket::with_extensions(
-        stream,
-        Role::Server,
-        config,
-        incoming.leftover,
-        &negotiated,
-    ))
+    Ok(WebSocket::from_connection(stream, connection, config))
 }
 
 /// Reads a request head by `deadline` (the end of the handshake timeout), refusing what

@@ -4,8 +4,6 @@ use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Instant;
 
-use wsio_proto::Role;
-
 use super::stream::{BlockingStream, Stream, is_timeout, timeout_or};
 use super::websocket::WebSocket;
 use crate::client::{ClientBuilder, Response};
@@ -67,9 +65,8 @@ impl ClientBuilder {
         };
         io.set_read_timeout(None)?;
         io.set_write_timeout(None)?;
-        let (response, leftover) = Response::from_accepted(accepted);
-        let negotiated = response.negotiated();
-        let ws = WebSocket::with_extensions(io, Role::Client, &self.config, leftover, negotiated);
+        let (response, connection) = Response::from_accepted(accepted);
+        let ws = WebSocket::from_connection(io, connection, &self.config);
         Ok((ws, response))
     }
 

@@ -149,9 +149,9 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    /// The driver of a connection whose handshake is done and agreed `negotiated`: the core
-    /// starts in message mode (a front-end's type chooses the mode), at `now`, with
-    /// `leftover`, the bytes that arrived after the handshake, as its first input.
+    /// The driver of a connection whose handshake is done and agreed `negotiated`, made here
+    /// from `config.protocol`, with `leftover`, the bytes that arrived after the handshake, as
+    /// its first input at `now`; then as [`from_connection`](Self::from_connection).
     pub(crate) fn start(
         role: Role,
         config: &Config,
@@ -159,10 +159,16 @@ impl Driver {
         negotiated: &Negotiated,
         now: Instant,
     ) -> Self {
-        let protocol = config.protocol.clone().frame_mode(false);
-        let mut conn = Connection::with_extensions(role, protocol, negotiated);
-        conn.handle_timeout(now);
+        let mut conn = Connection::with_extensions(role, config.protocol.clone(), negotiated);
         conn.receive(now, leftover);
+        Self::from_connection(conn, config, now)
+    }
+
+    /// The driver of a connection a handshake produced: the core switches to message mode (a
+    /// front-end's type chooses the mode) and starts at `now`; `config` gives the buffer sizes.
+    pub(crate) fn from_connection(mut conn: Connection, config: &Config, now: Instant) -> Self {
+        conn.set_frame_mode(false);
+        conn.handle_timeout(now);
         Driver {
             conn,
             read_buf: Vec::new(),
