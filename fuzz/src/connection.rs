@@ -24,8 +24,8 @@ use bytes::{Buf, Bytes};
 use wsio_proto::deflate::DeflateConfig;
 use wsio_proto::handshake::encode_response_head;
 use wsio_proto::{
-    ClientHandshake, CloseCode, CloseInfo, Config, Connection, Decoded, Error, Event, Frame,
-    LimitExceeded, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message, OpCode, Role, SendError,
+    ClientHandshake, CloseCode, CloseInfo, Config, Connection, ConnectionError, Decoded, Event,
+    Frame, LimitExceeded, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, Message, OpCode, Role, SendError,
     ServerHandshake, State, TransportAction, decode_frame, parse_close_payload,
 };
 
@@ -396,7 +396,10 @@ impl Harness {
                 Event::Message(_) => {}
                 Event::Closed(info) => {
                     assert!(
-                        !matches!(info.error, Some(Error::Protocol(_) | Error::Limit(_))),
+                        !matches!(
+                            info.error,
+                            Some(ConnectionError::Protocol(_) | ConnectionError::Limit(_))
+                        ),
                         "the peer failed on our output: {info:?}"
                     );
                     self.peer_closed = Some(info);
@@ -493,15 +496,17 @@ impl Harness {
                 assert!(!info.was_clean && info.code == CloseCode::ABNORMAL);
                 assert!(info.reason.is_empty());
                 match error {
-                    Error::Protocol(_) | Error::UnexpectedEof => {}
-                    Error::Limit(LimitExceeded::FrameTooLarge { size, limit }) => {
+                    ConnectionError::Protocol(_) | ConnectionError::UnexpectedEof => {}
+                    ConnectionError::Limit(LimitExceeded::FrameTooLarge { size, limit }) => {
                         assert!(*limit == config.max_frame_size && *size > *limit as u64);
                     }
-                    Error::Limit(LimitExceeded::MessageTooLarge { size, limit }) => {
+                    ConnectionError::Limit(LimitExceeded::MessageTooLarge { size, limit }) => {
                         assert!(*limit == config.max_message_size && *size > *limit as u64);
                     }
-                    Error::KeepaliveTimeout => assert!(config.ping_interval.is_some()),
-                    Error::CloseTimeout => assert!(self.close_sent, "close timeout, no close"),
+                    ConnectionError::KeepaliveTimeout => assert!(config.ping_interval.is_some()),
+                    ConnectionError::CloseTimeout => {
+                        assert!(self.close_sent, "close timeout, no close")
+                    }
                     other => panic!("undocumented error {other:?}"),
                 }
             }
@@ -565,7 +570,10 @@ impl Harness {
             rest = &rest[len..];
         }
         let failed_with = self.closed.as_ref().and_then(|info| info.error.as_ref());
-        if let (Some(code), false) = (failed_with.and_then(Error::close_code), self.close_sent) {
+        if let (Some(code), false) = (
+            failed_with.and_then(ConnectionError::close_code),
+            self.close_sent,
+        ) {
             let sent = close.clone().flatten().map(|frame| frame.code);
             // Unless the peer's close frame was answered first, which ends without an error.
             assert_eq!(sent, Some(code), "failed with {failed_with:?}");

@@ -30,11 +30,11 @@ impl Exit {
         }
     }
 
-    /// The status for a failed connection attempt: a bad URL is the caller's mistake, the
-    /// rest means the server could not be reached or refused.
+    /// The status for a failed connection attempt: a bad URL, header or subprotocol is the
+    /// caller's mistake, the rest means the server could not be reached or refused.
     pub(crate) fn for_connect_error(error: &wsio::Error) -> Exit {
         match error {
-            wsio::Error::Url(_) => Exit::Usage,
+            wsio::Error::Url(_) | wsio::Error::Build(_) => Exit::Usage,
             _ => Exit::Unreachable,
         }
     }

@@ -48,7 +48,7 @@ pub struct Config {
     pub ping_interval: Option<Duration>,
     /// How long after a keepalive ping the peer may stay silent (sending nothing, not even the
     /// pong) before the connection is failed with
-    /// [`Error::KeepaliveTimeout`](crate::Error::KeepaliveTimeout). Default 20 s.
+    /// [`ConnectionError::KeepaliveTimeout`](crate::ConnectionError::KeepaliveTimeout). Default 20 s.
     pub pong_timeout: Duration,
     /// The payload of keepalive pings. Default empty. At most 125 bytes; longer payloads are
     /// cut to 125.

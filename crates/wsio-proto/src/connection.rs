@@ -9,7 +9,7 @@ use crate::close::{
     CloseCode, CloseFrame, MAX_CLOSE_REASON, encode_close_payload, parse_close_payload,
 };
 use crate::config::Config;
-use crate::error::{Error, LimitExceeded, ProtocolError, SendError};
+use crate::error::{ConnectionError, LimitExceeded, ProtocolError, SendError};
 use crate::extension::{Extension, Negotiated};
 use crate::frame::{Decoded, Frame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 use crate::mask::{MaskGenerator, apply_mask};
@@ -61,7 +61,7 @@ pub struct CloseInfo {
     /// and no error occurred.
     pub was_clean: bool,
     /// Why the connection ended abnormally, if it did.
-    pub error: Option<Error>,
+    pub error: Option<ConnectionError>,
 }
 
 /// Where the connection is in its life.
@@ -197,7 +197,7 @@ struct IncomingMessage {
 ///   the error.
 /// - With [`Config::ping_interval`] set, a ping goes out after that much silence from the
 ///   peer; if the peer then stays silent for [`Config::pong_timeout`], the connection fails
-///   with [`Error::KeepaliveTimeout`] and the transport should be closed at once.
+///   with [`ConnectionError::KeepaliveTimeout`] and the transport should be closed at once.
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
@@ -394,7 +394,7 @@ impl Connection {
     /// effect in [`poll_event`](Self::poll_event), after the bytes received before it.
     ///
     /// Before the close handshake this ends the connection abnormally (1006,
-    /// [`Error::UnexpectedEof`]); after it, it is the expected end. Either way the transport
+    /// [`ConnectionError::UnexpectedEof`]); after it, it is the expected end. Either way the transport
     /// can then be closed.
     pub fn receive_eof(&mut self) {
         self.eof = true;
@@ -411,7 +411,7 @@ impl Connection {
             self.close_timer = None;
             if self.state == State::Closing {
                 self.reading = false;
-                self.finish(now, CloseInfo::abnormal(Error::CloseTimeout));
+                self.finish(now, CloseInfo::abnormal(ConnectionError::CloseTimeout));
             }
             self.close_transport();
         }
@@ -420,7 +420,7 @@ impl Connection {
         }
         if self.pong_due.is_some_and(|due| now >= due) {
             self.pong_due = None;
-            self.fail(now, Error::KeepaliveTimeout);
+            self.fail(now, ConnectionError::KeepaliveTimeout);
             // A silent peer will not take part in a close handshake.
             self.close_transport();
         } else if self.pong_due.is_none() && self.ping_due.is_some_and(|due| now >= due) {
@@ -600,7 +600,7 @@ impl Connection {
             self.eof = false;
             self.reading = false;
             if self.state != State::Closed {
-                self.finish(now, CloseInfo::abnormal(Error::UnexpectedEof));
+                self.finish(now, CloseInfo::abnormal(ConnectionError::UnexpectedEof));
             }
             self.close_transport();
             return Step::Queued;
@@ -609,7 +609,7 @@ impl Connection {
     }
 
     /// Decodes the next whole frame, or validates the part of it that has arrived.
-    fn process_frame(&mut self, now: Instant) -> Result<Step, Error> {
+    fn process_frame(&mut self, now: Instant) -> Result<Step, ConnectionError> {
         if self.frame.is_none() && !self.read_header()? {
             return Ok(Step::NeedInput);
         }
@@ -654,7 +654,7 @@ impl Connection {
 
     /// Decodes one frame of a message the extension transformed, within what is left of
     /// [`Config::max_message_size`], and validates the text it yields.
-    fn decode(&mut self, header: &FrameHeader, payload: &[u8]) -> Result<Bytes, Error> {
+    fn decode(&mut self, header: &FrameHeader, payload: &[u8]) -> Result<Bytes, ConnectionError> {
         let before = self.message.as_ref().map_or(0, |m| m.decoded);
         let limit = self.config.max_message_size;
         let extension = self
@@ -682,7 +682,7 @@ impl Connection {
     }
 
     /// Decodes and checks the next frame header. Returns false if more bytes are needed.
-    fn read_header(&mut self) -> Result<bool, Error> {
+    fn read_header(&mut self) -> Result<bool, ConnectionError> {
         let (header, len) = match FrameHeader::decode(&self.input)? {
             Decoded::Complete { value, len } => (value, len),
             Decoded::Incomplete { .. } => return Ok(false),
@@ -706,7 +706,7 @@ impl Connection {
 
     /// The rules that depend on the role, the negotiated extensions, the limits and the frames
     /// before this one.
-    fn check_header(&self, header: &FrameHeader) -> Result<(), Error> {
+    fn check_header(&self, header: &FrameHeader) -> Result<(), ConnectionError> {
         // An extension owns RSV1, on the first frame of a data message only (RFC 7692
         // section 6); every other RSV bit, anywhere, is an error.
         let allowed = match header.opcode {
@@ -759,7 +759,7 @@ impl Connection {
         now: Instant,
         header: FrameHeader,
         payload: Bytes,
-    ) -> Result<Option<Message>, Error> {
+    ) -> Result<Option<Message>, ConnectionError> {
         // A close payload is checked before anything is delivered, so that frame mode never
         // hands the application a close frame the connection then fails on.
         let close = match header.opcode {
@@ -872,7 +872,7 @@ impl Connection {
 
     /// Fails the connection (RFC 6455 section 7.1.7): stop reading, send a close frame with the
     /// error's code if none was sent, and end.
-    fn fail(&mut self, now: Instant, error: Error) {
+    fn fail(&mut self, now: Instant, error: ConnectionError) {
         if self.state == State::Closed {
             return;
         }
@@ -1032,7 +1032,7 @@ impl Connection {
 
 impl CloseInfo {
     /// An end without a received close frame (code 1006).
-    fn abnormal(error: Error) -> Self {
+    fn abnormal(error: ConnectionError) -> Self {
         CloseInfo {
             code: CloseCode::ABNORMAL,
             reason: Utf8Bytes::default(),

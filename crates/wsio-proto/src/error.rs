@@ -6,7 +6,7 @@
 //!   (close code 1009).
 //! - [`SendError`]: the caller asked for something the protocol or the connection's state does
 //!   not allow; nothing was queued.
-//! - [`Error`]: why a connection ended abnormally, as reported in
+//! - [`ConnectionError`]: why a connection ended abnormally, as reported in
 //!   [`CloseInfo::error`](crate::CloseInfo::error).
 //!
 //! Handshake and URL failures have their own types:
@@ -144,7 +144,7 @@ pub enum SendError {
 /// its code, is not an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ConnectionError {
     /// The peer broke the protocol; we sent a close frame with the matching code.
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtocolError),
@@ -162,14 +162,14 @@ pub enum Error {
     CloseTimeout,
 }
 
-impl Error {
+impl ConnectionError {
     /// The close code this endpoint sends for this error, if it sends one.
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
-            Error::Protocol(e) => Some(e.close_code()),
-            Error::Limit(e) => Some(e.close_code()),
-            Error::KeepaliveTimeout => Some(CloseCode::INTERNAL_ERROR),
-            Error::UnexpectedEof | Error::CloseTimeout => None,
+            ConnectionError::Protocol(e) => Some(e.close_code()),
+            ConnectionError::Limit(e) => Some(e.close_code()),
+            ConnectionError::KeepaliveTimeout => Some(CloseCode::INTERNAL_ERROR),
+            ConnectionError::UnexpectedEof | ConnectionError::CloseTimeout => None,
         }
     }
 }

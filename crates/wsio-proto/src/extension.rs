@@ -24,7 +24,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::ConnectionError;
 use crate::handshake::HandshakeError;
 use crate::role::Role;
 
@@ -168,7 +168,7 @@ pub(crate) enum DecodeError {
 
 impl DecodeError {
     /// The connection error, for a message of which `before` bytes were decoded earlier.
-    pub(crate) fn into_error(self, before: usize, limit: usize) -> Error {
+    pub(crate) fn into_error(self, before: usize, limit: usize) -> ConnectionError {
         match self {
             DecodeError::Invalid => crate::error::ProtocolError::InvalidCompressedData.into(),
             DecodeError::TooLarge { size } => crate::error::LimitExceeded::MessageTooLarge {

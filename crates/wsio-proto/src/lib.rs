@@ -48,14 +48,15 @@ pub use close::{
 };
 pub use config::Config;
 pub use connection::{CloseInfo, Connection, Event, State, TransportAction};
-pub use error::{Error, LimitExceeded, ProtocolError, SendError};
+pub use error::{ConnectionError, LimitExceeded, ProtocolError, SendError};
 pub use extension::Negotiated;
 pub use frame::{
     Decoded, DecodedFrame, Frame, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode,
     decode_frame, encode_frame,
 };
 pub use handshake::{
-    Accepted, ClientHandshake, HandshakeError, IncomingRequest, ServerHandshake, UpgradeOffer,
+    Accepted, BuildError, ClientHandshake, HandshakeError, IncomingRequest, ServerHandshake,
+    UpgradeOffer,
 };
 pub use mask::apply_mask;
 pub use message::Message;

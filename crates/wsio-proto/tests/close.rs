@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use support::{Pair, close_code_in, decode_all, server_wire};
 use wsio_proto::{
-    CloseCode, CloseFrame, Config, Connection, Error, Event, Frame, Message, OpCode, Role,
-    SendError, State, TransportAction,
+    CloseCode, CloseFrame, Config, Connection, ConnectionError, Event, Frame, Message, OpCode,
+    Role, SendError, State, TransportAction,
 };
 
 #[test]
@@ -172,7 +172,7 @@ fn close_timeout_when_the_peer_never_answers() {
     };
     assert_eq!(info.code, CloseCode::ABNORMAL);
     assert!(!info.was_clean);
-    assert_eq!(info.error, Some(Error::CloseTimeout));
+    assert_eq!(info.error, Some(ConnectionError::CloseTimeout));
     assert_eq!(client.transport_action(), TransportAction::Close);
     assert_eq!(client.poll_timeout(), None);
 }
@@ -194,7 +194,7 @@ fn the_close_timer_counts_from_the_call_that_starts_it() {
     client.handle_timeout(later + Duration::from_secs(10));
     assert!(matches!(
         client.poll_event(later + Duration::from_secs(10)),
-        Some(Event::Closed(info)) if info.error == Some(Error::CloseTimeout)
+        Some(Event::Closed(info)) if info.error == Some(ConnectionError::CloseTimeout)
     ));
 
     let mut client = Connection::new(Role::Client, Config::default());
@@ -258,7 +258,7 @@ fn eof_before_the_close_handshake_is_abnormal() {
             panic!()
         };
         assert_eq!(info.code, CloseCode::ABNORMAL);
-        assert_eq!(info.error, Some(Error::UnexpectedEof));
+        assert_eq!(info.error, Some(ConnectionError::UnexpectedEof));
         assert!(!info.was_clean);
         assert_eq!(conn.transport_action(), TransportAction::Close);
         assert_eq!(conn.send_text("x"), Err(SendError::Closed));

@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use support::{Pair, client_wire, close_code_in, decode_all};
 use wsio_proto::deflate::{DeflateConfig, DeflateParams};
-use wsio_proto::{Config, Error, Event, Frame, LimitExceeded, Message, OpCode, ProtocolError};
+use wsio_proto::{
+    Config, ConnectionError, Event, Frame, LimitExceeded, Message, OpCode, ProtocolError,
+};
 
 fn on(deflate: DeflateConfig) -> Config {
     Config::default().deflate(Some(deflate))
@@ -234,7 +236,7 @@ fn empty_messages() {
 
 /// The server's error and close code after receiving `wire` on a connection that agreed
 /// permessage-deflate (`deflate`) or not.
-fn failure(deflate: bool, config: Config, wire: &[u8]) -> (Error, Option<u16>) {
+fn failure(deflate: bool, config: Config, wire: &[u8]) -> (ConnectionError, Option<u16>) {
     let server = if deflate {
         config.clone().deflate(Some(DeflateConfig::default()))
     } else {
@@ -286,7 +288,7 @@ fn rsv1_where_the_extension_does_not_allow_it_is_a_protocol_error() {
         assert!(
             matches!(
                 error,
-                Error::Protocol(ProtocolError::ReservedBitsSet(0b100))
+                ConnectionError::Protocol(ProtocolError::ReservedBitsSet(0b100))
             ),
             "{error:?}"
         );
@@ -299,7 +301,10 @@ fn data_that_does_not_inflate_fails_with_1007() {
     let mut bad = Frame::new(true, OpCode::Binary, vec![0xff, 0xff, 0xff]);
     bad.rsv1 = true;
     let (error, code) = failure(true, Config::default(), &client_wire(&[bad]));
-    assert_eq!(error, Error::Protocol(ProtocolError::InvalidCompressedData));
+    assert_eq!(
+        error,
+        ConnectionError::Protocol(ProtocolError::InvalidCompressedData)
+    );
     assert_eq!(code, Some(1007));
 }
 
@@ -315,7 +320,7 @@ fn invalid_utf8_inside_compressed_text_fails_with_1007() {
         assert_eq!(wire[0] & 0x0f, 0x2);
         wire[0] = wire[0] & 0xf0 | 0x1;
         let (error, code) = failure(true, Config::default(), &wire);
-        assert_eq!(error, Error::Protocol(ProtocolError::InvalidUtf8));
+        assert_eq!(error, ConnectionError::Protocol(ProtocolError::InvalidUtf8));
         assert_eq!(code, Some(1007));
     }
 }
@@ -342,7 +347,7 @@ fn the_message_limit_applies_to_the_inflated_size() {
         let (error, code) = failure(true, config.clone(), &wire);
         assert_eq!(
             error,
-            Error::Limit(LimitExceeded::MessageTooLarge {
+            ConnectionError::Limit(LimitExceeded::MessageTooLarge {
                 size: limit as u64 + 1,
                 limit
             })
@@ -427,7 +432,7 @@ fn in_frame_mode_inflated_frames_are_bounded_by_the_message_limit() {
     let (error, code) = failure(true, config, &wire);
     assert_eq!(
         error,
-        Error::Limit(LimitExceeded::MessageTooLarge {
+        ConnectionError::Limit(LimitExceeded::MessageTooLarge {
             size: 100_001,
             limit: 100_000
         })

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use support::Pair;
 use wsio_proto::deflate::DeflateConfig;
-use wsio_proto::{Config, Error, Event, LimitExceeded};
+use wsio_proto::{Config, ConnectionError, Event, LimitExceeded};
 
 /// The system allocator, counting the bytes in use and the most ever in use.
 struct Counting;
@@ -161,7 +161,7 @@ fn a_compressed_bomb_ends_with_1009_holding_about_the_limit() {
     };
     assert_eq!(
         info.error,
-        Some(Error::Limit(LimitExceeded::MessageTooLarge {
+        Some(ConnectionError::Limit(LimitExceeded::MessageTooLarge {
             size: limit as u64 + 1,
             limit
         }))

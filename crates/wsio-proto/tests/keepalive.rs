@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use support::{Pair, close_code_in, server_wire};
 use wsio_proto::{
-    CloseCode, Config, Connection, Error, Event, Frame, Message, OpCode, Role, TransportAction,
+    CloseCode, Config, Connection, ConnectionError, Event, Frame, Message, OpCode, Role,
+    TransportAction,
 };
 
 fn keepalive() -> Config {
@@ -106,7 +107,7 @@ fn a_silent_peer_fails_the_connection_after_the_pong_timeout() {
         pair.client.events.push(e);
     }
     let info = pair.client.closed().unwrap();
-    assert_eq!(info.error, Some(Error::KeepaliveTimeout));
+    assert_eq!(info.error, Some(ConnectionError::KeepaliveTimeout));
     assert_eq!(info.code, CloseCode::ABNORMAL);
     // The peer is presumed dead: no waiting for a close handshake.
     assert_eq!(pair.client.conn.transport_action(), TransportAction::Close);

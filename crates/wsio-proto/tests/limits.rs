@@ -5,13 +5,15 @@ mod support;
 use std::time::Instant;
 
 use support::{Pair, client_wire, close_code_in, server_wire};
-use wsio_proto::{Config, Connection, Error, Event, Frame, LimitExceeded, Message, OpCode, Role};
+use wsio_proto::{
+    Config, Connection, ConnectionError, Event, Frame, LimitExceeded, Message, OpCode, Role,
+};
 
 fn server(config: Config) -> Connection {
     Connection::new(Role::Server, config)
 }
 
-fn closed_error(conn: &mut Connection, now: Instant) -> Option<Error> {
+fn closed_error(conn: &mut Connection, now: Instant) -> Option<ConnectionError> {
     while let Some(event) = conn.poll_event(now) {
         if let Event::Closed(info) = event {
             return info.error;
@@ -22,7 +24,10 @@ fn closed_error(conn: &mut Connection, now: Instant) -> Option<Error> {
 
 /// The connection failed with `exceeded`, decoding at `now`, and sent close code 1009.
 fn assert_over_limit(conn: &mut Connection, now: Instant, exceeded: LimitExceeded) {
-    assert_eq!(closed_error(conn, now), Some(Error::Limit(exceeded)));
+    assert_eq!(
+        closed_error(conn, now),
+        Some(ConnectionError::Limit(exceeded))
+    );
     assert_eq!(close_code_in(&output(conn)), Some(1009));
 }
 
@@ -159,7 +164,7 @@ fn many_tiny_fragments_stay_within_the_message_limit() {
     s.receive(now, &client_wire(&frames));
     assert!(matches!(
         closed_error(&mut s, now),
-        Some(Error::Limit(LimitExceeded::MessageTooLarge {
+        Some(ConnectionError::Limit(LimitExceeded::MessageTooLarge {
             size: 1001,
             ..
         }))

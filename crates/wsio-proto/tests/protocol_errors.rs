@@ -7,8 +7,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use support::{client_wire, close_code_in, server_wire};
 use wsio_proto::{
-    CloseCode, Config, Connection, Error, Event, Frame, Message, OpCode, ProtocolError, Role,
-    State, TransportAction,
+    CloseCode, Config, Connection, ConnectionError, Event, Frame, Message, OpCode, ProtocolError,
+    Role, State, TransportAction,
 };
 
 /// Feeds `wire` to a fresh connection of `role` and returns what it reported and the close
@@ -31,7 +31,7 @@ fn assert_fails(role: Role, wire: &[u8], error: ProtocolError, code: u16) {
     let Some(Event::Closed(info)) = events.last() else {
         panic!("no Closed event for {error:?}: {events:?}")
     };
-    assert_eq!(info.error, Some(Error::Protocol(error.clone())));
+    assert_eq!(info.error, Some(ConnectionError::Protocol(error.clone())));
     assert_eq!(info.code, CloseCode::ABNORMAL);
     assert!(!info.was_clean);
     assert_eq!(sent, Some(code), "close code for {error:?}");
@@ -267,7 +267,9 @@ fn after_a_failure_input_is_ignored_and_the_transport_ends() {
         };
         assert_eq!(
             info.error,
-            Some(Error::Protocol(ProtocolError::UnexpectedContinuation))
+            Some(ConnectionError::Protocol(
+                ProtocolError::UnexpectedContinuation
+            ))
         );
         // One close frame with the code went out, and no answer to what came after it.
         let out = conn.poll_transmit();
@@ -425,7 +427,7 @@ fn frame_mode_does_not_deliver_an_invalid_close_frame() {
         let [Event::Closed(info)] = &events[..] else {
             panic!("{payload:?} gave {events:?}");
         };
-        assert_eq!(info.error, Some(Error::Protocol(error)));
+        assert_eq!(info.error, Some(ConnectionError::Protocol(error)));
     }
 }
 

@@ -233,7 +233,7 @@ where
         Err(Reject(refusal)) => {
             return Err(Box::new(Refusal {
                 response: (*refusal).clone(),
-                error: HandshakeError::Rejected(refusal).into(),
+                error: Error::Rejected(refusal),
             }));
         }
     };

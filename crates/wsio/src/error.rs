@@ -2,9 +2,19 @@
 
 use std::io;
 
-use wsio_proto::{HandshakeError, SendError, UrlError};
+use bytes::Bytes;
+use wsio_proto::{BuildError, ConnectionError, HandshakeError, SendError, UrlError};
 
-/// What went wrong with a WebSocket connection.
+/// What went wrong with a WebSocket connection, sorted by whose fault it was.
+///
+/// - The transport: [`Io`](Self::Io), [`Tls`](Self::Tls), and [`Timeout`](Self::Timeout).
+/// - The caller: [`Url`](Self::Url) and [`Build`](Self::Build) for what was given to a builder,
+///   [`Send`](Self::Send) for a message that cannot be sent.
+/// - The peer, during the opening handshake: [`Rejected`](Self::Rejected) when it refused,
+///   [`Handshake`](Self::Handshake) when its answer broke RFC 6455.
+/// - The connection, after the handshake: [`Connection`](Self::Connection) says why it ended
+///   abnormally (the peer broke the protocol or a limit, went silent, or the transport ended
+///   without a close handshake); [`Closed`](Self::Closed) that it has ended, or is closing.
 ///
 /// A normal close is not an error: it arrives as [`Message::Close`](crate::Message::Close)
 /// and ends the stream. Large variants are boxed so that `Result<Message, Error>` stays small.
@@ -19,40 +29,37 @@ pub enum Error {
     #[cfg(feature = "tls")]
     #[error("TLS error: {0}")]
     Tls(Box<rustls::Error>),
-    /// The URL could not be used.
-    #[error("invalid URL: {0}")]
-    Url(#[from] UrlError),
-    /// The opening handshake failed. For a client whose request the server refused, the
-    /// error carries the status, headers and body the server sent
-    /// ([`HandshakeError::Rejected`]).
-    #[error("handshake failed: {0}")]
-    Handshake(Box<HandshakeError>),
-    /// The connection failed after the handshake: the peer broke the protocol or a limit, the
-    /// keepalive found it silent, or the transport ended without a close handshake.
-    #[error("connection failed: {0}")]
-    Protocol(#[from] wsio_proto::Error),
-    /// The caller asked for something the connection cannot do, such as sending after close.
-    #[error("cannot send: {0}")]
-    Send(#[from] SendError),
     /// An operation did not finish within its configured time.
     #[error("{0} timed out")]
     Timeout(Phase),
-    /// A callback that the application gave the reconnecting client panicked. The client
-    /// reported it as an [`Event::Error`](crate::reconnect::Event::Error) and stopped.
-    #[error("{0} panicked")]
-    Panicked(Callback),
-}
-
-/// Which application callback a [`Error::Panicked`] names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Callback {
-    /// The restore hook ([`Builder::on_restore`](crate::reconnect::Builder::on_restore)).
-    #[error("the restore hook")]
-    Restore,
-    /// The predicate of [`Policy::should_reconnect`](crate::reconnect::Policy::should_reconnect).
-    #[error("the should_reconnect predicate")]
-    ShouldReconnect,
+    /// The URL given could not be used.
+    #[error("invalid URL: {0}")]
+    Url(#[from] UrlError),
+    /// A header, subprotocol or resource given to a builder is not valid in a handshake.
+    #[error("invalid handshake request: {0}")]
+    Build(#[from] BuildError),
+    /// The message or frame cannot be sent as it is (a control payload over 125 bytes, a close
+    /// code that may not be sent, a continuation without a message to continue). Nothing was
+    /// queued; the connection is unchanged.
+    #[error("cannot send: {0}")]
+    Send(SendError),
+    /// The handshake was refused: the server answered with a status other than 101, whose
+    /// status, headers and body are here. A server's own handshake ends with this when its
+    /// application refused the request.
+    #[error("the WebSocket upgrade was refused with status {}", .0.status())]
+    Rejected(Box<http::Response<Bytes>>),
+    /// The opening handshake broke RFC 6455: a request the server could not accept (it
+    /// answered with [`HandshakeError::status`]), or a response the client could not accept.
+    #[error("handshake failed: {0}")]
+    Handshake(Box<HandshakeError>),
+    /// The connection failed after the handshake: see [`ConnectionError`]. It is also
+    /// [`close_info`](crate::WebSocket::close_info)'s `error`.
+    #[error("connection failed: {0}")]
+    Connection(#[from] ConnectionError),
+    /// The connection has ended, or is closing: nothing more arrives, or nothing more may be
+    /// sent.
+    #[error("the connection is closed")]
+    Closed,
 }
 
 /// Which step a [`Error::Timeout`] happened in.
@@ -71,22 +78,30 @@ pub enum Phase {
     /// Writing to the transport (blocking API, with a write timeout set).
     #[error("writing")]
     Write,
-    /// The reconnecting client's session restore hook.
-    #[error("restoring the session")]
-    Restore,
 }
 
 impl From<HandshakeError> for Error {
     fn from(error: HandshakeError) -> Self {
-        Error::Handshake(Box::new(error))
+        match error {
+            HandshakeError::Rejected(response) => Error::Rejected(response),
+            error => Error::Handshake(Box::new(error)),
+        }
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(error: SendError) -> Self {
+        match error {
+            SendError::Closed => Error::Closed,
+            error => Error::Send(error),
+        }
     }
 }
 
 impl Error {
-    /// Whether this error means the connection is closed: sending after close, or a failed
-    /// connection.
+    /// Whether this error means the connection is over: it ended, or failed.
     pub fn is_closed(&self) -> bool {
-        matches!(self, Error::Send(SendError::Closed) | Error::Protocol(_))
+        matches!(self, Error::Closed | Error::Connection(_))
     }
 }
 

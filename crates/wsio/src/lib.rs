@@ -41,7 +41,7 @@ mod websocket;
 pub use accept::{Accept, Reject, UpgradeRequest, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
 pub use config::Config;
-pub use error::{Callback, Error, Phase, Result};
+pub use error::{Error, Phase, Result};
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use server::{Server, ServerBuilder, ServerHandle, ServerRequest};
@@ -52,7 +52,8 @@ pub use websocket::{FrameSocket, ReadHalf, WebSocket, WriteHalf};
 #[cfg(feature = "deflate")]
 pub use wsio_proto::deflate::{DeflateConfig, DeflateParams};
 pub use wsio_proto::{
-    CloseCode, CloseFrame, CloseInfo, Frame, HandshakeError, Message, Negotiated, OpCode, Utf8Bytes,
+    BuildError, CloseCode, CloseFrame, CloseInfo, ConnectionError, Frame, HandshakeError,
+    LimitExceeded, Message, Negotiated, OpCode, ProtocolError, SendError, UrlError, Utf8Bytes,
 };
 
 /// The README's Rust examples, compiled (and run where they can) as doctests.

@@ -67,9 +67,8 @@ where
 ///   [`HandshakeError::status`](crate::HandshakeError::status)), or the one `decide` chose.
 /// - The upgrade: an [`Upgrading`] future, which yields the [`WebSocket`] once hyper has sent
 ///   the 101 and handed over the connection; or why the request was refused, as
-///   [`Error::Handshake`](crate::Error::Handshake) (holding
-///   [`HandshakeError::Rejected`](crate::HandshakeError::Rejected) with the response when
-///   `decide` refused).
+///   [`Error::Handshake`](crate::Error::Handshake) when it broke RFC 6455, or
+///   [`Error::Rejected`](crate::Error::Rejected) with the response when `decide` refused.
 ///
 /// Requests that are not valid WebSocket upgrades are refused before `decide` is called, by
 /// [`validate_request`](wsio_proto::handshake::validate_request). In the [`UpgradeRequest`]
@@ -238,11 +237,8 @@ mod tests {
         );
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert_eq!(&response.body()[..], b"not today");
-        let Err(Error::Handshake(error)) = upgrading else {
+        let Err(Error::Rejected(rejected)) = upgrading else {
             panic!("{upgrading:?}")
-        };
-        let HandshakeError::Rejected(rejected) = *error else {
-            panic!("{error:?}")
         };
         assert_eq!(rejected.status(), StatusCode::FORBIDDEN);
     }

@@ -32,7 +32,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use wsio::blocking::{self, BlockingStream};
 use wsio::{CloseCode, CloseFrame, Error, Message, WebSocket};
 use wsio_proto::handshake::{accept_key, generate_key};
-use wsio_proto::{Connection, Role, SendError};
+use wsio_proto::{Connection, Role};
 
 mod support;
 
@@ -139,7 +139,7 @@ impl Turns {
 enum Got {
     Message(Message),
     Error(String),
-    /// The end (`None` from the async stream, `SendError::Closed` from a blocking `recv`), and
+    /// The end (`None` from the async stream, `Error::Closed` from a blocking `recv`), and
     /// the code `close_info` gave then.
     End(Option<u16>),
 }
@@ -270,7 +270,7 @@ fn drain_blocking<S: BlockingStream>(ws: &mut blocking::WebSocket<S>) -> Vec<Got
     while got.len() < 8 {
         match ws.recv() {
             Ok(message) => got.push(Got::Message(message)),
-            Err(Error::Send(SendError::Closed)) => {
+            Err(Error::Closed) => {
                 got.push(Got::End(ws.close_info().map(|info| info.code.into())));
                 break;
             }

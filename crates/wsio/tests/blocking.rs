@@ -109,7 +109,10 @@ fn keepalive_runs_through_read_timeouts() {
     // No read timeout set: the core's own timers bound the wait.
     let error = ws.recv().unwrap_err();
     assert!(
-        matches!(error, Error::Protocol(wsio_proto::Error::KeepaliveTimeout)),
+        matches!(
+            error,
+            Error::Connection(wsio_proto::ConnectionError::KeepaliveTimeout)
+        ),
         "{error:?}"
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -137,7 +140,10 @@ fn the_close_timeout_ends_a_handshake_the_peer_never_answers() {
     ws.close(CloseCode::NORMAL, "").unwrap();
     let error = ws.recv().unwrap_err();
     assert!(
-        matches!(error, Error::Protocol(wsio_proto::Error::CloseTimeout)),
+        matches!(
+            error,
+            Error::Connection(wsio_proto::ConnectionError::CloseTimeout)
+        ),
         "{error:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -382,7 +388,10 @@ fn a_handler_that_never_returns_is_cut_off_after_a_bounded_wait() {
     // The handler never reads, so no 1001; after the grace its socket is shut down.
     let error = ws.recv().unwrap_err();
     assert!(
-        matches!(error, Error::Protocol(wsio_proto::Error::UnexpectedEof)),
+        matches!(
+            error,
+            Error::Connection(wsio_proto::ConnectionError::UnexpectedEof)
+        ),
         "{error:?}"
     );
     closer.join().unwrap();

@@ -240,7 +240,7 @@ impl Child {
 /// ended (the peer's kernel sent FIN) or was reset (RST), and nothing else.
 fn peer_vanished(error: &Error) -> bool {
     match error {
-        Error::Protocol(wsio_proto::Error::UnexpectedEof) => true,
+        Error::Connection(wsio_proto::ConnectionError::UnexpectedEof) => true,
         Error::Io(e) => matches!(
             e.kind(),
             std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
@@ -299,11 +299,14 @@ async fn client_killed_mid_frame(greeting: &str, expected: fn(&Error) -> bool) {
 }
 
 /// The client had read all it was sent: its kernel ends the connection with FIN, and the
-/// server's handler gets `Error::Protocol(UnexpectedEof)`.
+/// server's handler gets `Error::Connection(UnexpectedEof)`.
 #[tokio::test]
 async fn a_client_killed_mid_frame_ends_its_connection_with_unexpected_eof() {
     client_killed_mid_frame("read", |error| {
-        matches!(error, Error::Protocol(wsio_proto::Error::UnexpectedEof))
+        matches!(
+            error,
+            Error::Connection(wsio_proto::ConnectionError::UnexpectedEof)
+        )
     })
     .await;
 }
@@ -320,7 +323,7 @@ async fn a_client_killed_with_unread_data_ends_its_connection_with_a_reset() {
 }
 
 /// The async client, two fragments into a message, sees the server killed:
-/// `Error::Protocol(UnexpectedEof)` from `recv`, not a hang and not a partial message.
+/// `Error::Connection(UnexpectedEof)` from `recv`, not a hang and not a partial message.
 #[tokio::test]
 async fn a_server_killed_mid_message_gives_the_async_client_unexpected_eof() {
     let mut child = Child::start("mid-message");
@@ -339,13 +342,15 @@ async fn a_server_killed_mid_message_gives_the_async_client_unexpected_eof() {
     assert!(
         matches!(
             outcome,
-            Some(Err(Error::Protocol(wsio_proto::Error::UnexpectedEof)))
+            Some(Err(Error::Connection(
+                wsio_proto::ConnectionError::UnexpectedEof
+            )))
         ),
         "{outcome:?}"
     );
 }
 
-/// The same for the blocking client: `recv` returns `Error::Protocol(UnexpectedEof)`.
+/// The same for the blocking client: `recv` returns `Error::Connection(UnexpectedEof)`.
 #[test]
 fn a_server_killed_mid_message_gives_the_blocking_client_unexpected_eof() {
     let mut child = ChildGuard(child_command("mid-message").spawn().unwrap());
@@ -372,7 +377,9 @@ fn a_server_killed_mid_message_gives_the_blocking_client_unexpected_eof() {
     assert!(
         matches!(
             outcome,
-            Err(Error::Protocol(wsio_proto::Error::UnexpectedEof))
+            Err(Error::Connection(
+                wsio_proto::ConnectionError::UnexpectedEof
+            ))
         ),
         "{outcome:?}"
     );
@@ -438,7 +445,10 @@ async fn the_reconnecting_client_recovers_from_a_killed_server_and_loses_nothing
     };
     assert!(!disconnect.was_clean);
     let error = disconnect.error.expect("an error");
-    assert!(peer_vanished(&error), "unexpected error {error:?}");
+    let wsio::reconnect::Error::Connection(cause) = &*error else {
+        panic!("unexpected error {error:?}")
+    };
+    assert!(peer_vanished(cause), "unexpected error {error:?}");
     eprintln!("killed server: the client saw {error:?}");
 
     // Queued while no server listens, then the server comes back on the same port.
@@ -809,14 +819,24 @@ mod lossy {
                     };
                     let error = disconnect.error.expect("an error");
                     assert!(
-                        matches!(*error, Error::Protocol(wsio_proto::Error::KeepaliveTimeout)),
+                        matches!(
+                            *error,
+                            wsio::reconnect::Error::Connection(Error::Connection(
+                                wsio_proto::ConnectionError::KeepaliveTimeout
+                            ))
+                        ),
                         "{error:?}"
                     );
                     // An attempt across the dead path fails.
                     loop {
                         match next(&mut events).await {
                             Event::Error(error)
-                                if matches!(*error, Error::Timeout(Phase::Connect)) =>
+                                if matches!(
+                                    *error,
+                                    wsio::reconnect::Error::Connection(Error::Timeout(
+                                        Phase::Connect
+                                    ))
+                                ) =>
                             {
                                 break;
                             }

@@ -19,8 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use wsio::{
-    Accept, ClientBuilder, CloseCode, CloseFrame, CloseInfo, Config, Error, HandshakeError,
-    Message, Reject, UpgradeRequest, Upgrading,
+    Accept, ClientBuilder, CloseCode, CloseFrame, CloseInfo, Config, Error, Message, Reject,
+    UpgradeRequest, Upgrading,
 };
 
 /// Bounds every test: nothing here may hang.
@@ -199,10 +199,7 @@ async fn a_refusal_reaches_the_client_with_its_status_and_body() {
         let error = wsio::connect(&format!("ws://{addr}/ws?deny"))
             .await
             .unwrap_err();
-        let Error::Handshake(error) = error else {
-            panic!("{error:?}")
-        };
-        let HandshakeError::Rejected(response) = *error else {
+        let Error::Rejected(response) = error else {
             panic!("{error:?}")
         };
         assert_eq!(response.status(), StatusCode::FORBIDDEN);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use wsio::reconnect::Error::Connection;
 use wsio::reconnect::{Builder, Event, Events, Policy, QueueError, ReconnectingClient, Status};
 use wsio::{ClientBuilder, CloseCode, Config, Message, WebSocket};
 use wsio_proto::Backoff;
@@ -284,7 +285,7 @@ async fn refused_attempts_follow_the_backoff_then_connect() {
         let Event::Error(error) = next(&mut events).await else {
             panic!("a refused attempt");
         };
-        assert!(matches!(*error, wsio::Error::Io(_)), "{error}");
+        assert!(matches!(*error, Connection(wsio::Error::Io(_))), "{error}");
         if let Some((at, delay)) = last_error_at.take() {
             // The attempt came no sooner than its delay.
             assert!(Instant::now().duration_since(at) >= delay);
@@ -421,7 +422,9 @@ async fn a_server_that_stops_answering_pings_is_given_up() {
     assert!(
         matches!(
             &*error,
-            wsio::Error::Protocol(wsio_proto::Error::KeepaliveTimeout)
+            Connection(wsio::Error::Connection(
+                wsio_proto::ConnectionError::KeepaliveTimeout
+            ))
         ),
         "{error}"
     );
@@ -470,7 +473,10 @@ async fn a_stalled_handshake_times_out_and_is_retried() {
             panic!("the handshake timed out");
         };
         assert!(
-            matches!(*error, wsio::Error::Timeout(wsio::Phase::Handshake)),
+            matches!(
+                *error,
+                Connection(wsio::Error::Timeout(wsio::Phase::Handshake))
+            ),
             "{error}"
         );
         if client.status() != Status::Closed {
@@ -547,7 +553,7 @@ async fn a_failing_restore_hook_counts_as_a_failed_connection() {
         )
         .on_restore(move |_| {
             *count.lock().unwrap() += 1;
-            async { Err(wsio::Error::Send(wsio_proto::SendError::Closed)) }
+            async { Err(wsio::Error::Closed) }
         })
         .start();
     assert!(matches!(next(&mut events).await, Event::Error(_)));
@@ -1002,7 +1008,9 @@ async fn close_is_bounded_by_the_close_timeout_when_the_server_stops_reading() {
     assert!(
         matches!(
             closed.error.as_deref(),
-            Some(wsio::Error::Protocol(wsio_proto::Error::CloseTimeout))
+            Some(Connection(wsio::Error::Connection(
+                wsio_proto::ConnectionError::CloseTimeout
+            )))
         ),
         "{:?}",
         closed.error
@@ -1158,7 +1166,10 @@ async fn a_panicking_restore_hook_stops_the_client_with_an_error() {
         panic!("the panic reported");
     };
     assert!(
-        matches!(*error, wsio::Error::Panicked(wsio::Callback::Restore)),
+        matches!(
+            *error,
+            wsio::reconnect::Error::Panicked(wsio::reconnect::Callback::Restore)
+        ),
         "{error}"
     );
     let Event::Unsent(unsent) = next(&mut events).await else {
@@ -1184,7 +1195,7 @@ async fn a_panicking_predicate_stops_the_client_with_an_error() {
     assert!(
         matches!(
             *error,
-            wsio::Error::Panicked(wsio::Callback::ShouldReconnect)
+            wsio::reconnect::Error::Panicked(wsio::reconnect::Callback::ShouldReconnect)
         ),
         "{error}"
     );

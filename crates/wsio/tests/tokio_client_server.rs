@@ -140,7 +140,7 @@ async fn a_refused_handshake_carries_status_headers_and_body() {
                 },
             )
             .await;
-            assert!(matches!(result, Err(Error::Handshake(_))));
+            assert!(matches!(result, Err(Error::Rejected(_))));
         });
         let error = wsio::connect(&url(addr, "/private?token=wrong"))
             .await
@@ -336,7 +336,10 @@ async fn a_silent_peer_is_caught_by_the_pong_timeout() {
         let started = std::time::Instant::now();
         let error = ws.next().await.unwrap().unwrap_err();
         assert!(
-            matches!(error, Error::Protocol(wsio_proto::Error::KeepaliveTimeout)),
+            matches!(
+                error,
+                Error::Connection(wsio_proto::ConnectionError::KeepaliveTimeout)
+            ),
             "{error:?}"
         );
         assert!(started.elapsed() >= Duration::from_millis(300));
@@ -383,7 +386,10 @@ async fn the_close_timeout_drops_a_peer_that_never_answers() {
         ws.close(CloseCode::NORMAL, "").await.unwrap();
         let error = ws.next().await.unwrap().unwrap_err();
         assert!(
-            matches!(error, Error::Protocol(wsio_proto::Error::CloseTimeout)),
+            matches!(
+                error,
+                Error::Connection(wsio_proto::ConnectionError::CloseTimeout)
+            ),
             "{error:?}"
         );
         assert!(started.elapsed() >= Duration::from_millis(300));

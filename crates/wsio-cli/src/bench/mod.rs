@@ -248,9 +248,10 @@ fn error_kind(error: &wsio::Error) -> &'static str {
         wsio::Error::Io(_) => "io",
         wsio::Error::Tls(_) => "tls",
         wsio::Error::Url(_) => "url",
+        wsio::Error::Rejected(_) => "rejected",
         wsio::Error::Handshake(_) => "handshake",
-        wsio::Error::Protocol(_) => "protocol",
-        wsio::Error::Send(_) => "closed",
+        wsio::Error::Connection(_) => "protocol",
+        wsio::Error::Closed => "closed",
         wsio::Error::Timeout(_) => "timeout",
         _ => "other",
     }

@@ -10,9 +10,9 @@ use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 
 use super::head::{HeadBuffer, parse_response};
-use super::headers::{first_value, has_token, invalid, is_token, joined, list_items, list_strings};
+use super::headers::{first_value, has_token, is_token, joined, list_items, list_strings};
 use super::{
-    DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key, encode_request, generate_key,
+    BuildError, DEFAULT_MAX_HEAD_SIZE, HandshakeError, accept_key, encode_request, generate_key,
     start_connection,
 };
 use crate::config::Config;
@@ -155,9 +155,9 @@ impl ClientHandshake {
     /// A handshake with the given `Host` header value and resource (path and query), for
     /// callers that connect on their own terms.
     ///
-    /// Fails with [`HandshakeError::InvalidHeader`] if `host` is not a valid header value, and
-    /// [`HandshakeError::InvalidTarget`] if `resource` is not a path and query.
-    pub fn from_parts(host: &str, resource: &str) -> Result<Self, HandshakeError> {
+    /// Fails with [`BuildError::InvalidHeader`] if `host` is not a valid header value, and
+    /// [`BuildError::InvalidTarget`] if `resource` is not a path and query.
+    pub fn from_parts(host: &str, resource: &str) -> Result<Self, BuildError> {
         Ok(ClientHandshake {
             request: build_request(host, resource, &generate_key())?,
             buffer: HeadBuffer::new(DEFAULT_MAX_HEAD_SIZE),
@@ -171,8 +171,8 @@ impl ClientHandshake {
     /// header joined with `", "`. Replaces any earlier offer; an empty list removes it.
     ///
     /// Each must be an HTTP token and appear once (RFC 6455 section 4.1, client step 10), else
-    /// [`HandshakeError::InvalidSubprotocol`]. The server's choice must be one of them.
-    pub fn protocols<I>(mut self, protocols: I) -> Result<Self, HandshakeError>
+    /// [`BuildError::InvalidSubprotocol`]. The server's choice must be one of them.
+    pub fn protocols<I>(mut self, protocols: I) -> Result<Self, BuildError>
     where
         I: IntoIterator,
         I::Item: AsRef<str>,
@@ -181,7 +181,7 @@ impl ClientHandshake {
         for protocol in protocols {
             let protocol = protocol.as_ref();
             if !is_token(protocol) || offer.iter().any(|p| p == protocol) {
-                return Err(HandshakeError::InvalidSubprotocol(protocol.into()));
+                return Err(BuildError::InvalidSubprotocol(protocol.into()));
             }
             offer.push(protocol.to_owned());
         }
@@ -205,13 +205,14 @@ impl ClientHandshake {
     /// [`Accepted::extensions`] and the caller decides whether it is acceptable. The connection
     /// runs no extension: an offer made here replaces the one [`config`](Self::config) made,
     /// and what the server agrees to is the caller's to run.
-    pub fn extensions(mut self, offer: &str) -> Result<Self, HandshakeError> {
+    pub fn extensions(mut self, offer: &str) -> Result<Self, BuildError> {
         self.offer_from_config = false;
         if offer.is_empty() {
             self.request.headers_mut().remove(SEC_WEBSOCKET_EXTENSIONS);
             return Ok(self);
         }
-        let value = HeaderValue::from_str(offer).map_err(|_| invalid(&SEC_WEBSOCKET_EXTENSIONS))?;
+        let value =
+            HeaderValue::from_str(offer).map_err(|_| invalid_input(&SEC_WEBSOCKET_EXTENSIONS))?;
         self.request
             .headers_mut()
             .insert(SEC_WEBSOCKET_EXTENSIONS, value);
@@ -266,8 +267,8 @@ impl ClientHandshake {
     }
 
     /// Sets the `Origin` header (RFC 6455 section 4.1, client step 8; section 10.2).
-    pub fn origin(mut self, origin: &str) -> Result<Self, HandshakeError> {
-        let value = HeaderValue::from_str(origin).map_err(|_| invalid(&ORIGIN))?;
+    pub fn origin(mut self, origin: &str) -> Result<Self, BuildError> {
+        let value = HeaderValue::from_str(origin).map_err(|_| invalid_input(&ORIGIN))?;
         self.request.headers_mut().insert(ORIGIN, value);
         Ok(self)
     }
@@ -298,9 +299,9 @@ impl ClientHandshake {
     /// - `Upgrade`, `Connection` and `Sec-WebSocket-Version`: a server that follows RFC 6455
     ///   refuses anything but the values set here.
     ///
-    /// Fails with [`HandshakeError::InvalidHeader`] if the name or value is not valid HTTP.
-    pub fn header(mut self, name: &str, value: &str) -> Result<Self, HandshakeError> {
-        let bad = || HandshakeError::InvalidHeader(name.into());
+    /// Fails with [`BuildError::InvalidHeader`] if the name or value is not valid HTTP.
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, BuildError> {
+        let bad = || BuildError::InvalidHeader(name.into());
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
         let value = HeaderValue::from_str(value).map_err(|_| bad())?;
         let headers = self.request.headers_mut();
@@ -478,23 +479,19 @@ fn content_length(response: &Response<()>) -> Option<usize> {
 /// `Sec-WebSocket-Version: 13`, in that order.
 ///
 /// `key` should come from [`generate_key`]. An empty `resource` means `/`. Fails with
-/// [`HandshakeError::InvalidHeader`] if `host` or `key` is not a valid header value, and
-/// [`HandshakeError::InvalidTarget`] if `resource` is not a path and query.
+/// [`BuildError::InvalidHeader`] if `host` or `key` is not a valid header value, and
+/// [`BuildError::InvalidTarget`] if `resource` is not a path and query.
 ///
 /// [`ClientHandshake`] builds its request with this function.
-pub fn build_request(host: &str, resource: &str, key: &str) -> Result<Request<()>, HandshakeError> {
+pub fn build_request(host: &str, resource: &str, key: &str) -> Result<Request<()>, BuildError> {
     let resource = if resource.is_empty() { "/" } else { resource };
-    let mut target: PathAndQuery = resource
-        .parse()
-        .map_err(|_| HandshakeError::InvalidTarget)?;
+    let mut target: PathAndQuery = resource.parse().map_err(|_| BuildError::InvalidTarget)?;
     if target.as_str().starts_with('?') {
         // An origin-form target always has a path (RFC 9112 section 3.2.1).
         let with_path = format!("/{}", target.as_str());
-        target = with_path
-            .parse()
-            .map_err(|_| HandshakeError::InvalidTarget)?;
+        target = with_path.parse().map_err(|_| BuildError::InvalidTarget)?;
     } else if !target.as_str().starts_with('/') {
-        return Err(HandshakeError::InvalidTarget);
+        return Err(BuildError::InvalidTarget);
     }
     let mut request = Request::new(());
     *request.method_mut() = Method::GET;
@@ -503,11 +500,11 @@ pub fn build_request(host: &str, resource: &str, key: &str) -> Result<Request<()
     let headers = request.headers_mut();
     headers.insert(
         HOST,
-        HeaderValue::from_str(host).map_err(|_| invalid(&HOST))?,
+        HeaderValue::from_str(host).map_err(|_| invalid_input(&HOST))?,
     );
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    let key = HeaderValue::from_str(key).map_err(|_| invalid(&SEC_WEBSOCKET_KEY))?;
+    let key = HeaderValue::from_str(key).map_err(|_| invalid_input(&SEC_WEBSOCKET_KEY))?;
     headers.insert(SEC_WEBSOCKET_KEY, key);
     headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
     Ok(request)
@@ -585,6 +582,11 @@ pub fn validate_response<B>(
     } else {
         Err(HandshakeError::UnexpectedProtocol(chosen.into()))
     }
+}
+
+/// [`BuildError::InvalidHeader`] naming `name`.
+fn invalid_input(name: &HeaderName) -> BuildError {
+    BuildError::InvalidHeader(name.as_str().into())
 }
 
 #[cfg(test)]
@@ -668,32 +670,30 @@ mod tests {
         for bad in [&["a b"][..], &[""], &["a", "a"], &["a,b"]] {
             assert!(matches!(
                 c().protocols(bad),
-                Err(HandshakeError::InvalidSubprotocol(_))
+                Err(BuildError::InvalidSubprotocol(_))
             ));
         }
-        assert!(
-            matches!(c().origin("a\nb"), Err(HandshakeError::InvalidHeader(n)) if &*n == "origin")
-        );
+        assert!(matches!(c().origin("a\nb"), Err(BuildError::InvalidHeader(n)) if &*n == "origin"));
         assert!(matches!(
             c().extensions("\r"),
-            Err(HandshakeError::InvalidHeader(_))
+            Err(BuildError::InvalidHeader(_))
         ));
         assert!(
-            matches!(c().header("bad name", "x"), Err(HandshakeError::InvalidHeader(n)) if &*n == "bad name")
+            matches!(c().header("bad name", "x"), Err(BuildError::InvalidHeader(n)) if &*n == "bad name")
         );
         assert!(matches!(
             c().header("x", "a\0"),
-            Err(HandshakeError::InvalidHeader(_))
+            Err(BuildError::InvalidHeader(_))
         ));
         assert!(matches!(
             ClientHandshake::from_parts("h\n", "/"),
-            Err(HandshakeError::InvalidHeader(_))
+            Err(BuildError::InvalidHeader(_))
         ));
         for resource in ["chat", "/a b", "http://h/x", "*"] {
             assert!(
                 matches!(
                     ClientHandshake::from_parts("h", resource),
-                    Err(HandshakeError::InvalidTarget)
+                    Err(BuildError::InvalidTarget)
                 ),
                 "{resource}"
             );

@@ -27,7 +27,7 @@ use http::{Request, Response};
 ///       Sec-WebSocket-Version: 13\r\n\
 ///       \r\n"
 /// );
-/// # Ok::<(), wsio_proto::handshake::HandshakeError>(())
+/// # Ok::<(), wsio_proto::handshake::BuildError>(())
 /// ```
 pub fn encode_request<B>(request: &Request<B>) -> Vec<u8> {
     let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());

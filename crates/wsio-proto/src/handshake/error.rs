@@ -1,4 +1,5 @@
-//! [`HandshakeError`]: every way an opening handshake can fail, in either role.
+//! [`HandshakeError`]: every way an opening handshake can fail, in either role; and
+//! [`BuildError`]: what a caller gave a request builder that a handshake cannot carry.
 
 use bytes::Bytes;
 use http::header::{HeaderValue, SEC_WEBSOCKET_VERSION};
@@ -30,8 +31,7 @@ pub enum HandshakeError {
     /// [`httparse::Error::TooManyHeaders`].
     #[error("malformed HTTP head: {0}")]
     Malformed(#[from] httparse::Error),
-    /// The request target is not a valid URI, or the resource given to
-    /// [`build_request`](super::build_request) is not a valid path and query. Status 400.
+    /// The request target is not a valid URI. Status 400.
     #[error("invalid request target")]
     InvalidTarget,
 
@@ -73,15 +73,10 @@ pub enum HandshakeError {
     /// version this side speaks (section 4.2.2).
     #[error("unsupported Sec-WebSocket-Version; this server speaks version 13")]
     UnsupportedVersion,
-    /// A header the handshake reads or writes has a value that is not text, or a name or value
-    /// that HTTP does not allow. Holds the header's name. Status 400.
+    /// A header the handshake reads has a value that is not text. Holds the header's name.
+    /// Status 400.
     #[error("invalid {0} header")]
     InvalidHeader(Box<str>),
-    /// A subprotocol given to [`ClientHandshake::protocols`](super::ClientHandshake::protocols)
-    /// is not an HTTP token, or is given twice (RFC 6455 section 4.1, client step 10). Holds
-    /// the subprotocol. Status 400.
-    #[error("invalid or repeated subprotocol `{0}`")]
-    InvalidSubprotocol(Box<str>),
     /// The request's `Sec-WebSocket-Extensions` does not follow the grammar of RFC 6455
     /// section 9.1, or an offer of an extension this server negotiates repeats a parameter or
     /// gives one an invalid value. Says what is wrong. Status 400.
@@ -153,7 +148,6 @@ impl HandshakeError {
             | DuplicateKey
             | InvalidKey
             | InvalidHeader(_)
-            | InvalidSubprotocol(_)
             | MalformedExtensions(_) => StatusCode::BAD_REQUEST,
         }
     }
@@ -181,6 +175,24 @@ impl HandshakeError {
         }
         response
     }
+}
+
+/// A value a caller gave a request builder ([`ClientHandshake`](super::ClientHandshake),
+/// [`build_request`](super::build_request)) that a handshake cannot carry. It is the caller's
+/// mistake, found before anything is sent: no peer is involved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A header name or value that HTTP does not allow. Holds the header's name.
+    #[error("invalid {0} header")]
+    InvalidHeader(Box<str>),
+    /// A subprotocol that is not an HTTP token, or that is given twice (RFC 6455 section 4.1,
+    /// client step 10). Holds the subprotocol.
+    #[error("invalid or repeated subprotocol `{0}`")]
+    InvalidSubprotocol(Box<str>),
+    /// A resource that is not a path and query.
+    #[error("invalid resource: not a path and query")]
+    InvalidTarget,
 }
 
 #[cfg(test)]

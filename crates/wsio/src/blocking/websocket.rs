@@ -206,10 +206,9 @@ impl<S: BlockingStream> WebSocket<S> {
     /// The next message.
     ///
     /// When the peer closes, this returns [`Message::Close`] with its code and reason; from
-    /// then on, and after a failure, it returns [`Error::Send`] with
-    /// [`SendError::Closed`](wsio_proto::SendError::Closed), and
-    /// [`close_info`](Self::close_info) tells how the connection ended. A read that times out
-    /// returns [`Error::Timeout`] and loses nothing.
+    /// then on, and after the error that ended the connection, it returns [`Error::Closed`],
+    /// and [`close_info`](Self::close_info) tells how the connection ended. A read that times
+    /// out returns [`Error::Timeout`] and loses nothing.
     pub fn recv(&mut self) -> Result<Message> {
         Ok(match self.next_incoming()? {
             Incoming::Message(message) => message,
@@ -263,7 +262,7 @@ impl<S: BlockingStream> WebSocket<S> {
                         let _ = self.io.shutdown_write();
                         self.closed = true;
                     }
-                    return Err(wsio_proto::SendError::Closed.into());
+                    return Err(Error::Closed);
                 }
             }
         }
@@ -350,8 +349,8 @@ fn time_left(until: Option<Instant>) -> Option<Duration> {
 pub struct FrameSocket<S>(WebSocket<S>);
 
 impl<S: BlockingStream> FrameSocket<S> {
-    /// The next frame. After the peer's close frame, and after a failure, it returns
-    /// [`Error::Send`] with [`SendError::Closed`](wsio_proto::SendError::Closed).
+    /// The next frame. After the peer's close frame, and after the error that ended the
+    /// connection, it returns [`Error::Closed`].
     pub fn recv_frame(&mut self) -> Result<Frame> {
         loop {
             return Ok(match self.0.next_incoming()? {

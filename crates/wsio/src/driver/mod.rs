@@ -43,8 +43,8 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use wsio_proto::{
-    CloseCode, CloseFrame, CloseInfo, Connection, Event, Frame, Message, Negotiated, OpCode, Role,
-    SendError, State, Transmit, TransportAction,
+    CloseCode, CloseFrame, CloseInfo, Connection, ConnectionError, Event, Frame, Message,
+    Negotiated, OpCode, Role, State, Transmit, TransportAction,
 };
 
 use crate::config::Config;
@@ -486,10 +486,10 @@ impl Driver {
                         reason: info.reason.clone(),
                     }))),
                     // The transport's end that the core saw was the transport's failure.
-                    Some(wsio_proto::Error::UnexpectedEof) if self.transport_error.is_some() => {
+                    Some(ConnectionError::UnexpectedEof) if self.transport_error.is_some() => {
                         Err(Error::Io(self.transport_error.take().expect("checked")))
                     }
-                    Some(error) => Err(Error::Protocol(error.clone())),
+                    Some(error) => Err(Error::Connection(error.clone())),
                 };
                 self.close_info = Some(info);
                 Some(item)
@@ -525,7 +525,7 @@ impl Driver {
     fn check_writable(&self) -> Result<(), Error> {
         match self.write_failed {
             Some((kind, _)) => Err(io::Error::from(kind).into()),
-            None if self.transport_error.is_some() || self.ended => Err(SendError::Closed.into()),
+            None if self.transport_error.is_some() || self.ended => Err(Error::Closed),
             None => Ok(()),
         }
     }

@@ -282,10 +282,7 @@ fn a_transport_error_is_reported_once_then_the_stream_ends() {
     for _ in 0..3 {
         assert_end(h.next());
     }
-    assert!(matches!(
-        h.send(Message::text("late")),
-        Err(Error::Send(SendError::Closed))
-    ));
+    assert!(matches!(h.send(Message::text("late")), Err(Error::Closed)));
 }
 
 #[test]
@@ -408,7 +405,7 @@ fn the_close_timer_ends_a_peer_that_never_answers() {
     h.advance(close_timeout);
     assert!(matches!(
         h.next(),
-        Outcome::Item(Err(Error::Protocol(wsio_proto::Error::CloseTimeout)))
+        Outcome::Item(Err(Error::Connection(ConnectionError::CloseTimeout)))
     ));
     assert_end(h.next());
 }
@@ -502,7 +499,7 @@ fn an_end_of_file_without_a_close_is_the_cores_error() {
     assert_text(h.next(), "last");
     assert!(matches!(
         h.next(),
-        Outcome::Item(Err(Error::Protocol(wsio_proto::Error::UnexpectedEof)))
+        Outcome::Item(Err(Error::Connection(ConnectionError::UnexpectedEof)))
     ));
     assert_end(h.next());
 }

@@ -9,13 +9,14 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use wsio_proto::{CloseCode, Message, Utf8Bytes};
 
+use super::Error;
 use super::events::{Events, Status};
 use super::policy::Policy;
 use super::session::{RestoreHook, Session};
 use super::shared::{Command, Shared};
 use super::task::Task;
 use crate::client::ClientBuilder;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Why a message was not accepted. Each variant gives the message back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,7 +103,8 @@ impl Builder {
     /// [`SessionInfo::is_reconnect`](super::SessionInfo::is_reconnect)) before anything
     /// queued is sent and before [`Event::Connected`](super::Event::Connected). An error, or
     /// taking longer than the restore timeout, counts as a failed connection. A panic stops
-    /// the client with [`Error::Panicked`] (see [the module documentation](super)).
+    /// the client with [`Error::Panicked`](super::Error::Panicked) (see
+    /// [the module documentation](super)).
     ///
     /// ```no_run
     /// # async fn demo() -> wsio::Result<()> {
@@ -258,7 +260,7 @@ impl ReconnectingClient {
             {
                 let state = shared.lock();
                 if !state.accepting {
-                    return Err(Error::Send(wsio_proto::SendError::Closed));
+                    return Err(crate::Error::Closed);
                 }
                 if state.queue.len() + state.in_flight < state.capacity {
                     return Ok(());
@@ -276,13 +278,13 @@ impl ReconnectingClient {
     /// It all takes at most the close timeout
     /// ([`ClientBuilder::close_timeout`](crate::ClientBuilder::close_timeout)), even if the
     /// server stops reading: then the connection is dropped, the [`Event::Closed`] is not
-    /// clean and carries [`wsio_proto::Error::CloseTimeout`], and what was not confirmed is
-    /// handed back.
+    /// clean and carries [`ConnectionError::CloseTimeout`](crate::ConnectionError::CloseTimeout),
+    /// and what was not confirmed is handed back.
     ///
-    /// Fails at once, changing nothing, with [`Error::Send`] if the close frame could not be
-    /// sent: a code that may not be sent ([`SendError::InvalidCloseCode`]: reserved, or
-    /// outside 1000-4999, see [`CloseCode::is_sendable`]) or a reason over 123 bytes
-    /// ([`SendError::ControlPayloadTooLong`]). Once the client is closing or stopped, a
+    /// Fails at once, changing nothing, with [`Error::Send`](crate::Error::Send) if the close
+    /// frame could not be sent: a code that may not be sent ([`SendError::InvalidCloseCode`]:
+    /// reserved, or outside 1000-4999, see [`CloseCode::is_sendable`]) or a reason over 123
+    /// bytes ([`SendError::ControlPayloadTooLong`]). Once the client is closing or stopped, a
     /// valid call changes nothing.
     ///
     /// [`Event::Closed`]: super::Event::Closed

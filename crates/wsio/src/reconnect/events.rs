@@ -10,10 +10,10 @@ use bytes::Bytes;
 use futures_core::Stream;
 use wsio_proto::Message;
 
+use super::Error;
 use super::policy::Disconnect;
 use super::shared::Shared;
 use crate::client::Response;
-use crate::error::Error;
 
 /// Where a [`ReconnectingClient`](super::ReconnectingClient) is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -102,11 +102,12 @@
 //!
 //! A panic in the restore hook or in the [`should_reconnect`](Policy::should_reconnect)
 //! predicate is a bug that retrying would only repeat: the client reports it as an
-//! [`Event::Error`] with [`Error::Panicked`](crate::Error::Panicked), hands back what it
+//! [`Event::Error`] with [`Error::Panicked`], hands back what it
 //! holds, and stops, as if it had been cancelled.
 
 mod client;
 mod confirm;
+mod error;
 mod events;
 mod policy;
 mod session;
@@ -114,6 +115,7 @@ mod shared;
 mod task;
 
 pub use client::{Builder, DEFAULT_PING_INTERVAL, QueueError, ReconnectingClient};
+pub use error::{Callback, Error};
 pub use events::{Event, Events, SessionInfo, Status};
 pub use policy::{Disconnect, Policy};
 pub use session::Session;

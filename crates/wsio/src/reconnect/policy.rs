@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use wsio_proto::{Backoff, CloseCode, Utf8Bytes};
 
-use crate::error::Error;
+use super::Error;
 
 /// How an open connection or a connection attempt ended: what the
 /// [`should_reconnect`](Policy::should_reconnect) predicate decides on.
@@ -45,12 +45,9 @@ type Predicate = Arc<dyn Fn(&Disconnect) -> bool + Send + Sync>;
 ///     .backoff(Backoff::default().jitter(Duration::from_millis(500)).max_attempts(Some(10)))
 ///     // Do not come back after the server refused the upgrade with 401 or 403.
 ///     .should_reconnect(|disconnect| match disconnect.error.as_deref() {
-///         Some(wsio::Error::Handshake(error)) => match &**error {
-///             wsio::HandshakeError::Rejected(response) => {
-///                 !matches!(response.status().as_u16(), 401 | 403)
-///             }
-///             _ => true,
-///         },
+///         Some(wsio::reconnect::Error::Connection(wsio::Error::Rejected(response))) => {
+///             !matches!(response.status().as_u16(), 401 | 403)
+///         }
 ///         _ => true,
 ///     });
 /// ```
@@ -89,7 +86,7 @@ impl Policy {
     /// the client), before the status changes: `false` stops the client, which then goes
     /// straight to [`Status::Closed`](super::Status::Closed). By default every disconnect is
     /// followed by an attempt, within the backoff's attempt limit. A panic stops the client
-    /// with [`Error::Panicked`](crate::Error::Panicked).
+    /// with [`Error::Panicked`].
     pub fn should_reconnect(
         mut self,
         predicate: impl Fn(&Disconnect) -> bool + Send + Sync + 'static,

@@ -7,8 +7,8 @@ use std::task::Waker;
 use tokio::sync::{Notify, watch};
 use wsio_proto::{CloseCode, Message};
 
+use super::Error;
 use super::events::{Event, Status};
-use crate::error::Error;
 
 /// What the application asked the background task to do, besides sending.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::time::Sleep;
-use wsio_proto::{CloseCode, CloseFrame, Message, Utf8Bytes};
+use wsio_proto::{CloseCode, CloseFrame, ConnectionError, Message, Utf8Bytes};
 
 use super::client::Builder;
 use super::confirm::Confirmations;
@@ -19,8 +19,8 @@ use super::events::{Event, SessionInfo, Status};
 use super::policy::{Disconnect, Policy};
 use super::session::{RestoreHook, Session};
 use super::shared::{Command, Shared};
+use super::{Callback, Error};
 use crate::client::{ClientBuilder, Response};
-use crate::error::{Callback, Error, Phase};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 
@@ -71,7 +71,7 @@ struct Open {
     /// The server's close frame, once it arrived: `Some(None)` for one without a code.
     peer_close: Option<Option<CloseFrame>>,
     /// The error that ended the connection.
-    error: Option<Error>,
+    error: Option<crate::Error>,
     /// Writing failed; the reader reports why.
     write_failed: bool,
     close_sent: bool,
@@ -107,7 +107,7 @@ impl Task {
             };
             let (disconnect, ended) = match result {
                 Err(error) => {
-                    let error = Arc::new(error);
+                    let error = Arc::new(Error::from(error));
                     self.emit(Event::Error(error.clone())).await;
                     let disconnect = Disconnect {
                         attempt,
@@ -242,8 +242,8 @@ impl Task {
                 return (ws, Err(Outcome::Stopped));
             }
             Some(Ok(Ok(Ok(())))) => return (ws, Ok(())),
-            Some(Ok(Ok(Err(error)))) => error,
-            Some(Ok(Err(_))) => Error::Timeout(Phase::Restore),
+            Some(Ok(Ok(Err(error)))) => Error::Connection(error),
+            Some(Ok(Err(_))) => Error::RestoreTimeout,
             Some(Err(_)) => {
                 ws.abort();
                 let error = Error::Panicked(Callback::Restore);
@@ -312,7 +312,7 @@ impl Task {
             End::Cancelled => ws.abort(),
             End::CloseTimedOut => {
                 ws.abort();
-                error = Some(Error::Protocol(wsio_proto::Error::CloseTimeout));
+                error = Some(crate::Error::Connection(ConnectionError::CloseTimeout));
             }
         }
         let info = ws.close_info();
@@ -327,9 +327,9 @@ impl Task {
             .or_else(|| {
                 info.as_ref()
                     .and_then(|info| info.error.clone())
-                    .map(Error::from)
+                    .map(crate::Error::from)
             })
-            .map(Arc::new);
+            .map(|error| Arc::new(Error::Connection(error)));
         let (code, reason) = match open.peer_close {
             Some(Some(frame)) => (Some(frame.code), frame.reason),
             Some(None) => (Some(CloseCode::NO_STATUS), Utf8Bytes::default()),

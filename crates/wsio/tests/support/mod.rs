@@ -41,10 +41,7 @@ where
 /// The response of a server that refused the opening handshake; any other error fails the
 /// test.
 pub fn refusal(error: wsio::Error) -> http::Response<bytes::Bytes> {
-    let wsio::Error::Handshake(error) = error else {
-        panic!("{error:?}")
-    };
-    let wsio::HandshakeError::Rejected(response) = *error else {
+    let wsio::Error::Rejected(response) = error else {
         panic!("{error:?}")
     };
     *response
