@@ -530,19 +530,21 @@ where
                     self.driver.handle_shutdown(done);
                 }
                 Action::Read { until } => {
+                    // The clock is read once per read, not once per message decoded.
+                    let read_at = now();
                     let Inner { io, driver, .. } = self;
                     // Straight into the core's input; a dropped read future has read nothing.
                     let read = driver
-                        .read_with(now(), |input| std::pin::pin!(io.read_buf(input)).poll(cx));
-                    let result = match read {
-                        Poll::Ready(Ok(n)) => ReadResult::Appended(n),
-                        Poll::Ready(Err(error)) => ReadResult::Failed(error),
+                        .read_with(read_at, |input| std::pin::pin!(io.read_buf(input)).poll(cx));
+                    let (result, at) = match read {
+                        Poll::Ready(Ok(n)) => (ReadResult::Appended(n), read_at),
+                        Poll::Ready(Err(error)) => (ReadResult::Failed(error), read_at),
                         Poll::Pending if self.poll_sleep(until, cx).is_ready() => {
-                            ReadResult::TimedOut
+                            (ReadResult::TimedOut, now())
                         }
                         Poll::Pending => return Poll::Pending,
                     };
-                    self.driver.handle_read(now(), result);
+                    self.driver.handle_read(at, result);
                 }
                 // Only a deadline given to `resume` times out, and this front-end gives none.
                 Action::TimedOut => {}
