@@ -174,7 +174,7 @@ pub fn echo_frames(input: &mut bytes::BytesMut, out: &mut Vec<u8>) -> usize {
                 input[key_at + 2],
                 input[key_at + 3],
             ];
-            wsio_proto::apply_mask(&mut out[start..], key, 0);
+            wsio::proto::apply_mask(&mut out[start..], key, 0);
         }
         let _ = input.split_to(head + len);
         count += 1;

@@ -77,7 +77,7 @@ pub async fn server(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {}\r\n\r\n",
-        wsio_proto::handshake::accept_key(key)
+        wsio::proto::handshake::accept_key(key)
     );
     stream.write_all(response.as_bytes()).await?;
     Ok(rest)

@@ -13,9 +13,9 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
+use wsio::proto::Backoff;
 use wsio::reconnect::{Event, Policy, ReconnectingClient};
 use wsio::{CloseCode, Message};
-use wsio_proto::Backoff;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> wsio::Result<()> {

@@ -13,7 +13,10 @@
 //!   restore) and hands back what may not have arrived.
 //! - [`Config`] holds every limit and timeout, with its default.
 //!
-//! Protocol rules live in [`wsio_proto::Connection`]; this crate moves bytes.
+//! Protocol rules live in [`wsio_proto::Connection`]; this crate moves bytes. The types users
+//! meet most are at the root of this crate; the whole protocol core (frame and handshake
+//! helpers, close payloads, masking, URL parsing) is re-exported as [`proto`], so that no
+//! program needs a direct dependency on `wsio-proto` for anything `wsio` exposes.
 //!
 //! Features: `tls` (default) for `wss://` through rustls with the webpki roots;
 //! `native-roots` for `ClientBuilder::native_roots`, which trusts the operating system's roots
@@ -53,8 +56,14 @@ pub use websocket::{FrameSocket, ReadHalf, WebSocket, WriteHalf};
 pub use wsio_proto::deflate::{DeflateConfig, DeflateParams};
 pub use wsio_proto::{
     BuildError, CloseCode, CloseFrame, CloseInfo, ConnectionError, Frame, HandshakeError,
-    LimitExceeded, Message, Negotiated, OpCode, ProtocolError, SendError, UrlError, Utf8Bytes,
+    LimitExceeded, Message, Negotiated, OpCode, ProtocolError, Role, SendError, UrlError,
+    Utf8Bytes,
 };
+
+/// The protocol core, [`wsio_proto`], whole: what this crate builds on, for frame-level and
+/// handshake-level work (encoding and decoding frames, building and checking handshakes,
+/// close payloads, masking keys, URL parsing, the sans-I/O [`Connection`](proto::Connection)).
+pub use wsio_proto as proto;
 
 /// The README's Rust examples, compiled (and run where they can) as doctests.
 #[cfg(doctest)]

@@ -30,9 +30,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use wsio::blocking::{self, BlockingStream};
+use wsio::proto::handshake::{accept_key, generate_key};
+use wsio::proto::{Connection, Role};
 use wsio::{CloseCode, CloseFrame, Error, Message, WebSocket};
-use wsio_proto::handshake::{accept_key, generate_key};
-use wsio_proto::{Connection, Role};
 
 mod support;
 
@@ -162,7 +162,7 @@ fn expected(case: Case) -> Vec<Got> {
 /// The peer's last write: an optional ping, the text, and the close frame, framed by the
 /// protocol core for a peer in `role` (masked for a client).
 fn last_words(role: Role, ping: bool) -> Vec<u8> {
-    let mut peer = Connection::new(role, wsio_proto::Config::default());
+    let mut peer = Connection::new(role, wsio::proto::Config::default());
     if ping {
         peer.ping(PING).unwrap();
     }

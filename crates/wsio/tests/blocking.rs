@@ -97,7 +97,7 @@ fn a_timed_out_read_leaves_the_connection_usable() {
 #[test]
 fn keepalive_runs_through_read_timeouts() {
     // A server that never answers pings: the client's keepalive finds it silent.
-    let server = Config::default().protocol(wsio_proto::Config::default().auto_pong(false));
+    let server = Config::default().protocol(wsio::proto::Config::default().auto_pong(false));
     let url = echo_server(server, 1);
     let (mut ws, _) = ClientBuilder::new(&url)
         .unwrap()
@@ -111,7 +111,7 @@ fn keepalive_runs_through_read_timeouts() {
     assert!(
         matches!(
             error,
-            Error::Connection(wsio_proto::ConnectionError::KeepaliveTimeout)
+            Error::Connection(wsio::proto::ConnectionError::KeepaliveTimeout)
         ),
         "{error:?}"
     );
@@ -142,7 +142,7 @@ fn the_close_timeout_ends_a_handshake_the_peer_never_answers() {
     assert!(
         matches!(
             error,
-            Error::Connection(wsio_proto::ConnectionError::CloseTimeout)
+            Error::Connection(wsio::proto::ConnectionError::CloseTimeout)
         ),
         "{error:?}"
     );
@@ -373,7 +373,7 @@ fn closing_the_server_sends_its_clients_1001() {
 #[test]
 fn a_handler_that_never_returns_is_cut_off_after_a_bounded_wait() {
     let config = Config::default()
-        .protocol(wsio_proto::Config::default().close_timeout(Duration::from_millis(200)));
+        .protocol(wsio::proto::Config::default().close_timeout(Duration::from_millis(200)));
     // A handler that holds its connection and never reads.
     let stuck = |ws: blocking::WebSocket<Stream>, _| {
         let mut ws = ws;
@@ -390,7 +390,7 @@ fn a_handler_that_never_returns_is_cut_off_after_a_bounded_wait() {
     assert!(
         matches!(
             error,
-            Error::Connection(wsio_proto::ConnectionError::UnexpectedEof)
+            Error::Connection(wsio::proto::ConnectionError::UnexpectedEof)
         ),
         "{error:?}"
     );
@@ -520,14 +520,14 @@ fn greeting_echo(url: &str) -> String {
     }
 }
 
-/// A handshake run by hand with `wsio_proto` on both sides ends in two connections that
+/// A handshake run by hand with `wsio::proto` on both sides ends in two connections that
 /// `blocking::WebSocket::from_connection` drives, each reading first the message its peer sent
 /// right behind its handshake.
 #[test]
 fn sockets_from_handshake_connections_read_what_came_with_the_handshake() {
     use std::io::{Read, Write};
-    use wsio_proto::encode_frame;
-    use wsio_proto::handshake::{ClientHandshake, ServerHandshake, encode_response_head};
+    use wsio::proto::encode_frame;
+    use wsio::proto::handshake::{ClientHandshake, ServerHandshake, encode_response_head};
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut client_io = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -550,7 +550,7 @@ fn sockets_from_handshake_connections_read_what_came_with_the_handshake() {
     };
     let offer = incoming.validate().unwrap();
     let (response, connection) = offer
-        .accept_connection(None, wsio_proto::Config::default(), &incoming.leftover)
+        .accept_connection(None, wsio::proto::Config::default(), &incoming.leftover)
         .unwrap();
     let mut answer = encode_response_head(&response);
     let early = Frame::new(true, OpCode::Text, &b"from the server"[..]);

@@ -18,9 +18,9 @@ use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use wsio::proto::Backoff;
 use wsio::reconnect::{Builder, Event, Events, Policy};
 use wsio::{ClientBuilder, CloseCode, Error, Frame, Message, OpCode, Server};
-use wsio_proto::Backoff;
 
 use support::LIMIT;
 
@@ -240,7 +240,7 @@ impl Child {
 /// ended (the peer's kernel sent FIN) or was reset (RST), and nothing else.
 fn peer_vanished(error: &Error) -> bool {
     match error {
-        Error::Connection(wsio_proto::ConnectionError::UnexpectedEof) => true,
+        Error::Connection(wsio::proto::ConnectionError::UnexpectedEof) => true,
         Error::Io(e) => matches!(
             e.kind(),
             std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
@@ -305,7 +305,7 @@ async fn a_client_killed_mid_frame_ends_its_connection_with_unexpected_eof() {
     client_killed_mid_frame("read", |error| {
         matches!(
             error,
-            Error::Connection(wsio_proto::ConnectionError::UnexpectedEof)
+            Error::Connection(wsio::proto::ConnectionError::UnexpectedEof)
         )
     })
     .await;
@@ -343,7 +343,7 @@ async fn a_server_killed_mid_message_gives_the_async_client_unexpected_eof() {
         matches!(
             outcome,
             Some(Err(Error::Connection(
-                wsio_proto::ConnectionError::UnexpectedEof
+                wsio::proto::ConnectionError::UnexpectedEof
             )))
         ),
         "{outcome:?}"
@@ -378,7 +378,7 @@ fn a_server_killed_mid_message_gives_the_blocking_client_unexpected_eof() {
         matches!(
             outcome,
             Err(Error::Connection(
-                wsio_proto::ConnectionError::UnexpectedEof
+                wsio::proto::ConnectionError::UnexpectedEof
             ))
         ),
         "{outcome:?}"
@@ -520,9 +520,9 @@ mod lossy {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    use wsio::proto::Backoff;
     use wsio::reconnect::{Builder, Event, Events, Policy};
     use wsio::{ClientBuilder, CloseCode, Error, Message, Phase};
-    use wsio_proto::Backoff;
 
     use super::{LIMIT, next, nothing_lost, sequence};
 
@@ -822,7 +822,7 @@ mod lossy {
                         matches!(
                             *error,
                             wsio::reconnect::Error::Connection(Error::Connection(
-                                wsio_proto::ConnectionError::KeepaliveTimeout
+                                wsio::proto::ConnectionError::KeepaliveTimeout
                             ))
                         ),
                         "{error:?}"

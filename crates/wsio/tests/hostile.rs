@@ -14,8 +14,8 @@ use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wsio::proto::{Decoded, OpCode, decode_frame};
 use wsio::{Config, Message, Server, ServerHandle, ServerRequest, Transport, WebSocket};
-use wsio_proto::{Decoded, OpCode, decode_frame};
 
 #[path = "support/measure.rs"]
 mod measure;
@@ -132,8 +132,8 @@ async fn upgraded_with(addr: SocketAddr, path: &str, headers: &str) -> TcpStream
 
 /// A client frame as the wire carries it, masked with `key`.
 fn masked(fin: bool, opcode: OpCode, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    let frame = wsio_proto::Frame::new(fin, opcode, payload.to_vec());
-    wsio_proto::encode_frame(&frame, Some(key)).to_vec()
+    let frame = wsio::proto::Frame::new(fin, opcode, payload.to_vec());
+    wsio::proto::encode_frame(&frame, Some(key)).to_vec()
 }
 
 /// What a raw peer read from the server: frames, until a close frame or the end.
@@ -518,7 +518,7 @@ async fn an_unmasked_client_frame_gets_1002() {
         let target = Target::start(Config::default()).await;
         let watch = Watch::start();
         let unmasked =
-            wsio_proto::encode_frame(&wsio_proto::Frame::new(true, OpCode::Text, "bare"), None);
+            wsio::proto::encode_frame(&wsio::proto::Frame::new(true, OpCode::Text, "bare"), None);
         assert_eq!(close_code_after(target.addr, &unmasked).await, Some(1002));
         target.serves_others().await;
         watch.assert_growth_below(MIB);
@@ -561,9 +561,9 @@ async fn a_decompression_bomb_stops_at_the_message_size_limit() {
         // 256 MiB of zeros in a frame far below the limit, so that only inflating crosses it.
         let bomb = deflate_bomb(256);
         assert!(bomb.len() < 260 << 10, "{} bytes compressed", bomb.len());
-        let mut frame = wsio_proto::Frame::new(true, OpCode::Binary, bomb);
+        let mut frame = wsio::proto::Frame::new(true, OpCode::Binary, bomb);
         frame.rsv1 = true;
-        let wire = wsio_proto::encode_frame(&frame, Some([2, 7, 1, 8]));
+        let wire = wsio::proto::encode_frame(&frame, Some([2, 7, 1, 8]));
         let watch = Watch::start();
         let mut stream = upgraded_with(
             target.addr,

@@ -20,11 +20,11 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
+use wsio::proto::{ClientHandshake, WsUrl, encode_frame};
 use wsio::{
     Accept, ClientBuilder, CloseCode, CloseFrame, CloseInfo, Config, DeflateConfig, Frame, Message,
     OpCode, UpgradeRequest, WebSocket,
 };
-use wsio_proto::{ClientHandshake, WsUrl, encode_frame};
 
 /// Bounds every test: nothing here may hang.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -277,8 +277,8 @@ async fn wsio_client_sees_server_close(peer: Peer, deflate: bool) {
 }
 
 /// Fragmented messages from the client side, which wsio's async API cannot send: the handshake
-/// is made with `wsio_proto::ClientHandshake` and the frames are written with
-/// `wsio_proto::encode_frame` on the bare socket, a ping between two fragments of the text.
+/// is made with `wsio::proto::ClientHandshake` and the frames are written with
+/// `wsio::proto::encode_frame` on the bare socket, a ping between two fragments of the text.
 /// The socket and the connection the handshake ended in are then handed to
 /// `WebSocket::from_connection`, which must see the pong first, then the text and the binary
 /// message echoed whole.

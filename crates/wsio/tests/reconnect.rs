@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use wsio::proto::Backoff;
 use wsio::reconnect::Error::Connection;
 use wsio::reconnect::{Builder, Event, Events, Policy, QueueError, ReconnectingClient, Status};
 use wsio::{ClientBuilder, CloseCode, Config, Message, WebSocket};
-use wsio_proto::Backoff;
 
 use support::LIMIT;
 
@@ -423,7 +423,7 @@ async fn a_server_that_stops_answering_pings_is_given_up() {
         matches!(
             &*error,
             Connection(wsio::Error::Connection(
-                wsio_proto::ConnectionError::KeepaliveTimeout
+                wsio::proto::ConnectionError::KeepaliveTimeout
             ))
         ),
         "{error}"
@@ -951,7 +951,7 @@ async fn close_refuses_a_code_or_reason_that_cannot_be_sent() {
     for code in [1004, 1005, 1006, 1015, 999, 5000] {
         let error = client.close(CloseCode::from(code), "").unwrap_err();
         assert!(
-            matches!(error, wsio::Error::Send(wsio_proto::SendError::InvalidCloseCode(c)) if c == code),
+            matches!(error, wsio::Error::Send(wsio::proto::SendError::InvalidCloseCode(c)) if c == code),
             "{error}"
         );
     }
@@ -961,7 +961,7 @@ async fn close_refuses_a_code_or_reason_that_cannot_be_sent() {
     assert!(
         matches!(
             error,
-            wsio::Error::Send(wsio_proto::SendError::ControlPayloadTooLong(126))
+            wsio::Error::Send(wsio::proto::SendError::ControlPayloadTooLong(126))
         ),
         "{error}"
     );
@@ -1009,7 +1009,7 @@ async fn close_is_bounded_by_the_close_timeout_when_the_server_stops_reading() {
         matches!(
             closed.error.as_deref(),
             Some(Connection(wsio::Error::Connection(
-                wsio_proto::ConnectionError::CloseTimeout
+                wsio::proto::ConnectionError::CloseTimeout
             )))
         ),
         "{:?}",

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use wsio::proto::Role;
 use wsio::{CloseCode, Config, Message, WebSocket};
-use wsio_proto::Role;
 
 mod support;
 
 fn config(close_timeout: Duration) -> Config {
-    Config::default().protocol(wsio_proto::Config::default().close_timeout(close_timeout))
+    Config::default().protocol(wsio::proto::Config::default().close_timeout(close_timeout))
 }
 
 /// SinkExt::close after the connection sat idle longer than close_timeout: the peer answers

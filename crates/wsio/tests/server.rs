@@ -189,7 +189,7 @@ async fn closing_while_keeping_clients_only_stops_accepting() {
 async fn shutdown_waits_a_bounded_time_for_handlers_that_never_finish() {
     tokio::time::timeout(LIMIT, async {
         let config = Config::default()
-            .protocol(wsio_proto::Config::default().close_timeout(Duration::from_millis(200)));
+            .protocol(wsio::proto::Config::default().close_timeout(Duration::from_millis(200)));
         // A handler that holds its connection and never reads.
         let stuck = |ws: WebSocket<Transport>, _| async move {
             std::future::pending::<()>().await;

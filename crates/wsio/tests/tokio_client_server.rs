@@ -321,7 +321,7 @@ async fn sending_waits_when_the_peer_does_not_read() {
 #[tokio::test]
 async fn a_silent_peer_is_caught_by_the_pong_timeout() {
     tokio::time::timeout(LIMIT, async {
-        let server = Config::default().protocol(wsio_proto::Config::default().auto_pong(false));
+        let server = Config::default().protocol(wsio::proto::Config::default().auto_pong(false));
         let addr = serve(server, |mut ws| async move {
             while ws.next().await.is_some() {}
         })
@@ -338,7 +338,7 @@ async fn a_silent_peer_is_caught_by_the_pong_timeout() {
         assert!(
             matches!(
                 error,
-                Error::Connection(wsio_proto::ConnectionError::KeepaliveTimeout)
+                Error::Connection(wsio::proto::ConnectionError::KeepaliveTimeout)
             ),
             "{error:?}"
         );
@@ -369,9 +369,9 @@ async fn the_close_timeout_drops_a_peer_that_never_answers() {
                 .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
                 .unwrap()
                 .to_owned();
-            let response = wsio_proto::handshake::accept_response(&key, None);
+            let response = wsio::proto::handshake::accept_response(&key, None);
             stream
-                .write_all(&wsio_proto::handshake::encode_response_head(&response))
+                .write_all(&wsio::proto::handshake::encode_response_head(&response))
                 .await
                 .unwrap();
             while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {}
@@ -388,7 +388,7 @@ async fn the_close_timeout_drops_a_peer_that_never_answers() {
         assert!(
             matches!(
                 error,
-                Error::Connection(wsio_proto::ConnectionError::CloseTimeout)
+                Error::Connection(wsio::proto::ConnectionError::CloseTimeout)
             ),
             "{error:?}"
         );
@@ -666,8 +666,8 @@ impl tokio::io::AsyncWrite for CountWrites {
 #[tokio::test]
 async fn echoes_of_one_read_go_out_in_one_write() {
     use futures_util::FutureExt;
+    use wsio::proto::Role;
     use wsio::{Frame, OpCode};
-    use wsio_proto::Role;
 
     let (client, server) = tokio::io::duplex(1 << 20);
     let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -681,7 +681,7 @@ async fn echoes_of_one_read_go_out_in_one_write() {
         .iter()
         .flat_map(|p| {
             let frame = Frame::new(true, OpCode::Binary, p.clone());
-            wsio_proto::encode_frame(&frame, Some([1, 2, 3, 4])).to_vec()
+            wsio::proto::encode_frame(&frame, Some([1, 2, 3, 4])).to_vec()
         })
         .collect();
     let (mut client_read, mut client_write) = tokio::io::split(client);
@@ -700,7 +700,7 @@ async fn echoes_of_one_read_go_out_in_one_write() {
         .iter()
         .flat_map(|p| {
             let frame = Frame::new(true, OpCode::Binary, p.clone());
-            wsio_proto::encode_frame(&frame, None).to_vec()
+            wsio::proto::encode_frame(&frame, None).to_vec()
         })
         .collect();
     let mut echoed = vec![0; expected.len()];
@@ -708,14 +708,14 @@ async fn echoes_of_one_read_go_out_in_one_write() {
     assert_eq!(echoed, expected);
 }
 
-/// A handshake run by hand with `wsio_proto` on both sides ends in two connections that
+/// A handshake run by hand with `wsio::proto` on both sides ends in two connections that
 /// `WebSocket::from_connection` drives; each side reads first the message its peer sent right
 /// behind its handshake, which the handshake had already given to the connection.
 #[tokio::test]
 async fn sockets_from_handshake_connections_read_what_came_with_the_handshake() {
+    use wsio::proto::encode_frame;
+    use wsio::proto::handshake::{ClientHandshake, ServerHandshake, encode_response_head};
     use wsio::{Frame, OpCode};
-    use wsio_proto::encode_frame;
-    use wsio_proto::handshake::{ClientHandshake, ServerHandshake, encode_response_head};
 
     let (mut client_io, mut server_io) = tokio::io::duplex(1 << 16);
     let url = "ws://localhost/chat".parse().unwrap();
@@ -731,7 +731,7 @@ async fn sockets_from_handshake_connections_read_what_came_with_the_handshake() 
     let incoming = ServerHandshake::new().receive(&buf[..n]).unwrap().unwrap();
     assert!(!incoming.leftover.is_empty());
     let offer = incoming.validate().unwrap();
-    let protocol_config = wsio_proto::Config::default();
+    let protocol_config = wsio::proto::Config::default();
     let (response, connection) = offer
         .accept_connection(Some("chat"), protocol_config, &incoming.leftover)
         .unwrap();
