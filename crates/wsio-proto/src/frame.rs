@@ -25,6 +25,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::close::{CloseFrame, parse_close_payload};
 use crate::error::ProtocolError;
 use crate::mask::apply_mask;
 
@@ -317,6 +318,26 @@ impl Frame {
             mask,
             payload_len: self.payload.len() as u64,
         }
+    }
+
+    /// For a close frame, the code and reason it carries; `None` for any other frame, and for
+    /// a close frame without a code or whose payload is not a valid close payload (a
+    /// connection never delivers one of those: it fails with 1002 or 1007 instead).
+    ///
+    /// ```
+    /// use wsio_proto::{CloseCode, Frame, OpCode, encode_close_payload};
+    ///
+    /// let payload = encode_close_payload(CloseCode::NORMAL, "bye")?;
+    /// let close = Frame::new(true, OpCode::Close, payload).close_frame().expect("a code");
+    /// assert_eq!((close.code, close.reason.as_str()), (CloseCode::NORMAL, "bye"));
+    /// assert_eq!(Frame::new(true, OpCode::Text, "bye").close_frame(), None);
+    /// # Ok::<(), wsio_proto::SendError>(())
+    /// ```
+    pub fn close_frame(&self) -> Option<CloseFrame> {
+        if self.opcode != OpCode::Close {
+            return None;
+        }
+        parse_close_payload(&self.payload).ok().flatten()
     }
 }
 

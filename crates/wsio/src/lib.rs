@@ -34,6 +34,7 @@ mod error;
 mod handshake_io;
 pub mod reconnect;
 mod server;
+mod state;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -48,10 +49,11 @@ pub use error::{Error, Phase, Result};
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use server::{Server, ServerBuilder, ServerHandle, ServerRequest};
+pub use state::State;
 pub use transport::Transport;
 #[cfg(feature = "hyper")]
 pub use upgrade::{Upgrading, is_upgrade_request, upgrade, upgrade_with};
-pub use websocket::{FrameSocket, ReadHalf, WebSocket, WriteHalf};
+pub use websocket::{FrameReadHalf, FrameSocket, ReadHalf, WebSocket, WriteHalf};
 #[cfg(feature = "deflate")]
 pub use wsio_proto::deflate::{DeflateConfig, DeflateParams};
 pub use wsio_proto::{

@@ -27,19 +27,35 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// The address of the peer: `None` for a Unix-domain socket, or if the system cannot tell.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.tcp().and_then(|tcp| tcp.peer_addr().ok())
+    }
+
+    /// The local address of the connection: `None` for a Unix-domain socket, or if the system
+    /// cannot tell.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.tcp().and_then(|tcp| tcp.local_addr().ok())
+    }
+
+    /// The TCP connection under the transport, if there is one.
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Transport::Tcp(s) => Some(s),
+            #[cfg(unix)]
+            Transport::Unix(_) => None,
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => Some(s.get_ref().0),
+            #[cfg(feature = "tls")]
+            Transport::ServerTls(s) => Some(s.get_ref().0),
+        }
+    }
+
     /// Makes closing this transport reset the connection (TCP, with `SO_LINGER` of zero):
     /// the kernel then drops the bytes it has not sent yet instead of delivering them later,
     /// after the connection was given up. A Unix socket has nothing in flight.
     pub(crate) fn discard_unsent_on_close(&self) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.set_zero_linger(),
-            #[cfg(unix)]
-            Transport::Unix(_) => Ok(()),
-            #[cfg(feature = "tls")]
-            Transport::Tls(s) => s.get_ref().0.set_zero_linger(),
-            #[cfg(feature = "tls")]
-            Transport::ServerTls(s) => s.get_ref().0.set_zero_linger(),
-        }
+        self.tcp().map_or(Ok(()), TcpStream::set_zero_linger)
     }
 }
 

@@ -17,6 +17,7 @@ use wsio_proto::{CloseCode, CloseInfo, Frame, Message, Negotiated, Role, Utf8Byt
 use crate::config::Config;
 use crate::driver::{Action, Driver, Incoming, ReadResult, WriteResult};
 use crate::error::{Error, Result};
+use crate::state::State;
 
 /// The time on tokio's clock, which the reader's sleep uses too.
 fn now() -> Instant {
@@ -49,8 +50,14 @@ pub struct ReadHalf<S> {
     conn: Conn<S>,
 }
 
-/// The writing half of a split [`WebSocket`]: a [`Sink`] of messages.
+/// The writing half of a split [`WebSocket`] or [`FrameSocket`]: a [`Sink`] of messages,
+/// which can send single frames too.
 pub struct WriteHalf<S> {
+    conn: Conn<S>,
+}
+
+/// The reading half of a split [`FrameSocket`]: a [`Stream`] of frames.
+pub struct FrameReadHalf<S> {
     conn: Conn<S>,
 }
 
@@ -264,6 +271,23 @@ macro_rules! receiving {
             pub async fn recv(&mut self) -> Option<Result<Message>> {
                 std::future::poll_fn(|cx| self.conn.with(|inner| inner.poll_next(cx))).await
             }
+        }
+    };
+}
+
+/// What every handle on a connection can tell: [`WebSocket`], its halves, [`FrameSocket`] and
+/// [`FrameReadHalf`].
+macro_rules! describing {
+    ($ty:ident) => {
+        impl<S> $ty<S>
+        where
+            S: AsyncRead + AsyncWrite + Unpin,
+        {
+            /// Where the connection is: [`Open`](State::Open), [`Closing`](State::Closing)
+            /// once a close frame was sent, [`Closed`](State::Closed) once it has ended.
+            pub fn state(&self) -> State {
+                self.conn.with_ref(|inner| inner.driver.state())
+            }
 
             /// How the connection ended (code, reason, whether cleanly), once it has.
             pub fn close_info(&self) -> Option<CloseInfo> {
@@ -276,6 +300,21 @@ macro_rules! receiving {
             pub fn negotiated(&self) -> Negotiated {
                 self.conn
                     .with_ref(|inner| inner.driver.negotiated().clone())
+            }
+
+            /// The transport underneath, for example to ask a
+            /// [`Transport`](crate::Transport) its peer's address. The connection is locked
+            /// while the returned value lives: drop it before the next `.await` on this
+            /// connection.
+            pub fn get_ref(&self) -> impl std::ops::Deref<Target = S> + '_ {
+                TransportGuard(self.conn.lock())
+            }
+
+            /// The transport underneath, mutably: for settings such as `TCP_NODELAY`. Reading
+            /// or writing through it would corrupt the stream of frames. The connection is
+            /// locked while the returned value lives.
+            pub fn get_mut(&mut self) -> impl std::ops::DerefMut<Target = S> + '_ {
+                TransportGuard(self.conn.lock())
             }
         }
     };
@@ -342,6 +381,29 @@ receiving!(WebSocket);
 receiving!(ReadHalf);
 sending!(WebSocket);
 sending!(WriteHalf);
+sending!(FrameSocket);
+describing!(WebSocket);
+describing!(ReadHalf);
+describing!(WriteHalf);
+describing!(FrameSocket);
+describing!(FrameReadHalf);
+
+/// The transport of a connection, reached through the connection's lock.
+struct TransportGuard<'a, S>(MutexGuard<'a, Inner<S>>);
+
+impl<S> std::ops::Deref for TransportGuard<'_, S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.0.io
+    }
+}
+
+impl<S> std::ops::DerefMut for TransportGuard<'_, S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.0.io
+    }
+}
 
 /// Starts the close handshake of a connection owned by someone else, or ends it. Holds the
 /// connection weakly: it never keeps one alive.
@@ -399,9 +461,14 @@ where
 
     /// Runs `f` on the connection's state, read only.
     fn with_ref<R>(&self, f: impl FnOnce(&Inner<S>) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// The connection's state, locked.
+    fn lock(&self) -> MutexGuard<'_, Inner<S>> {
         match self {
-            Conn::Owned(inner) => f(&lock(inner)),
-            Conn::Shared(shared) => f(&lock(shared)),
+            Conn::Owned(inner) => lock(inner),
+            Conn::Shared(shared) => lock(shared),
         }
     }
 
@@ -664,39 +731,47 @@ impl<S> FrameSocket<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    /// The next frame. `None` once the connection has ended. Cancel-safe.
-    pub async fn recv_frame(&mut self) -> Option<Result<Frame>> {
-        std::future::poll_fn(|cx| self.conn.with(|inner| inner.poll_next_frame(cx))).await
-    }
-
-    /// Sends one frame as given (fin, RSV bits, opcode, payload) and waits until it is written.
-    pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
-        self.conn.send_frame(frame).await
-    }
-
-    /// Starts the close handshake and waits until the close frame is written. Keep reading:
-    /// the peer's close frame arrives, then the stream ends.
-    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        self.conn.close(code, reason).await
-    }
-
-    /// How the connection ended, once it has.
-    pub fn close_info(&self) -> Option<CloseInfo> {
-        self.conn
-            .with_ref(|inner| inner.driver.close_info().cloned())
+    /// Splits the connection into a read half, which receives frames, and a write half,
+    /// which two tasks can use at once.
+    pub fn split(self) -> (FrameReadHalf<S>, WriteHalf<S>) {
+        let (read, write) = self.conn.into_pair();
+        (FrameReadHalf { conn: read }, WriteHalf { conn: write })
     }
 }
 
-impl<S> Stream for FrameSocket<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    type Item = Result<Frame>;
+/// The receiving methods of [`FrameSocket`] and [`FrameReadHalf`].
+macro_rules! receiving_frames {
+    ($ty:ident) => {
+        impl<S> $ty<S>
+        where
+            S: AsyncRead + AsyncWrite + Unpin,
+        {
+            /// The next frame: `None` once the connection has ended. The peer's close frame
+            /// is delivered as a frame ([`Frame::close_frame`] parses its code and reason),
+            /// then `None`. Cancel-safe.
+            pub async fn recv_frame(&mut self) -> Option<Result<Frame>> {
+                std::future::poll_fn(|cx| self.conn.with(|inner| inner.poll_next_frame(cx))).await
+            }
+        }
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.conn.with(|inner| inner.poll_next_frame(cx))
-    }
+        impl<S> Stream for $ty<S>
+        where
+            S: AsyncRead + AsyncWrite + Unpin,
+        {
+            type Item = Result<Frame>;
+
+            fn poll_next(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Option<Self::Item>> {
+                self.conn.with(|inner| inner.poll_next_frame(cx))
+            }
+        }
+    };
 }
+
+receiving_frames!(FrameSocket);
+receiving_frames!(FrameReadHalf);
 
 impl<S> Sink<Frame> for FrameSocket<S>
 where
@@ -791,6 +866,12 @@ impl<S> fmt::Debug for ReadHalf<S> {
 impl<S> fmt::Debug for FrameSocket<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FrameSocket").finish_non_exhaustive()
+    }
+}
+
+impl<S> fmt::Debug for FrameReadHalf<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameReadHalf").finish_non_exhaustive()
     }
 }
 

@@ -7,7 +7,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use wsio::blocking::{self, ReadyState, Stream};
+use wsio::State;
+use wsio::blocking::{self, Stream};
 use wsio::{
     Accept, ClientBuilder, CloseCode, CloseFrame, Config, Error, Frame, Message, OpCode, Phase,
     Reject, UpgradeRequest,
@@ -54,7 +55,7 @@ fn messages_echo_and_the_close_reports_its_details() {
         .connect_blocking()
         .unwrap();
     assert_eq!(response.protocol(), Some("chat"));
-    assert_eq!(ws.ready_state(), ReadyState::Open);
+    assert_eq!(ws.state(), State::Open);
     let big = Bytes::from(vec![9u8; 4 << 20]);
     for message in [
         Message::text("hello"),
@@ -67,7 +68,7 @@ fn messages_echo_and_the_close_reports_its_details() {
     ws.ping("p").unwrap();
     assert_eq!(ws.recv().unwrap(), Message::Pong(Bytes::from_static(b"p")));
     ws.close(CloseCode(4000), "bye").unwrap();
-    assert_eq!(ws.ready_state(), ReadyState::Closing);
+    assert_eq!(ws.state(), State::Closing);
     assert!(ws.send_text("late").unwrap_err().is_closed());
     assert_eq!(
         ws.recv().unwrap(),
@@ -75,7 +76,7 @@ fn messages_echo_and_the_close_reports_its_details() {
     );
     // After the close, recv says the connection is over, and close_info tells how.
     assert!(ws.recv().unwrap_err().is_closed());
-    assert_eq!(ws.ready_state(), ReadyState::Closed);
+    assert_eq!(ws.state(), State::Closed);
     let info = ws.close_info().unwrap();
     assert!(info.was_clean);
     assert_eq!(info.code, CloseCode(4000));
@@ -91,7 +92,7 @@ fn a_timed_out_read_leaves_the_connection_usable() {
     assert!(started.elapsed() >= Duration::from_millis(100));
     ws.send_text("after the timeout").unwrap();
     assert_eq!(ws.recv().unwrap(), Message::text("after the timeout"));
-    assert_eq!(ws.ready_state(), ReadyState::Open);
+    assert_eq!(ws.state(), State::Open);
 }
 
 #[test]
@@ -116,7 +117,7 @@ fn keepalive_runs_through_read_timeouts() {
         "{error:?}"
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
-    assert_eq!(ws.ready_state(), ReadyState::Closed);
+    assert_eq!(ws.state(), State::Closed);
 }
 
 #[test]

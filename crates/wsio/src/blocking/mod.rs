@@ -29,4 +29,4 @@ pub use server::{Server, ServerBuilder, ServerHandle};
 pub use stream::{BlockingStream, Plain, Stream};
 #[cfg(feature = "tls")]
 pub use tls_stream::TlsStream;
-pub use websocket::{FrameSocket, ReadyState, WebSocket};
+pub use websocket::{FrameSocket, WebSocket};

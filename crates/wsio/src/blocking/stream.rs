@@ -114,6 +114,32 @@ pub enum Stream {
     ServerTls(Box<TlsStream<rustls::ServerConnection>>),
 }
 
+impl Stream {
+    /// The address of the peer: `None` for a Unix-domain socket, or if the system cannot tell.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.tcp().and_then(|tcp| tcp.peer_addr().ok())
+    }
+
+    /// The local address of the connection: `None` for a Unix-domain socket, or if the system
+    /// cannot tell.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.tcp().and_then(|tcp| tcp.local_addr().ok())
+    }
+
+    /// The TCP connection under the stream, if there is one.
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Tcp(tcp) => Some(tcp),
+            #[cfg(unix)]
+            Stream::Unix(_) => None,
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => Some(tls.get_ref()),
+            #[cfg(feature = "tls")]
+            Stream::ServerTls(tls) => Some(tls.get_ref()),
+        }
+    }
+}
+
 macro_rules! dispatch {
     ($self:ident, $stream:ident => $body:expr) => {
         match $self {

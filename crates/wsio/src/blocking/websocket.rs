@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::driver::{Action, Driver, Incoming, ReadResult, WriteResult};
 use crate::error::is_timeout;
 use crate::error::{Error, Phase, Result};
+use crate::state::State;
 
 /// The most slices one vectored write hands to the stream.
 const MAX_WRITE_SLICES: usize = 64;
@@ -20,20 +21,6 @@ const MAX_WRITE_SLICES: usize = 64;
 /// How long a read waits at most while a server's shutdown signal is attached, so that the
 /// signal is noticed.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
-
-/// Where a connection is, as seed 002's `ready_state` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadyState {
-    /// The opening handshake is under way. A [`WebSocket`] is only returned once it is done, so
-    /// this is never reported by one; it is here for completeness of the vocabulary.
-    Connecting,
-    /// Messages flow both ways.
-    Open,
-    /// A close frame was sent or received; the close handshake is not complete.
-    Closing,
-    /// The connection has ended.
-    Closed,
-}
 
 /// A WebSocket connection over a blocking stream `S`, after its opening handshake.
 ///
@@ -128,25 +115,26 @@ impl<S: BlockingStream> WebSocket<S> {
         Ok(())
     }
 
-    /// Where the connection is.
-    pub fn ready_state(&self) -> ReadyState {
-        if self.driver.close_info().is_some() || self.driver.has_ended() {
-            ReadyState::Closed
-        } else if self.driver.is_closing() {
-            ReadyState::Closing
-        } else {
-            ReadyState::Open
-        }
+    /// Where the connection is: [`Open`](State::Open), [`Closing`](State::Closing) once a
+    /// close frame was sent, [`Closed`](State::Closed) once it has ended.
+    pub fn state(&self) -> State {
+        self.driver.state()
     }
 
     /// How the connection ended (code, reason, whether cleanly), once it has.
-    pub fn close_info(&self) -> Option<&CloseInfo> {
-        self.driver.close_info()
+    pub fn close_info(&self) -> Option<CloseInfo> {
+        self.driver.close_info().cloned()
     }
 
-    /// The stream underneath.
+    /// The stream underneath, for example to ask it its peer's address.
     pub fn get_ref(&self) -> &S {
         &self.io
+    }
+
+    /// The stream underneath, mutably: for settings such as `TCP_NODELAY`. Reading or writing
+    /// through it would corrupt the stream of frames.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
     }
 
     /// The extensions the handshake agreed (such as permessage-deflate), which the connection
@@ -340,6 +328,43 @@ fn time_left(until: Option<Instant>) -> Option<Duration> {
     })
 }
 
+/// The messages of the connection, as [`recv`](WebSocket::recv) gives them, until it has
+/// ended: the peer's [`Message::Close`] is the last item, and after the error that ended the
+/// connection comes `None`. A read that times out is an item too
+/// ([`Error::Timeout`]), after which the iterator goes on.
+///
+/// ```no_run
+/// let (mut ws, _) = wsio::blocking::connect("ws://127.0.0.1:9001/")?;
+/// ws.send_text("hello")?;
+/// for message in &mut ws {
+///     println!("{:?}", message?);
+/// }
+/// # Ok::<(), wsio::Error>(())
+/// ```
+impl<S: BlockingStream> Iterator for WebSocket<S> {
+    type Item = Result<Message>;
+
+    fn next(&mut self) -> Option<Result<Message>> {
+        match self.recv() {
+            Err(Error::Closed) => None,
+            other => Some(other),
+        }
+    }
+}
+
+/// The frames of the connection, as [`recv_frame`](FrameSocket::recv_frame) gives them,
+/// until it has ended; as for [`WebSocket`]'s messages.
+impl<S: BlockingStream> Iterator for FrameSocket<S> {
+    type Item = Result<Frame>;
+
+    fn next(&mut self) -> Option<Result<Frame>> {
+        match self.recv_frame() {
+            Err(Error::Closed) => None,
+            other => Some(other),
+        }
+    }
+}
+
 /// A blocking connection in frame mode: frames exactly as they arrived (fin, RSV bits,
 /// opcode; fragmented messages are not reassembled). Made by [`WebSocket::into_frames`].
 ///
@@ -361,29 +386,58 @@ impl<S: BlockingStream> FrameSocket<S> {
             });
         }
     }
+}
 
-    /// Sends one frame as given (fin, RSV bits, opcode, payload).
-    pub fn send_frame(&mut self, frame: Frame) -> Result<()> {
-        self.0.send_frame(frame)
-    }
+/// Gives [`FrameSocket`] the methods of [`WebSocket`] that do not receive, each documented
+/// there.
+macro_rules! as_websocket {
+    ($(fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+        impl<S: BlockingStream> FrameSocket<S> {
+            $(
+                #[doc = concat!("As [`WebSocket::", stringify!($name), "`].")]
+                pub fn $name(&mut self $(, $arg: $ty)*) -> $ret {
+                    self.0.$name($($arg),*)
+                }
+            )*
 
-    /// Starts the close handshake; keep calling [`recv_frame`](Self::recv_frame).
-    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        self.0.close(code, reason)
-    }
+            /// As [`WebSocket::set_read_timeout`].
+            pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+                self.0.set_read_timeout(timeout);
+            }
 
-    /// Sets the read timeout, as [`WebSocket::set_read_timeout`].
-    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
-        self.0.set_read_timeout(timeout);
-    }
+            /// As [`WebSocket::state`].
+            pub fn state(&self) -> State {
+                self.0.state()
+            }
 
-    /// Where the connection is.
-    pub fn ready_state(&self) -> ReadyState {
-        self.0.ready_state()
-    }
+            /// As [`WebSocket::close_info`]. The peer's close frame was delivered as a frame:
+            /// [`Frame::close_frame`] parses it.
+            pub fn close_info(&self) -> Option<CloseInfo> {
+                self.0.close_info()
+            }
 
-    /// How the connection ended, once it has.
-    pub fn close_info(&self) -> Option<&CloseInfo> {
-        self.0.close_info()
-    }
+            /// As [`WebSocket::negotiated`].
+            pub fn negotiated(&self) -> &Negotiated {
+                self.0.negotiated()
+            }
+
+            /// As [`WebSocket::get_ref`].
+            pub fn get_ref(&self) -> &S {
+                self.0.get_ref()
+            }
+        }
+    };
+}
+
+as_websocket! {
+    fn send(&mut self, message: impl Into<Message>) -> Result<()>;
+    fn send_uncompressed(&mut self, message: impl Into<Message>) -> Result<()>;
+    fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<()>;
+    fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<()>;
+    fn ping(&mut self, payload: impl Into<Bytes>) -> Result<()>;
+    fn pong(&mut self, payload: impl Into<Bytes>) -> Result<()>;
+    fn send_frame(&mut self, frame: Frame) -> Result<()>;
+    fn close(&mut self, code: CloseCode, reason: &str) -> Result<()>;
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()>;
+    fn get_mut(&mut self) -> &mut S;
 }

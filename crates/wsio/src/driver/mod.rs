@@ -461,14 +461,14 @@ impl Driver {
         self.conn.buffered_amount() < self.max_write_buffer
     }
 
-    /// Whether the close handshake has begun or ended.
-    pub(crate) fn is_closing(&self) -> bool {
-        self.conn.state() != State::Open
-    }
-
-    /// Whether the stream has ended.
-    pub(crate) fn has_ended(&self) -> bool {
-        self.ended
+    /// Where the connection is.
+    pub(crate) fn state(&self) -> crate::State {
+        match self.conn.state() {
+            _ if self.ended => crate::State::Closed,
+            State::Open => crate::State::Open,
+            State::Closing => crate::State::Closing,
+            _ => crate::State::Closed,
+        }
     }
 
     // ----- Rules -----
