@@ -30,6 +30,14 @@ bash scripts/setup-browser.sh
 step "cargo test, every feature"
 cargo test --workspace --exclude wsio-bench --all-features --locked
 
+# Each feature set as users build it: the core without permessage-deflate, wsio without its
+# default features (no TLS, no deflate). The interop, load and browser tests need the
+# defaults, so this runs the library's own tests and the plain-TCP integration tests.
+step "cargo test, wsio-proto without deflate, wsio without default features"
+cargo test -p wsio-proto --no-default-features --locked
+cargo test -p wsio --no-default-features --locked --lib --test abrupt_close \
+    --test blocking_regressions --test regressions --test vocabulary
+
 step "fault tests over a lossy network path (root and network namespaces only)"
 bash scripts/netns-faults.sh
 
