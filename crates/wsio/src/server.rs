@@ -172,11 +172,7 @@ impl ServerBuilder {
         chain: Vec<rustls::pki_types::CertificateDer<'static>>,
         key: rustls::pki_types::PrivateKeyDer<'static>,
     ) -> Result<Self> {
-        let config = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
-            .with_safe_default_protocol_versions()
-            .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
-            .map_err(|error| crate::Error::Tls(Box::new(error)))?;
-        Ok(self.tls(Arc::new(config)))
+        Ok(self.tls(crate::tls::server_config(chain, key)?))
     }
 
     /// Listens on a TCP address.

@@ -1,6 +1,6 @@
 //! One setter per setting: the same limit set on `ServerBuilder`, `blocking::ServerBuilder`,
 //! `ClientBuilder` or `Config` (for `accept_with`) reaches the connection; the blocking server's
-//! `stop_accepting`.
+//! `tls_certificate` and `stop_accepting`.
 
 use std::net::TcpListener as StdListener;
 use std::thread;
@@ -178,4 +178,46 @@ fn blocking_stop_accepting_lets_connected_clients_finish() {
     assert_eq!(ws.recv().unwrap(), Message::text("still served"));
     assert_eq!(handle.client_count(), 1);
     ws.close(CloseCode::NORMAL, "done").unwrap();
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn blocking_server_serves_wss_with_a_certificate() {
+    let (cert, key) = support::tls::certificate();
+    let server = blocking::Server::builder()
+        .tls_certificate(vec![cert.clone()], key)
+        .unwrap()
+        .fallback(|ws, _| blocking_echo(ws))
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let port = server.local_addr().unwrap().port();
+    let handle = server.handle();
+    let task = thread::spawn(move || server.run());
+    let (mut ws, response) = ClientBuilder::new(&format!("wss://localhost:{port}/secure"))
+        .unwrap()
+        .tls_config(support::tls::trusting(&cert))
+        .connect_blocking()
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    ws.set_read_timeout(Some(LIMIT));
+    ws.send_text("over TLS").unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::text("over TLS"));
+    // Plain WebSocket is not served on a TLS port.
+    let plain = ClientBuilder::new(&format!("ws://localhost:{port}/"))
+        .unwrap()
+        .handshake_timeout(std::time::Duration::from_secs(2))
+        .connect_blocking();
+    assert!(plain.is_err());
+    // Closed from another thread: `close` waits for this client's answer.
+    let closer = thread::spawn(move || handle.close());
+    assert_eq!(
+        ws.recv().unwrap(),
+        Message::Close(Some(wsio::CloseFrame::new(
+            CloseCode::GOING_AWAY,
+            "server shutting down"
+        )))
+    );
+    assert!(ws.recv().unwrap_err().is_closed());
+    closer.join().unwrap();
+    task.join().unwrap().unwrap();
 }

@@ -106,11 +106,23 @@ impl ServerBuilder {
         self
     }
 
-    /// Serves `wss://` with this rustls configuration.
+    /// Serves `wss://` with this rustls configuration (certificate chain and key).
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(config);
         self
+    }
+
+    /// Serves `wss://` with a certificate chain and its private key, in DER form, as
+    /// [`crate::ServerBuilder::tls_certificate`] does. Fails with [`Error::Tls`](crate::Error::Tls)
+    /// if the key does not match the certificate or cannot be used.
+    #[cfg(feature = "tls")]
+    pub fn tls_certificate(
+        self,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> crate::Result<Self> {
+        Ok(self.tls(crate::tls::server_config(chain, key)?))
     }
 
     /// Listens on a TCP address.
