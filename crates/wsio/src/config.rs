@@ -98,8 +98,8 @@ macro_rules! core_setters {
             $(
                 #[doc = concat!(
                     "Sets [`", stringify!($name), "`](wsio_proto::Config#structfield.",
-                    stringify!($name), ") of the protocol core: see there for what it bounds ",
-                    "and its default."
+                    stringify!($name), ") of the protocol core: see there for its meaning and ",
+                    "default."
                 )]
                 pub fn $name(mut self, value: $ty) -> Self {
                     self.protocol = self.protocol.$name(value);
@@ -133,6 +133,16 @@ impl Config {
     /// offered by a client and accepted by a server when the client offers it; `None` turns
     /// it off (the default). A client learns whether the server agreed from
     /// [`Response::negotiated`](crate::Response::negotiated).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wsio::Result<()> {
+    /// let (ws, response) = wsio::ClientBuilder::new("ws://127.0.0.1:9001/")?
+    ///     .deflate(wsio::DeflateConfig::default())
+    ///     .connect()
+    ///     .await?;
+    /// println!("compressing: {}", !response.negotiated().is_empty());
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "deflate")]
     pub fn deflate(mut self, deflate: impl Into<Option<crate::DeflateConfig>>) -> Self {
         self.protocol = self.protocol.deflate(deflate.into());
