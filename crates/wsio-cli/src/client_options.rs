@@ -15,7 +15,7 @@ pub(crate) struct ClientOptions {
     headers: Vec<(String, String)>,
     /// Offer a subprotocol (repeatable, in order of preference).
     #[arg(short = 'p', long = "protocol", value_name = "PROTOCOL")]
-    protocols: Vec<String>,
+    subprotocols: Vec<String>,
     /// Send this Origin header.
     #[arg(long, value_name = "ORIGIN")]
     origin: Option<String>,
@@ -37,7 +37,7 @@ impl ClientOptions {
                 output::error(format_args!("{error}"));
                 Exit::for_connect_error(&error)
             })?
-            .protocols(self.protocols.iter().cloned())
+            .subprotocols(self.subprotocols.iter().cloned())
             .danger_accept_invalid_certs(self.insecure);
         for (name, value) in &self.headers {
             builder = builder.header(name.clone(), value.clone());

@@ -331,8 +331,8 @@ impl Notes {
     /// Connected: the subprotocol and compression the server agreed, if any.
     fn connected(self, response: &Response) {
         let agreed: Vec<String> = response
-            .protocol()
-            .map(|protocol| format!("subprotocol {protocol}"))
+            .subprotocol()
+            .map(|subprotocol| format!("subprotocol {subprotocol}"))
             .into_iter()
             .chain(output::compression(response.negotiated()))
             .collect();

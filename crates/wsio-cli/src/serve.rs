@@ -121,7 +121,7 @@ pub(crate) async fn run(args: Args) -> Exit {
         () = shutdown.recv() => {}
     }
     tracing::info!(clients = handle.client_count(), "shutting down");
-    handle.close(false).await;
+    handle.close().await;
     let _ = running.await;
     Exit::Ok
 }

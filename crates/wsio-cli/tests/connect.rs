@@ -55,7 +55,7 @@ fn binary_messages_print_as_length_and_hex_or_raw() {
 fn inspecting_server() -> (String, blocking::ServerHandle) {
     start(
         blocking::Server::builder()
-            .protocol("chat.v2", inspect)
+            .subprotocol("chat.v2", inspect)
             .fallback(inspect),
     )
 }
@@ -80,7 +80,7 @@ fn inspect(mut ws: blocking::WebSocket<Stream>, request: ServerRequest) {
     };
     let first = format!(
         "protocol={} origin={} x-token={}",
-        request.protocol.as_deref().unwrap_or("-"),
+        request.subprotocol.as_deref().unwrap_or("-"),
         header("origin"),
         header("x-token"),
     );
@@ -123,7 +123,7 @@ fn headers_subprotocols_and_origin_reach_the_server() {
         output.stdout_text(),
         "protocol=chat.v2 origin=http://example.test x-token=secret\n"
     );
-    handle.close(false);
+    handle.close();
 }
 
 #[test]
@@ -140,7 +140,7 @@ fn one_message_sends_the_whole_input_at_once() {
         .map(String::from)
         .collect();
     assert_eq!(lines, ["binary 2", "binary 1"]);
-    handle.close(false);
+    handle.close();
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn input_that_is_not_utf8_is_refused_in_text_mode() {
     // What came before the bad line was sent, and the connection closed properly.
     assert_eq!(output.stdout_text().lines().nth(1), Some("text 4"));
     assert!(output.stderr.contains("closed: 1000"), "{}", output.stderr);
-    handle.close(false);
+    handle.close();
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn ctrl_c_closes_with_1001_and_exits_130() {
         assert_eq!(output.code(), Some(130), "{output:?}");
         assert_eq!(codes.recv_timeout(LIMIT).unwrap(), Some(1001));
     }
-    handle.close(false);
+    handle.close();
 }
 
 #[test]
@@ -273,7 +273,7 @@ fn reconnect_carries_on_across_a_server_restart() {
     assert_eq!(received.recv_timeout(LIMIT).unwrap(), "one");
     assert_eq!(lines.next(), "got one");
 
-    first.0.close(false); // 1001 to the client, which reconnects
+    first.0.close(); // 1001 to the client, which reconnects
     first.1.join().unwrap().unwrap(); // the port is free again
     let second = start();
     stdin.write_all(b"two\n").unwrap();
@@ -285,7 +285,7 @@ fn reconnect_carries_on_across_a_server_restart() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("closed: 1001"), "{stderr}");
     assert!(stderr.contains("closed: 1000"), "{stderr}");
-    second.0.close(false);
+    second.0.close();
 }
 
 /// A server that accepts permessage-deflate, says first what the handshake agreed
@@ -333,7 +333,7 @@ fn deflate_is_offered_on_request_and_agreed() {
     let output = run(&["connect", &url], b"plain\n");
     assert_eq!(output.code(), Some(0), "{output:?}");
     assert_eq!(output.stdout_text(), "deflate=-\nplain\n");
-    handle.close(false);
+    handle.close();
 }
 
 #[test]

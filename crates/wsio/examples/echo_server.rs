@@ -27,7 +27,7 @@ async fn main() -> std::io::Result<()> {
     tokio::select! {
         result = server.run() => result,
         _ = tokio::signal::ctrl_c() => {
-            handle.close(false).await;
+            handle.close().await;
             Ok(())
         }
     }

@@ -57,9 +57,9 @@ where
 ///     if request.path() != "/chat" {
 ///         return Err(Reject::new(StatusCode::NOT_FOUND, "no such room"));
 ///     }
-///     let protocol = request.select_protocol(&["chat.v2", "chat.v1"]);
+///     let subprotocol = request.select_subprotocol(&["chat.v2", "chat.v1"]);
 ///     let server = (HeaderName::from_static("x-server"), HeaderValue::from_static("wsio"));
-///     Ok(Accept::new().protocol(protocol).header(server.0, server.1))
+///     Ok(Accept::new().subprotocol(subprotocol).header(server.0, server.1))
 /// })
 /// .await?;
 /// # Ok(()) }
@@ -124,13 +124,14 @@ impl UpgradeRequest<'_> {
         self.request.headers()
     }
 
-    /// The subprotocols the client offered, in its order.
-    pub fn protocols(&self) -> &[String] {
+    /// The WebSocket subprotocols the client offered, in its order.
+    pub fn subprotocols(&self) -> &[String] {
         &self.offer.protocols
     }
 
-    /// The first of `supported` (in the server's order of preference) that the client offered.
-    pub fn select_protocol(&self, supported: &[&str]) -> Option<String> {
+    /// The first of the WebSocket subprotocols `supported` (in the server's order of
+    /// preference) that the client offered.
+    pub fn select_subprotocol(&self, supported: &[&str]) -> Option<String> {
         wsio_proto::handshake::select_subprotocol(&self.offer.protocols, supported)
             .map(String::from)
     }
@@ -144,7 +145,7 @@ impl UpgradeRequest<'_> {
 /// How [`accept_with`]'s callback accepts a request.
 #[derive(Debug, Default, Clone)]
 pub struct Accept {
-    protocol: Option<String>,
+    subprotocol: Option<String>,
     headers: HeaderMap,
 }
 
@@ -154,9 +155,9 @@ impl Accept {
         Self::default()
     }
 
-    /// Chooses a subprotocol; it must be one the client offered.
-    pub fn protocol(mut self, protocol: impl Into<Option<String>>) -> Self {
-        self.protocol = protocol.into();
+    /// Chooses a WebSocket subprotocol; it must be one the client offered.
+    pub fn subprotocol(mut self, subprotocol: impl Into<Option<String>>) -> Self {
+        self.subprotocol = subprotocol.into();
         self
     }
 
@@ -237,9 +238,9 @@ where
             }));
         }
     };
-    let protocol = accept.protocol.as_deref();
+    let subprotocol = accept.subprotocol.as_deref();
     let (mut response, connection) = offer
-        .accept_connection(protocol, config.protocol.clone(), leftover)
+        .accept_connection(subprotocol, config.protocol.clone(), leftover)
         .map_err(Refusal::of)?;
     response.headers_mut().extend(accept.headers);
     Ok((response, connection))

@@ -34,7 +34,7 @@ pub async fn connect(url: &str) -> Result<(WebSocket<Transport>, Response)> {
 #[derive(Debug, Clone)]
 pub struct Response {
     pub(crate) http: http::Response<()>,
-    pub(crate) protocol: Option<String>,
+    pub(crate) subprotocol: Option<String>,
     pub(crate) negotiated: Negotiated,
 }
 
@@ -49,9 +49,9 @@ impl Response {
         self.http.headers()
     }
 
-    /// The subprotocol the server chose, if any.
-    pub fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
+    /// The WebSocket subprotocol the server chose, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.subprotocol.as_deref()
     }
 
     /// The extensions the server agreed to (such as permessage-deflate), with their
@@ -69,7 +69,7 @@ impl Response {
     pub(crate) fn from_accepted(accepted: Accepted) -> (Self, Connection) {
         let response = Response {
             http: accepted.response,
-            protocol: accepted.protocol,
+            subprotocol: accepted.protocol,
             negotiated: accepted.negotiated,
         };
         (response, accepted.connection)
@@ -84,20 +84,20 @@ impl Response {
 /// use std::time::Duration;
 ///
 /// let (ws, response) = wsio::ClientBuilder::new("ws://127.0.0.1:9001/chat")?
-///     .protocols(["chat.v2", "chat.v1"])
+///     .subprotocols(["chat.v2", "chat.v1"])
 ///     .origin("http://127.0.0.1")
 ///     .header("Authorization", "Bearer token")
 ///     .ping_interval(Some(Duration::from_secs(20)))
 ///     .connect()
 ///     .await?;
-/// println!("speaking {:?}", response.protocol());
+/// println!("speaking {:?}", response.subprotocol());
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     pub(crate) url: WsUrl,
     pub(crate) config: Config,
-    protocols: Vec<String>,
+    subprotocols: Vec<String>,
     origin: Option<String>,
     headers: Vec<(String, String)>,
     #[cfg(feature = "tls")]
@@ -110,7 +110,7 @@ impl ClientBuilder {
         Ok(ClientBuilder {
             url: url.parse()?,
             config: Config::default(),
-            protocols: Vec::new(),
+            subprotocols: Vec::new(),
             origin: None,
             headers: Vec::new(),
             #[cfg(feature = "tls")]
@@ -148,25 +148,28 @@ impl ClientBuilder {
         self
     }
 
-    /// Replaces every setting with `config`.
+    /// Replaces every setting with `config`; the setters below change one each.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
-    /// Offers one subprotocol.
-    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
-        self.protocols.push(protocol.into());
+    /// Offers one WebSocket subprotocol (`Sec-WebSocket-Protocol`), after those already
+    /// offered.
+    pub fn subprotocol(mut self, subprotocol: impl Into<String>) -> Self {
+        self.subprotocols.push(subprotocol.into());
         self
     }
 
-    /// Offers several subprotocols, in order of preference.
-    pub fn protocols<I>(mut self, protocols: I) -> Self
+    /// Offers several WebSocket subprotocols, in order of preference, after those already
+    /// offered.
+    pub fn subprotocols<I>(mut self, subprotocols: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.protocols.extend(protocols.into_iter().map(Into::into));
+        self.subprotocols
+            .extend(subprotocols.into_iter().map(Into::into));
         self
     }
 
@@ -182,90 +185,13 @@ impl ClientBuilder {
         self
     }
 
-    /// Sets [`Config::connect_timeout`].
+    /// Sets [`Config::connect_timeout`]: how long opening the transport may take.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.config.connect_timeout = timeout;
+        self.config = self.config.connect_timeout(timeout);
         self
     }
 
-    /// Sets [`Config::handshake_timeout`].
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.config.handshake_timeout = timeout;
-        self
-    }
-
-    /// Sets [`Config::max_write_buffer`].
-    pub fn max_write_buffer(mut self, bytes: usize) -> Self {
-        self.config.max_write_buffer = bytes;
-        self
-    }
-
-    /// Sets [`wsio_proto::Config::max_frame_size`].
-    pub fn max_frame_size(mut self, bytes: usize) -> Self {
-        self.config.protocol.max_frame_size = bytes;
-        self
-    }
-
-    /// Sets [`wsio_proto::Config::max_message_size`].
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.config.protocol.max_message_size = bytes;
-        self
-    }
-
-    /// Sets [`wsio_proto::Config::max_handshake_size`].
-    pub fn max_handshake_size(mut self, bytes: usize) -> Self {
-        self.config.protocol.max_handshake_size = bytes;
-        self
-    }
-
-    /// Sets [`wsio_proto::Config::ping_interval`]: keepalive pings after that much silence.
-    pub fn ping_interval(mut self, interval: Option<Duration>) -> Self {
-        self.config.protocol.ping_interval = interval;
-        self
-    }
-
-    /// Sets [`wsio_proto::Config::ping_payload`]: what keepalive pings carry.
-    pub fn ping_payload(mut self, payload: impl Into<bytes::Bytes>) -> Self {
-        self.config.protocol.ping_payload = payload.into();
-        self
-    }
-
-    /// Sets [`wsio_proto::Config::pong_timeout`].
-    pub fn pong_timeout(mut self, timeout: Duration) -> Self {
-        self.config.protocol.pong_timeout = timeout;
-        self
-    }
-
-    /// Sets [`wsio_proto::Config::close_timeout`].
-    pub fn close_timeout(mut self, timeout: Duration) -> Self {
-        self.config.protocol.close_timeout = timeout;
-        self
-    }
-
-    /// Turns permessage-deflate on: offers it with these settings, and compresses messages if
-    /// the server agrees (see [`DeflateConfig`](crate::DeflateConfig) and
-    /// [`Response::negotiated`]). Sets [`wsio_proto::Config::deflate`].
-    ///
-    /// ```no_run
-    /// # async fn demo() -> wsio::Result<()> {
-    /// let (ws, response) = wsio::ClientBuilder::new("ws://127.0.0.1:9001/")?
-    ///     .deflate(wsio::DeflateConfig::default())
-    ///     .connect()
-    ///     .await?;
-    /// println!("compressing: {}", !response.negotiated().is_empty());
-    /// # Ok(()) }
-    /// ```
-    #[cfg(feature = "deflate")]
-    pub fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
-        self.config.protocol.deflate = Some(deflate);
-        self
-    }
-
-    /// Sets [`wsio_proto::Config::auto_pong`].
-    pub fn auto_pong(mut self, auto_pong: bool) -> Self {
-        self.config.protocol.auto_pong = auto_pong;
-        self
-    }
+    crate::config::builder_setters!();
 
     /// Opens the transport the URL names and runs the handshake over it.
     pub async fn connect(self) -> Result<(WebSocket<Transport>, Response)> {
@@ -290,8 +216,8 @@ impl ClientBuilder {
     /// it ends in.
     pub(crate) fn handshake(&self) -> Result<ClientHandshake> {
         let mut handshake = ClientHandshake::new(&self.url).config(self.config.protocol.clone());
-        if !self.protocols.is_empty() {
-            handshake = handshake.protocols(&self.protocols)?;
+        if !self.subprotocols.is_empty() {
+            handshake = handshake.protocols(&self.subprotocols)?;
         }
         if let Some(origin) = &self.origin {
             handshake = handshake.origin(origin)?;

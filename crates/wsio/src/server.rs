@@ -42,8 +42,8 @@ pub(crate) type HttpHandler = Arc<dyn Fn(&Request<()>) -> Response<Bytes> + Send
 pub struct ServerRequest {
     /// The handshake request (method, path, headers).
     pub request: Request<()>,
-    /// The subprotocol the server chose, if any.
-    pub protocol: Option<String>,
+    /// The WebSocket subprotocol the server chose, if any.
+    pub subprotocol: Option<String>,
     /// The client's address, for TCP and TLS connections.
     pub peer_addr: Option<SocketAddr>,
 }
@@ -71,14 +71,14 @@ pub struct ServerRequest {
 ///
 /// let server = Server::builder()
 ///     .route("/echo", echo)
-///     .protocol("chat.v1", |ws, request| async move { /* ... */ })
+///     .subprotocol("chat.v1", |ws, request| async move { /* ... */ })
 ///     .fallback(echo)
 ///     .bind("127.0.0.1:9001")
 ///     .await?;
 /// let handle = server.handle();
 /// tokio::spawn(server.run());
 /// // Later: close every client with 1001 and stop.
-/// handle.close(false).await;
+/// handle.close().await;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Default)]
@@ -90,20 +90,13 @@ pub struct ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// Every connection's settings.
+    /// Replaces every connection setting with `config`; the setters below change one each.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
-    /// Accepts permessage-deflate from clients that offer it, with these settings (see
-    /// [`DeflateConfig`](crate::DeflateConfig)); without this, offers are declined. Sets
-    /// [`wsio_proto::Config::deflate`]; a later [`config`](Self::config) replaces it.
-    #[cfg(feature = "deflate")]
-    pub fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
-        self.config.protocol.deflate = Some(deflate);
-        self
-    }
+    crate::config::builder_setters!();
 
     /// Sends connections whose request path is exactly `path` to `handler`.
     pub fn route<F, Fut>(mut self, path: impl Into<String>, handler: F) -> Self
@@ -115,15 +108,16 @@ impl ServerBuilder {
         self
     }
 
-    /// Sends connections that offer the subprotocol `protocol` to `handler`, and chooses it.
-    pub fn protocol<F, Fut>(mut self, protocol: impl Into<String>, handler: F) -> Self
+    /// Sends connections that offer the WebSocket subprotocol `subprotocol` to `handler`, and
+    /// chooses it.
+    pub fn subprotocol<F, Fut>(mut self, subprotocol: impl Into<String>, handler: F) -> Self
     where
         F: Fn(WebSocket<Transport>, ServerRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.routes
-            .protocols
-            .push((protocol.into(), boxed(handler)));
+            .subprotocols
+            .push((subprotocol.into(), boxed(handler)));
         self
     }
 
@@ -178,11 +172,7 @@ impl ServerBuilder {
         chain: Vec<rustls::pki_types::CertificateDer<'static>>,
         key: rustls::pki_types::PrivateKeyDer<'static>,
     ) -> Result<Self> {
-        let config = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
-            .with_safe_default_protocol_versions()
-            .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
-            .map_err(|error| crate::Error::Tls(Box::new(error)))?;
-        Ok(self.tls(Arc::new(config)))
+        Ok(self.tls(crate::tls::server_config(chain, key)?))
     }
 
     /// Listens on a TCP address.
@@ -227,7 +217,7 @@ where
 }
 
 /// A bound WebSocket server. [`run`](Self::run) accepts connections until
-/// [`ServerHandle::close`] is called.
+/// [`ServerHandle::stop_accepting`] or [`ServerHandle::close`] is called.
 pub struct Server {
     listener: Listener,
     shared: Arc<ServerShared>,
@@ -245,7 +235,7 @@ enum Listener {
 #[derive(Clone)]
 pub(crate) struct Routes<H> {
     pub(crate) paths: Vec<(String, H)>,
-    pub(crate) protocols: Vec<(String, H)>,
+    pub(crate) subprotocols: Vec<(String, H)>,
     pub(crate) fallback: Option<H>,
     pub(crate) http: Option<HttpHandler>,
 }
@@ -254,7 +244,7 @@ impl<H> Default for Routes<H> {
     fn default() -> Self {
         Routes {
             paths: Vec::new(),
-            protocols: Vec::new(),
+            subprotocols: Vec::new(),
             fallback: None,
             http: None,
         }
@@ -267,14 +257,14 @@ impl<H: Clone> Routes<H> {
         if let Some((_, handler)) = self.paths.iter().find(|(path, _)| path == request.path()) {
             return Some((handler.clone(), None));
         }
-        let protocol = self.protocols.iter().find(|(protocol, _)| {
+        let subprotocol = self.subprotocols.iter().find(|(subprotocol, _)| {
             request
-                .protocols()
+                .subprotocols()
                 .iter()
-                .any(|offered| offered == protocol)
+                .any(|offered| offered == subprotocol)
         });
-        if let Some((protocol, handler)) = protocol {
-            return Some((handler.clone(), Some(protocol.clone())));
+        if let Some((subprotocol, handler)) = subprotocol {
+            return Some((handler.clone(), Some(subprotocol.clone())));
         }
         self.fallback.clone().map(|handler| (handler, None))
     }
@@ -287,7 +277,7 @@ impl<H: Clone> Routes<H> {
         request: &UpgradeRequest<'_>,
         chosen: &mut Option<(H, Option<String>, Request<()>)>,
     ) -> Result<Accept, Reject> {
-        let Some((handler, protocol)) = self.select(request) else {
+        let Some((handler, subprotocol)) = self.select(request) else {
             return Err(Reject::new(
                 StatusCode::NOT_FOUND,
                 "no handler for this path or subprotocol",
@@ -295,10 +285,10 @@ impl<H: Clone> Routes<H> {
         };
         *chosen = Some((
             handler,
-            protocol.clone(),
+            subprotocol.clone(),
             crate::accept::copy_head(request.request()),
         ));
-        Ok(Accept::new().protocol(protocol))
+        Ok(Accept::new().subprotocol(subprotocol))
     }
 
     /// The answer to a request that asks for no WebSocket, if there is an HTTP handler: its
@@ -362,7 +352,7 @@ impl Server {
         }
     }
 
-    /// A handle to close the server while it runs.
+    /// A handle to stop or close the server while it runs.
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             shared: self.shared.clone(),
@@ -474,7 +464,8 @@ async fn serve(
 ) -> Result<()> {
     // Boxed, so that the handshake's state (timers, buffers, TLS) is freed once it is done
     // instead of sizing this task for the connection's whole life.
-    let Some((ws, (handler, protocol, request))) = Box::pin(open(shared, transport)).await? else {
+    let Some((ws, (handler, subprotocol, request))) = Box::pin(open(shared, transport)).await?
+    else {
         return Ok(());
     };
     let (mut ws, closer) = ws.with_closer();
@@ -493,7 +484,7 @@ async fn serve(
         ws,
         ServerRequest {
             request,
-            protocol,
+            subprotocol,
             peer_addr,
         },
     )
@@ -557,19 +548,21 @@ pub(crate) fn is_transient(error: &std::io::Error) -> bool {
 }
 
 impl ServerHandle {
-    /// Stops accepting connections. Unless `keep_clients`, every client is sent a close frame
-    /// with 1001 (going away), and this waits until their handlers finish, at most the close
-    /// timeout and a second more, after which the rest are stopped.
-    ///
-    /// With `keep_clients`, connections already accepted go on and this returns at once.
-    pub async fn close(&self, keep_clients: bool) {
+    /// Stops accepting connections and returns at once: [`Server::run`] returns, and the
+    /// clients already accepted (those still in their handshake too) are served until their
+    /// handlers finish. A later [`close`](Self::close) closes them.
+    pub fn stop_accepting(&self) {
+        self.stop(true);
+    }
+
+    /// Stops accepting connections and closes every client: each is sent a close frame with
+    /// 1001 (going away), those still in their handshake as soon as it ends, and this waits
+    /// until their handlers finish, at most the close timeout and a second more, after which
+    /// the rest are stopped. To let the clients finish on their own, call
+    /// [`stop_accepting`](Self::stop_accepting) instead.
+    pub async fn close(&self) {
+        self.stop(false);
         let shared = &self.shared;
-        shared.keep_clients.store(keep_clients, Ordering::Release);
-        shared.closing.store(true, Ordering::Release);
-        shared.stop_accepting.notify_waiters();
-        if keep_clients {
-            return;
-        }
         let gone = shared.all_gone.notified();
         tokio::pin!(gone);
         gone.as_mut().enable();
@@ -607,6 +600,14 @@ impl ServerHandle {
         if self.client_count() > 0 {
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, gone).await;
         }
+    }
+
+    /// Marks the server as closing, keeping its clients or not, and wakes [`Server::run`].
+    fn stop(&self, keep_clients: bool) {
+        let shared = &self.shared;
+        shared.keep_clients.store(keep_clients, Ordering::Release);
+        shared.closing.store(true, Ordering::Release);
+        shared.stop_accepting.notify_waiters();
     }
 
     /// The closers of the clients past their handshake, copied out of the client table.
@@ -651,15 +652,15 @@ impl std::fmt::Debug for ServerHandle {
 impl std::fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let paths: Vec<_> = self.routes.paths.iter().map(|(path, _)| path).collect();
-        let protocols: Vec<_> = self
+        let subprotocols: Vec<_> = self
             .routes
-            .protocols
+            .subprotocols
             .iter()
-            .map(|(protocol, _)| protocol)
+            .map(|(subprotocol, _)| subprotocol)
             .collect();
         f.debug_struct("ServerBuilder")
             .field("paths", &paths)
-            .field("protocols", &protocols)
+            .field("subprotocols", &subprotocols)
             .field("fallback", &self.routes.fallback.is_some())
             .finish_non_exhaustive()
     }

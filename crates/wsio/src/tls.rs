@@ -1,11 +1,12 @@
-//! TLS for `wss://`: how a client's rustls configuration is made from its options.
+//! TLS for `wss://`: how a client's rustls configuration is made from its options, and a
+//! server's from its certificate.
 
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
 use crate::error::Error;
 
@@ -85,6 +86,19 @@ pub(crate) fn map_io_error(error: std::io::Error) -> Error {
         Ok(tls) => tls_error(*tls),
         Err(other) => Error::Io(std::io::Error::other(other)),
     }
+}
+
+/// A server's rustls configuration for a certificate chain and its private key, without client
+/// authentication; shared by the async and the blocking server's `tls_certificate`.
+pub(crate) fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, Error> {
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(tls_error)?;
+    Ok(Arc::new(config))
 }
 
 fn tls_error(error: rustls::Error) -> Error {

@@ -101,7 +101,7 @@ where
 ///             if request.path() != "/chat" {
 ///                 return Err(Reject::new(StatusCode::NOT_FOUND, "no such room"));
 ///             }
-///             Ok(Accept::new().protocol(request.select_protocol(&["chat.v2", "chat.v1"])))
+///             Ok(Accept::new().subprotocol(request.select_subprotocol(&["chat.v2", "chat.v1"])))
 ///         },
 ///     );
 ///     match upgrading {
@@ -230,7 +230,7 @@ mod tests {
             &Config::default(),
             |request: &UpgradeRequest<'_>| {
                 assert_eq!(request.path(), "/chat");
-                assert_eq!(request.protocols(), ["chat.v1", "chat.v2"]);
+                assert_eq!(request.subprotocols(), ["chat.v1", "chat.v2"]);
                 assert_eq!(request.headers()["host"], "example.com");
                 Err(Reject::new(StatusCode::FORBIDDEN, "not today"))
             },

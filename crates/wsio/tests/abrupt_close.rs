@@ -432,7 +432,7 @@ async fn async_server_keeps_what_arrived_before_the_client_dropped() {
         async move { raw_client(addr, case, &turns, &outcomes).await }
     })
     .await;
-    handle.close(false).await;
+    handle.close().await;
     task.await.unwrap().unwrap();
 }
 
@@ -467,6 +467,6 @@ async fn blocking_server_keeps_what_arrived_before_the_client_dropped() {
         async move { raw_client(addr, case, &turns, &outcomes).await }
     })
     .await;
-    handle.close(false);
+    handle.close();
     running.join().unwrap().unwrap();
 }

@@ -35,7 +35,7 @@ fn echo_server(config: Config, connections: usize) -> String {
             let stream = stream.unwrap();
             thread::spawn(move || {
                 let accepted = blocking::accept_with(stream, &config, |r: &UpgradeRequest<'_>| {
-                    Ok(Accept::new().protocol(r.select_protocol(&["chat"])))
+                    Ok(Accept::new().subprotocol(r.select_subprotocol(&["chat"])))
                 });
                 if let Ok(ws) = accepted {
                     echo(ws);
@@ -51,10 +51,10 @@ fn messages_echo_and_the_close_reports_its_details() {
     let url = echo_server(Config::default(), 1);
     let (mut ws, response) = ClientBuilder::new(&url)
         .unwrap()
-        .protocol("chat")
+        .subprotocol("chat")
         .connect_blocking()
         .unwrap();
-    assert_eq!(response.protocol(), Some("chat"));
+    assert_eq!(response.subprotocol(), Some("chat"));
     assert_eq!(ws.state(), State::Open);
     let big = Bytes::from(vec![9u8; 4 << 20]);
     for message in [
@@ -98,7 +98,7 @@ fn a_timed_out_read_leaves_the_connection_usable() {
 #[test]
 fn keepalive_runs_through_read_timeouts() {
     // A server that never answers pings: the client's keepalive finds it silent.
-    let server = Config::default().protocol(wsio::proto::Config::default().auto_pong(false));
+    let server = Config::default().auto_pong(false);
     let url = echo_server(server, 1);
     let (mut ws, _) = ClientBuilder::new(&url)
         .unwrap()
@@ -297,7 +297,7 @@ fn greeter(
         let greeting = format!(
             "{name} {} {:?}",
             request.request.uri().path(),
-            request.protocol
+            request.subprotocol
         );
         if ws.send_text(greeting).is_ok() {
             echo(ws);
@@ -308,7 +308,7 @@ fn greeter(
 fn greeting(url: &str, protocols: &[&str]) -> String {
     let (mut ws, _) = ClientBuilder::new(url)
         .unwrap()
-        .protocols(protocols.iter().copied())
+        .subprotocols(protocols.iter().copied())
         .connect_blocking()
         .unwrap();
     match ws.recv().unwrap() {
@@ -321,7 +321,7 @@ fn greeting(url: &str, protocols: &[&str]) -> String {
 fn the_server_routes_like_the_async_one() {
     let builder = blocking::Server::builder()
         .route("/echo", greeter("path"))
-        .protocol("chat.v1", greeter("v1"))
+        .subprotocol("chat.v1", greeter("v1"))
         .fallback(greeter("fallback"));
     let (base, handle, task) = start(builder);
     assert_eq!(
@@ -336,7 +336,7 @@ fn the_server_routes_like_the_async_one() {
         greeting(&format!("{base}/room"), &[]),
         "fallback /room None"
     );
-    handle.close(true);
+    handle.stop_accepting();
     task.join().unwrap().unwrap();
     assert!(blocking::connect(&base).is_err());
 }
@@ -352,7 +352,7 @@ fn closing_the_server_sends_its_clients_1001() {
         assert_eq!(ws.recv().unwrap(), Message::text("hi"));
     }
     let closer = thread::spawn(move || {
-        handle.close(false);
+        handle.close();
         handle
     });
     for ws in &mut clients {
@@ -373,8 +373,7 @@ fn closing_the_server_sends_its_clients_1001() {
 
 #[test]
 fn a_handler_that_never_returns_is_cut_off_after_a_bounded_wait() {
-    let config = Config::default()
-        .protocol(wsio::proto::Config::default().close_timeout(Duration::from_millis(200)));
+    let config = Config::default().close_timeout(Duration::from_millis(200));
     // A handler that holds its connection and never reads.
     let stuck = |ws: blocking::WebSocket<Stream>, _| {
         let mut ws = ws;
@@ -385,7 +384,7 @@ fn a_handler_that_never_returns_is_cut_off_after_a_bounded_wait() {
     let (mut ws, _) = blocking::connect(&base).unwrap();
     assert_eq!(ws.recv().unwrap(), Message::text("stuck"));
     let started = Instant::now();
-    let closer = thread::spawn(move || handle.close(false));
+    let closer = thread::spawn(move || handle.close());
     // The handler never reads, so no 1001; after the grace its socket is shut down.
     let error = ws.recv().unwrap_err();
     assert!(
@@ -467,7 +466,7 @@ fn the_server_serves_wss() {
     ws.send_text("secure and blocking").unwrap();
     assert_eq!(ws.recv().unwrap(), Message::text("secure and blocking"));
     // close() waits for the client to finish its part, so the client reads meanwhile.
-    let closer = thread::spawn(move || handle.close(false));
+    let closer = thread::spawn(move || handle.close());
     assert!(matches!(ws.recv().unwrap(), Message::Close(Some(_))));
     assert!(ws.recv().unwrap_err().is_closed());
     closer.join().unwrap();
@@ -508,7 +507,7 @@ fn the_blocking_server_answers_plain_http_requests() {
     );
     assert!(answer.ends_with("\r\n\r\npage /a"), "{answer}");
     assert_eq!(greeting_echo(&format!("{base}/echo")), "hi");
-    handle.close(false);
+    handle.close();
     task.join().unwrap().unwrap();
 }
 

@@ -59,7 +59,7 @@ fn close_before_run_left_run_blocked_in_accept() {
         .bind("127.0.0.1:0")
         .unwrap();
     let handle = server.handle();
-    handle.close(true);
+    handle.stop_accepting();
     let (done, finished) = mpsc::channel();
     thread::spawn(move || {
         let _ = server.run();
@@ -86,7 +86,7 @@ fn close_right_after_spawning_run_missed_the_wake_up() {
             let _ = server.run();
             let _ = done.send(());
         });
-        handle.close(true);
+        handle.stop_accepting();
         if finished.recv_timeout(Duration::from_millis(500)).is_err() {
             missed += 1;
         }

@@ -236,7 +236,7 @@ fn a_read_times_out_while_a_record_trickles_in_and_loses_nothing() {
 
     drop(ws);
     relay.thread.join().unwrap();
-    handle.close(false);
+    handle.close();
     server.join().unwrap().unwrap();
 }
 
@@ -273,7 +273,7 @@ fn a_blocking_tls_server_drops_a_trickled_client_hello_at_the_handshake_timeout(
     assert_eq!(closed.received, 0);
 
     drop(tcp);
-    handle.close(false);
+    handle.close();
     server.join().unwrap().unwrap();
 }
 

@@ -294,7 +294,7 @@ async fn client_killed_mid_frame(greeting: &str, expected: fn(&Error) -> bool) {
     );
     ws.close(CloseCode::NORMAL, "").await.unwrap();
     while ws.recv().await.is_some() {}
-    handle.close(false).await;
+    handle.close().await;
     serving.await.unwrap().unwrap();
 }
 
@@ -480,7 +480,7 @@ async fn the_reconnecting_client_recovers_from_a_killed_server_and_loses_nothing
             _ => {}
         }
     }
-    handle.close(false).await;
+    handle.close().await;
     serving.await.unwrap().unwrap();
 
     let second = second.lock().unwrap().clone();
@@ -668,7 +668,7 @@ mod lossy {
                 ready.send(server.local_addr().unwrap()).unwrap();
                 let serving = tokio::spawn(server.run());
                 let _ = stopped.await;
-                handle.close(false).await;
+                handle.close().await;
                 serving.await.unwrap().unwrap();
             });
             let addr = listening.recv().expect("the server starts");

@@ -46,7 +46,7 @@ struct Target {
 impl Target {
     async fn start(mut config: Config) -> Self {
         // Keeps the tests' own shutdown short.
-        config.protocol = config.protocol.close_timeout(Duration::from_millis(300));
+        config = config.close_timeout(Duration::from_millis(300));
         let sent = Arc::new(AtomicUsize::new(0));
         let firehose_sent = sent.clone();
         let server = Server::builder()
@@ -82,7 +82,7 @@ impl Target {
         while self.handle.client_count() > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.handle.close(false).await;
+        self.handle.close().await;
     }
 }
 
@@ -396,8 +396,7 @@ async fn a_million_one_byte_fragments_are_bounded_by_the_message_size_limit() {
         target.finish().await;
 
         // With a 256 KiB limit, the fragment that crosses it fails the connection with 1009.
-        let mut config = Config::default();
-        config.protocol = config.protocol.max_message_size(256 << 10);
+        let config = Config::default().max_message_size(256 << 10);
         let target = Target::start(config).await;
         let watch = Watch::start();
         let (mut reader, writer) = upgraded(target.addr, "/size").await.into_split();
@@ -552,11 +551,9 @@ fn deflate_bomb(mib: usize) -> Vec<u8> {
 #[tokio::test]
 async fn a_decompression_bomb_stops_at_the_message_size_limit() {
     attack(async {
-        let mut config = Config::default();
-        config.protocol = config
-            .protocol
+        let config = Config::default()
             .max_message_size(MIB)
-            .deflate(Some(wsio::DeflateConfig::default()));
+            .deflate(wsio::DeflateConfig::default());
         let target = Target::start(config).await;
         // 256 MiB of zeros in a frame far below the limit, so that only inflating crosses it.
         let bomb = deflate_bomb(256);
@@ -587,8 +584,9 @@ async fn a_decompression_bomb_stops_at_the_message_size_limit() {
 async fn tls_clients_that_stall_mid_handshake_are_dropped_at_the_handshake_timeout() {
     attack(async {
         let (cert, key) = support::tls::certificate();
-        let mut config = Config::default().handshake_timeout(Duration::from_millis(500));
-        config.protocol = config.protocol.close_timeout(Duration::from_millis(300));
+        let config = Config::default()
+            .handshake_timeout(Duration::from_millis(500))
+            .close_timeout(Duration::from_millis(300));
         let server = Server::builder()
             .config(config)
             .tls_certificate(vec![cert.clone()], key)
@@ -638,7 +636,7 @@ async fn tls_clients_that_stall_mid_handshake_are_dropped_at_the_handshake_timeo
         }
         // rustls keeps some 15 KiB for each connection in its handshake.
         watch.assert_growth_below(8 * MIB);
-        handle.close(false).await;
+        handle.close().await;
     })
     .await;
 }

@@ -62,7 +62,7 @@ async fn route(
             if request.query() == Some("deny") {
                 return Err(Reject::new(StatusCode::FORBIDDEN, "denied"));
             }
-            Ok(Accept::new().protocol(request.select_protocol(&["chat.v2", "chat.v1"])))
+            Ok(Accept::new().subprotocol(request.select_subprotocol(&["chat.v2", "chat.v1"])))
         },
     );
     if let Ok(upgrading) = upgrading {
@@ -127,7 +127,7 @@ async fn text_and_a_1_mib_message_echo_and_the_close_is_clean() {
         let (addr, mut ends) = serve().await;
         let (mut ws, response) = wsio::connect(&format!("ws://{addr}/ws")).await.unwrap();
         assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-        assert_eq!(response.protocol(), None);
+        assert_eq!(response.subprotocol(), None);
         let messages = [
             Message::text("hello through hyper"),
             Message::Binary(Bytes::from(vec![0xA5; 1 << 20])),
@@ -160,11 +160,11 @@ async fn the_server_chooses_among_offered_subprotocols() {
         let (addr, _) = serve().await;
         let (mut ws, response) = ClientBuilder::new(&format!("ws://{addr}/ws"))
             .unwrap()
-            .protocols(["chat.v1", "chat.v2"])
+            .subprotocols(["chat.v1", "chat.v2"])
             .connect()
             .await
             .unwrap();
-        assert_eq!(response.protocol(), Some("chat.v2"));
+        assert_eq!(response.subprotocol(), Some("chat.v2"));
         ws.send_text("still echoing").await.unwrap();
         assert_eq!(
             ws.recv().await.unwrap().unwrap(),

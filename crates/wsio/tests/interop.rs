@@ -411,8 +411,8 @@ async fn peer_client_against_wsio_server(peer: Peer, deflate: Option<&str>) {
     if deflate.is_some() {
         // Compressed with a small window, the 16 MiB message (a pattern of period 256) comes
         // out a little larger than it went in.
-        config.protocol = (config.protocol)
-            .deflate(Some(DeflateConfig::default()))
+        config = config
+            .deflate(DeflateConfig::default())
             .max_frame_size(32 << 20);
     }
     let server = tokio::spawn(wsio_echo_server(listener, 2, config, deflate.is_some()));

@@ -123,7 +123,7 @@ async fn server(count: usize) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    handle.close(false).await;
+    handle.close().await;
 }
 
 /// The clients' side, in the child process: open every connection with one round trip,

@@ -56,9 +56,7 @@ impl TestServer {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut config = Config::default();
-        config.protocol.auto_pong = false;
-        Self::with_config(listener, config, behaviour)
+        Self::with_config(listener, Config::default().auto_pong(false), behaviour)
     }
 
     fn with_config<F, Fut>(listener: TcpListener, config: Config, behaviour: F) -> Self

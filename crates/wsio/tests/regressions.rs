@@ -16,7 +16,7 @@ use wsio::{CloseCode, Config, Message, WebSocket};
 mod support;
 
 fn config(close_timeout: Duration) -> Config {
-    Config::default().protocol(wsio::proto::Config::default().close_timeout(close_timeout))
+    Config::default().close_timeout(close_timeout)
 }
 
 /// SinkExt::close after the connection sat idle longer than close_timeout: the peer answers
@@ -152,8 +152,9 @@ async fn a_deferred_pong_was_stranded() {
     );
 }
 
-/// close(keep_clients = true) promises that accepted connections go on, but one still in its
-/// opening handshake is closed with 1001 as soon as the handshake completes.
+/// `stop_accepting` (formerly `close(keep_clients = true)`) promises that accepted connections go
+/// on, but one still in its opening handshake is closed with 1001 as soon as the handshake
+/// completes.
 #[tokio::test]
 async fn keep_clients_closed_a_client_in_its_handshake() {
     let server = wsio::Server::builder()
@@ -172,7 +173,7 @@ async fn keep_clients_closed_a_client_in_its_handshake() {
     while handle.client_count() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    handle.close(true).await;
+    handle.stop_accepting();
     let (mut ws, _) = wsio::ClientBuilder::new(&format!("ws://{addr}/"))
         .unwrap()
         .connect_on(tcp)
@@ -185,8 +186,8 @@ async fn keep_clients_closed_a_client_in_its_handshake() {
     assert_eq!(got.unwrap().unwrap(), Message::text("hi"));
 }
 
-/// close(false) promises a 1001 to every client, but a handler that hands its connection to
-/// other tasks and returns has left the client table: its client is never told.
+/// `close` (formerly `close(false)`) promises a 1001 to every client, but a handler that hands its
+/// connection to other tasks and returns has left the client table: its client is never told.
 #[tokio::test]
 async fn shutdown_skipped_clients_whose_handler_returned() {
     let server = wsio::Server::builder()
@@ -209,7 +210,7 @@ async fn shutdown_skipped_clients_whose_handler_returned() {
         "the connection is live, so it is still counted"
     );
     // close() waits for the client's part of the handshake, so the client reads meanwhile.
-    let closing = tokio::spawn(async move { handle.close(false).await });
+    let closing = tokio::spawn(async move { handle.close().await });
     let got = tokio::time::timeout(Duration::from_secs(2), ws.next()).await;
     assert!(matches!(got, Ok(Some(Ok(Message::Close(_))))), "{got:?}");
     assert!(ws.next().await.is_none());
@@ -328,11 +329,11 @@ async fn the_readers_shutdown_stole_the_writers_wakeup() {
     assert!(sent.is_ok(), "the writer's send is still waiting");
 }
 
-/// `ServerHandle::close(false)` called each client's closer while holding the client table's
-/// lock. A closer holds its connection for the length of the call; when the handler drops the
-/// connection meanwhile, the closer's reference is the last, and dropping it removes the client
-/// from the table, under the same lock: the shutdown deadlocked. Here the handler's task drops
-/// the connection from inside the reader's waker, which the closer calls, so the race is hit
+/// `ServerHandle::close` (formerly `close(false)`) called each client's closer while holding the
+/// client table's lock. A closer holds its connection for the length of the call; when the handler
+/// drops the connection meanwhile, the closer's reference is the last, and dropping it removes the
+/// client from the table, under the same lock: the shutdown deadlocked. Here the handler's task
+/// drops the connection from inside the reader's waker, which the closer calls, so the race is hit
 /// every time.
 #[test]
 fn server_close_deadlocked_when_a_connection_went_during_its_close() {
@@ -377,7 +378,7 @@ fn server_close_deadlocked_when_a_connection_went_during_its_close() {
                 let ws = guard.as_mut().unwrap();
                 assert!(ws.poll_next_unpin(&mut cx).is_pending());
             }
-            handle.close(false).await;
+            handle.close().await;
             assert!(slot.lock().unwrap().is_none(), "the closer woke the reader");
             task.await.unwrap().unwrap();
         });

@@ -29,7 +29,7 @@ fn greeter(
             let greeting = format!(
                 "{name} {} {:?}",
                 request.request.uri().path(),
-                request.protocol
+                request.subprotocol
             );
             if ws.send_text(greeting).await.is_ok() {
                 echo(ws, request).await;
@@ -53,13 +53,13 @@ async fn start(
 
 async fn greeting(url: &str, protocols: &[&str]) -> Result<(String, Option<String>), Error> {
     let (mut ws, response) = ClientBuilder::new(url)?
-        .protocols(protocols.iter().copied())
+        .subprotocols(protocols.iter().copied())
         .connect()
         .await?;
     let Some(Ok(Message::Text(text))) = ws.next().await else {
         panic!("no greeting")
     };
-    Ok((text.to_string(), response.protocol().map(String::from)))
+    Ok((text.to_string(), response.subprotocol().map(String::from)))
 }
 
 #[tokio::test]
@@ -67,8 +67,8 @@ async fn routes_by_path_then_subprotocol_then_fallback() {
     tokio::time::timeout(LIMIT, async {
         let builder = Server::builder()
             .route("/echo", greeter("path"))
-            .protocol("chat.v1", greeter("v1"))
-            .protocol("chat.v2", greeter("v2"))
+            .subprotocol("chat.v1", greeter("v1"))
+            .subprotocol("chat.v2", greeter("v2"))
             .fallback(greeter("fallback"));
         let (base, _handle, _task) = start(builder).await;
         // A path route wins, and chooses no subprotocol.
@@ -103,13 +103,13 @@ async fn without_a_fallback_unmatched_connections_get_404() {
     tokio::time::timeout(LIMIT, async {
         let builder = Server::builder()
             .route("/echo", echo)
-            .protocol("chat.v1", echo);
+            .subprotocol("chat.v1", echo);
         let (base, _handle, _task) = start(builder).await;
         // A path no route takes, offering no subprotocol or only ones no route takes.
         for protocols in [&[][..], &["other", "chat.v2"][..]] {
             let error = ClientBuilder::new(&format!("{base}/elsewhere"))
                 .unwrap()
-                .protocols(protocols.iter().copied())
+                .subprotocols(protocols.iter().copied())
                 .connect()
                 .await
                 .unwrap_err();
@@ -120,18 +120,18 @@ async fn without_a_fallback_unmatched_connections_get_404() {
         assert!(wsio::connect(&format!("{base}/echo")).await.is_ok());
         let (_, response) = ClientBuilder::new(&format!("{base}/elsewhere"))
             .unwrap()
-            .protocols(["chat.v1"])
+            .subprotocols(["chat.v1"])
             .connect()
             .await
             .unwrap();
-        assert_eq!(response.protocol(), Some("chat.v1"));
+        assert_eq!(response.subprotocol(), Some("chat.v1"));
     })
     .await
     .unwrap();
 }
 
 #[tokio::test]
-async fn closing_without_keeping_clients_sends_them_1001() {
+async fn close_sends_every_client_1001_and_stops() {
     tokio::time::timeout(LIMIT, async {
         let (base, handle, task) = start(Server::builder().fallback(echo)).await;
         let mut clients = Vec::new();
@@ -144,7 +144,7 @@ async fn closing_without_keeping_clients_sends_them_1001() {
         assert_eq!(handle.client_count(), 3);
         let closing = tokio::spawn({
             let handle = handle.clone();
-            async move { handle.close(false).await }
+            async move { handle.close().await }
         });
         for ws in &mut clients {
             assert_eq!(
@@ -168,11 +168,11 @@ async fn closing_without_keeping_clients_sends_them_1001() {
 }
 
 #[tokio::test]
-async fn closing_while_keeping_clients_only_stops_accepting() {
+async fn stop_accepting_lets_connected_clients_finish() {
     tokio::time::timeout(LIMIT, async {
         let (base, handle, task) = start(Server::builder().fallback(echo)).await;
         let (mut ws, _) = wsio::connect(&base).await.unwrap();
-        handle.close(true).await;
+        handle.stop_accepting();
         task.await.unwrap().unwrap();
         assert!(wsio::connect(&base).await.is_err());
         ws.send_text("still served").await.unwrap();
@@ -188,8 +188,7 @@ async fn closing_while_keeping_clients_only_stops_accepting() {
 #[tokio::test]
 async fn shutdown_waits_a_bounded_time_for_handlers_that_never_finish() {
     tokio::time::timeout(LIMIT, async {
-        let config = Config::default()
-            .protocol(wsio::proto::Config::default().close_timeout(Duration::from_millis(200)));
+        let config = Config::default().close_timeout(Duration::from_millis(200));
         // A handler that holds its connection and never reads.
         let stuck = |ws: WebSocket<Transport>, _| async move {
             std::future::pending::<()>().await;
@@ -202,7 +201,7 @@ async fn shutdown_waits_a_bounded_time_for_handlers_that_never_finish() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let started = std::time::Instant::now();
-        handle.close(false).await;
+        handle.close().await;
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(200), "{waited:?}");
         assert!(waited < Duration::from_secs(5), "{waited:?}");
@@ -380,7 +379,7 @@ async fn the_http_handler_answers_plain_requests_beside_websocket_routes() {
     ws.send_text("hi").await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hi"));
     drop(ws);
-    handle.close(false).await;
+    handle.close().await;
     task.await.unwrap().unwrap();
 }
 
@@ -391,6 +390,6 @@ async fn without_an_http_handler_plain_requests_are_refused() {
     let answer = http_exchange(&addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
-    handle.close(false).await;
+    handle.close().await;
     task.await.unwrap().unwrap();
 }

@@ -32,7 +32,7 @@ where
             let config = config.clone();
             tokio::spawn(async move {
                 let accepted = wsio::accept_with(stream, &config, |r: &UpgradeRequest<'_>| {
-                    Ok(Accept::new().protocol(r.select_protocol(&["chat.v2", "chat.v1"])))
+                    Ok(Accept::new().subprotocol(r.select_subprotocol(&["chat.v2", "chat.v1"])))
                 })
                 .await;
                 if let Ok(ws) = accepted {
@@ -164,19 +164,19 @@ async fn the_server_chooses_among_offered_subprotocols() {
         let addr = serve(Config::default(), echo).await;
         let (_, response) = ClientBuilder::new(&url(addr, "/"))
             .unwrap()
-            .protocols(["chat.v1", "chat.v2"])
+            .subprotocols(["chat.v1", "chat.v2"])
             .connect()
             .await
             .unwrap();
         // The server's preference wins among what the client offered.
-        assert_eq!(response.protocol(), Some("chat.v2"));
+        assert_eq!(response.subprotocol(), Some("chat.v2"));
         let (_, response) = ClientBuilder::new(&url(addr, "/"))
             .unwrap()
-            .protocol("other")
+            .subprotocol("other")
             .connect()
             .await
             .unwrap();
-        assert_eq!(response.protocol(), None);
+        assert_eq!(response.subprotocol(), None);
     })
     .await
     .unwrap();
@@ -321,7 +321,7 @@ async fn sending_waits_when_the_peer_does_not_read() {
 #[tokio::test]
 async fn a_silent_peer_is_caught_by_the_pong_timeout() {
     tokio::time::timeout(LIMIT, async {
-        let server = Config::default().protocol(wsio::proto::Config::default().auto_pong(false));
+        let server = Config::default().auto_pong(false);
         let addr = serve(server, |mut ws| async move {
             while ws.next().await.is_some() {}
         })

@@ -57,7 +57,7 @@ async fn the_async_socket_reports_its_state_and_reaches_its_transport() {
         let info = ws.close_info().unwrap();
         assert!(info.was_clean);
         assert_eq!(info.code, CloseCode::from(4000));
-        handle.close(false).await;
+        handle.close().await;
     })
     .await
     .unwrap();
@@ -83,7 +83,7 @@ async fn closing_is_reported_by_every_half() {
         );
         assert_eq!(read.close_info(), write.close_info());
         assert!(matches!(write.send_text("late").await, Err(Error::Closed)));
-        handle.close(false).await;
+        handle.close().await;
     })
     .await
     .unwrap();
@@ -109,7 +109,7 @@ async fn a_frame_socket_sends_as_a_websocket_does_and_parses_the_peers_close() {
         assert_eq!((close.code, close.reason.as_str()), (4000.into(), "done"));
         assert_eq!(frames.len(), 3);
         assert_eq!(read.state(), State::Closed);
-        handle.close(false).await;
+        handle.close().await;
     })
     .await
     .unwrap();

@@ -45,7 +45,7 @@ type Handler = Arc<dyn Fn(WebSocket<Stream>, ServerRequest) + Send + Sync>;
 /// let handle = server.handle();
 /// std::thread::spawn(move || server.run());
 /// // Later: close every client with 1001 and stop.
-/// handle.close(false);
+/// handle.close();
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone, Default)]
@@ -57,20 +57,13 @@ pub struct ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// Every connection's settings.
+    /// Replaces every connection setting with `config`; the setters below change one each.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
-    /// Accepts permessage-deflate from clients that offer it, with these settings (see
-    /// [`DeflateConfig`](crate::DeflateConfig)); without this, offers are declined. Sets
-    /// [`wsio_proto::Config::deflate`]; a later [`config`](Self::config) replaces it.
-    #[cfg(feature = "deflate")]
-    pub fn deflate(mut self, deflate: crate::DeflateConfig) -> Self {
-        self.config.protocol.deflate = Some(deflate);
-        self
-    }
+    crate::config::builder_setters!();
 
     /// Sends connections whose request path is exactly `path` to `handler`.
     pub fn route<F>(mut self, path: impl Into<String>, handler: F) -> Self
@@ -81,14 +74,15 @@ impl ServerBuilder {
         self
     }
 
-    /// Sends connections that offer the subprotocol `protocol` to `handler`, and chooses it.
-    pub fn protocol<F>(mut self, protocol: impl Into<String>, handler: F) -> Self
+    /// Sends connections that offer the WebSocket subprotocol `subprotocol` to `handler`, and
+    /// chooses it.
+    pub fn subprotocol<F>(mut self, subprotocol: impl Into<String>, handler: F) -> Self
     where
         F: Fn(WebSocket<Stream>, ServerRequest) + Send + Sync + 'static,
     {
         self.routes
-            .protocols
-            .push((protocol.into(), Arc::new(handler)));
+            .subprotocols
+            .push((subprotocol.into(), Arc::new(handler)));
         self
     }
 
@@ -112,11 +106,23 @@ impl ServerBuilder {
         self
     }
 
-    /// Serves `wss://` with this rustls configuration.
+    /// Serves `wss://` with this rustls configuration (certificate chain and key).
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(config);
         self
+    }
+
+    /// Serves `wss://` with a certificate chain and its private key, in DER form, as
+    /// [`crate::ServerBuilder::tls_certificate`] does. Fails with [`Error::Tls`](crate::Error::Tls)
+    /// if the key does not match the certificate or cannot be used.
+    #[cfg(feature = "tls")]
+    pub fn tls_certificate(
+        self,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> crate::Result<Self> {
+        Ok(self.tls(crate::tls::server_config(chain, key)?))
     }
 
     /// Listens on a TCP address.
@@ -213,7 +219,8 @@ struct Shared {
 }
 
 /// A bound blocking server. [`run`](Self::run) accepts connections on the calling thread until
-/// [`ServerHandle::close`] is called, serving each on a thread of its own.
+/// [`ServerHandle::stop_accepting`] or [`ServerHandle::close`] is called, serving each on a
+/// thread of its own.
 pub struct Server {
     listener: Listener,
     shared: Arc<Shared>,
@@ -240,7 +247,7 @@ impl Server {
         }
     }
 
-    /// A handle to close the server while it runs.
+    /// A handle to stop or close the server while it runs.
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             shared: self.shared.clone(),
@@ -372,43 +379,35 @@ fn serve(shared: &Shared, stream: Stream, peer_addr: Option<SocketAddr>) {
             return;
         }
     };
-    let (handler, protocol, request) = chosen.expect("accepted requests have a handler");
+    let (handler, subprotocol, request) = chosen.expect("accepted requests have a handler");
     ws.set_shutdown_signal(shared.signal.clone());
     handler(
         ws,
         ServerRequest {
             request,
-            protocol,
+            subprotocol,
             peer_addr,
         },
     );
 }
 
 impl ServerHandle {
-    /// Stops accepting connections. Unless `keep_clients`, every client is sent a close frame
-    /// with 1001 (going away) from its own thread, at its handler's next read (within a
-    /// quarter of a second), and this waits until the handlers finish: at most the close
-    /// timeout and a second more, after which the remaining clients' sockets are shut down
-    /// under them, which ends their handlers' reads and writes with an error.
-    ///
-    /// With `keep_clients`, connections already accepted go on and this returns at once.
-    pub fn close(&self, keep_clients: bool) {
+    /// Stops accepting connections and returns at once: [`Server::run`] returns, and the
+    /// clients already accepted are served until their handlers finish. A later
+    /// [`close`](Self::close) closes them.
+    pub fn stop_accepting(&self) {
+        self.stop();
+    }
+
+    /// Stops accepting connections and closes every client: each is sent a close frame with
+    /// 1001 (going away) from its own thread, at its handler's next read (within a quarter of
+    /// a second), and this waits until the handlers finish: at most the close timeout and a
+    /// second more, after which the remaining clients' sockets are shut down under them,
+    /// which ends their handlers' reads and writes with an error. To let the clients finish
+    /// on their own, call [`stop_accepting`](Self::stop_accepting) instead.
+    pub fn close(&self) {
+        self.stop();
         let shared = &self.shared;
-        {
-            // Under the client table's lock, so no connection is added after this.
-            let _clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
-            shared.closing.store(true, Ordering::Release);
-        }
-        // Wake the accepting thread with a connection of our own, without waiting long on a
-        // full backlog.
-        let _ = match &shared.wake {
-            WakeAddress::Tcp(addr) => TcpStream::connect_timeout(addr, WAKE_TIMEOUT).map(drop),
-            #[cfg(unix)]
-            WakeAddress::Unix(path) => std::os::unix::net::UnixStream::connect(path).map(drop),
-        };
-        if keep_clients {
-            return;
-        }
         shared.signal.store(true, Ordering::Release);
         let grace = shared.config.protocol.close_timeout + SHUTDOWN_GRACE;
         let clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
@@ -423,6 +422,24 @@ impl ServerHandle {
             }
             drop(wait_until_empty(&shared.gone, clients, SHUTDOWN_GRACE));
         }
+    }
+
+    /// Marks the server as closing, so that no connection is added after this, and wakes
+    /// the accepting thread.
+    fn stop(&self) {
+        let shared = &self.shared;
+        {
+            // Under the client table's lock, so no connection is added after this.
+            let _clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
+            shared.closing.store(true, Ordering::Release);
+        }
+        // Wake the accepting thread with a connection of our own, without waiting long on a
+        // full backlog.
+        let _ = match &shared.wake {
+            WakeAddress::Tcp(addr) => TcpStream::connect_timeout(addr, WAKE_TIMEOUT).map(drop),
+            #[cfg(unix)]
+            WakeAddress::Unix(path) => std::os::unix::net::UnixStream::connect(path).map(drop),
+        };
     }
 
     /// How many connections are being served (including those still in their handshake).
