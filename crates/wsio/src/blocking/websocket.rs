@@ -21,7 +21,8 @@ const MAX_WRITE_SLICES: usize = 64;
 /// signal is noticed.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
 
-/// Where a connection is, as seed 002's `ready_state` names it.
+/// Where a blocking connection is in its life, from the opening handshake to the end, as
+/// [`WebSocket::ready_state`] reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadyState {
     /// The opening handshake is under way. A [`WebSocket`] is only returned once it is done, so
