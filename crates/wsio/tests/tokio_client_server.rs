@@ -827,3 +827,52 @@ async fn the_response_tells_its_reason_phrase_and_url() {
     .await
     .unwrap();
 }
+
+/// The core's idle timeout and heartbeat, set through `Config`, run in the async socket: a
+/// silent server is dropped, and the heartbeat's pongs keep a connection that has one open.
+#[tokio::test]
+async fn the_idle_timeout_ends_a_silent_connection_unless_a_heartbeat_keeps_it() {
+    tokio::time::timeout(LIMIT, async {
+        let addr = serve(Config::default(), |mut ws| async move {
+            while ws.next().await.is_some() {}
+        })
+        .await;
+        let idle = wsio::proto::Config::default().idle_timeout(Some(Duration::from_millis(300)));
+        let (mut ws, _) = ClientBuilder::new(&url(addr, "/"))
+            .unwrap()
+            .config(Config::default().protocol(idle.clone()))
+            .connect()
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let error = ws.next().await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Connection(wsio::proto::ConnectionError::IdleTimeout)
+            ),
+            "{error:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(ws.next().await.is_none());
+
+        let heartbeat = idle.heartbeat_interval(Some(Duration::from_millis(100)));
+        let (mut ws, _) = ClientBuilder::new(&url(addr, "/"))
+            .unwrap()
+            .config(Config::default().protocol(heartbeat))
+            .connect()
+            .await
+            .unwrap();
+        let until = tokio::time::Instant::now() + Duration::from_millis(900);
+        let mut pongs = 0;
+        while let Ok(message) = tokio::time::timeout_at(until, ws.next()).await {
+            match message {
+                Some(Ok(Message::Pong(_))) => pongs += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(pongs >= 5, "{pongs} pongs");
+    })
+    .await
+    .unwrap();
+}
