@@ -67,7 +67,8 @@ pub struct Config {
     /// answering. A heartbeat that falls due while bytes are still waiting to be written is
     /// skipped until the next interval: those bytes reach the peer anyway, and pings do not
     /// pile up behind a transport that does not drain. Heartbeat pings carry
-    /// [`ping_payload`](Config#structfield.ping_payload).
+    /// [`ping_payload`](Config#structfield.ping_payload). A zero interval, which would ping
+    /// without end, turns the heartbeat off like `None`.
     pub heartbeat_interval: Option<Duration>,
     /// How long the connection may receive nothing at all before it ends. Default `None` (no
     /// limit).

@@ -129,8 +129,9 @@ struct IncomingMessage {
 ///
 /// - **Inputs**: [`receive`](Self::receive) (or [`receive_with`](Self::receive_with)) with the
 ///   bytes read from the transport and the time they were read, which restarts the keepalive
-///   interval and the idle timeout; [`receive_eof`](Self::receive_eof) when the transport reaches its end; and
-///   [`handle_timeout`](Self::handle_timeout), which fires the timers due at `now`.
+///   interval and the idle timeout; [`receive_eof`](Self::receive_eof) when the transport
+///   reaches its end; and [`handle_timeout`](Self::handle_timeout), which fires the timers due
+///   at `now`.
 /// - **Commands**: [`send`](Self::send), [`send_uncompressed`](Self::send_uncompressed),
 ///   [`send_frame`](Self::send_frame) and [`close`](Self::close), which can start the close
 ///   handshake and so take `now`; [`send_text`](Self::send_text),
@@ -944,6 +945,7 @@ impl Connection {
             self.heartbeat_due = self
                 .config
                 .heartbeat_interval
+                .filter(|interval| !interval.is_zero())
                 .map(|interval| now + interval);
         }
         self.pong_due = None;

@@ -203,6 +203,13 @@ fn the_heartbeat_awaits_no_answer() {
     }
     assert_eq!(pings(&pair.server.take_events()), 20);
     assert!(pair.client.closed().is_none());
+
+    // A zero interval is no heartbeat, not a ping at every call.
+    let config = Config::default().heartbeat_interval(Some(Duration::ZERO));
+    let mut pair = Pair::with_configs(config, Config::default());
+    assert_eq!(pair.client.conn.poll_timeout(), None);
+    pair.advance(Duration::from_secs(1));
+    assert_eq!(pings(&pair.server.take_events()), 0);
 }
 
 /// Behind a transport that does not drain, due heartbeats are skipped rather than queued.
