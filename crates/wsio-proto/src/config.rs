@@ -81,8 +81,8 @@ pub struct Config {
     /// close handshake. With a keepalive ([`ping_interval`](Config#structfield.ping_interval))
     /// or a heartbeat running, a live peer's pongs keep the connection open.
     pub idle_timeout: Option<Duration>,
-    /// The payload of keepalive and heartbeat pings. Default empty. At most 125 bytes; longer payloads are
-    /// cut to 125.
+    /// The payload of keepalive and heartbeat pings. Default empty. At most 125 bytes; longer
+    /// payloads are cut to 125.
     pub ping_payload: Bytes,
     /// How long to wait for the peer's part of the close handshake: its close frame after ours,
     /// then the end of the transport. Default 10 s.
