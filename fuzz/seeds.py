@@ -146,10 +146,10 @@ write("handshake_response", {
 })
 
 
-def setup(max_frame=0xFFFF, max_message=0xFFFF, flags=1, ping_ms=0, pong_ms=500,
-          close_ms=1000, ping_payload=0, deflate=0, threshold=0):
-    return struct.pack("<HHBHHHBBB", max_frame, max_message, flags, ping_ms, pong_ms,
-                       close_ms, ping_payload, deflate, threshold)
+def setup(max_frame=0xFFFF, max_message=0xFFFF, flags=1, ping_ms=0, heartbeat_ms=0,
+          idle_ms=0, pong_ms=500, close_ms=1000, ping_payload=0, deflate=0, threshold=0):
+    return struct.pack("<HHBHHHHHBBB", max_frame, max_message, flags, ping_ms, heartbeat_ms,
+                       idle_ms, pong_ms, close_ms, ping_payload, deflate, threshold)
 
 
 # permessage-deflate with a 15-bit window and level 6 (see Setup in src/connection.rs).
@@ -208,6 +208,10 @@ def scripts(mask):
         "close-timeout": setup(close_ms=10) + send_close(1001, 0) + tick(10) + POLL,
         "keepalive": setup(flags=5, ping_ms=40, pong_ms=40, ping_payload=4) + tick(10)
         + POLL + WAIT + WRITE_ALL + receive(f(0xA, b"pppp")) + POLL + WAIT + WAIT + POLL,
+        "idle-timeout": setup(flags=9, idle_ms=40) + tick(10) + POLL + WRITE_ALL,
+        "heartbeat-and-idle": setup(flags=25, heartbeat_ms=300, idle_ms=1000, ping_payload=2)
+        + tick(100) + POLL + WRITE_ALL + receive(f(0xA, b"pp")) + POLL + WAIT + POLL
+        + WRITE_ALL + tick(255) + POLL + WAIT + POLL,
         "ping-flood": setup() + receive(f(0x9, b"x" * 100)) + b"\x04\xff" + b"\x04\xff"
         + b"\x04\xff" + POLL + WRITE_ALL,
         "frame-mode": setup(flags=3) + receive(f(0x1, b"a", fin=False) + f(0x0, b"b")) + POLL,

@@ -34,14 +34,27 @@ use wsio_proto::{
 /// otherwise; a keepalive ping, a close frame and one pong over the threshold come on top.
 const MAX_OWN_OUTPUT: usize = (64 << 10) + 4 * (MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD);
 
+/// The shortest heartbeat a run uses: heartbeats fire between the other timers, and at this
+/// rate a run's end, whose timers are at most 65.5 s away, is reached in a bounded number of
+/// steps (see [`FINISH_STEPS`]).
+const MIN_HEARTBEAT_MS: u16 = 256;
+
+/// How many timers a run's end fires at most: a few, and the heartbeats between them.
+const FINISH_STEPS: usize = 8 + 2 * (u16::MAX / MIN_HEARTBEAT_MS) as usize;
+
 /// The settings a run starts from: the first bytes of the input.
 #[derive(Debug, Arbitrary)]
 struct Setup {
     max_frame_size: u16,
     max_message_size: u16,
-    /// Bit 0: auto-pong; bit 1: frame mode; bit 2: keepalive.
+    /// Bit 0: auto-pong; bit 1: frame mode; bit 2: keepalive; bit 3: idle timeout; bit 4:
+    /// heartbeat, only together with the keepalive or the idle timeout, so that time alone
+    /// still ends a run.
     flags: u8,
     ping_interval_ms: u16,
+    /// At least [`MIN_HEARTBEAT_MS`].
+    heartbeat_interval_ms: u16,
+    idle_timeout_ms: u16,
     pong_timeout_ms: u16,
     close_timeout_ms: u16,
     ping_payload_len: u8,
@@ -61,6 +74,11 @@ impl Setup {
             .auto_pong(self.flags & 1 != 0)
             .frame_mode(self.flags & 2 != 0)
             .ping_interval((self.flags & 4 != 0).then(|| ms(self.ping_interval_ms)))
+            .heartbeat_interval(
+                (self.flags & 16 != 0 && self.flags & 12 != 0)
+                    .then(|| ms(self.heartbeat_interval_ms.max(MIN_HEARTBEAT_MS))),
+            )
+            .idle_timeout((self.flags & 8 != 0).then(|| ms(self.idle_timeout_ms)))
             .pong_timeout(ms(self.pong_timeout_ms))
             .close_timeout(ms(self.close_timeout_ms))
             .ping_payload(Bytes::from(vec![b'p'; self.ping_payload_len.into()]))
@@ -504,6 +522,7 @@ impl Harness {
                         assert!(*limit == config.max_message_size && *size > *limit as u64);
                     }
                     ConnectionError::KeepaliveTimeout => assert!(config.ping_interval.is_some()),
+                    ConnectionError::IdleTimeout => assert!(config.idle_timeout.is_some()),
                     ConnectionError::CloseTimeout => {
                         assert!(self.close_sent, "close timeout, no close")
                     }
@@ -528,7 +547,7 @@ impl Harness {
         self.drain_events();
         self.tick();
         self.drain_events();
-        for _ in 0..8 {
+        for _ in 0..FINISH_STEPS {
             let Some(at) = self.conn.poll_timeout() else {
                 break;
             };

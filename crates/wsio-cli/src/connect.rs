@@ -244,7 +244,7 @@ async fn reconnecting(
                     notes.closed(code, &disconnect.reason, disconnect.was_clean, disconnect.error.as_deref());
                 }
                 Some(Event::Error(error)) => notes.progress(format_args!("{error}")),
-                Some(Event::Reconnecting { attempt, delay }) => notes.progress(format_args!(
+                Some(Event::Reconnecting { attempt, delay, .. }) => notes.progress(format_args!(
                     "reconnecting in {:.1} s (attempt {attempt})",
                     delay.as_secs_f64()
                 )),

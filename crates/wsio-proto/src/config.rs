@@ -43,15 +43,46 @@ pub struct Config {
     /// With permessage-deflate each frame is delivered inflated, so its payload may be larger
     /// than `max_frame_size`; the frames of one message inflate to at most `max_message_size`.
     pub frame_mode: bool,
-    /// How long the connection may be silent before a keepalive ping is sent. Default `None`
-    /// (no keepalive).
+    /// How long the peer may be silent before a keepalive ping is sent. Default `None` (no
+    /// keepalive).
+    ///
+    /// This is the setting for finding out that a peer is gone: the ping goes out only when
+    /// nothing was received for this long, and the connection fails if the peer stays silent
+    /// for [`pong_timeout`](Config#structfield.pong_timeout) more. Traffic from the peer
+    /// postpones it, so a busy connection sends no pings at all. For a ping at a fixed rate,
+    /// see [`heartbeat_interval`](Config#structfield.heartbeat_interval).
     pub ping_interval: Option<Duration>,
     /// How long after a keepalive ping the peer may stay silent (sending nothing, not even the
     /// pong) before the connection is failed with
     /// [`ConnectionError::KeepaliveTimeout`](crate::ConnectionError::KeepaliveTimeout). Default 20 s.
     pub pong_timeout: Duration,
-    /// The payload of keepalive pings. Default empty. At most 125 bytes; longer payloads are
-    /// cut to 125.
+    /// How often a heartbeat ping is sent, whatever the traffic in either direction. Default
+    /// `None` (no heartbeat).
+    ///
+    /// This is the setting for showing that this end is alive, to a peer or an intermediary
+    /// (a proxy or load balancer) that expects a ping at a regular rate. Unlike
+    /// [`ping_interval`](Config#structfield.ping_interval), no answer is awaited: a heartbeat
+    /// never fails the connection. Combine it with
+    /// [`idle_timeout`](Config#structfield.idle_timeout) to also drop a peer that stops
+    /// answering. A heartbeat that falls due while bytes are still waiting to be written is
+    /// skipped until the next interval: those bytes reach the peer anyway, and pings do not
+    /// pile up behind a transport that does not drain. Heartbeat pings carry
+    /// [`ping_payload`](Config#structfield.ping_payload). A zero interval, which would ping
+    /// without end, turns the heartbeat off like `None`.
+    pub heartbeat_interval: Option<Duration>,
+    /// How long the connection may receive nothing at all before it ends. Default `None` (no
+    /// limit).
+    ///
+    /// Any bytes from the peer restart it: data, pings, pongs, part of a frame. When it
+    /// expires the connection sends a close frame with code 1001 (going away) and a reason
+    /// that says why, reports [`Event::Closed`](crate::Event::Closed) with
+    /// [`ConnectionError::IdleTimeout`](crate::ConnectionError::IdleTimeout) at once, and asks
+    /// for the transport to be closed: a peer silent for so long is not waited for through a
+    /// close handshake. With a keepalive ([`ping_interval`](Config#structfield.ping_interval))
+    /// or a heartbeat running, a live peer's pongs keep the connection open.
+    pub idle_timeout: Option<Duration>,
+    /// The payload of keepalive and heartbeat pings. Default empty. At most 125 bytes; longer
+    /// payloads are cut to 125.
     pub ping_payload: Bytes,
     /// How long to wait for the peer's part of the close handshake: its close frame after ours,
     /// then the end of the transport. Default 10 s.
@@ -72,6 +103,8 @@ impl Default for Config {
             auto_pong: true,
             frame_mode: false,
             ping_interval: None,
+            heartbeat_interval: None,
+            idle_timeout: None,
             pong_timeout: Duration::from_secs(20),
             ping_payload: Bytes::new(),
             close_timeout: Duration::from_secs(10),
@@ -108,6 +141,10 @@ setters! {
     frame_mode: bool;
     /// Sets [`ping_interval`](Config#structfield.ping_interval).
     ping_interval: Option<Duration>;
+    /// Sets [`heartbeat_interval`](Config#structfield.heartbeat_interval).
+    heartbeat_interval: Option<Duration>;
+    /// Sets [`idle_timeout`](Config#structfield.idle_timeout).
+    idle_timeout: Option<Duration>;
     /// Sets [`pong_timeout`](Config#structfield.pong_timeout).
     pong_timeout: Duration;
     /// Sets [`ping_payload`](Config#structfield.ping_payload).

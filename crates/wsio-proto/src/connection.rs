@@ -129,8 +129,9 @@ struct IncomingMessage {
 ///
 /// - **Inputs**: [`receive`](Self::receive) (or [`receive_with`](Self::receive_with)) with the
 ///   bytes read from the transport and the time they were read, which restarts the keepalive
-///   interval; [`receive_eof`](Self::receive_eof) when the transport reaches its end; and
-///   [`handle_timeout`](Self::handle_timeout), which fires the timers due at `now`.
+///   interval and the idle timeout; [`receive_eof`](Self::receive_eof) when the transport
+///   reaches its end; and [`handle_timeout`](Self::handle_timeout), which fires the timers due
+///   at `now`.
 /// - **Commands**: [`send`](Self::send), [`send_uncompressed`](Self::send_uncompressed),
 ///   [`send_frame`](Self::send_frame) and [`close`](Self::close), which can start the close
 ///   handshake and so take `now`; [`send_text`](Self::send_text),
@@ -157,9 +158,10 @@ struct IncomingMessage {
 /// 4. wait for readable data, a command, or the instant of `poll_timeout()`, whichever comes
 ///    first, and go back to 1. Ask for `poll_timeout()` after steps 1 to 3: each can move it.
 ///
-/// The connection starts no timer before it is first given the time: the keepalive interval
-/// (if [`Config::ping_interval`] is set) starts at the first `receive`, `handle_timeout` or
-/// `poll_event`.
+/// The connection starts no timer before it is first given the time: the keepalive interval,
+/// the heartbeat and the idle timeout (if [`Config::ping_interval`],
+/// [`Config::heartbeat_interval`] and [`Config::idle_timeout`] are set) start at the first
+/// `receive`, `handle_timeout` or `poll_event`.
 ///
 /// Events, [`state`](Self::state) and [`transport_action`](Self::transport_action) reflect the
 /// input that `poll_event` has decoded: bytes that were received but not yet polled are still
@@ -198,6 +200,11 @@ struct IncomingMessage {
 /// - With [`Config::ping_interval`] set, a ping goes out after that much silence from the
 ///   peer; if the peer then stays silent for [`Config::pong_timeout`], the connection fails
 ///   with [`ConnectionError::KeepaliveTimeout`] and the transport should be closed at once.
+/// - With [`Config::heartbeat_interval`] set, a ping goes out at that rate whatever the
+///   traffic; no answer is awaited.
+/// - With [`Config::idle_timeout`] set, a connection that receives nothing for that long sends
+///   a close frame with code 1001, ends with [`ConnectionError::IdleTimeout`], and the
+///   transport should be closed at once.
 #[derive(Debug)]
 pub struct Connection {
     role: Role,
@@ -227,11 +234,15 @@ pub struct Connection {
     // Time. Every timer is armed from the `now` of the call that starts it.
     /// When the close handshake, or the wait for the transport's end after it, gives up.
     close_timer: Option<Instant>,
-    /// Whether the keepalive interval has started: it starts at the first time given to an
-    /// input or to `poll_event`.
+    /// Whether the timers have started: they start at the first time given to an input or to
+    /// `poll_event`.
     keepalive_started: bool,
     ping_due: Option<Instant>,
     pong_due: Option<Instant>,
+    /// When the next heartbeat ping is due; it does not move with traffic.
+    heartbeat_due: Option<Instant>,
+    /// When the connection ends if nothing more is received.
+    idle_due: Option<Instant>,
 
     transport: TransportAction,
     events: VecDeque<Event>,
@@ -272,6 +283,8 @@ impl Connection {
             keepalive_started: false,
             ping_due: None,
             pong_due: None,
+            heartbeat_due: None,
+            idle_due: None,
             transport: TransportAction::Keep,
             events: VecDeque::new(),
         }
@@ -418,15 +431,29 @@ impl Connection {
         if self.state != State::Open {
             return;
         }
+        if self.idle_due.is_some_and(|due| now >= due) {
+            self.idle_due = None;
+            self.fail(now, ConnectionError::IdleTimeout);
+            // A peer silent this long will not take part in a close handshake.
+            self.close_transport();
+            return;
+        }
+        if self.heartbeat_due.is_some_and(|due| now >= due) {
+            // Skipped while output waits: those bytes show we are alive, and pings must not
+            // pile up behind a transport that does not drain.
+            if !self.output.has_remaining() {
+                self.send_keepalive_ping();
+            }
+            let interval = self.config.heartbeat_interval.expect("armed only when set");
+            self.heartbeat_due = Some(now + interval);
+        }
         if self.pong_due.is_some_and(|due| now >= due) {
             self.pong_due = None;
             self.fail(now, ConnectionError::KeepaliveTimeout);
             // A silent peer will not take part in a close handshake.
             self.close_transport();
         } else if self.pong_due.is_none() && self.ping_due.is_some_and(|due| now >= due) {
-            let mut payload = self.config.ping_payload.clone();
-            payload.truncate(MAX_CONTROL_PAYLOAD);
-            self.write_frame(true, OpCode::Ping, &payload);
+            self.send_keepalive_ping();
             self.ping_due = None;
             self.pong_due = Some(now + self.config.pong_timeout);
         }
@@ -569,15 +596,16 @@ impl Connection {
     /// Call it after draining [`poll_event`](Self::poll_event): decoding input can start timers.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let close = self.close_timer;
-        let keepalive = if self.state == State::Open {
-            self.pong_due.or(self.ping_due)
+        let open = if self.state == State::Open {
+            [
+                self.pong_due.or(self.ping_due),
+                self.heartbeat_due,
+                self.idle_due,
+            ]
         } else {
-            None
+            [None; 3]
         };
-        match (close, keepalive) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        open.into_iter().chain([close]).flatten().min()
     }
 
     // ----- Receiving -----
@@ -908,12 +936,28 @@ impl Connection {
         self.start_close_timer(now);
     }
 
-    /// The peer was heard from at `now`: the next keepalive ping is due an interval later, and
-    /// any pong awaited is no longer needed.
+    /// The peer was heard from at `now`: the next keepalive ping is due an interval later, any
+    /// pong awaited is no longer needed, and the idle timeout counts from `now`. The first call
+    /// also starts the heartbeat, which traffic does not move.
     fn restart_keepalive(&mut self, now: Instant) {
-        self.keepalive_started = true;
+        if !self.keepalive_started {
+            self.keepalive_started = true;
+            self.heartbeat_due = self
+                .config
+                .heartbeat_interval
+                .filter(|interval| !interval.is_zero())
+                .map(|interval| now + interval);
+        }
         self.pong_due = None;
         self.ping_due = self.config.ping_interval.map(|interval| now + interval);
+        self.idle_due = self.config.idle_timeout.map(|timeout| now + timeout);
+    }
+
+    /// Queues a ping with [`Config::ping_payload`], for the keepalive or the heartbeat.
+    fn send_keepalive_ping(&mut self) {
+        let mut payload = self.config.ping_payload.clone();
+        payload.truncate(MAX_CONTROL_PAYLOAD);
+        self.write_frame(true, OpCode::Ping, &payload);
     }
 
     fn start_close_timer(&mut self, now: Instant) {

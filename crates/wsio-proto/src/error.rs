@@ -157,6 +157,10 @@ pub enum ConnectionError {
     /// The peer sent nothing, not even a pong, within the keepalive timeout after a ping.
     #[error("no answer to a keepalive ping within the pong timeout")]
     KeepaliveTimeout,
+    /// Nothing at all was received for [`Config::idle_timeout`](crate::Config::idle_timeout);
+    /// we sent a close frame with code 1001 (going away) and closed the transport.
+    #[error("nothing received within the idle timeout")]
+    IdleTimeout,
     /// The peer did not answer our close frame within the close timeout.
     #[error("the peer did not complete the close handshake in time")]
     CloseTimeout,
@@ -169,6 +173,7 @@ impl ConnectionError {
             ConnectionError::Protocol(e) => Some(e.close_code()),
             ConnectionError::Limit(e) => Some(e.close_code()),
             ConnectionError::KeepaliveTimeout => Some(CloseCode::INTERNAL_ERROR),
+            ConnectionError::IdleTimeout => Some(CloseCode::GOING_AWAY),
             ConnectionError::UnexpectedEof | ConnectionError::CloseTimeout => None,
         }
     }

@@ -343,8 +343,9 @@ impl Frame {
 
 /// Encodes a whole frame, masking its payload with `mask` if one is given.
 ///
-/// Clients must mask every frame with a fresh random key (RFC 6455 section 5.3); servers must
-/// not mask. This helper does what it is told, so it can also build frames that break the rules.
+/// Clients must mask every frame with a fresh random key (RFC 6455 section 5.3), such as one
+/// from [`random_mask`](crate::random_mask); servers must not mask. This helper does what it is
+/// told, so it can also build frames that break the rules.
 ///
 /// ```
 /// use wsio_proto::{encode_frame, Frame, OpCode};

@@ -3,7 +3,8 @@
 //! This crate never touches a socket, reads a clock or needs an async runtime. It gives you:
 //!
 //! - the wire format: [`FrameHeader`], [`Frame`], [`OpCode`], [`apply_mask`], and the stateless
-//!   helpers [`encode_frame`] and [`decode_frame`];
+//!   helpers [`encode_frame`] and [`decode_frame`], with [`random_mask`] for the key of a
+//!   client's frame;
 //! - text: [`Utf8Validator`] for UTF-8 that arrives in pieces, and [`Utf8Bytes`];
 //! - closing: [`CloseCode`], [`CloseFrame`], [`encode_close_payload`], [`parse_close_payload`];
 //! - the opening handshake, both roles: [`ClientHandshake`] and [`ServerHandshake`] end in a
@@ -58,7 +59,7 @@ pub use handshake::{
     Accepted, BuildError, ClientHandshake, HandshakeError, IncomingRequest, ServerHandshake,
     UpgradeOffer,
 };
-pub use mask::apply_mask;
+pub use mask::{apply_mask, random_mask};
 pub use message::Message;
 pub use role::Role;
 pub use transmit::Transmit;

@@ -52,6 +52,35 @@ fn key_at(key: [u8; 4], offset: usize) -> [u8; 4] {
         .to_le_bytes()
 }
 
+/// A fresh masking key from the operating system's cryptographic random source, the source a
+/// client [`Connection`](crate::Connection) masks its own frames with. RFC 6455 section 5.3
+/// asks for a new, unpredictable key for every frame a client sends: call it once per frame.
+///
+/// ```
+/// use wsio_proto::{Decoded, Frame, OpCode, decode_frame, encode_frame, random_mask};
+///
+/// // A masked text frame, as a client sends it.
+/// let key = random_mask();
+/// let wire = encode_frame(&Frame::new(true, OpCode::Text, "Hello"), Some(key));
+/// assert_eq!(wire[1], 0x80 | 5); // the mask bit and the length
+/// assert_eq!(&wire[2..6], &key); // the key precedes the masked payload
+///
+/// // Decoding unmasks it again.
+/// let Decoded::Complete { value, .. } = decode_frame(&wire)? else { unreachable!() };
+/// assert_eq!(value.mask, Some(key));
+/// assert_eq!(value.frame.payload, "Hello");
+/// # Ok::<(), wsio_proto::ProtocolError>(())
+/// ```
+///
+/// # Panics
+///
+/// If the operating system cannot provide random bytes at all: there is no safe fallback.
+pub fn random_mask() -> [u8; 4] {
+    let mut key = [0; 4];
+    crate::random::fill(&mut key);
+    key
+}
+
 /// Hands out masking keys drawn from the operating system's cryptographic random source
 /// (RFC 6455 section 5.3 asks for keys that cannot be predicted).
 ///
@@ -126,6 +155,14 @@ mod tests {
             reference(&mut slow[start..start + 300], key, start);
             assert_eq!(fast, slow, "start {start}");
         }
+    }
+
+    #[test]
+    fn random_masks_differ() {
+        let drawn: Vec<[u8; 4]> = (0..100).map(|_| random_mask()).collect();
+        let distinct: std::collections::HashSet<_> = drawn.iter().collect();
+        // 100 random 32-bit keys collide with probability around 1e-6.
+        assert!(distinct.len() >= 99, "keys repeat: {drawn:?}");
     }
 
     #[test]

@@ -68,7 +68,7 @@ async fn main() -> wsio::Result<()> {
                     eprintln!("disconnected: {:?} {}", disconnect.code, disconnect.reason);
                 }
                 Some(Event::Error(error)) => eprintln!("error: {error}"),
-                Some(Event::Reconnecting { attempt, delay }) => {
+                Some(Event::Reconnecting { attempt, delay, .. }) => {
                     eprintln!("reconnecting (attempt {attempt}) in {delay:?}");
                 }
                 Some(Event::Unsent(messages)) => {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use wsio_proto::handshake::ReasonPhrase;
 use wsio_proto::{Accepted, ClientHandshake, Connection, Negotiated, WsUrl};
 
 use crate::config::Config;
@@ -36,12 +37,29 @@ pub struct Response {
     pub(crate) http: http::Response<()>,
     pub(crate) subprotocol: Option<String>,
     pub(crate) negotiated: Negotiated,
+    url: WsUrl,
 }
 
 impl Response {
     /// The status: always 101 Switching Protocols.
     pub fn status(&self) -> http::StatusCode {
         self.http.status()
+    }
+
+    /// The reason phrase of the status line as the server sent it (`Switching Protocols` in
+    /// `HTTP/1.1 101 Switching Protocols`, or whatever phrase it chose); `None` if it sent
+    /// none, or one that is not valid UTF-8.
+    pub fn reason(&self) -> Option<&str> {
+        self.http
+            .extensions()
+            .get::<ReasonPhrase>()
+            .map(ReasonPhrase::as_str)
+    }
+
+    /// The URL connected to, as given to [`ClientBuilder::new`] (normalized: see
+    /// [`WsUrl`]'s `Display`).
+    pub fn url(&self) -> &WsUrl {
+        &self.url
     }
 
     /// The headers the server sent.
@@ -65,12 +83,14 @@ impl Response {
         &self.http
     }
 
-    /// The response of a handshake the server accepted, and the connection it ended in.
-    pub(crate) fn from_accepted(accepted: Accepted) -> (Self, Connection) {
+    /// The response of a handshake with `url` that the server accepted, and the connection it
+    /// ended in.
+    pub(crate) fn from_accepted(accepted: Accepted, url: &WsUrl) -> (Self, Connection) {
         let response = Response {
             http: accepted.response,
             subprotocol: accepted.protocol,
             negotiated: accepted.negotiated,
+            url: url.clone(),
         };
         (response, accepted.connection)
     }
@@ -207,7 +227,7 @@ impl ClientBuilder {
     {
         let handshake = self.handshake()?;
         let accepted = handshake_io::client(&mut io, handshake, &self.config).await?;
-        let (response, connection) = Response::from_accepted(accepted);
+        let (response, connection) = Response::from_accepted(accepted, &self.url);
         let ws = WebSocket::from_connection(io, connection, &self.config);
         Ok((ws, response))
     }

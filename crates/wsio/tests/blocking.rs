@@ -573,3 +573,27 @@ fn sockets_from_handshake_connections_read_what_came_with_the_handshake() {
     client.send_text("and then").unwrap();
     assert_eq!(server.recv().unwrap(), Message::text("and then"));
 }
+
+#[test]
+fn the_idle_timeout_ends_a_silent_connection() {
+    // The echo server says nothing unless spoken to.
+    let url = echo_server(Config::default(), 1);
+    let idle = wsio::proto::Config::default().idle_timeout(Some(Duration::from_millis(300)));
+    let (mut ws, _) = ClientBuilder::new(&url)
+        .unwrap()
+        .config(Config::default().protocol(idle))
+        .connect_blocking()
+        .unwrap();
+    let started = Instant::now();
+    // No read timeout set: the core's own timer bounds the wait.
+    let error = ws.recv().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Connection(wsio::proto::ConnectionError::IdleTimeout)
+        ),
+        "{error:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(ws.state(), State::Closed);
+}

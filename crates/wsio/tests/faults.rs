@@ -465,7 +465,7 @@ async fn the_reconnecting_client_recovers_from_a_killed_server_and_loses_nothing
                 break;
             }
             Event::Unsent(messages) => unsent.extend(messages),
-            Event::Error(_) | Event::Reconnecting { .. } => {}
+            Event::Error(_) | Event::AttemptFailed(_) | Event::Reconnecting { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -187,7 +187,7 @@ async fn a_dropped_connection_is_reopened_and_reported() {
         panic!("connected first");
     };
     assert_eq!(response.status(), 101);
-    assert_eq!((session.attempt, session.is_reconnect), (1, false));
+    assert_eq!((session.attempt, session.is_reconnect), (0, false));
     assert!(session.previous.is_none());
 
     let closed = loop {
@@ -201,12 +201,18 @@ async fn a_dropped_connection_is_reopened_and_reported() {
     assert!(!closed.was_clean);
     assert_eq!(closed.code, None);
     assert!(closed.error.is_some());
-    assert_eq!(closed.attempt, 1);
+    assert_eq!(closed.attempt, 0);
 
-    let Event::Reconnecting { attempt, delay } = next(&mut events).await else {
+    let Event::Reconnecting {
+        attempt,
+        delay,
+        previous,
+    } = next(&mut events).await
+    else {
         panic!("reconnecting after the drop");
     };
     assert_eq!((attempt, delay), (1, Duration::from_millis(50)));
+    assert!(previous.opened && !previous.was_clean && previous.error.is_some());
     let Event::Connected { session, .. } = next(&mut events).await else {
         panic!("connected again");
     };
@@ -288,10 +294,24 @@ async fn refused_attempts_follow_the_backoff_then_connect() {
             // The attempt came no sooner than its delay.
             assert!(Instant::now().duration_since(at) >= delay);
         }
-        let Event::Reconnecting { attempt, delay } = next(&mut events).await else {
+        let Event::AttemptFailed(failed) = next(&mut events).await else {
+            panic!("the failed attempt described");
+        };
+        assert!(!failed.opened && !failed.was_clean && failed.code.is_none());
+        assert!(Arc::ptr_eq(failed.error.as_ref().unwrap(), &error));
+        assert_eq!(failed.attempt, expected - 1);
+        let Event::Reconnecting {
+            attempt,
+            delay,
+            previous,
+        } = next(&mut events).await
+        else {
             panic!("a reconnection");
         };
-        assert_eq!(attempt, expected + 1);
+        assert_eq!(attempt, expected);
+        assert_eq!(client.attempt(), expected);
+        assert_eq!(previous.attempt, expected - 1);
+        assert!(!previous.opened);
         let base = backoff.base_delay(expected);
         assert!(
             delay >= base && delay <= base + jitter,
@@ -308,11 +328,11 @@ async fn refused_attempts_follow_the_backoff_then_connect() {
     let session = loop {
         match next(&mut events).await {
             Event::Connected { session, .. } => break session,
-            Event::Error(_) | Event::Reconnecting { .. } => {}
+            Event::Error(_) | Event::AttemptFailed(_) | Event::Reconnecting { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
     };
-    assert!(session.attempt > refusals);
+    assert!(session.attempt >= refusals);
     assert!(!session.is_reconnect);
     assert!(!session.previous.unwrap().opened);
     stop(client, events).await;
@@ -341,8 +361,9 @@ async fn the_attempt_limit_stops_the_client_and_hands_the_queue_back() {
     let unsent = loop {
         match next(&mut events).await {
             Event::Error(_) => kinds.push("error"),
+            Event::AttemptFailed(_) => kinds.push("failed"),
             Event::Reconnecting { attempt, .. } => {
-                kinds.push(["r1", "r2", "r3"][attempt as usize - 2])
+                kinds.push(["r1", "r2", "r3"][attempt as usize - 1])
             }
             Event::Unsent(messages) => break messages,
             other => panic!("unexpected {other:?}"),
@@ -351,7 +372,10 @@ async fn the_attempt_limit_stops_the_client_and_hands_the_queue_back() {
     // The first attempt and three more.
     assert_eq!(
         kinds,
-        ["error", "r1", "error", "r2", "error", "r3", "error"]
+        [
+            "error", "failed", "r1", "error", "failed", "r2", "error", "failed", "r3", "error",
+            "failed"
+        ]
     );
     assert_eq!(unsent, [Message::text("one"), Message::binary(vec![2u8])]);
     assert!(matches!(next(&mut events).await, Event::Stopped));
@@ -384,7 +408,7 @@ async fn the_predicate_decides_from_the_disconnect_record() {
     assert_eq!(client.status(), Status::Closed);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].attempt, 1);
+    assert_eq!(seen[0].attempt, 0);
     assert!(seen[0].opened && seen[0].was_clean);
     assert_eq!(seen[0].reason.as_str(), "banned");
 }
@@ -465,8 +489,8 @@ async fn a_stalled_handshake_times_out_and_is_retried() {
             .initial(Duration::from_millis(10))
             .max_attempts(Some(1)),
     );
-    let (client, mut events) = Builder::new(client).policy(policy).start();
-    for _ in 0..2 {
+    let (_client, mut events) = Builder::new(client).policy(policy).start();
+    for attempt in 0..2 {
         let Event::Error(error) = next(&mut events).await else {
             panic!("the handshake timed out");
         };
@@ -477,10 +501,14 @@ async fn a_stalled_handshake_times_out_and_is_retried() {
             ),
             "{error}"
         );
-        if client.status() != Status::Closed {
+        assert!(matches!(
+            next(&mut events).await,
+            Event::AttemptFailed(failed) if failed.attempt == attempt
+        ));
+        if attempt == 0 {
             assert!(matches!(
                 next(&mut events).await,
-                Event::Reconnecting { .. }
+                Event::Reconnecting { attempt: 1, .. }
             ));
         }
     }
@@ -523,7 +551,7 @@ async fn the_restore_hook_runs_before_queued_messages_are_sent() {
     loop {
         match next(&mut events).await {
             Event::Connected { .. } => break,
-            Event::Error(_) | Event::Reconnecting { .. } => {}
+            Event::Error(_) | Event::AttemptFailed(_) | Event::Reconnecting { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -555,11 +583,20 @@ async fn a_failing_restore_hook_counts_as_a_failed_connection() {
         })
         .start();
     assert!(matches!(next(&mut events).await, Event::Error(_)));
+    // The handshake succeeded, the session did not open: a failed attempt.
     assert!(matches!(
         next(&mut events).await,
-        Event::Reconnecting { attempt: 2, .. }
+        Event::AttemptFailed(failed) if failed.opened && failed.attempt == 0
+    ));
+    assert!(matches!(
+        next(&mut events).await,
+        Event::Reconnecting { attempt: 1, .. }
     ));
     assert!(matches!(next(&mut events).await, Event::Error(_)));
+    assert!(matches!(
+        next(&mut events).await,
+        Event::AttemptFailed(failed) if failed.attempt == 1
+    ));
     assert!(matches!(next(&mut events).await, Event::Stopped));
     assert_eq!(*calls.lock().unwrap(), 2);
     drop(client);
@@ -626,6 +663,7 @@ async fn cancel_stops_during_a_backoff_wait() {
         .start();
     client.send_text("never sent").unwrap();
     assert!(matches!(next(&mut events).await, Event::Error(_)));
+    assert!(matches!(next(&mut events).await, Event::AttemptFailed(_)));
     assert!(matches!(
         next(&mut events).await,
         Event::Reconnecting { .. }
@@ -1216,4 +1254,174 @@ async fn cancel_while_open_reports_the_connection_closed() {
     assert!(closed.error.is_none());
     assert!(matches!(next(&mut events).await, Event::Stopped));
     assert_eq!(client.status(), Status::Closed);
+}
+
+/// Attempts are numbered the same way whether the first connection failed or an open one
+/// dropped: the first retry is 1 either way. The getters follow along.
+#[tokio::test]
+async fn attempts_count_the_same_way_after_a_failed_start_and_after_a_drop() {
+    let port = free_port().await;
+    let target = url_of(port);
+    let client = ClientBuilder::new(&target).unwrap().subprotocol("chat");
+    let (client, mut events) = Builder::new(client)
+        .policy(Policy::default().backoff(Backoff::default().initial(Duration::from_millis(200))))
+        .start();
+    assert_eq!(client.url().to_string(), target);
+    assert!(client.response().is_none() && client.subprotocol().is_none());
+
+    // Path 1: the first connection fails.
+    assert!(matches!(next(&mut events).await, Event::Error(_)));
+    let Event::AttemptFailed(failed) = next(&mut events).await else {
+        panic!("the first attempt failed");
+    };
+    assert_eq!((failed.attempt, failed.opened), (0, false));
+    let Event::Reconnecting {
+        attempt, previous, ..
+    } = next(&mut events).await
+    else {
+        panic!("a retry");
+    };
+    assert_eq!((attempt, previous.attempt), (1, 0));
+    assert!(!previous.opened && previous.error.is_some());
+
+    // The server comes up during the delay; it drops its first connection.
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let server = tokio::spawn(async move {
+        let mut held = JoinSet::new();
+        for index in 0.. {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            held.spawn(async move {
+                let accept = |r: &wsio::UpgradeRequest<'_>| {
+                    Ok(wsio::Accept::new().subprotocol(r.select_subprotocol(&["chat"])))
+                };
+                let Ok(ws) = wsio::accept_with(tcp, &Config::default(), accept).await else {
+                    return;
+                };
+                if index > 0 {
+                    drain(ws, Arc::default()).await;
+                }
+            });
+        }
+    });
+    let Event::Connected { session, response } = next(&mut events).await else {
+        panic!("connected on the retry");
+    };
+    assert_eq!((session.attempt, session.is_reconnect), (1, false));
+    assert_eq!(session.previous.unwrap().attempt, 0);
+    assert_eq!(client.attempt(), 1);
+    assert!(Arc::ptr_eq(&client.response().unwrap(), &response));
+    assert_eq!(client.subprotocol().as_deref(), Some("chat"));
+
+    // Path 2: that connection drops.
+    let closed = loop {
+        match next(&mut events).await {
+            Event::Closed(closed) => break closed,
+            Event::Error(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!((closed.attempt, closed.opened), (1, true));
+    let Event::Reconnecting {
+        attempt, previous, ..
+    } = next(&mut events).await
+    else {
+        panic!("a reconnection");
+    };
+    assert_eq!((attempt, previous.attempt), (1, 1));
+    assert!(previous.opened);
+    let Event::Connected { session, .. } = next(&mut events).await else {
+        panic!("connected again");
+    };
+    assert_eq!((session.attempt, session.is_reconnect), (1, true));
+    assert_eq!(client.attempt(), 1);
+    // The last response is kept after its connection ends, until the next one opens.
+    assert_eq!(client.subprotocol().as_deref(), Some("chat"));
+    stop(client, events).await;
+    server.abort();
+}
+
+/// An idle timeout set in the core's settings ends a connection that receives nothing, with
+/// 1001 to the server, and the client reconnects as after any other disconnect.
+#[tokio::test]
+async fn an_idle_timeout_ends_the_connection_and_the_client_reconnects() {
+    let closes = Arc::new(Mutex::new(Vec::new()));
+    let log = closes.clone();
+    let server = TestServer::start(move |index, mut ws| {
+        let log = log.clone();
+        async move {
+            // The first connection: silent, but listening.
+            if index == 0 {
+                while let Some(Ok(message)) = ws.recv().await {
+                    if let Message::Close(frame) = message {
+                        log.lock().unwrap().push(frame);
+                    }
+                }
+            } else {
+                // Later ones talk often enough.
+                loop {
+                    if ws.send_text("tick").await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+    .await;
+    let mut config = Config::default();
+    config.protocol.idle_timeout = Some(Duration::from_millis(300));
+    let client = ClientBuilder::new(&server.url()).unwrap().config(config);
+    let (client, mut events) = Builder::new(client)
+        .policy(Policy::default().backoff(Backoff::default().initial(Duration::from_millis(50))))
+        .start();
+    let opened = Instant::now();
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    let Event::Error(error) = next(&mut events).await else {
+        panic!("the idle timeout reported");
+    };
+    assert!(
+        matches!(
+            &*error,
+            Connection(wsio::Error::Connection(
+                wsio::proto::ConnectionError::IdleTimeout
+            ))
+        ),
+        "{error}"
+    );
+    assert!(opened.elapsed() >= Duration::from_millis(300));
+    let Event::Closed(closed) = next(&mut events).await else {
+        panic!("the connection ended");
+    };
+    assert!(closed.opened && !closed.was_clean && closed.code.is_none());
+    let Event::Reconnecting {
+        attempt, previous, ..
+    } = next(&mut events).await
+    else {
+        panic!("a reconnection");
+    };
+    assert_eq!(attempt, 1);
+    assert!(Arc::ptr_eq(
+        previous.error.as_ref().unwrap(),
+        closed.error.as_ref().unwrap()
+    ));
+    assert!(matches!(next(&mut events).await, Event::Connected { .. }));
+    // The talkative server keeps the new connection open well past the timeout.
+    let until = Instant::now() + Duration::from_millis(700);
+    while Instant::now() < until {
+        match tokio::time::timeout_at(until.into(), events.recv()).await {
+            Err(_) => break,
+            Ok(Some(Event::Message(_))) => {}
+            Ok(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    stop(client, events).await;
+    let closes = closes.lock().unwrap();
+    let frame = closes[0].as_ref().expect("a close frame with a code");
+    assert_eq!(frame.code, CloseCode::GOING_AWAY);
+    assert_eq!(
+        frame.reason.as_str(),
+        "nothing received within the idle timeout"
+    );
 }

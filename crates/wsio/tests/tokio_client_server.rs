@@ -754,3 +754,125 @@ async fn sockets_from_handshake_connections_read_what_came_with_the_handshake() 
     let received = server.recv().await.unwrap().unwrap();
     assert_eq!(received, Message::text("and then"));
 }
+
+/// A server on 127.0.0.1 that answers each handshake by hand with the reason phrase `reason`,
+/// then holds the connection until the client goes.
+async fn raw_server(reason: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if tcp.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8(head).unwrap();
+                let key = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("sec-websocket-key")
+                            .then(|| value.trim().to_owned())
+                    })
+                    .unwrap();
+                let accept = wsio::proto::handshake::accept_key(&key);
+                let response = format!(
+                    "HTTP/1.1 101 {reason}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Accept: {accept}\r\n\r\n"
+                );
+                tcp.write_all(response.as_bytes()).await.unwrap();
+                let mut rest = Vec::new();
+                let _ = tcp.read_to_end(&mut rest).await;
+            });
+        }
+    });
+    addr
+}
+
+/// The response keeps the reason phrase as the server sent it, and the URL connected to, for
+/// the async and the blocking client alike.
+#[tokio::test]
+async fn the_response_tells_its_reason_phrase_and_url() {
+    tokio::time::timeout(LIMIT, async {
+        let addr = raw_server("Welcome, Do Come In").await;
+        let target = url(addr, "/room?id=7");
+        let (ws, response) = wsio::connect(&target).await.unwrap();
+        assert_eq!(response.reason(), Some("Welcome, Do Come In"));
+        assert_eq!(response.url().to_string(), target);
+        assert_eq!(response.url().resource(), "/room?id=7");
+        drop(ws);
+
+        let blocking_target = target.clone();
+        let response = tokio::task::spawn_blocking(move || {
+            let (ws, response) = wsio::blocking::connect(&blocking_target).unwrap();
+            drop(ws);
+            response
+        })
+        .await
+        .unwrap();
+        assert_eq!(response.reason(), Some("Welcome, Do Come In"));
+        assert_eq!(response.url().to_string(), target);
+
+        // wsio's own server sends the standard phrase.
+        let addr = serve(Config::default(), echo).await;
+        let (_ws, response) = wsio::connect(&url(addr, "/")).await.unwrap();
+        assert_eq!(response.reason(), Some("Switching Protocols"));
+        assert_eq!(response.url().port(), addr.port());
+    })
+    .await
+    .unwrap();
+}
+
+/// The core's idle timeout and heartbeat, set through `Config`, run in the async socket: a
+/// silent server is dropped, and the heartbeat's pongs keep a connection that has one open.
+#[tokio::test]
+async fn the_idle_timeout_ends_a_silent_connection_unless_a_heartbeat_keeps_it() {
+    tokio::time::timeout(LIMIT, async {
+        let addr = serve(Config::default(), |mut ws| async move {
+            while ws.next().await.is_some() {}
+        })
+        .await;
+        let idle = wsio::proto::Config::default().idle_timeout(Some(Duration::from_millis(300)));
+        let (mut ws, _) = ClientBuilder::new(&url(addr, "/"))
+            .unwrap()
+            .config(Config::default().protocol(idle.clone()))
+            .connect()
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let error = ws.next().await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Connection(wsio::proto::ConnectionError::IdleTimeout)
+            ),
+            "{error:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(ws.next().await.is_none());
+
+        let heartbeat = idle.heartbeat_interval(Some(Duration::from_millis(100)));
+        let (mut ws, _) = ClientBuilder::new(&url(addr, "/"))
+            .unwrap()
+            .config(Config::default().protocol(heartbeat))
+            .connect()
+            .await
+            .unwrap();
+        let until = tokio::time::Instant::now() + Duration::from_millis(900);
+        let mut pongs = 0;
+        while let Ok(message) = tokio::time::timeout_at(until, ws.next()).await {
+            match message {
+                Some(Ok(Message::Pong(_))) => pongs += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(pongs >= 5, "{pongs} pongs");
+    })
+    .await
+    .unwrap();
+}

@@ -119,11 +119,39 @@ pub fn parse_request(buf: &[u8]) -> Result<Decoded<Request<()>>, HandshakeError>
     })
 }
 
+/// The reason phrase of a response's status line (the `Switching Protocols` of
+/// `HTTP/1.1 101 Switching Protocols`) as the server sent it, which [`parse_response`] keeps
+/// in the response's [extensions](http::Response::extensions): an [`http::Response`] has no
+/// place of its own for it, and servers may send any phrase, not only the standard one.
+///
+/// ```
+/// use wsio_proto::Decoded;
+/// use wsio_proto::handshake::{ReasonPhrase, parse_response};
+///
+/// let head = b"HTTP/1.1 101 Welcome Aboard\r\n\r\n";
+/// let Decoded::Complete { value: response, .. } = parse_response(head)? else {
+///     unreachable!()
+/// };
+/// let reason = response.extensions().get::<ReasonPhrase>().unwrap();
+/// assert_eq!(reason.as_str(), "Welcome Aboard");
+/// # Ok::<(), wsio_proto::handshake::HandshakeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReasonPhrase(String);
+
+impl ReasonPhrase {
+    /// The phrase, without the status code before it or the line end after it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Parses an HTTP/1.x response head from the start of `buf`.
 ///
 /// Like [`parse_request`]: returns the response and the length of its head, or
 /// [`Decoded::Incomplete`] with `needed: 1`. Bytes after the head (a body, or WebSocket
-/// frames after a `101`) are not read.
+/// frames after a `101`) are not read. A non-empty reason phrase that is valid UTF-8 is kept
+/// as a [`ReasonPhrase`] in the response's extensions.
 ///
 /// ```
 /// use wsio_proto::Decoded;
@@ -150,6 +178,11 @@ pub fn parse_response(buf: &[u8]) -> Result<Decoded<Response<()>>, HandshakeErro
     *response.status_mut() = status;
     *response.version_mut() = http_version(version);
     copy_headers(parsed.headers, response.headers_mut())?;
+    if let Some(reason) = parsed.reason.filter(|reason| !reason.is_empty()) {
+        response
+            .extensions_mut()
+            .insert(ReasonPhrase(reason.to_owned()));
+    }
     Ok(Decoded::Complete {
         value: response,
         len,
@@ -191,6 +224,23 @@ mod tests {
             Decoded::Complete { value, len } => (value, len),
             other => panic!("expected a complete head, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_reason_phrase_is_kept_as_sent() {
+        let reason = |head: &[u8]| {
+            let (response, _) = complete(parse_response(head).unwrap());
+            response
+                .extensions()
+                .get::<ReasonPhrase>()
+                .map(|r| r.as_str().to_owned())
+        };
+        assert_eq!(
+            reason(b"HTTP/1.1 101 Go Ahead, Switch\r\n\r\n").as_deref(),
+            Some("Go Ahead, Switch")
+        );
+        assert_eq!(reason(b"HTTP/1.1 101 \r\n\r\n"), None);
+        assert_eq!(reason(b"HTTP/1.1 101\r\n\r\n"), None);
     }
 
     #[test]

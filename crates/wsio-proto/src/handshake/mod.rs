@@ -78,7 +78,7 @@ use crate::role::Role;
 pub use client::{Accepted, ClientHandshake, build_request, validate_response};
 pub use encode::{encode_request, encode_response, encode_response_head};
 pub use error::{BuildError, HandshakeError};
-pub use head::{parse_request, parse_response};
+pub use head::{ReasonPhrase, parse_request, parse_response};
 pub use key::{accept_key, generate_key};
 pub use server::{
     IncomingRequest, ServerHandshake, UpgradeOffer, accept_response, is_upgrade_request, reject,

@@ -65,7 +65,7 @@ impl ClientBuilder {
         };
         io.set_read_timeout(None)?;
         io.set_write_timeout(None)?;
-        let (response, connection) = Response::from_accepted(accepted);
+        let (response, connection) = Response::from_accepted(accepted, &self.url);
         let ws = WebSocket::from_connection(io, connection, &self.config);
         Ok((ws, response))
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use wsio_proto::{CloseCode, Message, Utf8Bytes};
+use wsio_proto::{CloseCode, Message, Utf8Bytes, WsUrl};
 
 use super::Error;
 use super::events::{Events, Status};
@@ -15,7 +15,7 @@ use super::policy::Policy;
 use super::session::{RestoreHook, Session};
 use super::shared::{Command, Shared};
 use super::task::Task;
-use crate::client::ClientBuilder;
+use crate::client::{ClientBuilder, Response};
 use crate::error::Result;
 
 /// Why a message was not accepted. Each variant gives the message back.
@@ -142,10 +142,12 @@ impl Builder {
     /// Outside a tokio runtime.
     pub fn start(self) -> (ReconnectingClient, Events) {
         let shared = Arc::new(Shared::new(self.queue_capacity, self.event_capacity));
+        let url = self.client.url.clone();
         tokio::spawn(Task::new(shared.clone(), self).run());
         let client = ReconnectingClient {
             handle: Arc::new(Handle {
                 shared: shared.clone(),
+                url,
             }),
         };
         (client, Events { shared })
@@ -177,6 +179,7 @@ pub struct ReconnectingClient {
 
 struct Handle {
     shared: Arc<Shared>,
+    url: WsUrl,
 }
 
 impl Drop for Handle {
@@ -342,6 +345,38 @@ impl ReconnectingClient {
     /// The last error: of a connection attempt, an open connection or the restore hook.
     pub fn last_error(&self) -> Option<Arc<Error>> {
         self.handle.shared.lock().last_error.clone()
+    }
+
+    /// The URL the client connects to.
+    pub fn url(&self) -> &WsUrl {
+        &self.handle.url
+    }
+
+    /// The number of the connection attempt under way or announced (by the last
+    /// [`Event::Reconnecting`](super::Event::Reconnecting)), or, while a connection is open,
+    /// of the attempt that opened it: 0 for the client's first connection, N for the Nth retry
+    /// since the start or since the last open connection (see
+    /// [the module documentation](super#attempts)).
+    pub fn attempt(&self) -> u32 {
+        self.handle.shared.lock().attempt
+    }
+
+    /// The server's handshake response for the last connection that opened (reached
+    /// [`Event::Connected`](super::Event::Connected)); kept after it ends, until the next one
+    /// opens. `None` before the first.
+    pub fn response(&self) -> Option<Arc<Response>> {
+        self.handle.shared.lock().response.clone()
+    }
+
+    /// The subprotocol the server chose for the last connection that opened, if any (from
+    /// [`response`](Self::response)).
+    pub fn subprotocol(&self) -> Option<String> {
+        self.handle
+            .shared
+            .lock()
+            .response
+            .as_ref()
+            .and_then(|response| response.subprotocol().map(str::to_owned))
     }
 
     /// How many messages are queued or unconfirmed.

@@ -38,8 +38,8 @@ pub enum Status {
 /// What is known about a connection when it opens.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
-    /// Which attempt, counted from 1 since the last open connection (or since the start),
-    /// succeeded.
+    /// Which attempt succeeded: 0 for the client's first connection, N for the Nth attempt
+    /// after a failure or a disconnect (see [the module documentation](super#attempts)).
     pub attempt: u32,
     /// Whether an earlier connection of this client had opened.
     pub is_reconnect: bool,
@@ -76,12 +76,22 @@ pub enum Event {
     /// application callback that panicked ([`Error::Panicked`], after which the client
     /// stops). Also kept as [`last_error`](super::ReconnectingClient::last_error).
     Error(Arc<Error>),
+    /// A connection attempt failed: the server could not be reached, refused the handshake,
+    /// or the restore hook failed (then `opened` is true). Follows the attempt's
+    /// [`Error`](Self::Error); a [`Reconnecting`](Self::Reconnecting) follows it if the
+    /// client tries again.
+    AttemptFailed(Disconnect),
     /// The next attempt starts after `delay`.
     Reconnecting {
-        /// The attempt about to be made, counted from 1 since the last open connection.
+        /// The attempt about to be made: 1 for the first after a failure or a disconnect
+        /// (see [the module documentation](super#attempts)).
         attempt: u32,
         /// How long the client waits first.
         delay: Duration,
+        /// What ended the previous connection or attempt: the same
+        /// [`Disconnect`] as the [`Closed`](Self::Closed) or
+        /// [`AttemptFailed`](Self::AttemptFailed) before this event.
+        previous: Disconnect,
     },
     /// Messages handed back, oldest first: written to a connection that then ended before the
     /// server confirmed them (they may or may not have arrived), or still queued when the

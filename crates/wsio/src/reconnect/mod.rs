@@ -20,7 +20,9 @@
 //!     match event {
 //!         Event::Connected { session, .. } => println!("open (attempt {})", session.attempt),
 //!         Event::Message(message) => println!("{message:?}"),
-//!         Event::Reconnecting { attempt, delay } => println!("attempt {attempt} in {delay:?}"),
+//!         Event::Reconnecting { attempt, delay, previous } => {
+//!             println!("attempt {attempt} in {delay:?} after {:?}", previous.error)
+//!         }
 //!         Event::Unsent(messages) => println!("{} messages may not have arrived", messages.len()),
 //!         _ => {}
 //!     }
@@ -91,6 +93,21 @@
 //! receives (plus the first, and one right before its close frame): never a storm.
 //! The payload is `wsio-ack:`, a random token of the client and a sequence number; pongs
 //! that carry the token are not reported as events, and no application ping can fake one.
+//!
+//! # Attempts
+//!
+//! Attempts are numbered the same way however a run of them began. Attempt 0 is the client's
+//! first connection; each attempt after a failed attempt or a disconnect takes the next
+//! number, so the Nth retry is attempt N, and waits the backoff's Nth delay, whether the first
+//! connection failed or an open connection dropped. A connection that opens (reaches
+//! [`Event::Connected`]) starts the count again: once it ends, the next attempt is 1. The number
+//! is in [`SessionInfo::attempt`], [`Disconnect::attempt`], [`Event::Reconnecting`] and
+//! [`ReconnectingClient::attempt`].
+//!
+//! Each attempt that fails is reported as an [`Event::Error`] with the cause, then an
+//! [`Event::AttemptFailed`] with the whole [`Disconnect`]; each open connection that ends, as
+//! an [`Event::Closed`]. A following [`Event::Reconnecting`] carries the same `Disconnect` as
+//! `previous`, and the next [`SessionInfo`] too.
 //!
 //! # Stopping
 //!

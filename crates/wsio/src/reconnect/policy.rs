@@ -11,8 +11,9 @@ use super::Error;
 /// [`should_reconnect`](Policy::should_reconnect) predicate decides on.
 #[derive(Debug, Clone)]
 pub struct Disconnect {
-    /// The attempt, counted from 1 since the last open connection (or since the start), that
-    /// made this connection.
+    /// The attempt that made this connection: 0 for the client's first connection, N for the
+    /// Nth retry since the start or since the last open connection (see
+    /// [the module documentation](super#attempts)).
     pub attempt: u32,
     /// Whether the connection had opened (the handshake succeeded) before it ended.
     pub opened: bool,

@@ -9,6 +9,7 @@ use wsio_proto::{CloseCode, Message};
 
 use super::Error;
 use super::events::{Event, Status};
+use crate::client::Response;
 
 /// What the application asked the background task to do, besides sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,10 @@ pub(super) struct State {
     /// No event will follow: the client has stopped.
     pub(super) events_ended: bool,
     pub(super) unsent: Vec<Message>,
+    /// The number of the attempt under way, or of the last one (see the module documentation).
+    pub(super) attempt: u32,
+    /// The handshake response of the last connection that opened.
+    pub(super) response: Option<Arc<Response>>,
 }
 
 impl Shared {
@@ -70,6 +75,8 @@ impl Shared {
                 events_dropped: false,
                 events_ended: false,
                 unsent: Vec::new(),
+                attempt: 0,
+                response: None,
             }),
             wake: Notify::new(),
             room: Notify::new(),

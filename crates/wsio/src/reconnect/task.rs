@@ -96,7 +96,6 @@ impl Task {
         let mut opened_before = false;
         let mut previous = None;
         loop {
-            attempt += 1;
             if self.command().is_some() {
                 break;
             }
@@ -129,6 +128,7 @@ impl Task {
                         Outcome::Stopped => break,
                         Outcome::RestoreFailed(disconnect) => (disconnect, None),
                         Outcome::Ended(ended) => {
+                            // The next attempt is the first of a new run: 1.
                             opened_before = true;
                             attempt = 0;
                             delays = self.policy.backoff_policy().delays();
@@ -142,8 +142,9 @@ impl Task {
             if let Ok(Some(_)) = next {
                 self.shared.set_status(Status::Reconnecting);
             }
-            if let Some(ended) = ended {
-                self.report(ended).await;
+            match ended {
+                Some(ended) => self.report(ended).await,
+                None => self.emit(Event::AttemptFailed(disconnect.clone())).await,
             }
             let delay = match next {
                 Ok(Some(delay)) => delay,
@@ -153,9 +154,12 @@ impl Task {
                     break;
                 }
             };
+            attempt += 1;
+            self.shared.lock().attempt = attempt;
             self.emit(Event::Reconnecting {
-                attempt: attempt + 1,
+                attempt,
                 delay,
+                previous: disconnect.clone(),
             })
             .await;
             previous = Some(disconnect);
@@ -275,6 +279,7 @@ impl Task {
         if let Err(outcome) = restored {
             return outcome;
         }
+        self.shared.lock().response = Some(response.clone());
         self.shared.set_status(Status::Open);
         self.emit(Event::Connected {
             response,
