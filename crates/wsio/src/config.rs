@@ -117,6 +117,8 @@ core_setters! {
     auto_pong: bool;
     ping_interval: Option<Duration>;
     pong_timeout: Duration;
+    heartbeat_interval: Option<Duration>;
+    idle_timeout: Option<Duration>;
     close_timeout: Duration;
 }
 
@@ -163,6 +165,8 @@ macro_rules! builder_setters {
             ping_interval: Option<std::time::Duration>;
             ping_payload: impl Into<bytes::Bytes>;
             pong_timeout: std::time::Duration;
+            heartbeat_interval: Option<std::time::Duration>;
+            idle_timeout: Option<std::time::Duration>;
             close_timeout: std::time::Duration;
             #[cfg(feature = "deflate")]
             deflate: impl Into<Option<$crate::DeflateConfig>>;

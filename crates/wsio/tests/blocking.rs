@@ -578,10 +578,9 @@ fn sockets_from_handshake_connections_read_what_came_with_the_handshake() {
 fn the_idle_timeout_ends_a_silent_connection() {
     // The echo server says nothing unless spoken to.
     let url = echo_server(Config::default(), 1);
-    let idle = wsio::proto::Config::default().idle_timeout(Some(Duration::from_millis(300)));
     let (mut ws, _) = ClientBuilder::new(&url)
         .unwrap()
-        .config(Config::default().protocol(idle))
+        .idle_timeout(Some(Duration::from_millis(300)))
         .connect_blocking()
         .unwrap();
     let started = Instant::now();

@@ -1370,9 +1370,9 @@ async fn an_idle_timeout_ends_the_connection_and_the_client_reconnects() {
         }
     })
     .await;
-    let mut config = Config::default();
-    config.protocol.idle_timeout = Some(Duration::from_millis(300));
-    let client = ClientBuilder::new(&server.url()).unwrap().config(config);
+    let client = ClientBuilder::new(&server.url())
+        .unwrap()
+        .idle_timeout(Some(Duration::from_millis(300)));
     let (client, mut events) = Builder::new(client)
         .policy(Policy::default().backoff(Backoff::default().initial(Duration::from_millis(50))))
         .start();

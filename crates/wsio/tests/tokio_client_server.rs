@@ -837,10 +837,10 @@ async fn the_idle_timeout_ends_a_silent_connection_unless_a_heartbeat_keeps_it()
             while ws.next().await.is_some() {}
         })
         .await;
-        let idle = wsio::proto::Config::default().idle_timeout(Some(Duration::from_millis(300)));
+        let idle = Some(Duration::from_millis(300));
         let (mut ws, _) = ClientBuilder::new(&url(addr, "/"))
             .unwrap()
-            .config(Config::default().protocol(idle.clone()))
+            .idle_timeout(idle)
             .connect()
             .await
             .unwrap();
@@ -856,10 +856,10 @@ async fn the_idle_timeout_ends_a_silent_connection_unless_a_heartbeat_keeps_it()
         assert!(started.elapsed() >= Duration::from_millis(300));
         assert!(ws.next().await.is_none());
 
-        let heartbeat = idle.heartbeat_interval(Some(Duration::from_millis(100)));
         let (mut ws, _) = ClientBuilder::new(&url(addr, "/"))
             .unwrap()
-            .config(Config::default().protocol(heartbeat))
+            .idle_timeout(idle)
+            .heartbeat_interval(Some(Duration::from_millis(100)))
             .connect()
             .await
             .unwrap();
