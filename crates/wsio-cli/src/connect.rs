@@ -5,7 +5,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use wsio::reconnect::{Builder, Event, ReconnectingClient, Status};
+use wsio::State;
+use wsio::reconnect::{Builder, Event, ReconnectingClient};
 use wsio::{CloseCode, Message, Response, Transport, WriteHalf};
 
 use crate::client_options::{ClientOptions, parse_positive_seconds};
@@ -287,10 +288,10 @@ async fn queue(
             return Ok(());
         }
     }
-    let mut status = client.status_changes();
+    let mut status = client.state_changes();
     // The client keeps its status sender while a handle lives: this cannot fail.
     let _ = status
-        .wait_for(|status| matches!(status, Status::Open | Status::Closing | Status::Closed))
+        .wait_for(|status| matches!(status, State::Open | State::Closing | State::Closed))
         .await;
     let _ = client.close(CloseCode::NORMAL, "");
     result

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use wsio::State;
 use wsio::proto::Backoff;
 use wsio::reconnect::Error::Connection;
-use wsio::reconnect::{Builder, Event, Events, Policy, QueueError, ReconnectingClient, Status};
+use wsio::reconnect::{Builder, Event, Events, Policy, QueueError, ReconnectingClient};
 use wsio::{ClientBuilder, CloseCode, Config, Message, WebSocket};
 
 use support::LIMIT;
@@ -119,15 +120,15 @@ async fn next(events: &mut Events) -> Event {
 }
 
 /// Every status the client takes, as a watcher task sees them.
-fn record_statuses(client: &ReconnectingClient) -> Arc<Mutex<Vec<Status>>> {
-    let seen = Arc::new(Mutex::new(vec![client.status()]));
-    let mut changes = client.status_changes();
+fn record_statuses(client: &ReconnectingClient) -> Arc<Mutex<Vec<State>>> {
+    let seen = Arc::new(Mutex::new(vec![client.state()]));
+    let mut changes = client.state_changes();
     let record = seen.clone();
     tokio::spawn(async move {
         while changes.changed().await.is_ok() {
             let status = *changes.borrow_and_update();
             record.lock().unwrap().push(status);
-            if status == Status::Closed {
+            if status == State::Closed {
                 return;
             }
         }
@@ -158,7 +159,7 @@ async fn stop(client: ReconnectingClient, mut events: Events) {
     tokio::time::timeout(LIMIT, async { while events.recv().await.is_some() {} })
         .await
         .expect("the client stops in time");
-    assert_eq!(client.status(), Status::Closed);
+    assert_eq!(client.state(), State::Closed);
 }
 
 #[tokio::test]
@@ -226,12 +227,12 @@ async fn a_dropped_connection_is_reopened_and_reported() {
     assert_eq!(
         *statuses.lock().unwrap(),
         [
-            Status::Connecting,
-            Status::Open,
-            Status::Reconnecting,
-            Status::Open,
-            Status::Closing,
-            Status::Closed
+            State::Connecting,
+            State::Open,
+            State::Reconnecting,
+            State::Open,
+            State::Closing,
+            State::Closed
         ]
     );
 }
@@ -339,7 +340,7 @@ async fn refused_attempts_follow_the_backoff_then_connect() {
     let statuses = statuses.lock().unwrap();
     assert_eq!(
         statuses[..3],
-        [Status::Connecting, Status::Reconnecting, Status::Open]
+        [State::Connecting, State::Reconnecting, State::Open]
     );
 }
 
@@ -380,7 +381,7 @@ async fn the_attempt_limit_stops_the_client_and_hands_the_queue_back() {
     assert_eq!(unsent, [Message::text("one"), Message::binary(vec![2u8])]);
     assert!(matches!(next(&mut events).await, Event::Stopped));
     assert!(events.recv().await.is_none());
-    assert_eq!(client.status(), Status::Closed);
+    assert_eq!(client.state(), State::Closed);
     assert!(matches!(
         client.send_text("late"),
         Err(QueueError::Closed(_))
@@ -405,7 +406,7 @@ async fn the_predicate_decides_from_the_disconnect_record() {
     assert!(matches!(next(&mut events).await, Event::Connected { .. }));
     assert!(matches!(next(&mut events).await, Event::Closed(_)));
     assert!(matches!(next(&mut events).await, Event::Stopped));
-    assert_eq!(client.status(), Status::Closed);
+    assert_eq!(client.state(), State::Closed);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].attempt, 0);
@@ -630,7 +631,7 @@ async fn close_sends_what_is_queued_then_closes_cleanly() {
     }
     client.close(CloseCode::NORMAL, "bye").unwrap();
     // Closing from the call on: what is sent now is refused, with the message.
-    assert_eq!(client.status(), Status::Closing);
+    assert_eq!(client.state(), State::Closing);
     assert!(
         matches!(client.send_text("late"), Err(QueueError::Closed(m)) if m == Message::text("late"))
     );
@@ -651,7 +652,7 @@ async fn close_sends_what_is_queued_then_closes_cleanly() {
     );
     assert_eq!(
         statuses.lock().unwrap()[1..],
-        [Status::Open, Status::Closing, Status::Closed]
+        [State::Open, State::Closing, State::Closed]
     );
 }
 
@@ -668,7 +669,7 @@ async fn cancel_stops_during_a_backoff_wait() {
         next(&mut events).await,
         Event::Reconnecting { .. }
     ));
-    assert_eq!(client.status(), Status::Reconnecting);
+    assert_eq!(client.state(), State::Reconnecting);
     client.cancel();
     // An hour's delay, yet the client stops now.
     let Event::Unsent(unsent) = next(&mut events).await else {
@@ -1002,7 +1003,7 @@ async fn close_refuses_a_code_or_reason_that_cannot_be_sent() {
         "{error}"
     );
     // Nothing changed: the client still runs and accepts messages.
-    assert_eq!(client.status(), Status::Open);
+    assert_eq!(client.state(), State::Open);
     client.send_text("still open").unwrap();
     client.close(CloseCode::NORMAL, &"é".repeat(61)).unwrap();
     stop(client, events).await;
@@ -1055,7 +1056,7 @@ async fn close_is_bounded_by_the_close_timeout_when_the_server_stops_reading() {
         unsent, MESSAGES,
         "nothing was confirmed: everything is handed back"
     );
-    assert_eq!(client.status(), Status::Closed);
+    assert_eq!(client.state(), State::Closed);
 }
 
 /// When the predicate says no, or no attempt is left, the client goes from open straight to
@@ -1065,7 +1066,7 @@ async fn no_reconnecting_status_when_no_attempt_follows() {
     let server = closing_server().await;
     // The predicate looks at the status while the client decides.
     for case in 0..2 {
-        let status: Arc<Mutex<Option<tokio::sync::watch::Receiver<Status>>>> = Arc::default();
+        let status: Arc<Mutex<Option<tokio::sync::watch::Receiver<State>>>> = Arc::default();
         let deciding = Arc::new(Mutex::new(Vec::new()));
         let (watch, log) = (status.clone(), deciding.clone());
         let policy = Policy::default()
@@ -1077,7 +1078,7 @@ async fn no_reconnecting_status_when_no_attempt_follows() {
                 case == 1
             });
         let (client, mut events) = builder(&server.url()).policy(policy).start();
-        *status.lock().unwrap() = Some(client.status_changes());
+        *status.lock().unwrap() = Some(client.state_changes());
         let mut kinds = Vec::new();
         while let Some(event) = events.recv().await {
             kinds.push(match event {
@@ -1088,22 +1089,22 @@ async fn no_reconnecting_status_when_no_attempt_follows() {
             });
         }
         assert_eq!(kinds, ["connected", "closed", "stopped"]);
-        assert_eq!(*deciding.lock().unwrap(), [Status::Open]);
-        assert_eq!(client.status(), Status::Closed);
+        assert_eq!(*deciding.lock().unwrap(), [State::Open]);
+        assert_eq!(client.state(), State::Closed);
     }
 }
 
 /// Reads the events already given, synchronously, when woken by a change of status to
 /// `Closed`: the earliest an application that stops on `Closed` could look.
 struct OnClosed {
-    status: tokio::sync::watch::Receiver<Status>,
+    status: tokio::sync::watch::Receiver<State>,
     events: Mutex<Events>,
     seen: Mutex<Option<Vec<Event>>>,
 }
 
 impl std::task::Wake for OnClosed {
     fn wake(self: Arc<Self>) {
-        if *self.status.borrow() != Status::Closed {
+        if *self.status.borrow() != State::Closed {
             return;
         }
         let mut events = self.events.lock().unwrap();
@@ -1123,12 +1124,12 @@ async fn messages_handed_back_come_before_the_closed_status() {
         .start();
     client.send_text("queued").unwrap();
     let on_closed = Arc::new(OnClosed {
-        status: client.status_changes(),
+        status: client.state_changes(),
         events: Mutex::new(events),
         seen: Mutex::new(None),
     });
     // The one change of status: connecting to closed, as the only attempt fails.
-    let mut changes = client.status_changes();
+    let mut changes = client.state_changes();
     let mut changed = Box::pin(changes.changed());
     let waker = std::task::Waker::from(on_closed.clone());
     let mut cx = std::task::Context::from_waker(&waker);
@@ -1181,7 +1182,7 @@ async fn cancel_ends_the_connection_while_the_restore_hook_holds_it() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(client.status(), Status::Connecting);
+    assert_eq!(client.state(), State::Connecting);
     client.cancel();
     assert!(matches!(next(&mut events).await, Event::Stopped));
     tokio::time::timeout(LIMIT, ended)
@@ -1213,7 +1214,7 @@ async fn a_panicking_restore_hook_stops_the_client_with_an_error() {
     };
     assert_eq!(unsent, [Message::text("queued")]);
     assert!(matches!(next(&mut events).await, Event::Stopped));
-    assert_eq!(client.status(), Status::Closed);
+    assert_eq!(client.state(), State::Closed);
     assert!(client.last_error().is_some());
 }
 
@@ -1236,7 +1237,7 @@ async fn a_panicking_predicate_stops_the_client_with_an_error() {
         "{error}"
     );
     assert!(matches!(next(&mut events).await, Event::Stopped));
-    assert_eq!(client.status(), Status::Closed);
+    assert_eq!(client.state(), State::Closed);
 }
 
 /// Every `Connected` is followed by one `Closed`, even when the application cancels.
@@ -1253,7 +1254,7 @@ async fn cancel_while_open_reports_the_connection_closed() {
     assert_eq!(closed.code, None);
     assert!(closed.error.is_none());
     assert!(matches!(next(&mut events).await, Event::Stopped));
-    assert_eq!(client.status(), Status::Closed);
+    assert_eq!(client.state(), State::Closed);
 }
 
 /// Attempts are numbered the same way whether the first connection failed or an open one

@@ -10,13 +10,14 @@ use tokio::sync::watch;
 use wsio_proto::{CloseCode, Message, Utf8Bytes, WsUrl};
 
 use super::Error;
-use super::events::{Events, Status};
+use super::events::Events;
 use super::policy::Policy;
 use super::session::{RestoreHook, Session};
 use super::shared::{Command, Shared};
 use super::task::Task;
 use crate::client::{ClientBuilder, Response};
 use crate::error::Result;
+use crate::state::State;
 
 /// Why a message was not accepted. Each variant gives the message back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -275,7 +276,7 @@ impl ReconnectingClient {
 
     /// Writes what is queued, closes the connection with `code` and `reason`, and stops: no
     /// reconnection follows. While no connection is open it stops at once, handing queued
-    /// messages back. From the call on, the status is [`Status::Closing`] (if a connection
+    /// messages back. From the call on, the state is [`State::Closing`](crate::State::Closing) (if a connection
     /// is open) and sending fails with [`QueueError::Closed`].
     ///
     /// It all takes at most the close timeout
@@ -311,35 +312,48 @@ impl ReconnectingClient {
         self.handle.shared.command(Command::Cancel);
     }
 
-    /// The current status.
-    pub fn status(&self) -> Status {
-        *self.handle.shared.status.borrow()
+    /// Where the client is, in the words every socket uses:
+    ///
+    /// - [`Connecting`](State::Connecting): the first connection attempt is under way.
+    /// - [`Open`](State::Open): a connection is open and its session restored; queued
+    ///   messages flow.
+    /// - [`Reconnecting`](State::Reconnecting): a connection ended or an attempt failed, and
+    ///   another attempt follows (waiting out the backoff delay, or attempting again). When no
+    ///   attempt follows (the policy is off or refuses, no attempt is left), the state goes
+    ///   straight to `Closed`.
+    /// - [`Closing`](State::Closing): [`close`](Self::close) was called on an open connection
+    ///   (the state changes as the call is made); queued messages are written, then the close
+    ///   handshake runs, within the close timeout. Sending is refused.
+    /// - [`Closed`](State::Closed): stopped for good (closed, cancelled, or no further attempt
+    ///   allowed). No event follows [`Event::Stopped`](super::Event::Stopped).
+    pub fn state(&self) -> State {
+        *self.handle.shared.lifecycle.borrow()
     }
 
-    /// A receiver that sees each change of status. Changes in quick succession may be seen
-    /// as the last one only; the event stream is the complete record.
+    /// A receiver that sees each change of [`state`](Self::state). Changes in quick
+    /// succession may be seen as the last one only; the event stream is the complete record.
     ///
     /// ```no_run
     /// # async fn demo(client: wsio::reconnect::ReconnectingClient) {
-    /// use wsio::reconnect::Status;
+    /// use wsio::State;
     ///
-    /// let mut status = client.status_changes();
-    /// while status.changed().await.is_ok() {
-    ///     if *status.borrow() == Status::Open {
+    /// let mut state = client.state_changes();
+    /// while state.changed().await.is_ok() {
+    ///     if *state.borrow() == State::Open {
     ///         println!("online");
     ///     }
     /// }
     /// # }
     /// ```
-    pub fn status_changes(&self) -> watch::Receiver<Status> {
-        self.handle.shared.status.subscribe()
+    pub fn state_changes(&self) -> watch::Receiver<State> {
+        self.handle.shared.lifecycle.subscribe()
     }
 
-    /// Waits until the client has stopped ([`Status::Closed`]).
+    /// Waits until the client has stopped ([`State::Closed`](crate::State::Closed)).
     pub async fn stopped(&self) {
-        let mut status = self.status_changes();
+        let mut state = self.state_changes();
         // The sender lives in `Shared`, which this handle keeps: `wait_for` cannot fail.
-        let _ = status.wait_for(|status| *status == Status::Closed).await;
+        let _ = state.wait_for(|state| *state == State::Closed).await;
     }
 
     /// The last error: of a connection attempt, an open connection or the restore hook.
@@ -395,7 +409,7 @@ impl ReconnectingClient {
 impl fmt::Debug for ReconnectingClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReconnectingClient")
-            .field("status", &self.status())
+            .field("state", &self.state())
             .finish_non_exhaustive()
     }
 }

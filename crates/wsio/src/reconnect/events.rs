@@ -1,4 +1,4 @@
-//! What the reconnecting client tells the application: its status and a stream of events.
+//! What the reconnecting client tells the application: its state and a stream of events.
 
 use std::fmt;
 use std::pin::Pin;
@@ -14,26 +14,6 @@ use super::Error;
 use super::policy::Disconnect;
 use super::shared::Shared;
 use crate::client::Response;
-
-/// Where a [`ReconnectingClient`](super::ReconnectingClient) is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// The first connection attempt is under way.
-    Connecting,
-    /// A connection is open and its session restored: queued messages flow.
-    Open,
-    /// A connection ended or an attempt failed, and another attempt follows: waiting out the
-    /// backoff delay, or attempting again. When no attempt follows (the policy is off or
-    /// refuses, no attempt is left), the status goes straight to [`Closed`](Self::Closed).
-    Reconnecting,
-    /// [`close`](super::ReconnectingClient::close) was called on an open connection (the
-    /// status changes as the call is made): queued messages are written, then the close
-    /// handshake runs, within the close timeout. Sending is refused.
-    Closing,
-    /// Stopped for good: closed, cancelled, or no further attempt allowed. No event follows
-    /// [`Event::Stopped`].
-    Closed,
-}
 
 /// What is known about a connection when it opens.
 #[derive(Debug, Clone)]

@@ -42,8 +42,8 @@
 //!
 //! Every [`Event::Connected`] is followed by exactly one [`Event::Closed`], however the
 //! connection ends (a cancel included), and the stream ends with [`Event::Stopped`]. Messages
-//! handed back come before the status turns [`Status::Closed`], so an application that stops
-//! when it sees that status has them already.
+//! handed back come before the state turns [`State::Closed`](crate::State::Closed), so an application that stops
+//! when it sees that state has them already.
 //!
 //! Keep reading the events (or drop [`Events`]): the client holds at most
 //! [`Builder::event_capacity`] unread events, and while that many wait it stops reading from
@@ -58,11 +58,11 @@
 //! [`send`](ReconnectingClient::send), [`send_text`](ReconnectingClient::send_text),
 //! [`send_binary`](ReconnectingClient::send_binary) and [`ping`](ReconnectingClient::ping)
 //! never wait: they queue the message, or fail at once
-//! with a [`QueueError`] that gives the message back. They are accepted while the status is
-//! [`Connecting`](Status::Connecting), [`Open`](Status::Open) or
-//! [`Reconnecting`](Status::Reconnecting), and refused with [`QueueError::Closed`] from the
+//! with a [`QueueError`] that gives the message back. They are accepted while the state is
+//! [`Connecting`](crate::State::Connecting), [`Open`](crate::State::Open) or
+//! [`Reconnecting`](crate::State::Reconnecting), and refused with [`QueueError::Closed`] from the
 //! moment [`close`](ReconnectingClient::close) or [`cancel`](ReconnectingClient::cancel) is
-//! called ([`Closing`](Status::Closing), then [`Closed`](Status::Closed)): the close frame
+//! called ([`Closing`](crate::State::Closing), then [`Closed`](crate::State::Closed)): the close frame
 //! is the last thing written. A full queue refuses with [`QueueError::Full`];
 //! [`ready`](ReconnectingClient::ready) waits for room. Queued messages are written in order
 //! as soon as a connection is open and restored.
@@ -133,7 +133,7 @@ mod task;
 
 pub use client::{Builder, DEFAULT_PING_INTERVAL, QueueError, ReconnectingClient};
 pub use error::{Callback, Error};
-pub use events::{Event, Events, SessionInfo, Status};
+pub use events::{Event, Events, SessionInfo};
 pub use policy::{Disconnect, Policy};
 pub use session::Session;
 /// The delay policy between attempts, re-exported from the protocol core so that a

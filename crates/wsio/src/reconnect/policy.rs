@@ -84,8 +84,8 @@ impl Policy {
     }
 
     /// Called after each disconnect and each failed attempt (unless the application closed
-    /// the client), before the status changes: `false` stops the client, which then goes
-    /// straight to [`Status::Closed`](super::Status::Closed). By default every disconnect is
+    /// the client), before the state changes: `false` stops the client, which then goes
+    /// straight to [`State::Closed`](crate::State::Closed). By default every disconnect is
     /// followed by an attempt, within the backoff's attempt limit. A panic stops the client
     /// with [`Error::Panicked`].
     pub fn should_reconnect(

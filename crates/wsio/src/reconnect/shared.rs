@@ -8,8 +8,9 @@ use tokio::sync::{Notify, watch};
 use wsio_proto::{CloseCode, Message};
 
 use super::Error;
-use super::events::{Event, Status};
+use super::events::Event;
 use crate::client::Response;
+use crate::state::State;
 
 /// What the application asked the background task to do, besides sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,16 +22,17 @@ pub(super) enum Command {
 }
 
 pub(super) struct Shared {
-    state: Mutex<State>,
+    inner: Mutex<Inner>,
     /// Wakes the background task: a message queued, a command given, room made in the event
     /// queue. A `Notify` keeps one permit, so a wake-up between two waits is not lost.
     pub(super) wake: Notify,
     /// Wakes callers of `ready` when the send queue has room or the client stops accepting.
     pub(super) room: Notify,
-    pub(super) status: watch::Sender<Status>,
+    /// Where the client is, for `state` and its watchers.
+    pub(super) lifecycle: watch::Sender<State>,
 }
 
-pub(super) struct State {
+pub(super) struct Inner {
     /// Messages accepted and not yet written, oldest first.
     pub(super) queue: VecDeque<Message>,
     /// Messages written to the current connection and not yet confirmed. The task owns the
@@ -62,7 +64,7 @@ pub(super) struct State {
 impl Shared {
     pub(super) fn new(capacity: usize, event_capacity: usize) -> Self {
         Shared {
-            state: Mutex::new(State {
+            inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
                 in_flight: 0,
                 capacity: capacity.max(1),
@@ -80,18 +82,18 @@ impl Shared {
             }),
             wake: Notify::new(),
             room: Notify::new(),
-            status: watch::Sender::new(Status::Connecting),
+            lifecycle: watch::Sender::new(State::Connecting),
         }
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every change under the lock is a few field updates: a panic cannot leave it torn.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records a command unless one is already given (a close never undoes a cancel), stops
-    /// accepting sends and wakes the task. A close of an open connection makes the status
-    /// [`Status::Closing`] at once.
+    /// accepting sends and wakes the task. A close of an open connection makes the state
+    /// [`State::Closing`](crate::State::Closing) at once.
     pub(super) fn command(&self, command: Command) {
         let closing = {
             let mut state = self.lock();
@@ -105,11 +107,11 @@ impl Shared {
             matches!(state.command, Some(Command::Close(..)))
         };
         if closing {
-            // After `set_status` below, whichever runs first: the status is never left open.
-            self.status.send_if_modified(|status| {
-                let open = *status == Status::Open;
+            // After `set_state` below, whichever runs first: the status is never left open.
+            self.lifecycle.send_if_modified(|state| {
+                let open = *state == State::Open;
                 if open {
-                    *status = Status::Closing;
+                    *state = State::Closing;
                 }
                 open
             });
@@ -118,20 +120,20 @@ impl Shared {
         self.room.notify_waiters();
     }
 
-    /// Sets the status, as the application's command allows: a connection that opens while
-    /// a close is asked for is [`Status::Closing`], and one that opens after a cancel does not
-    /// show as open. The command is read under the status's own lock, which `command` takes
-    /// after recording it, so that the two never cross. No lock is held while the status's
+    /// Sets the state, as the application's command allows: a connection that opens while
+    /// a close is asked for is [`State::Closing`](crate::State::Closing), and one that opens after a cancel does not
+    /// show as open. The command is read under the state's own lock, which `command` takes
+    /// after recording it, so that the two never cross. No lock is held while the state's
     /// watchers are woken.
-    pub(super) fn set_status(&self, status: Status) {
-        self.status.send_if_modified(|current| {
-            let status = match (status, &self.lock().command) {
-                (Status::Open, Some(Command::Close(..))) => Status::Closing,
-                (Status::Open, Some(Command::Cancel)) => return false,
-                _ => status,
+    pub(super) fn set_state(&self, state: State) {
+        self.lifecycle.send_if_modified(|current| {
+            let state = match (state, &self.lock().command) {
+                (State::Open, Some(Command::Close(..))) => State::Closing,
+                (State::Open, Some(Command::Cancel)) => return false,
+                _ => state,
             };
-            let changed = *current != status;
-            *current = status;
+            let changed = *current != state;
+            *current = state;
             changed
         });
     }

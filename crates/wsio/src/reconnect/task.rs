@@ -15,12 +15,13 @@ use wsio_proto::{CloseCode, CloseFrame, ConnectionError, Message, Utf8Bytes};
 
 use super::client::Builder;
 use super::confirm::Confirmations;
-use super::events::{Event, SessionInfo, Status};
+use super::events::{Event, SessionInfo};
 use super::policy::{Disconnect, Policy};
 use super::session::{RestoreHook, Session};
 use super::shared::{Command, Shared};
 use super::{Callback, Error};
 use crate::client::{ClientBuilder, Response};
+use crate::state::State;
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 
@@ -140,7 +141,7 @@ impl Task {
             // Decided before anything is said, so that the status says what follows.
             let next = self.next_delay(&disconnect, &mut delays);
             if let Ok(Some(_)) = next {
-                self.shared.set_status(Status::Reconnecting);
+                self.shared.set_state(State::Reconnecting);
             }
             match ended {
                 Some(ended) => self.report(ended).await,
@@ -280,7 +281,7 @@ impl Task {
             return outcome;
         }
         self.shared.lock().response = Some(response.clone());
-        self.shared.set_status(Status::Open);
+        self.shared.set_state(State::Open);
         self.emit(Event::Connected {
             response,
             session: info,
@@ -478,7 +479,7 @@ impl Task {
         if !unsent.is_empty() {
             self.shared.push_event(Event::Unsent(unsent));
         }
-        self.shared.set_status(Status::Closed);
+        self.shared.set_state(State::Closed);
         self.shared.push_event(Event::Stopped);
         self.shared.end_events();
     }
