@@ -260,10 +260,7 @@ impl<S: BlockingStream> WebSocket<S> {
     /// no longer than it takes to notice the signal).
     fn read_until(&mut self, until: Option<Instant>) -> Result<ReadResult> {
         let poll = self.shutdown.as_ref().map(|_| SHUTDOWN_POLL);
-        let wait = match (time_left(until), poll) {
-            (Some(left), Some(poll)) => Some(left.min(poll)),
-            (left, poll) => left.or(poll),
-        };
+        let wait = [time_left(until), poll].into_iter().flatten().min();
         self.io.set_read_timeout(wait)?;
         let buf = self.driver.read_buf();
         Ok(match self.io.read(buf) {
@@ -277,10 +274,10 @@ impl<S: BlockingStream> WebSocket<S> {
 
     /// Writes what is queued, waiting no later than `until` nor longer than the write timeout.
     fn write_until(&mut self, until: Option<Instant>) -> WriteResult {
-        let timeout = match (time_left(until), self.write_timeout) {
-            (Some(left), Some(limit)) => Some(left.min(limit)),
-            (left, limit) => left.or(limit),
-        };
+        let timeout = [time_left(until), self.write_timeout]
+            .into_iter()
+            .flatten()
+            .min();
         let written = self
             .io
             .set_write_timeout(timeout)

@@ -532,10 +532,10 @@ impl Driver {
 
     /// The nearer of the connection's next timer and the application's deadline.
     fn wait_until(&self) -> Option<Instant> {
-        match (self.conn.poll_timeout(), self.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.conn.poll_timeout(), self.deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
