@@ -200,7 +200,7 @@ async fn forward(
             },
         }
     };
-    if let Err(error) = write.close(code, "").await {
+    if let Err(error) = write.send_close(code, "").await {
         tracing::debug!(%error, "close failed");
     }
     result
@@ -235,7 +235,7 @@ async fn reconnecting(
                             output::error(format_args!("cannot write to stdout: {error}"));
                             stopped = Some(Exit::Failed);
                             // A sendable code, no reason: close cannot refuse them.
-                            let _ = client.close(CloseCode::GOING_AWAY, "");
+                            let _ = client.send_close(CloseCode::GOING_AWAY, "");
                         }
                     }
                 }
@@ -255,7 +255,7 @@ async fn reconnecting(
             },
             () = ctrl_c.recv(), if stopped.is_none() => {
                 stopped = Some(Exit::Interrupted);
-                let _ = client.close(CloseCode::GOING_AWAY, "");
+                let _ = client.send_close(CloseCode::GOING_AWAY, "");
             }
         }
     }
@@ -293,7 +293,7 @@ async fn queue(
     let _ = status
         .wait_for(|status| matches!(status, State::Open | State::Closing | State::Closed))
         .await;
-    let _ = client.close(CloseCode::NORMAL, "");
+    let _ = client.send_close(CloseCode::NORMAL, "");
     result
 }
 

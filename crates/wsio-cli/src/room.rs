@@ -64,7 +64,7 @@ impl Room {
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(?peer, %nick, missed, "chat member too slow; closing it");
                         closing = true;
-                        let _ = write.close(CloseCode::TRY_AGAIN_LATER, "too slow for the room").await;
+                        let _ = write.send_close(CloseCode::TRY_AGAIN_LATER, "too slow for the room").await;
                     }
                     Err(RecvError::Closed) => break,
                 },
@@ -80,12 +80,12 @@ impl Room {
                         };
                         if let Some((code, reason)) = close {
                             closing = true;
-                            let _ = write.close(code, reason).await;
+                            let _ = write.send_close(code, reason).await;
                         }
                     }
                     Some(Ok(Message::Binary(_))) if !closing => {
                         closing = true;
-                        let _ = write.close(CloseCode::UNSUPPORTED_DATA, "text only").await;
+                        let _ = write.send_close(CloseCode::UNSUPPORTED_DATA, "text only").await;
                     }
                     Some(Ok(_)) => {}
                     Some(Err(error)) => tracing::debug!(?peer, %error, "chat connection failed"),

@@ -246,6 +246,8 @@ pub struct Connection {
 
     transport: TransportAction,
     events: VecDeque<Event>,
+    /// How the connection ended, once it has: what [`Event::Closed`] reports.
+    close_info: Option<CloseInfo>,
 }
 
 impl Connection {
@@ -287,6 +289,7 @@ impl Connection {
             idle_due: None,
             transport: TransportAction::Keep,
             events: VecDeque::new(),
+            close_info: None,
         }
     }
 
@@ -295,6 +298,13 @@ impl Connection {
     /// Which end of the connection this is.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// How the connection ended (code, reason, whether cleanly, the error if any), once it
+    /// has: the same details as the [`Event::Closed`] it queued, available before that event
+    /// is polled.
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        self.close_info.as_ref()
     }
 
     /// Where the connection is in its life.
@@ -928,6 +938,7 @@ impl Connection {
             return;
         }
         self.state = State::Closed;
+        self.close_info = Some(info.clone());
         self.events.push_back(Event::Closed(info));
         if self.role.closes_transport_first() {
             self.transport = TransportAction::ShutdownWrite;

@@ -31,7 +31,6 @@ async fn main() -> wsio::Result<()> {
     }
     let (mut ws, _) = wsio::connect(&format!("{base}/updateReports?agent={AGENT}")).await?;
     ws.close(wsio::CloseCode::NORMAL, "").await?;
-    while ws.next().await.is_some() {}
     Ok(())
 }
 

@@ -54,7 +54,7 @@ async fn main() -> wsio::Result<()> {
                 }
                 None => {
                     typing = false;
-                    client.close(CloseCode::NORMAL, "bye")?;
+                    client.close(CloseCode::NORMAL, "bye").await?;
                 }
             },
             event = events.recv() => match event {

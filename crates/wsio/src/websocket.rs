@@ -92,6 +92,10 @@ struct Inner<S> {
     armed: Option<Instant>,
     /// The reader's waker, to wake it when the writer changes the deadline or fails.
     reader: Option<Waker>,
+    /// The read half was dropped: a write half that closes reads the connection itself.
+    reader_gone: bool,
+    /// A write half waiting in `close` for the connection to end.
+    close_waiter: Option<Waker>,
     /// Wakes whichever halves wait for the transport to accept writes.
     write_wakers: Arc<WriteWakers>,
     write_waker: Waker,
@@ -198,6 +202,8 @@ where
                 sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
                 armed: None,
                 reader: None,
+                reader_gone: false,
+                close_waiter: None,
                 write_waker: Waker::from(write_wakers.clone()),
                 write_wakers,
                 departure: None,
@@ -368,14 +374,87 @@ macro_rules! sending {
             }
 
             /// Starts the close handshake with a code and a reason (at most 123 bytes), and
-            /// waits until the close frame is written. Keep reading: the peer's close arrives
-            /// as [`Message::Close`], then the stream ends.
-            pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-                self.conn.close(code, reason).await
+            /// waits until the close frame is written, not for the peer's answer: keep
+            /// reading, and the peer's close arrives as [`Message::Close`] (or, on a frame
+            /// socket, as its close frame), then the stream ends. To wait for the end instead,
+            /// see `close`.
+            ///
+            /// Fails with [`Error::Send`] for a code that may not be sent or a reason over
+            /// 123 bytes; does nothing more if the close handshake has begun.
+            pub async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+                self.conn.send_close(code, reason).await
             }
         }
     };
 }
+
+/// The closing method of [`WebSocket`] and [`FrameSocket`], which read their connection.
+macro_rules! closing_reader {
+    ($ty:ident, $what:literal) => {
+        impl<S> $ty<S>
+        where
+            S: AsyncRead + AsyncWrite + Unpin,
+        {
+            /// Closes the connection: sends a close frame with a code and a reason (at most
+            /// 123 bytes), then reads until the peer's close frame and the end of the
+            /// transport, and returns how the connection ended. It takes at most the close
+            #[doc = concat!("timeout ([`Config::close_timeout`](crate::Config::close_timeout)); ", $what, " that")]
+            /// arrive meanwhile are dropped (to receive them, use `send_close` and keep
+            /// reading).
+            ///
+            /// Whatever ends the connection, a peer that answers, one that resets the
+            /// transport, or the close timeout, is told in the returned [`CloseInfo`]
+            /// (`was_clean`, `error`), not as an `Err`. Fails only, changing nothing, with
+            /// [`Error::Send`] for a code that may not be sent or a reason over 123 bytes. On a
+            /// connection that is closing already, it waits for the end; on one that has
+            /// ended, it returns at once.
+            pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo> {
+                self.conn.close_reading(code, reason).await
+            }
+        }
+    };
+}
+
+closing_reader!(WebSocket, "messages");
+closing_reader!(FrameSocket, "frames");
+
+impl<S> WriteHalf<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Closes the connection: sends a close frame with a code and a reason (at most 123
+    /// bytes), and waits until the read half has seen the peer's close (which it delivers as
+    /// usual), and returns how the connection ended. Keep reading the read half meanwhile; if
+    /// it was dropped, this reads the connection itself, dropping what arrives. It takes at
+    /// most the close timeout ([`Config::close_timeout`](crate::Config::close_timeout)): then
+    /// the connection ends, not cleanly, with
+    /// [`ConnectionError::CloseTimeout`](crate::ConnectionError::CloseTimeout).
+    ///
+    /// Whatever ends the connection is told in the returned [`CloseInfo`], not as an `Err`.
+    /// Fails only, changing nothing, with [`Error::Send`] for a code that may not be sent or a
+    /// reason over 123 bytes.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo> {
+        self.conn.close_waiting(code, reason).await
+    }
+}
+
+/// A read half that goes tells a write half waiting in `close` to read for itself.
+macro_rules! read_half_drop {
+    ($ty:ident) => {
+        impl<S> Drop for $ty<S> {
+            fn drop(&mut self) {
+                if let Conn::Shared(shared) = &self.conn {
+                    let mut inner = lock(shared);
+                    inner.reader_gone = true;
+                    inner.wake_close_waiter();
+                }
+            }
+        }
+    };
+}
+
+read_half_drop!(ReadHalf);
+read_half_drop!(FrameReadHalf);
 
 receiving!(WebSocket);
 receiving!(ReadHalf);
@@ -440,6 +519,15 @@ where
     }
 }
 
+impl<S> Inner<S> {
+    /// Wakes a write half waiting in `close`, to look again.
+    fn wake_close_waiter(&mut self) {
+        if let Some(waiter) = self.close_waiter.take() {
+            waiter.wake();
+        }
+    }
+}
+
 fn lock<S>(shared: &Mutex<Inner<S>>) -> MutexGuard<'_, Inner<S>> {
     // A panic while the lock was held left a consistent state: every change under it is a
     // single call into the core.
@@ -498,9 +586,73 @@ where
         std::future::poll_fn(|cx| self.with(|inner| inner.poll_flush(cx))).await
     }
 
-    async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        let frame = wsio_proto::CloseFrame::new(code, reason);
-        self.send(Message::Close(Some(frame)), true).await
+    /// Queues a close frame (unless the close handshake has begun) and wakes the reader,
+    /// whose deadline it moved.
+    fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.with(|inner| {
+            let queued = inner.driver.close(now(), code, reason)?;
+            inner.after_command(queued);
+            Ok(())
+        })
+    }
+
+    async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.start_close(code, reason)?;
+        std::future::poll_fn(|cx| self.with(|inner| inner.poll_flush(cx))).await
+    }
+
+    /// Closes a connection this handle reads: starts the close handshake and reads, dropping
+    /// what arrives, until the connection ends (the core's close timer bounds the wait).
+    async fn close_reading(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo> {
+        self.start_close(code, reason)?;
+        std::future::poll_fn(|cx| {
+            self.with(|inner| {
+                while ready!(inner.poll_incoming(cx)).is_some() {}
+                Poll::Ready(())
+            })
+        })
+        .await;
+        Ok(self.with_ref(|inner| inner.driver.final_close_info()))
+    }
+
+    /// Closes a connection whose read half reads elsewhere: starts the close handshake,
+    /// writes the close frame, and waits for the reader to see the end, at most the close
+    /// timeout; if the read half is gone, reads the connection itself, dropping what arrives.
+    async fn close_waiting(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo> {
+        self.start_close(code, reason)?;
+        let timeout = self.with_ref(|inner| inner.driver.close_timeout());
+        let expiry = tokio::time::sleep(timeout);
+        tokio::pin!(expiry);
+        std::future::poll_fn(|cx| {
+            self.with(|inner| {
+                // The close frame goes out now, whether or not the reader is being polled; a
+                // failed write is the reader's to report.
+                let _ = inner.poll_flush(cx);
+                if inner.reader_gone {
+                    // Read to the end of the transport, which it then shuts down.
+                    loop {
+                        match inner.poll_incoming(cx) {
+                            Poll::Ready(Some(_)) => {}
+                            Poll::Ready(None) => return Poll::Ready(()),
+                            Poll::Pending => break,
+                        }
+                    }
+                } else if inner.driver.state() == State::Closed {
+                    return Poll::Ready(());
+                } else {
+                    inner.close_waiter = Some(cx.waker().clone());
+                }
+                if expiry.as_mut().poll(cx).is_ready() {
+                    // The reader did not see the end in time: the close timer ends it here.
+                    inner.driver.expire(now());
+                    inner.wake_reader();
+                    return Poll::Ready(());
+                }
+                Poll::Pending
+            })
+        })
+        .await;
+        Ok(self.with_ref(|inner| inner.driver.final_close_info()))
     }
 }
 
@@ -524,6 +676,7 @@ where
         let _ = Pin::new(&mut self.io).poll_shutdown(&mut cx);
         self.driver.abort();
         self.wake_reader();
+        self.wake_close_waiter();
     }
 
     fn wake_reader(&mut self) {
@@ -569,9 +722,19 @@ where
         Pin::new(&mut self.io).poll_shutdown(&mut write_cx)
     }
 
-    /// The next message, frame, close or error: executes what the driver decides until it
-    /// has an item, the stream ends, or the transport must be waited for.
+    /// The next message, frame, close or error, as [`poll_driver`](Self::poll_driver) gives
+    /// it; a write half waiting for the end learns of it here.
     fn poll_incoming(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming>>> {
+        let item = ready!(self.poll_driver(cx));
+        if self.driver.state() == State::Closed {
+            self.wake_close_waiter();
+        }
+        Poll::Ready(item)
+    }
+
+    /// Executes what the driver decides until it has an item, the stream ends, or the
+    /// transport must be waited for.
+    fn poll_driver(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming>>> {
         if self
             .reader
             .as_ref()

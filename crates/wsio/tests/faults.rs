@@ -470,7 +470,7 @@ async fn the_reconnecting_client_recovers_from_a_killed_server_and_loses_nothing
         }
     }
     send(120..130);
-    client.close(CloseCode::NORMAL, "done").unwrap();
+    client.close(CloseCode::NORMAL, "done").await.unwrap();
     loop {
         match next(&mut events).await {
             Event::Unsent(messages) => unsent.extend(messages),
@@ -723,7 +723,7 @@ mod lossy {
         mut events: Events,
         mut unsent: Vec<u64>,
     ) -> Vec<u64> {
-        client.close(CloseCode::NORMAL, "done").unwrap();
+        client.close(CloseCode::NORMAL, "done").await.unwrap();
         loop {
             match next(&mut events).await {
                 Event::Unsent(messages) => {

@@ -241,7 +241,7 @@ async fn wsio_client_echo(peer: Peer, deflate: bool) {
         summary(&Message::Pong(Bytes::from_static(b"wsio-ping")))
     );
 
-    ws.close(CloseCode(4001), "done").await.unwrap();
+    ws.send_close(CloseCode(4001), "done").await.unwrap();
     // Both libraries echo the code and the reason of the close frame they receive.
     assert_eq!(
         next_summary(&mut ws).await,
@@ -324,7 +324,7 @@ async fn raw_fragments_to_peer(peer: Peer) {
     for message in &expected {
         assert_eq!(next_summary(&mut ws).await, summary(message));
     }
-    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    ws.send_close(CloseCode::NORMAL, "").await.unwrap();
     assert_eq!(
         next_summary(&mut ws).await,
         summary(&close_message(1000, ""))
@@ -369,7 +369,7 @@ async fn wsio_echo_server(
                 Ok(message) => {
                     seen.push(summary(&message));
                     if let Some((code, reason)) = close_command(&message) {
-                        ws.close(CloseCode(code), &reason).await.unwrap();
+                        ws.send_close(CloseCode(code), &reason).await.unwrap();
                     } else if message.is_data() {
                         ws.send(message).await.unwrap();
                     }

@@ -155,7 +155,10 @@ async fn closing_server() -> TestServer {
 }
 
 async fn stop(client: ReconnectingClient, mut events: Events) {
-    client.close(CloseCode::NORMAL, "").unwrap();
+    tokio::time::timeout(LIMIT, client.close(CloseCode::NORMAL, ""))
+        .await
+        .expect("the close ends in time")
+        .unwrap();
     tokio::time::timeout(LIMIT, async { while events.recv().await.is_some() {} })
         .await
         .expect("the client stops in time");
@@ -629,7 +632,9 @@ async fn close_sends_what_is_queued_then_closes_cleanly() {
     for i in 0..3 {
         client.send_text(i.to_string()).unwrap();
     }
-    client.close(CloseCode::NORMAL, "bye").unwrap();
+    let close = client.close(CloseCode::NORMAL, "bye");
+    tokio::pin!(close);
+    assert!(futures_util::FutureExt::now_or_never(close.as_mut()).is_none());
     // Closing from the call on: what is sent now is refused, with the message.
     assert_eq!(client.state(), State::Closing);
     assert!(
@@ -643,6 +648,12 @@ async fn close_sends_what_is_queued_then_closes_cleanly() {
     assert_eq!(closed.code, Some(CloseCode::NORMAL));
     assert!(matches!(next(&mut events).await, Event::Stopped));
     assert!(events.recv().await.is_none());
+    // The close returns the disconnect the event reported.
+    let returned = close.await.unwrap().expect("a connection was open");
+    assert_eq!(
+        (returned.code, returned.was_clean),
+        (closed.code, closed.was_clean)
+    );
     assert_eq!(*received.lock().unwrap(), ["0", "1", "2"]);
     let closes = closes.lock().unwrap();
     let frame = closes[0].as_ref().unwrap();
@@ -759,8 +770,7 @@ async fn soak_nothing_accepted_is_lost_across_twenty_drops() {
         for seq in 0..MESSAGES {
             support::send_waiting(&client, Message::binary(seq.to_be_bytes().to_vec())).await;
         }
-        client.close(CloseCode::NORMAL, "done").unwrap();
-        client.stopped().await;
+        client.close(CloseCode::NORMAL, "done").await.unwrap();
     })
     .await
     .expect("the soak finishes in time");
@@ -986,7 +996,7 @@ async fn close_refuses_a_code_or_reason_that_cannot_be_sent() {
     let (client, mut events) = builder(&server.url()).start();
     assert!(matches!(next(&mut events).await, Event::Connected { .. }));
     for code in [1004, 1005, 1006, 1015, 999, 5000] {
-        let error = client.close(CloseCode::from(code), "").unwrap_err();
+        let error = client.close(CloseCode::from(code), "").await.unwrap_err();
         assert!(
             matches!(error, wsio::Error::Send(wsio::proto::SendError::InvalidCloseCode(c)) if c == code),
             "{error}"
@@ -994,6 +1004,7 @@ async fn close_refuses_a_code_or_reason_that_cannot_be_sent() {
     }
     let error = client
         .close(CloseCode::NORMAL, &"é".repeat(62))
+        .await
         .unwrap_err();
     assert!(
         matches!(
@@ -1005,7 +1016,11 @@ async fn close_refuses_a_code_or_reason_that_cannot_be_sent() {
     // Nothing changed: the client still runs and accepts messages.
     assert_eq!(client.state(), State::Open);
     client.send_text("still open").unwrap();
-    client.close(CloseCode::NORMAL, &"é".repeat(61)).unwrap();
+    let end = client
+        .close(CloseCode::NORMAL, &"é".repeat(61))
+        .await
+        .unwrap();
+    assert!(end.expect("a connection was open").was_clean);
     stop(client, events).await;
 }
 
@@ -1027,7 +1042,7 @@ async fn close_is_bounded_by_the_close_timeout_when_the_server_stops_reading() {
     for _ in 0..MESSAGES {
         client.send_binary(vec![7u8; 1 << 20]).unwrap();
     }
-    client.close(CloseCode::NORMAL, "bye").unwrap();
+    client.close(CloseCode::NORMAL, "bye").await.unwrap();
     let (mut unsent, mut closed) = (0, None);
     tokio::time::timeout(LIMIT, async {
         while let Some(event) = events.recv().await {

@@ -70,7 +70,7 @@ async fn closing_is_reported_by_every_half() {
         let (ws, _) = wsio::connect(&url).await.unwrap();
         let (mut read, mut write) = ws.split();
         assert_eq!((read.state(), write.state()), (State::Open, State::Open));
-        write.close(CloseCode::NORMAL, "").await.unwrap();
+        write.send_close(CloseCode::NORMAL, "").await.unwrap();
         assert_eq!(
             (read.state(), write.state()),
             (State::Closing, State::Closing)

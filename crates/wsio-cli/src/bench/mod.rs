@@ -354,12 +354,9 @@ fn take_echo(
 
 /// Closes with 1000 and waits for the server's answer, at most `timeout`.
 async fn close(mut ws: WebSocket<Transport>, timeout: Duration) {
-    let closing = async {
-        ws.close(CloseCode::NORMAL, "").await?;
-        while ws.next().await.is_some() {}
-        Ok::<_, wsio::Error>(())
-    };
-    if let Ok(Err(error)) = tokio::time::timeout(timeout, closing).await {
-        tracing::debug!(%error, "close failed");
+    match tokio::time::timeout(timeout, ws.close(CloseCode::NORMAL, "")).await {
+        Ok(Ok(info)) if !info.was_clean => tracing::debug!(?info, "close not clean"),
+        Ok(Err(error)) => tracing::debug!(%error, "close failed"),
+        _ => {}
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use wsio_proto::{CloseCode, CloseFrame, CloseInfo, Frame, Message, Negotiated, Role, Utf8Bytes};
+use wsio_proto::{CloseCode, CloseInfo, Frame, Message, Negotiated, Role, Utf8Bytes};
 
 use super::stream::BlockingStream;
 use crate::config::Config;
@@ -184,11 +184,50 @@ impl<S: BlockingStream> WebSocket<S> {
         self.flush()
     }
 
-    /// Starts the close handshake with a code and a reason (at most 123 bytes). Keep calling
-    /// [`recv`](Self::recv): the peer's close arrives as [`Message::Close`], and then the
-    /// connection is closed.
-    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        self.send(Message::Close(Some(CloseFrame::new(code, reason))))
+    /// Closes the connection: sends a close frame with a code and a reason (at most 123
+    /// bytes), then reads until the peer's close frame and the end of the stream, and returns
+    /// how the connection ended. It takes at most the close timeout
+    /// ([`Config::close_timeout`](crate::Config::close_timeout)), whatever the read timeout;
+    /// messages that arrive meanwhile are dropped (to receive them, use
+    /// [`send_close`](Self::send_close) and keep calling [`recv`](Self::recv)).
+    ///
+    /// Whatever ends the connection, a peer that answers, one that resets the stream, or the
+    /// close timeout, is told in the returned [`CloseInfo`] (`was_clean`, `error`), not as an
+    /// `Err`. Fails, changing nothing, with [`Error::Send`] for a code that may not be sent or
+    /// a reason over 123 bytes; an `Err` otherwise comes from the stream's settings only. On a
+    /// connection that is closing already it waits for the end; on one that has ended it
+    /// returns at once.
+    ///
+    /// ```no_run
+    /// use wsio::CloseCode;
+    ///
+    /// let (mut ws, _) = wsio::blocking::connect("ws://127.0.0.1:9001/")?;
+    /// ws.send_text("bye")?;
+    /// let info = ws.close(CloseCode::NORMAL, "done")?;
+    /// println!("closed with {} (clean: {})", info.code, info.was_clean);
+    /// # Ok::<(), wsio::Error>(())
+    /// ```
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo> {
+        self.driver.close(Instant::now(), code, reason)?;
+        loop {
+            match self.next_incoming(None) {
+                Ok(_) => {}
+                Err(Error::Closed) => return Ok(self.driver.final_close_info()),
+                // The error that ended the connection: its close info tells it.
+                Err(_) if self.driver.state() == State::Closed => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Starts the close handshake with a code and a reason (at most 123 bytes) and returns
+    /// once the close frame is written, not waiting for the peer's answer: keep calling
+    /// [`recv`](Self::recv), and the peer's close arrives as [`Message::Close`]; then the
+    /// connection is closed. Fails with [`Error::Send`] for a code that may not be sent or a
+    /// reason over 123 bytes; does nothing more if the close handshake has begun.
+    pub fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.driver.close(Instant::now(), code, reason)?;
+        self.flush()
     }
 
     /// The next message.
@@ -198,7 +237,7 @@ impl<S: BlockingStream> WebSocket<S> {
     /// and [`close_info`](Self::close_info) tells how the connection ended. A read that times
     /// out returns [`Error::Timeout`] and loses nothing.
     pub fn recv(&mut self) -> Result<Message> {
-        Ok(match self.next_incoming()? {
+        Ok(match self.next_incoming(self.read_deadline())? {
             Incoming::Message(message) => message,
             Incoming::Closed(frame) => Message::Close(frame),
             Incoming::Frame(_) => unreachable!("a WebSocket keeps its connection in message mode"),
@@ -212,9 +251,14 @@ impl<S: BlockingStream> WebSocket<S> {
         FrameSocket(self)
     }
 
-    /// Executes what the driver decides until it has something for the application.
-    fn next_incoming(&mut self) -> Result<Incoming> {
-        let deadline = self.read_timeout.map(|timeout| Instant::now() + timeout);
+    /// When a receive that starts now gives up, by the read timeout.
+    fn read_deadline(&self) -> Option<Instant> {
+        self.read_timeout.map(|timeout| Instant::now() + timeout)
+    }
+
+    /// Executes what the driver decides until it has something for the application, waiting
+    /// no later than `deadline`.
+    fn next_incoming(&mut self, deadline: Option<Instant>) -> Result<Incoming> {
         self.driver.resume(deadline);
         loop {
             let shutting_down = self
@@ -375,7 +419,7 @@ impl<S: BlockingStream> FrameSocket<S> {
     /// connection, it returns [`Error::Closed`].
     pub fn recv_frame(&mut self) -> Result<Frame> {
         loop {
-            return Ok(match self.0.next_incoming()? {
+            return Ok(match self.0.next_incoming(self.0.read_deadline())? {
                 Incoming::Frame(frame) => frame,
                 Incoming::Message(message) => crate::driver::message_frame(message),
                 // The close frame itself was delivered as a frame.
@@ -434,7 +478,8 @@ as_websocket! {
     fn ping(&mut self, payload: impl Into<Bytes>) -> Result<()>;
     fn pong(&mut self, payload: impl Into<Bytes>) -> Result<()>;
     fn send_frame(&mut self, frame: Frame) -> Result<()>;
-    fn close(&mut self, code: CloseCode, reason: &str) -> Result<()>;
+    fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo>;
+    fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<()>;
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()>;
     fn get_mut(&mut self) -> &mut S;
 }

@@ -145,7 +145,6 @@ pub(crate) struct Driver {
     deadline: Option<Instant>,
     tried: bool,
     ended: bool,
-    close_info: Option<CloseInfo>,
 }
 
 impl Driver {
@@ -187,7 +186,6 @@ impl Driver {
             deadline: None,
             tried: false,
             ended: false,
-            close_info: None,
         }
     }
 
@@ -394,6 +392,20 @@ impl Driver {
         Ok(self.conn.poll_timeout() != deadline)
     }
 
+    /// Starts the close handshake for the application: checks `code` and `reason` (a code
+    /// that may be sent, a reason of at most 123 bytes) whatever the state, then queues the
+    /// close frame as [`close_unless_closing`](Self::close_unless_closing) does. Returns
+    /// whether a close frame was queued: a front-end whose reader sleeps must wake it.
+    pub(crate) fn close(
+        &mut self,
+        now: Instant,
+        code: CloseCode,
+        reason: &str,
+    ) -> Result<bool, Error> {
+        wsio_proto::encode_close_payload(code, reason)?;
+        Ok(self.close_unless_closing(now, code, reason))
+    }
+
     /// Starts the close handshake with `code` and `reason` at `now`, unless it has begun.
     /// Returns whether a close frame was queued.
     pub(crate) fn close_unless_closing(
@@ -444,6 +456,13 @@ impl Driver {
         self.ended = true;
     }
 
+    /// Fires the timers due at `now` for a front-end that waits for the end of a connection
+    /// it does not read (a write half closing while its read half reads): the close timer
+    /// ends a close handshake that ran out of time, as it would for the reader.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        self.conn.handle_timeout(now);
+    }
+
     // ----- Getters -----
 
     /// The extensions the connection runs.
@@ -453,7 +472,23 @@ impl Driver {
 
     /// How the connection ended, once it has.
     pub(crate) fn close_info(&self) -> Option<&CloseInfo> {
-        self.close_info.as_ref()
+        self.conn.close_info()
+    }
+
+    /// How the connection ended, for a close that waited for its end: an end without a close
+    /// handshake the core saw (the connection was aborted) is abnormal (1006).
+    pub(crate) fn final_close_info(&self) -> CloseInfo {
+        self.conn.close_info().cloned().unwrap_or(CloseInfo {
+            code: CloseCode::ABNORMAL,
+            reason: Default::default(),
+            was_clean: false,
+            error: None,
+        })
+    }
+
+    /// How long a close handshake may take.
+    pub(crate) fn close_timeout(&self) -> std::time::Duration {
+        self.conn.config().close_timeout
     }
 
     /// Whether the connection can take another message without exceeding the write buffer.
@@ -491,7 +526,6 @@ impl Driver {
                     }
                     Some(error) => Err(Error::Connection(error.clone())),
                 };
-                self.close_info = Some(info);
                 Some(item)
             }
             other => {

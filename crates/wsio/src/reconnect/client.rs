@@ -11,7 +11,7 @@ use wsio_proto::{CloseCode, Message, Utf8Bytes, WsUrl};
 
 use super::Error;
 use super::events::Events;
-use super::policy::Policy;
+use super::policy::{Disconnect, Policy};
 use super::session::{RestoreHook, Session};
 use super::shared::{Command, Shared};
 use super::task::Task;
@@ -274,27 +274,53 @@ impl ReconnectingClient {
         }
     }
 
-    /// Writes what is queued, closes the connection with `code` and `reason`, and stops: no
-    /// reconnection follows. While no connection is open it stops at once, handing queued
-    /// messages back. From the call on, the state is [`State::Closing`](crate::State::Closing) (if a connection
-    /// is open) and sending fails with [`QueueError::Closed`].
+    /// Writes what is queued, closes the connection with `code` and `reason`, stops (no
+    /// reconnection follows), and returns how the connection ended, as the
+    /// [`Event::Closed`] that reports it says; `None` if no connection was open, in which case
+    /// it stops at once, handing queued messages back. From the call on, the state is
+    /// [`State::Closing`](crate::State::Closing) (if a connection is open) and sending fails
+    /// with [`QueueError::Closed`]. Dropping the returned future does not undo the close.
     ///
     /// It all takes at most the close timeout
     /// ([`ClientBuilder::close_timeout`](crate::ClientBuilder::close_timeout)), even if the
-    /// server stops reading: then the connection is dropped, the [`Event::Closed`] is not
-    /// clean and carries [`ConnectionError::CloseTimeout`](crate::ConnectionError::CloseTimeout),
+    /// server stops reading: then the connection is dropped, the [`Disconnect`] is not clean
+    /// and carries [`ConnectionError::CloseTimeout`](crate::ConnectionError::CloseTimeout),
     /// and what was not confirmed is handed back.
     ///
     /// Fails at once, changing nothing, with [`Error::Send`](crate::Error::Send) if the close
     /// frame could not be sent: a code that may not be sent ([`SendError::InvalidCloseCode`]:
     /// reserved, or outside 1000-4999, see [`CloseCode::is_sendable`]) or a reason over 123
     /// bytes ([`SendError::ControlPayloadTooLong`]). Once the client is closing or stopped, a
-    /// valid call changes nothing.
+    /// valid call waits for it to stop and changes nothing.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: wsio::reconnect::ReconnectingClient) -> wsio::Result<()> {
+    /// use wsio::CloseCode;
+    ///
+    /// if let Some(end) = client.close(CloseCode::NORMAL, "bye").await? {
+    ///     println!("closed (clean: {})", end.was_clean);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// [`Event::Closed`]: super::Event::Closed
     /// [`SendError::InvalidCloseCode`]: wsio_proto::SendError::InvalidCloseCode
     /// [`SendError::ControlPayloadTooLong`]: wsio_proto::SendError::ControlPayloadTooLong
-    pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<Option<Disconnect>> {
+        let open = matches!(self.state(), State::Open | State::Closing);
+        self.send_close(code, reason)?;
+        self.stopped().await;
+        Ok(open
+            .then(|| self.handle.shared.lock().last_disconnect.clone())
+            .flatten())
+    }
+
+    /// Starts closing as [`close`](Self::close) does, without waiting: the client stops
+    /// within the close timeout, which [`stopped`](Self::stopped), the state and the events
+    /// tell. For code that cannot wait, such as an event loop that goes on reading the events
+    /// until [`Event::Stopped`](super::Event::Stopped). Fails as `close` does.
+    pub fn send_close(&self, code: CloseCode, reason: &str) -> Result<()> {
         wsio_proto::encode_close_payload(code, reason)?;
         self.handle
             .shared

@@ -9,6 +9,7 @@ use wsio_proto::{CloseCode, Message};
 
 use super::Error;
 use super::events::Event;
+use super::policy::Disconnect;
 use crate::client::Response;
 use crate::state::State;
 
@@ -59,6 +60,8 @@ pub(super) struct Inner {
     pub(super) attempt: u32,
     /// The handshake response of the last connection that opened.
     pub(super) response: Option<Arc<Response>>,
+    /// How the last connection that opened ended.
+    pub(super) last_disconnect: Option<Disconnect>,
 }
 
 impl Shared {
@@ -79,6 +82,7 @@ impl Shared {
                 unsent: Vec::new(),
                 attempt: 0,
                 response: None,
+                last_disconnect: None,
             }),
             wake: Notify::new(),
             room: Notify::new(),

@@ -201,6 +201,7 @@ impl Task {
         if !ended.unconfirmed.is_empty() {
             self.emit(Event::Unsent(ended.unconfirmed)).await;
         }
+        self.shared.lock().last_disconnect = Some(ended.disconnect.clone());
         if let Some(error) = ended.disconnect.error.clone() {
             self.emit(Event::Error(error)).await;
         }
