@@ -64,7 +64,7 @@ fn check_request(incoming: &IncomingRequest, head: &[u8]) {
                 }
             }
             for protocol in offer
-                .protocols
+                .subprotocols
                 .iter()
                 .map(|p| Some(p.as_str()))
                 .chain([None])

@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
             .expect("a valid request")
             .config(config);
         if offers_protocols {
-            handshake = handshake.protocols(PROTOCOLS).expect("valid subprotocols");
+            handshake = handshake.subprotocols(PROTOCOLS).expect("valid subprotocols");
         }
         handshake
     };
@@ -61,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
                     .trim_ascii(),
                 accept_key(KEY).as_bytes()
             );
-            if let Some(protocol) = &accepted.protocol {
+            if let Some(protocol) = &accepted.subprotocol {
                 assert!(offers_protocols && PROTOCOLS.contains(&protocol.as_str()));
             }
             assert!(offers_extensions || accepted.extensions.is_none());
@@ -140,7 +140,7 @@ fn summary(result: &Result<Option<Accepted>, HandshakeError>) -> String {
     match result {
         Ok(Some(accepted)) => format!(
             "{:?} {:?} {:?}",
-            accepted.response, accepted.protocol, accepted.extensions
+            accepted.response, accepted.subprotocol, accepted.extensions
         ),
         Err(HandshakeError::Rejected(response)) => {
             format!("rejected {:?} {:?}", response.status(), response.headers())

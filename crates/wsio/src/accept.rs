@@ -126,13 +126,13 @@ impl UpgradeRequest<'_> {
 
     /// The WebSocket subprotocols the client offered, in its order.
     pub fn subprotocols(&self) -> &[String] {
-        &self.offer.protocols
+        &self.offer.subprotocols
     }
 
     /// The first of the WebSocket subprotocols `supported` (in the server's order of
     /// preference) that the client offered.
     pub fn select_subprotocol(&self, supported: &[&str]) -> Option<String> {
-        wsio_proto::handshake::select_subprotocol(&self.offer.protocols, supported)
+        wsio_proto::handshake::select_subprotocol(&self.offer.subprotocols, supported)
             .map(String::from)
     }
 

@@ -88,7 +88,7 @@ impl Response {
     pub(crate) fn from_accepted(accepted: Accepted, url: &WsUrl) -> (Self, Connection) {
         let response = Response {
             http: accepted.response,
-            subprotocol: accepted.protocol,
+            subprotocol: accepted.subprotocol,
             negotiated: accepted.negotiated,
             url: url.clone(),
         };
@@ -237,7 +237,7 @@ impl ClientBuilder {
     pub(crate) fn handshake(&self) -> Result<ClientHandshake> {
         let mut handshake = ClientHandshake::new(&self.url).config(self.config.protocol.clone());
         if !self.subprotocols.is_empty() {
-            handshake = handshake.protocols(&self.subprotocols)?;
+            handshake = handshake.subprotocols(&self.subprotocols)?;
         }
         if let Some(origin) = &self.origin {
             handshake = handshake.origin(origin)?;

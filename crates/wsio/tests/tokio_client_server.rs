@@ -716,7 +716,7 @@ async fn sockets_from_handshake_connections_read_what_came_with_the_handshake() 
 
     let (mut client_io, mut server_io) = tokio::io::duplex(1 << 16);
     let url = "ws://localhost/chat".parse().unwrap();
-    let mut handshake = ClientHandshake::new(&url).protocols(["chat"]).unwrap();
+    let mut handshake = ClientHandshake::new(&url).subprotocols(["chat"]).unwrap();
     let mut request = handshake.encode_request();
     let early = Frame::new(true, OpCode::Text, &b"from the client"[..]);
     request.extend_from_slice(&encode_frame(&early, Some([1, 2, 3, 4])));
@@ -740,7 +740,7 @@ async fn sockets_from_handshake_connections_read_what_came_with_the_handshake() 
 
     let n = client_io.read(&mut buf).await.unwrap();
     let accepted = handshake.receive(&buf[..n]).unwrap().unwrap();
-    assert_eq!(accepted.protocol.as_deref(), Some("chat"));
+    assert_eq!(accepted.subprotocol.as_deref(), Some("chat"));
     let mut client = WebSocket::from_connection(client_io, accepted.connection, &Config::default());
 
     let received = server.recv().await.unwrap().unwrap();

@@ -58,7 +58,7 @@ const OWN_HEADERS: [HeaderName; 9] = [
 /// let config = Config::default().ping_interval(Some(Duration::from_secs(20)));
 /// let mut handshake = ClientHandshake::new(&url)
 ///     .config(config)
-///     .protocols(["chat.v2", "chat.v1"])?
+///     .subprotocols(["chat.v2", "chat.v1"])?
 ///     .origin("https://example.com")?;
 /// let wire = handshake.encode_request();
 /// assert!(wire.starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
@@ -74,7 +74,7 @@ const OWN_HEADERS: [HeaderName; 9] = [
 /// let (first, second) = response.split_at(40);
 /// assert!(handshake.receive(first)?.is_none()); // not complete yet
 /// let accepted = handshake.receive(second)?.expect("a complete response");
-/// assert_eq!(accepted.protocol.as_deref(), Some("chat.v1"));
+/// assert_eq!(accepted.subprotocol.as_deref(), Some("chat.v1"));
 ///
 /// // The connection starts where the response ended.
 /// let mut conn = accepted.connection;
@@ -118,7 +118,7 @@ pub struct Accepted {
     /// The `101 Switching Protocols` response, with its headers.
     pub response: Response<()>,
     /// The subprotocol the server chose, if any; always one of those offered.
-    pub protocol: Option<String>,
+    pub subprotocol: Option<String>,
     /// The `Sec-WebSocket-Extensions` of the response (all lines joined with `", "`), if any.
     /// It can only be present when extensions were offered. An answer to the offer made from
     /// [`ClientHandshake::config`] is checked and described by
@@ -172,18 +172,18 @@ impl ClientHandshake {
     ///
     /// Each must be an HTTP token and appear once (RFC 6455 section 4.1, client step 10), else
     /// [`BuildError::InvalidSubprotocol`]. The server's choice must be one of them.
-    pub fn protocols<I>(mut self, protocols: I) -> Result<Self, BuildError>
+    pub fn subprotocols<I>(mut self, subprotocols: I) -> Result<Self, BuildError>
     where
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
         let mut offer: Vec<String> = Vec::new();
-        for protocol in protocols {
-            let protocol = protocol.as_ref();
-            if !is_token(protocol) || offer.iter().any(|p| p == protocol) {
-                return Err(BuildError::InvalidSubprotocol(protocol.into()));
+        for subprotocol in subprotocols {
+            let subprotocol = subprotocol.as_ref();
+            if !is_token(subprotocol) || offer.iter().any(|p| p == subprotocol) {
+                return Err(BuildError::InvalidSubprotocol(subprotocol.into()));
             }
-            offer.push(protocol.to_owned());
+            offer.push(subprotocol.to_owned());
         }
         let headers = self.request.headers_mut();
         if offer.is_empty() {
@@ -295,7 +295,7 @@ impl ClientHandshake {
     ///   refuse unless it is the base64 of 16 bytes. A key that is not random defeats the
     ///   purpose of the key (RFC 6455 section 10.3).
     /// - `Sec-WebSocket-Protocol` and `Sec-WebSocket-Extensions`: the new value is the offer the
-    ///   response is checked against, without the checks of [`protocols`](Self::protocols).
+    ///   response is checked against, without the checks of [`subprotocols`](Self::subprotocols).
     /// - `Upgrade`, `Connection` and `Sec-WebSocket-Version`: a server that follows RFC 6455
     ///   refuses anything but the values set here.
     ///
@@ -407,7 +407,7 @@ impl ClientHandshake {
                     };
                     return self.finish_body();
                 }
-                let protocol = self.check(&response)?;
+                let subprotocol = self.check(&response)?;
                 let extensions = joined(response.headers(), &SEC_WEBSOCKET_EXTENSIONS)?;
                 let negotiated = if self.offer_from_config {
                     extension::client_accept(&self.config, extensions.as_deref())?
@@ -420,7 +420,7 @@ impl ClientHandshake {
                 let connection = start_connection(Role::Client, config, &negotiated, &leftover);
                 Ok(Some(Accepted {
                     response,
-                    protocol,
+                    subprotocol,
                     extensions,
                     negotiated,
                     connection,
@@ -452,7 +452,7 @@ impl ClientHandshake {
     fn check(&self, response: &Response<()>) -> Result<Option<String>, HandshakeError> {
         let headers = self.request.headers();
         let offered = list_strings(headers, &SEC_WEBSOCKET_PROTOCOL)?;
-        let protocol = validate_response(response, self.key(), &offered)?;
+        let subprotocol = validate_response(response, self.key(), &offered)?;
         // RFC 6455 section 4.1, client step 5: extensions "not present in the client's
         // handshake" fail the connection; with no offer at all, any is one of those.
         if response.headers().contains_key(SEC_WEBSOCKET_EXTENSIONS)
@@ -460,7 +460,7 @@ impl ClientHandshake {
         {
             return Err(HandshakeError::UnexpectedExtensions);
         }
-        Ok(protocol)
+        Ok(subprotocol)
     }
 }
 
@@ -511,12 +511,12 @@ pub fn build_request(host: &str, resource: &str, key: &str) -> Result<Request<()
 }
 
 /// Checks a server's response to a handshake request that sent `key` and offered
-/// `offered_protocols` (RFC 6455 section 4.1), and returns the subprotocol the server chose.
+/// `offered_subprotocols` (RFC 6455 section 4.1), and returns the subprotocol the server chose.
 ///
 /// Checks, in order: status 101 (else [`HandshakeError::Rejected`], whose body is empty here
 /// since this function does not see one), `Upgrade: websocket`, `Connection` with the token
 /// `upgrade`, `Sec-WebSocket-Accept` answering `key`, and a `Sec-WebSocket-Protocol`, if any,
-/// that is one of `offered_protocols` (compared exactly).
+/// that is one of `offered_subprotocols` (compared exactly).
 ///
 /// It does not check `Sec-WebSocket-Extensions`, since it does not know what was offered: a
 /// caller that offered none must fail a response that has one. [`ClientHandshake`] does both.
@@ -542,7 +542,7 @@ pub fn build_request(host: &str, resource: &str, key: &str) -> Result<Request<()
 pub fn validate_response<B>(
     response: &Response<B>,
     key: &str,
-    offered_protocols: &[impl AsRef<str>],
+    offered_subprotocols: &[impl AsRef<str>],
 ) -> Result<Option<String>, HandshakeError> {
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         let mut refusal = Response::new(Bytes::new());
@@ -576,7 +576,7 @@ pub fn validate_response<B>(
     };
     let chosen = chosen.trim();
     if headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter().count() == 1
-        && offered_protocols.iter().any(|p| p.as_ref() == chosen)
+        && offered_subprotocols.iter().any(|p| p.as_ref() == chosen)
     {
         Ok(Some(chosen.to_owned()))
     } else {
@@ -631,7 +631,7 @@ mod tests {
     fn request_from_url() {
         let url = "wss://bob:pw@Example.com:8443/chat?room=1".parse().unwrap();
         let handshake = ClientHandshake::new(&url)
-            .protocols(["b", "a"])
+            .subprotocols(["b", "a"])
             .unwrap()
             .extensions("permessage-deflate")
             .unwrap()
@@ -669,7 +669,7 @@ mod tests {
         let c = || ClientHandshake::from_parts("h", "/").unwrap();
         for bad in [&["a b"][..], &[""], &["a", "a"], &["a,b"]] {
             assert!(matches!(
-                c().protocols(bad),
+                c().subprotocols(bad),
                 Err(BuildError::InvalidSubprotocol(_))
             ));
         }
@@ -702,9 +702,9 @@ mod tests {
         assert_eq!(build_request("h", "?q", KEY).unwrap().uri(), "/?q");
         // An empty list or offer removes the header.
         let h = c()
-            .protocols(["a"])
+            .subprotocols(["a"])
             .unwrap()
-            .protocols([] as [&str; 0])
+            .subprotocols([] as [&str; 0])
             .unwrap();
         assert!(!h.request().headers().contains_key(SEC_WEBSOCKET_PROTOCOL));
         let h = c().extensions("x").unwrap().extensions("").unwrap();
@@ -716,7 +716,7 @@ mod tests {
         let mut handshake = client();
         let accepted = accepted(&mut handshake, &switching("", b""));
         assert_eq!(accepted.response.status(), 101);
-        assert_eq!((accepted.protocol, accepted.extensions), (None, None));
+        assert_eq!((accepted.subprotocol, accepted.extensions), (None, None));
         assert!(accepted.negotiated.is_empty());
         let mut connection = accepted.connection;
         assert_eq!(connection.role(), Role::Client);
@@ -852,12 +852,12 @@ mod tests {
     #[test]
     fn subprotocol_checks() {
         use HandshakeError::UnexpectedProtocol;
-        let offering = || client().protocols(["chat", "superchat"]).unwrap();
+        let offering = || client().subprotocols(["chat", "superchat"]).unwrap();
         let chosen = accepted(
             &mut offering(),
             &switching("Sec-WebSocket-Protocol: superchat\r\n", b""),
         );
-        assert_eq!(chosen.protocol.as_deref(), Some("superchat"));
+        assert_eq!(chosen.subprotocol.as_deref(), Some("superchat"));
 
         let cases = [
             ("Sec-WebSocket-Protocol: other\r\n", "other"),
@@ -886,13 +886,13 @@ mod tests {
         assert!(matches!(error, UnexpectedProtocol(_)));
         // Offered, none chosen: fine.
         assert_eq!(
-            accepted(&mut offering(), &switching("", b"")).protocol,
+            accepted(&mut offering(), &switching("", b"")).subprotocol,
             None
         );
         // An offer made through `header` counts as well.
         let mut raw = client().header("sec-websocket-protocol", "x, y").unwrap();
         let chosen = accepted(&mut raw, &switching("Sec-WebSocket-Protocol: y\r\n", b""));
-        assert_eq!(chosen.protocol.as_deref(), Some("y"));
+        assert_eq!(chosen.subprotocol.as_deref(), Some("y"));
     }
 
     #[test]

@@ -38,13 +38,13 @@
 //!
 //! // The client writes its request...
 //! let url = "ws://example.com/chat".parse()?;
-//! let mut client = ClientHandshake::new(&url).protocols(["chat"])?;
+//! let mut client = ClientHandshake::new(&url).subprotocols(["chat"])?;
 //! let request = client.encode_request();
 //!
 //! // ...the server reads, checks and accepts it...
 //! let incoming = ServerHandshake::new().receive(&request)?.expect("a whole request");
 //! let offer = incoming.validate()?;
-//! assert_eq!(offer.protocols, ["chat"]);
+//! assert_eq!(offer.subprotocols, ["chat"]);
 //! let (response, mut server) =
 //!     offer.accept_connection(Some("chat"), Config::default(), &incoming.leftover)?;
 //! let mut wire = encode_response_head(&response);
@@ -54,7 +54,7 @@
 //!
 //! // ...and the client checks the answer; its connection already holds the message.
 //! let mut accepted = client.receive(&wire)?.expect("a whole response");
-//! assert_eq!(accepted.protocol.as_deref(), Some("chat"));
+//! assert_eq!(accepted.subprotocol.as_deref(), Some("chat"));
 //! assert_eq!(
 //!     accepted.connection.poll_event(std::time::Instant::now()),
 //!     Some(Event::Message(Message::text("hi")))
@@ -140,8 +140,8 @@ mod tests {
         let incoming = ServerHandshake::new().receive(request).unwrap().unwrap();
         match incoming.validate() {
             Ok(offer) => {
-                let protocol = select_subprotocol(&offer.protocols, supported);
-                encode_response_head(&offer.accept(protocol))
+                let subprotocol = select_subprotocol(&offer.subprotocols, supported);
+                encode_response_head(&offer.accept(subprotocol))
             }
             Err(error) => encode_response(&error.response()),
         }
@@ -151,7 +151,7 @@ mod tests {
     fn round_trip() {
         let url: WsUrl = "ws://user:pw@[::1]:9001/feed?since=5".parse().unwrap();
         let mut client = ClientHandshake::new(&url)
-            .protocols(["v2", "v1"])
+            .subprotocols(["v2", "v1"])
             .unwrap()
             .origin("http://localhost")
             .unwrap();
@@ -167,11 +167,11 @@ mod tests {
         let offer = incoming.validate().unwrap();
         assert_eq!(offer.key, client.key());
         assert_eq!(offer.resource, "/feed?since=5");
-        assert_eq!(offer.protocols, ["v2", "v1"]);
+        assert_eq!(offer.subprotocols, ["v2", "v1"]);
 
         let response = serve(&request, &["v1", "v2"]);
         let mut accepted = client.receive(&response).unwrap().unwrap();
-        assert_eq!(accepted.protocol.as_deref(), Some("v1"));
+        assert_eq!(accepted.subprotocol.as_deref(), Some("v1"));
         assert_eq!(accepted.response.status(), StatusCode::SWITCHING_PROTOCOLS);
         assert_holds(&mut accepted.connection, b"");
     }
@@ -219,11 +219,14 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_without_common_protocol() {
+    fn round_trip_without_common_subprotocol() {
         let url: WsUrl = "ws://h/".parse().unwrap();
-        let mut client = ClientHandshake::new(&url).protocols(["v9"]).unwrap();
+        let mut client = ClientHandshake::new(&url).subprotocols(["v9"]).unwrap();
         let response = serve(&client.encode_request(), &["v1"]);
-        assert_eq!(client.receive(&response).unwrap().unwrap().protocol, None);
+        assert_eq!(
+            client.receive(&response).unwrap().unwrap().subprotocol,
+            None
+        );
     }
 
     #[test]
@@ -306,12 +309,12 @@ mod tests {
         ) {
             let offered: Vec<String> = offered.into_iter().collect();
             let url: WsUrl = format!("ws://example.com{path}").parse().unwrap();
-            let mut client = ClientHandshake::new(&url).protocols(&offered).unwrap();
+            let mut client = ClientHandshake::new(&url).subprotocols(&offered).unwrap();
             let incoming = ServerHandshake::new().receive(&client.encode_request()).unwrap().unwrap();
             let offer = incoming.validate().unwrap();
-            prop_assert_eq!(&offer.protocols, &offered);
+            prop_assert_eq!(&offer.subprotocols, &offered);
             prop_assert_eq!(&offer.resource, url.resource());
-            let chosen = select_subprotocol(&offer.protocols, &supported);
+            let chosen = select_subprotocol(&offer.subprotocols, &supported);
             prop_assert_eq!(
                 chosen,
                 supported.iter().find(|s| offered.contains(s)).map(String::as_str)
@@ -325,7 +328,7 @@ mod tests {
                 Some(accepted) => (accepted, b),
                 None => (client.receive(b).unwrap().unwrap(), &[][..]),
             };
-            prop_assert_eq!(accepted.protocol.as_deref(), chosen);
+            prop_assert_eq!(accepted.subprotocol.as_deref(), chosen);
             // The connection has what followed the head in the call that completed it; with
             // the rest, it has all the frames.
             accepted.connection.receive(std::time::Instant::now(), unread);

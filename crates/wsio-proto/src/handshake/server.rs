@@ -54,9 +54,9 @@ use crate::role::Role;
 ///         return Ok(());
 ///     }
 /// };
-/// let protocol = select_subprotocol(&offer.protocols, &["superchat"]);
+/// let subprotocol = select_subprotocol(&offer.subprotocols, &["superchat"]);
 /// let (response, mut conn) =
-///     offer.accept_connection(protocol, Config::default(), &incoming.leftover)?;
+///     offer.accept_connection(subprotocol, Config::default(), &incoming.leftover)?;
 /// let answer = encode_response_head(&response);
 /// assert!(answer.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
 /// // Write `answer`, then drive `conn`: it already holds what followed the request.
@@ -90,7 +90,7 @@ pub struct UpgradeOffer {
     pub key: String,
     /// The subprotocols the client offers, in its order of preference: every
     /// `Sec-WebSocket-Protocol` line split at commas and trimmed. Empty if none.
-    pub protocols: Vec<String>,
+    pub subprotocols: Vec<String>,
     /// The extensions the client offers: every `Sec-WebSocket-Extensions` line, joined with
     /// `", "`, not interpreted.
     pub extensions: Option<String>,
@@ -160,14 +160,14 @@ impl IncomingRequest {
 }
 
 impl UpgradeOffer {
-    /// The `101 Switching Protocols` response that accepts this offer with `protocol`
+    /// The `101 Switching Protocols` response that accepts this offer with `subprotocol`
     /// ([`accept_response`]).
     ///
     /// # Panics
     ///
-    /// If `protocol` is not a valid header value.
-    pub fn accept(&self, protocol: Option<&str>) -> Response<()> {
-        accept_response(&self.key, protocol)
+    /// If `subprotocol` is not a valid header value.
+    pub fn accept(&self, subprotocol: Option<&str>) -> Response<()> {
+        accept_response(&self.key, subprotocol)
     }
 
     /// Chooses among the offered extensions what a server with `config` agrees to
@@ -184,7 +184,7 @@ impl UpgradeOffer {
         extension::server_negotiate(config, self.extensions.as_deref())
     }
 
-    /// Accepts this offer with `protocol`, in one step: negotiates the extensions `config`
+    /// Accepts this offer with `subprotocol`, in one step: negotiates the extensions `config`
     /// enables ([`negotiate`](Self::negotiate)), and returns the `101` response that says so
     /// ([`accept_negotiated`](Self::accept_negotiated)) with the server's [`Connection`]:
     /// [`Role::Server`], `config`, and the agreed extensions.
@@ -201,7 +201,7 @@ impl UpgradeOffer {
     ///
     /// # Panics
     ///
-    /// If `protocol` is not a valid header value, as [`accept`](Self::accept).
+    /// If `subprotocol` is not a valid header value, as [`accept`](Self::accept).
     ///
     /// ```
     /// use wsio_proto::handshake::{encode_response_head, validate_request};
@@ -226,12 +226,12 @@ impl UpgradeOffer {
     /// ```
     pub fn accept_connection(
         &self,
-        protocol: Option<&str>,
+        subprotocol: Option<&str>,
         config: Config,
         leftover: &[u8],
     ) -> Result<(Response<()>, Connection), HandshakeError> {
         let negotiated = self.negotiate(&config)?;
-        let response = self.accept_negotiated(protocol, &negotiated);
+        let response = self.accept_negotiated(subprotocol, &negotiated);
         let connection = start_connection(Role::Server, config, &negotiated, leftover);
         Ok((response, connection))
     }
@@ -263,10 +263,10 @@ impl UpgradeOffer {
     /// ```
     pub fn accept_negotiated(
         &self,
-        protocol: Option<&str>,
+        subprotocol: Option<&str>,
         negotiated: &Negotiated,
     ) -> Response<()> {
-        let mut response = self.accept(protocol);
+        let mut response = self.accept(subprotocol);
         if let Some(answer) = negotiated.response_header() {
             response
                 .headers_mut()
@@ -378,7 +378,7 @@ pub fn validate_request<B>(request: &Request<B>) -> Result<UpgradeOffer, Handsha
     };
     Ok(UpgradeOffer {
         key: String::from_utf8(key.to_vec()).expect("a valid key is base64, hence ASCII"),
-        protocols: list_strings(headers, &SEC_WEBSOCKET_PROTOCOL)?,
+        subprotocols: list_strings(headers, &SEC_WEBSOCKET_PROTOCOL)?,
         extensions: joined(headers, &SEC_WEBSOCKET_EXTENSIONS)?,
         resource,
     })
@@ -394,7 +394,7 @@ pub fn validate_request<B>(request: &Request<B>) -> Result<UpgradeOffer, Handsha
 ///
 /// # Panics
 ///
-/// If `protocol` is not a valid header value. A subprotocol the client offered always is.
+/// If `subprotocol` is not a valid header value. A subprotocol the client offered always is.
 ///
 /// ```
 /// use wsio_proto::handshake::accept_response;
@@ -404,7 +404,7 @@ pub fn validate_request<B>(request: &Request<B>) -> Result<UpgradeOffer, Handsha
 /// assert_eq!(response.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// assert!(!response.headers().contains_key("sec-websocket-protocol"));
 /// ```
-pub fn accept_response(key: &str, protocol: Option<&str>) -> Response<()> {
+pub fn accept_response(key: &str, subprotocol: Option<&str>) -> Response<()> {
     let mut response = Response::new(());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
@@ -412,9 +412,9 @@ pub fn accept_response(key: &str, protocol: Option<&str>) -> Response<()> {
     headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
     let accept = HeaderValue::try_from(accept_key(key)).expect("base64 is a valid header value");
     headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
-    if let Some(protocol) = protocol {
-        let value = HeaderValue::from_str(protocol)
-            .unwrap_or_else(|_| panic!("subprotocol {protocol:?} is not a valid header value"));
+    if let Some(subprotocol) = subprotocol {
+        let value = HeaderValue::from_str(subprotocol)
+            .unwrap_or_else(|_| panic!("subprotocol {subprotocol:?} is not a valid header value"));
         headers.insert(SEC_WEBSOCKET_PROTOCOL, value);
     }
     response
@@ -506,7 +506,7 @@ mod tests {
                     Sec-WebSocket-Version: 13\r\n\r\n";
         let offer = validate(wire).unwrap();
         assert_eq!(offer.key, KEY);
-        assert_eq!(offer.protocols, ["chat", "superchat"]);
+        assert_eq!(offer.subprotocols, ["chat", "superchat"]);
         assert_eq!(offer.extensions, None);
         assert_eq!(offer.resource, "/chat");
         let wire = encode_response_head(&offer.accept(Some("chat")));
@@ -525,7 +525,7 @@ mod tests {
                      Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
                      Sec-WebSocket-Extensions: x-foo\r\n";
         let offer = validate(&valid_request(extra)).unwrap();
-        assert_eq!(offer.protocols, ["a", "b", "c"]);
+        assert_eq!(offer.subprotocols, ["a", "b", "c"]);
         assert_eq!(
             offer.extensions.as_deref(),
             Some("permessage-deflate; client_max_window_bits, x-foo")
@@ -870,7 +870,7 @@ mod tests {
 
     #[test]
     #[should_panic(expected = "not a valid header value")]
-    fn accepting_with_an_invalid_protocol_panics() {
+    fn accepting_with_an_invalid_subprotocol_panics() {
         accept_response(KEY, Some("a\r\nb"));
     }
 
@@ -898,7 +898,7 @@ mod tests {
             let (end, incoming) = found.expect("the whole head was fed");
             prop_assert_eq!(&incoming.leftover[..], &wire[head_len..end]);
             let offer = incoming.validate().unwrap();
-            prop_assert_eq!(offer.protocols, ["a", "b"]);
+            prop_assert_eq!(offer.subprotocols, ["a", "b"]);
         }
 
         #[test]
