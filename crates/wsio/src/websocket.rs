@@ -309,10 +309,12 @@ macro_rules! describing {
             }
 
             /// The transport underneath, for example to ask a
-            /// [`Transport`](crate::Transport) its peer's address. The connection is locked
-            /// while the returned value lives: drop it before the next `.await` on this
-            /// connection.
-            pub fn get_ref(&self) -> impl std::ops::Deref<Target = S> + '_ {
+            /// [`Transport`](crate::Transport) its peer's address:
+            /// `ws.get_ref().peer_addr()`. The connection is locked while the returned value
+            /// lives, so it borrows this handle exclusively (nothing else can be called on
+            /// it meanwhile); drop it before the next `.await` (another half of the same
+            /// connection waits for it).
+            pub fn get_ref(&mut self) -> impl std::ops::Deref<Target = S> + '_ {
                 TransportGuard(self.conn.lock())
             }
 

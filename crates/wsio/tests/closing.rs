@@ -239,7 +239,7 @@ async fn a_close_after_the_peer_reset_the_connection_reports_it() {
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
-            let ws = wsio::accept(stream).await.unwrap();
+            let mut ws = wsio::accept(stream).await.unwrap();
             ws.get_ref().set_zero_linger().unwrap();
             drop(ws);
         });

@@ -308,11 +308,14 @@ impl ReconnectingClient {
     /// [`SendError::InvalidCloseCode`]: wsio_proto::SendError::InvalidCloseCode
     /// [`SendError::ControlPayloadTooLong`]: wsio_proto::SendError::ControlPayloadTooLong
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<Option<Disconnect>> {
-        let open = matches!(self.state(), State::Open | State::Closing);
+        // A connection that ends from now on is the one this closes (or one that opened while
+        // the close was on its way, which the close then ends).
+        let before = self.handle.shared.lock().disconnects;
         self.send_close(code, reason)?;
         self.stopped().await;
-        Ok(open
-            .then(|| self.handle.shared.lock().last_disconnect.clone())
+        let state = self.handle.shared.lock();
+        Ok((state.disconnects != before)
+            .then(|| state.last_disconnect.clone())
             .flatten())
     }
 

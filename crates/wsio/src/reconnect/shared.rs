@@ -60,8 +60,9 @@ pub(super) struct Inner {
     pub(super) attempt: u32,
     /// The handshake response of the last connection that opened.
     pub(super) response: Option<Arc<Response>>,
-    /// How the last connection that opened ended.
+    /// How the last connection that opened ended, and how many have ended so far.
     pub(super) last_disconnect: Option<Disconnect>,
+    pub(super) disconnects: u64,
 }
 
 impl Shared {
@@ -83,6 +84,7 @@ impl Shared {
                 attempt: 0,
                 response: None,
                 last_disconnect: None,
+                disconnects: 0,
             }),
             wake: Notify::new(),
             room: Notify::new(),

@@ -201,7 +201,11 @@ impl Task {
         if !ended.unconfirmed.is_empty() {
             self.emit(Event::Unsent(ended.unconfirmed)).await;
         }
-        self.shared.lock().last_disconnect = Some(ended.disconnect.clone());
+        {
+            let mut state = self.shared.lock();
+            state.last_disconnect = Some(ended.disconnect.clone());
+            state.disconnects += 1;
+        }
         if let Some(error) = ended.disconnect.error.clone() {
             self.emit(Event::Error(error)).await;
         }
