@@ -18,6 +18,10 @@ pub enum Lib {
     Fastwebsockets,
     /// tokio-websockets.
     TokioWebsockets,
+    /// yawc.
+    Yawc,
+    /// sockudo-ws.
+    SockudoWs,
     /// Plain TCP echo without WebSocket framing: the ceiling for streaming.
     Tcp,
     /// The benchmark's own minimal WebSocket echo (unmask, echo every frame of one read in one
@@ -36,6 +40,8 @@ impl Lib {
             Lib::Tungstenite => "tungstenite",
             Lib::Fastwebsockets => "fastwebsockets",
             Lib::TokioWebsockets => "tokio-websockets",
+            Lib::Yawc => "yawc",
+            Lib::SockudoWs => "sockudo-ws",
             Lib::Tcp => "tcp",
             Lib::Raw => "raw",
             Lib::NodeWs => "ws (Node)",
@@ -56,7 +62,9 @@ impl Lib {
     /// server still writes each echo on its own.
     pub fn modes(self) -> &'static [Mode] {
         match self {
-            Lib::Wsio | Lib::Tungstenite | Lib::TokioWebsockets => &[Mode::Plain, Mode::Batched],
+            Lib::Wsio | Lib::Tungstenite | Lib::TokioWebsockets | Lib::Yawc | Lib::SockudoWs => {
+                &[Mode::Plain, Mode::Batched]
+            }
             Lib::Fastwebsockets | Lib::Tcp | Lib::Raw | Lib::NodeWs => &[Mode::Plain],
         }
     }
@@ -83,6 +91,7 @@ impl Mode {
 }
 
 /// An item of a library's stream of messages: the message, or the error that ends the stream.
+/// Most streams yield `Result`s; yawc's yields frames and ends at an error.
 pub trait Received {
     /// The message itself.
     type Message;
@@ -96,6 +105,14 @@ impl<M, E: Into<BoxError>> Received for Result<M, E> {
 
     fn into_message(self) -> Result<M, BoxError> {
         self.map_err(Into::into)
+    }
+}
+
+impl Received for yawc::Frame {
+    type Message = yawc::Frame;
+
+    fn into_message(self) -> Result<yawc::Frame, BoxError> {
+        Ok(self)
     }
 }
 

@@ -247,6 +247,8 @@ enum Client {
     Tungstenite(tokio_tungstenite::WebSocketStream<TcpStream>),
     Fastwebsockets(fastwebsockets::WebSocket<TcpStream>),
     TokioWebsockets(tokio_websockets::WebSocketStream<TcpStream>),
+    Yawc(yawc::WebSocket<TcpStream>),
+    SockudoWs(sockudo_ws::WebSocketStream<TcpStream>),
 }
 
 impl Client {
@@ -272,6 +274,17 @@ impl Client {
                     .connect_on(stream)
                     .await?;
                 Client::TokioWebsockets(ws)
+            }
+            Lib::Yawc => {
+                let stream = open(addr, Upgrade::No).await?;
+                let options = yawc::Options::default().with_utf8();
+                Client::Yawc(yawc::WebSocket::handshake(url.parse()?, stream, options).await?)
+            }
+            Lib::SockudoWs => {
+                use sockudo_ws::{Config, Http1, client::WebSocketClient};
+                let stream = open(addr, Upgrade::No).await?;
+                let client = WebSocketClient::<Http1>::new(Config::default());
+                Client::SockudoWs(client.connect_raw(stream, addr, "/", None).await?.0)
             }
             Lib::Tcp | Lib::Raw | Lib::NodeWs => return Err("no client for this".into()),
         })
@@ -332,6 +345,14 @@ impl Client {
             Client::TokioWebsockets(ws) => {
                 use tokio_websockets::Message;
                 sink_round(ws, || Message::binary(payload.clone()), inflight, mode).await?;
+            }
+            Client::Yawc(ws) => {
+                let message = || yawc::Frame::binary(payload.clone());
+                sink_round(ws, message, inflight, mode).await?;
+            }
+            Client::SockudoWs(ws) => {
+                use sockudo_ws::Message;
+                sink_round(ws, || Message::Binary(payload.clone()), inflight, mode).await?;
             }
         }
         Ok(())

@@ -12,7 +12,8 @@
 //!   per echo, as the libraries' own echo examples do; for wsio, `ws.send(message)`;
 //! - `batched`: each library at its best. Echoes are queued (`feed`) while the next message is
 //!   already decoded, and flushed once none is, as wsio's `echo_server` example does; for
-//!   every library with a `Sink` (wsio, tokio-tungstenite and tokio-websockets). fastwebsockets cannot batch (see [`Lib::modes`]) and refuses this mode;
+//!   every library with a `Sink` (wsio, tokio-tungstenite, tokio-websockets, yawc and
+//!   sockudo-ws). fastwebsockets cannot batch (see [`Lib::modes`]) and refuses this mode;
 //!   tokio-websockets writes queued echoes out before each read, so its batched echo still
 //!   writes each echo on its own.
 
@@ -36,7 +37,7 @@ struct Args {
     /// Where to listen; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: String,
-    /// Accept permessage-deflate (wsio only; the Rust peers do not implement it).
+    /// Accept permessage-deflate (wsio only: the Rust peers here are built without it).
     #[arg(long)]
     deflate: bool,
 }
@@ -66,7 +67,7 @@ async fn serve(args: Args) -> std::io::Result<()> {
     }
     if args.deflate || args.lib == Lib::NodeWs {
         return Err(std::io::Error::other(
-            "only wsio here implements permessage-deflate; run bench/ws_echo.js with node",
+            "only wsio is built here with permessage-deflate; run bench/ws_echo.js with node",
         ));
     }
     let listener = TcpListener::bind(&args.addr).await?;
@@ -88,6 +89,8 @@ async fn serve(args: Args) -> std::io::Result<()> {
                 Lib::Tungstenite => tungstenite(stream, mode).await,
                 Lib::Fastwebsockets => fastwebsockets(stream).await,
                 Lib::TokioWebsockets => tokio_websockets(stream, mode).await,
+                Lib::Yawc => yawc(stream, mode).await,
+                Lib::SockudoWs => sockudo_ws(stream, mode).await,
                 Lib::Tcp => tcp(stream).await,
                 Lib::Raw => raw(stream).await,
                 Lib::Wsio | Lib::NodeWs => unreachable!("served above or refused"),
@@ -221,6 +224,36 @@ async fn tokio_websockets(stream: TcpStream, mode: Mode) -> Result<(), BoxError>
         .config(tokio_websockets::Config::default().frame_size(LIMIT))
         .limits(tokio_websockets::Limits::default().max_payload_len(Some(LIMIT)))
         .accept(stream)
+        .await?;
+    echo_stream(ws, mode, |m| m.is_text() || m.is_binary()).await
+}
+
+/// yawc over the benchmark's own handshake (yawc's server handshake needs a hyper server):
+/// `WebSocket::from_stream` wraps an upgraded stream, as its docs show. Text is checked for
+/// UTF-8, as the other libraries do.
+async fn yawc(mut stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
+    use yawc::{OpCode, Options, Role, WebSocket};
+    let leftover = handshake::server(&mut stream).await?;
+    if !leftover.is_empty() {
+        return Err("frames before the handshake completed".into());
+    }
+    let options = Options::default().with_limits(LIMIT, LIMIT).with_utf8();
+    let ws = WebSocket::from_stream(stream, Role::Server, options)?;
+    echo_stream(ws, mode, |f| {
+        matches!(f.opcode(), OpCode::Text | OpCode::Binary)
+    })
+    .await
+}
+
+/// sockudo-ws: its HTTP/1.1 server's handshake, on the `TcpStream` itself (`accept_raw`).
+async fn sockudo_ws(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
+    use sockudo_ws::{Config, Http1, server::WebSocketServer};
+    let config = Config::builder()
+        .max_message_size(LIMIT)
+        .max_frame_size(LIMIT)
+        .build();
+    let (ws, _) = WebSocketServer::<Http1>::new(config)
+        .accept_raw(stream)
         .await?;
     echo_stream(ws, mode, |m| m.is_text() || m.is_binary()).await
 }

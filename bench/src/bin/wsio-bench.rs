@@ -21,8 +21,8 @@
 //!    minimal echo server: messages/s (plain: each message sent on its own; batched: the 16
 //!    fed and flushed once);
 //! 6. permessage-deflate: 64 connections × 16 in flight × 4 KiB of JSON-like text, compressed
-//!    both ways, wsio against Node's `ws` (none of the Rust peers implements it; needs `node`
-//!    and `scripts/setup-peers.sh`): messages/s.
+//!    both ways, wsio against Node's `ws` (none of the Rust peers here is built with it; needs
+//!    `node` and `scripts/setup-peers.sh`): messages/s.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -54,11 +54,13 @@ struct Args {
 }
 
 /// The libraries compared; wsio first.
-const LIBS: [Lib; 4] = [
+const LIBS: [Lib; 6] = [
     Lib::Wsio,
     Lib::Tungstenite,
     Lib::Fastwebsockets,
     Lib::TokioWebsockets,
+    Lib::Yawc,
+    Lib::SockudoWs,
 ];
 
 /// One column of the table: a library driven in one mode.
