@@ -8,7 +8,7 @@ pub mod frames;
 pub mod handshake;
 
 /// The libraries a server or client can be built on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Lib {
     /// wsio's `Server` and `connect`.
     Wsio,
@@ -18,6 +18,10 @@ pub enum Lib {
     Fastwebsockets,
     /// tokio-websockets.
     TokioWebsockets,
+    /// yawc.
+    Yawc,
+    /// sockudo-ws.
+    SockudoWs,
     /// Plain TCP echo without WebSocket framing: the ceiling for streaming.
     Tcp,
     /// The benchmark's own minimal WebSocket echo (unmask, echo every frame of one read in one
@@ -36,10 +40,79 @@ impl Lib {
             Lib::Tungstenite => "tungstenite",
             Lib::Fastwebsockets => "fastwebsockets",
             Lib::TokioWebsockets => "tokio-websockets",
+            Lib::Yawc => "yawc",
+            Lib::SockudoWs => "sockudo-ws",
             Lib::Tcp => "tcp",
             Lib::Raw => "raw",
             Lib::NodeWs => "ws (Node)",
         }
+    }
+
+    /// The modes this library can be driven in: [`Mode::Plain`] always, and
+    /// [`Mode::Batched`] for a WebSocket library that can queue writes and flush them at once.
+    ///
+    /// fastwebsockets 0.10 cannot batch: `write_frame` writes each frame straight to the
+    /// stream (`write_all`, no write buffer of its own), and `read_frame` is not cancel-safe
+    /// (a read cancelled after it consumed a frame header loses that header), so there is no
+    /// sound way to ask whether another frame is already decoded before flushing. The other
+    /// entries (`tcp`, `raw`, `ws (Node)`) are fixed references, not libraries driven here.
+    ///
+    /// tokio-websockets 0.13 batches what is fed with no read between (the client scenario),
+    /// but its stream writes out the queued frames before every read, so its batched echo
+    /// server still writes each echo on its own.
+    pub fn modes(self) -> &'static [Mode] {
+        match self {
+            Lib::Wsio | Lib::Tungstenite | Lib::TokioWebsockets | Lib::Yawc | Lib::SockudoWs => {
+                &[Mode::Plain, Mode::Batched]
+            }
+            Lib::Fastwebsockets | Lib::Tcp | Lib::Raw | Lib::NodeWs => &[Mode::Plain],
+        }
+    }
+}
+
+/// How a server echoes, or a client sends, through its library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Mode {
+    /// Each message is sent as it comes: one send (a write and a flush) per message.
+    Plain,
+    /// Messages are queued (`feed`) while more are already at hand, and flushed once none is:
+    /// each library at its best.
+    Batched,
+}
+
+impl Mode {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Plain => "plain",
+            Mode::Batched => "batched",
+        }
+    }
+}
+
+/// An item of a library's stream of messages: the message, or the error that ends the stream.
+/// Most streams yield `Result`s; yawc's yields frames and ends at an error.
+pub trait Received {
+    /// The message itself.
+    type Message;
+
+    /// The message, or the error.
+    fn into_message(self) -> Result<Self::Message, BoxError>;
+}
+
+impl<M, E: Into<BoxError>> Received for Result<M, E> {
+    type Message = M;
+
+    fn into_message(self) -> Result<M, BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+impl Received for yawc::Frame {
+    type Message = yawc::Frame;
+
+    fn into_message(self) -> Result<yawc::Frame, BoxError> {
+        Ok(self)
     }
 }
 

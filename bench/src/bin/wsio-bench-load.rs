@@ -9,9 +9,12 @@
 //! payload bytes, 10^6 to the MB). The default client is lean: it writes pre-masked frames,
 //! counts the frames that come back without looking at their payload, and sends a new message
 //! for every echo, so that it costs far less than any server it measures. `--client LIB` runs
-//! that library's client instead (each connection sends `inflight` messages, flushes, and reads
-//! as many echoes), to compare clients against one server. `--idle` opens the connections,
-//! prints `ready N`, and holds them until its standard input ends.
+//! that library's client instead (each connection sends `inflight` messages and reads as many
+//! echoes), to compare clients against one server; `--mode` says how the messages go out:
+//! `plain` (the default) sends each one (a write and a flush per message), `batched` queues
+//! them all (`feed`) and flushes once, for the libraries that can (see `Lib::modes`).
+//! `--idle` opens the connections, prints `ready N`, and holds them until its standard input
+//! ends.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -25,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use wsio_bench::frames::{FrameCounter, client_frame, deflated_client_frame};
-use wsio_bench::{BoxError, Lib, handshake};
+use wsio_bench::{BoxError, Lib, Mode, Received, handshake};
 
 /// A load generator for echo servers.
 #[derive(Parser)]
@@ -36,6 +39,9 @@ struct Args {
     /// The client library; the default is the generator's own lean client.
     #[arg(long, value_enum)]
     client: Option<Lib>,
+    /// How the client (`--client`) sends: one send per message, or all fed and flushed once.
+    #[arg(long, value_enum, default_value_t = Mode::Plain)]
+    mode: Mode,
     /// How many connections.
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -81,6 +87,11 @@ fn main() -> Result<(), BoxError> {
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
+    if let Some(lib) = args.client
+        && !lib.modes().contains(&args.mode)
+    {
+        return Err(format!("{} has no {} mode", lib.name(), args.mode.name()).into());
+    }
     if args.idle {
         return hold_idle(&args).await;
     }
@@ -104,7 +115,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
             }
             Some(lib) => {
                 let client = Client::connect(lib, &args.addr).await?;
-                tokio::spawn(client.run(payload.clone(), args.inflight, counter.clone()))
+                let (payload, mode) = (payload.clone(), args.mode);
+                tokio::spawn(client.run(payload, args.inflight, mode, counter.clone()))
             }
         };
         tasks.push(task);
@@ -235,6 +247,8 @@ enum Client {
     Tungstenite(tokio_tungstenite::WebSocketStream<TcpStream>),
     Fastwebsockets(fastwebsockets::WebSocket<TcpStream>),
     TokioWebsockets(tokio_websockets::WebSocketStream<TcpStream>),
+    Yawc(yawc::WebSocket<TcpStream>),
+    SockudoWs(sockudo_ws::WebSocketStream<TcpStream>),
 }
 
 impl Client {
@@ -261,37 +275,65 @@ impl Client {
                     .await?;
                 Client::TokioWebsockets(ws)
             }
+            Lib::Yawc => {
+                let stream = open(addr, Upgrade::No).await?;
+                let options = yawc::Options::default().with_utf8();
+                Client::Yawc(yawc::WebSocket::handshake(url.parse()?, stream, options).await?)
+            }
+            Lib::SockudoWs => {
+                use sockudo_ws::{Config, Http1, client::WebSocketClient};
+                let stream = open(addr, Upgrade::No).await?;
+                let client = WebSocketClient::<Http1>::new(Config::default());
+                Client::SockudoWs(client.connect_raw(stream, addr, "/", None).await?.0)
+            }
             Lib::Tcp | Lib::Raw | Lib::NodeWs => return Err("no client for this".into()),
         })
     }
 
-    /// Sends `inflight` messages, flushes once, reads as many echoes; again and again.
+    /// Sends `inflight` messages as `mode` says, reads as many echoes; again and again.
     async fn run(
         mut self,
         payload: Bytes,
         inflight: usize,
+        mode: Mode,
         counter: Counter,
     ) -> Result<(), String> {
         loop {
-            self.round(&payload, inflight)
+            self.round(&payload, inflight, mode)
                 .await
                 .map_err(|e| e.to_string())?;
             counter.fetch_add(inflight as u64, Ordering::Relaxed);
         }
     }
 
-    async fn round(&mut self, payload: &Bytes, inflight: usize) -> Result<(), BoxError> {
+    async fn round(
+        &mut self,
+        payload: &Bytes,
+        inflight: usize,
+        mode: Mode,
+    ) -> Result<(), BoxError> {
         match self {
             Client::Wsio(ws) => {
-                sink_round(ws, || wsio::Message::Binary(payload.clone()), inflight).await?;
+                let message = || wsio::Message::Binary(payload.clone());
+                if mode == Mode::Plain {
+                    // wsio's own `send`, which waits until the message is written.
+                    for _ in 0..inflight {
+                        ws.send(message()).await?;
+                    }
+                    for _ in 0..inflight {
+                        ws.next().await.ok_or("ended")??;
+                    }
+                } else {
+                    sink_round(ws, message, inflight, mode).await?;
+                }
             }
             Client::Tungstenite(ws) => {
                 use tokio_tungstenite::tungstenite::Message;
-                sink_round(ws, || Message::Binary(payload.clone()), inflight).await?;
+                sink_round(ws, || Message::Binary(payload.clone()), inflight, mode).await?;
             }
             Client::Fastwebsockets(ws) => {
                 use fastwebsockets::{Frame, Payload};
-                // Its writes go straight to the stream: there is nothing to batch.
+                // Plain only: its writes go straight to the stream (see `Lib::modes`).
                 for _ in 0..inflight {
                     ws.write_frame(Frame::binary(Payload::Borrowed(payload)))
                         .await?;
@@ -302,30 +344,46 @@ impl Client {
             }
             Client::TokioWebsockets(ws) => {
                 use tokio_websockets::Message;
-                sink_round(ws, || Message::binary(payload.clone()), inflight).await?;
+                sink_round(ws, || Message::binary(payload.clone()), inflight, mode).await?;
+            }
+            Client::Yawc(ws) => {
+                let message = || yawc::Frame::binary(payload.clone());
+                sink_round(ws, message, inflight, mode).await?;
+            }
+            Client::SockudoWs(ws) => {
+                use sockudo_ws::Message;
+                sink_round(ws, || Message::Binary(payload.clone()), inflight, mode).await?;
             }
         }
         Ok(())
     }
 }
 
-/// One round through a library's `Sink` + `Stream`: queue `inflight` messages, flush once, and
-/// read as many echoes.
-async fn sink_round<W, M, T, E>(
+/// One round through a library's `Sink` + `Stream`: send `inflight` messages (plain: each
+/// with its own flush; batched: all fed, then one flush), and read as many echoes.
+async fn sink_round<W, M, E>(
     ws: &mut W,
     message: impl Fn() -> M,
     inflight: usize,
+    mode: Mode,
 ) -> Result<(), BoxError>
 where
-    W: futures_util::Sink<M, Error = E> + futures_util::Stream<Item = Result<T, E>> + Unpin,
+    W: futures_util::Sink<M, Error = E> + futures_util::Stream + Unpin,
+    W::Item: Received,
     E: Into<BoxError>,
 {
     for _ in 0..inflight {
-        ws.feed(message()).await.map_err(Into::into)?;
+        match mode {
+            Mode::Plain => ws.send(message()).await,
+            Mode::Batched => ws.feed(message()).await,
+        }
+        .map_err(Into::into)?;
     }
-    ws.flush().await.map_err(Into::into)?;
+    if mode == Mode::Batched {
+        ws.flush().await.map_err(Into::into)?;
+    }
     for _ in 0..inflight {
-        ws.next().await.ok_or("ended")?.map_err(Into::into)?;
+        ws.next().await.ok_or("ended")?.into_message()?;
     }
     Ok(())
 }

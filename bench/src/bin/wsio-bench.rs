@@ -6,17 +6,23 @@
 //! ```
 //!
 //! Servers run pinned to CPU 0 and the load generator to CPU 1 (through `taskset`, when it is
-//! there). Scenarios:
+//! there). Every library runs in each mode it has (see `Lib::modes`): `plain`, one send per
+//! message, in a column named after the library (`tungstenite`); and `batched`, messages fed
+//! while more are at hand and flushed once none is, in a column with `+batch`
+//! (`tungstenite+batch`). fastwebsockets cannot batch and has only its plain column. Each
+//! ratio is to the best peer at its best: the best figure over every library but wsio (and
+//! the TCP ceiling), in either mode. Scenarios:
 //!
 //! 1. 64 connections, 16 messages of 32 bytes in flight each: messages/s;
 //! 2. the same with 16 KiB messages: messages/s;
 //! 3. one connection streaming 1 MiB binary messages (4 in flight): MB/s, beside plain TCP;
 //! 4. server memory per idle connection, 5,000 connections open: KiB (VmRSS after minus before);
 //! 5. each library's client, 64 connections of 16 × 32 bytes, against the benchmark's own
-//!    minimal echo server: messages/s;
+//!    minimal echo server: messages/s (plain: each message sent on its own; batched: the 16
+//!    fed and flushed once);
 //! 6. permessage-deflate: 64 connections × 16 in flight × 4 KiB of JSON-like text, compressed
-//!    both ways, wsio against Node's `ws` (none of the Rust peers implements it; needs `node`
-//!    and `scripts/setup-peers.sh`): messages/s.
+//!    both ways, wsio against Node's `ws` (none of the Rust peers here is built with it; needs
+//!    `node` and `scripts/setup-peers.sh`): messages/s.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -25,7 +31,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use clap::Parser;
-use wsio_bench::Lib;
+use wsio_bench::{Lib, Mode};
 
 /// Runs the benchmark scenarios and prints the comparison table.
 #[derive(Parser)]
@@ -33,7 +39,7 @@ struct Args {
     /// Rounds; each figure is the median over them.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Seconds each throughput run measures.
+    /// Seconds each throughput run measures (after the generator's half-second warm-up).
     #[arg(long, default_value_t = 3.0)]
     duration: f64,
     /// Only these scenarios (1-6), comma-separated.
@@ -48,12 +54,44 @@ struct Args {
 }
 
 /// The libraries compared; wsio first.
-const LIBS: [Lib; 4] = [
+const LIBS: [Lib; 6] = [
     Lib::Wsio,
     Lib::Tungstenite,
     Lib::Fastwebsockets,
     Lib::TokioWebsockets,
+    Lib::Yawc,
+    Lib::SockudoWs,
 ];
+
+/// One column of the table: a library driven in one mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    lib: Lib,
+    mode: Mode,
+}
+
+impl Entry {
+    /// The column's name: the library's, with `+batch` for the batched mode.
+    fn label(self) -> String {
+        match self.mode {
+            Mode::Plain => self.lib.name().to_string(),
+            Mode::Batched => format!("{}+batch", self.lib.name()),
+        }
+    }
+
+    /// Whether this is one of the peers wsio is compared with: not wsio, and not the TCP
+    /// ceiling.
+    fn is_peer(self) -> bool {
+        !matches!(self.lib, Lib::Wsio | Lib::Tcp)
+    }
+}
+
+/// Every library of `libs` in every mode it has, in that order.
+fn entries(libs: &[Lib]) -> Vec<Entry> {
+    libs.iter()
+        .flat_map(|&lib| lib.modes().iter().map(move |&mode| Entry { lib, mode }))
+        .collect()
+}
 
 /// One scenario: what it measures and how.
 struct Scenario {
@@ -63,8 +101,11 @@ struct Scenario {
     /// Lower figures are better (memory).
     lower_is_better: bool,
     /// The entries compared: servers, or clients for scenario 5.
-    entries: Vec<Lib>,
+    entries: Vec<Entry>,
 }
+
+/// Each scenario's figures for each entry, one a round.
+type Figures = BTreeMap<(u32, Entry), Vec<f64>>;
 
 struct Runner {
     args: Args,
@@ -94,42 +135,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             title: "64 conns × 16 in flight × 32 B",
             unit: "msg/s",
             lower_is_better: false,
-            entries: LIBS.to_vec(),
+            entries: entries(&LIBS),
         },
         Scenario {
             number: 2,
             title: "64 conns × 16 in flight × 16 KiB",
             unit: "msg/s",
             lower_is_better: false,
-            entries: LIBS.to_vec(),
+            entries: entries(&LIBS),
         },
         Scenario {
             number: 3,
             title: "1 conn streaming 1 MiB messages",
             unit: "MB/s",
             lower_is_better: false,
-            entries: [LIBS.as_slice(), &[Lib::Tcp]].concat(),
+            entries: entries(&[LIBS.as_slice(), &[Lib::Tcp]].concat()),
         },
         Scenario {
             number: 4,
             title: "server RSS per idle conn (5,000)",
             unit: "KiB",
             lower_is_better: true,
-            entries: LIBS.to_vec(),
+            entries: entries(&LIBS),
         },
         Scenario {
             number: 5,
             title: "clients, 64 × 16 × 32 B vs one server",
             unit: "msg/s",
             lower_is_better: false,
-            entries: LIBS.to_vec(),
+            entries: entries(&LIBS),
         },
         Scenario {
             number: 6,
             title: "deflate, 64 × 16 × 4 KiB JSON",
             unit: "msg/s",
             lower_is_better: false,
-            entries: vec![Lib::Wsio, Lib::NodeWs],
+            entries: entries(&[Lib::Wsio, Lib::NodeWs]),
         },
     ]
     .into_iter()
@@ -143,24 +184,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .collect();
 
-    let mut figures: BTreeMap<(u32, &'static str), Vec<f64>> = BTreeMap::new();
+    let mut figures: Figures = BTreeMap::new();
     for round in 0..runner.args.rounds {
         for scenario in &scenarios {
             // Interleaved: each round starts with a different entry.
             let n = scenario.entries.len();
             for i in 0..n {
-                let lib = scenario.entries[(i + round) % n];
-                let figure = runner.measure(scenario.number, lib)?;
+                let entry = scenario.entries[(i + round) % n];
+                let figure = runner.measure(scenario.number, entry)?;
                 eprintln!(
-                    "round {} scenario {} {:<16} {:>12.1} {}",
+                    "round {} scenario {} {:<22} {:>12.1} {}",
                     round + 1,
                     scenario.number,
-                    lib.name(),
+                    entry.label(),
                     figure,
                     scenario.unit
                 );
                 figures
-                    .entry((scenario.number, lib.name()))
+                    .entry((scenario.number, entry))
                     .or_default()
                     .push(figure);
             }
@@ -186,7 +227,7 @@ impl Runner {
     /// Starts a server, with permessage-deflate if `deflate`; returns it and its address.
     fn server(
         &self,
-        lib: Lib,
+        Entry { lib, mode }: Entry,
         deflate: bool,
     ) -> Result<(Child, String), Box<dyn std::error::Error>> {
         let mut command = match lib {
@@ -200,7 +241,7 @@ impl Runner {
             }
             _ => {
                 let mut command = self.command(0, self.bin.join("wsio-bench-server"));
-                command.args(["--lib", lib.name()]);
+                command.args(["--lib", lib.name(), "--mode", mode.name()]);
                 if deflate {
                     command.arg("--deflate");
                 }
@@ -236,9 +277,17 @@ impl Runner {
         }
     }
 
-    fn measure(&self, scenario: u32, lib: Lib) -> Result<f64, Box<dyn std::error::Error>> {
-        let server_lib = if scenario == 5 { Lib::Raw } else { lib };
-        let (mut server, addr) = self.server(server_lib, scenario == 6)?;
+    fn measure(&self, scenario: u32, entry: Entry) -> Result<f64, Box<dyn std::error::Error>> {
+        let Entry { lib, mode } = entry;
+        let server = if scenario == 5 {
+            Entry {
+                lib: Lib::Raw,
+                mode: Mode::Plain,
+            }
+        } else {
+            entry
+        };
+        let (mut server, addr) = self.server(server, scenario == 6)?;
         let result = match scenario {
             1 => self.load(&addr, &["--size", "32"]).map(|(msgs, _)| msgs),
             2 => self.load(&addr, &["--size", "16384"]).map(|(msgs, _)| msgs),
@@ -251,7 +300,17 @@ impl Runner {
             }
             4 => self.idle_memory(&server, &addr),
             5 => self
-                .load(&addr, &["--size", "32", "--client", lib.name()])
+                .load(
+                    &addr,
+                    &[
+                        "--size",
+                        "32",
+                        "--client",
+                        lib.name(),
+                        "--mode",
+                        mode.name(),
+                    ],
+                )
                 .map(|(msgs, _)| msgs),
             6 => self
                 .load(&addr, &["--size", "4096", "--deflate"])
@@ -341,43 +400,47 @@ fn format_figure(value: f64) -> String {
     }
 }
 
-fn print_table(scenarios: &[Scenario], figures: &BTreeMap<(u32, &'static str), Vec<f64>>) {
-    let columns = [
-        Lib::Wsio,
-        Lib::Tungstenite,
-        Lib::Fastwebsockets,
-        Lib::TokioWebsockets,
-        Lib::Tcp,
-        Lib::NodeWs,
-    ];
-    let names: Vec<&str> = columns.iter().map(|lib| lib.name()).collect();
+/// The best of the peers' figures: the highest, or the lowest where lower is better.
+fn best(figures: impl Iterator<Item = f64>, lower_is_better: bool) -> f64 {
+    if lower_is_better {
+        figures.fold(f64::INFINITY, f64::min)
+    } else {
+        figures.fold(0.0, f64::max)
+    }
+}
+
+fn print_table(scenarios: &[Scenario], figures: &Figures) {
+    // Every entry of any scenario, in the order they first appear.
+    let mut columns: Vec<Entry> = Vec::new();
+    for entry in scenarios.iter().flat_map(|s| &s.entries) {
+        if !columns.contains(entry) {
+            columns.push(*entry);
+        }
+    }
+    let names: Vec<String> = columns.iter().map(|entry| entry.label()).collect();
     println!("| scenario | unit | {} |", names.join(" | "));
     println!("| --- | --- |{}", " --- |".repeat(columns.len()));
     for scenario in scenarios {
-        let medians: Vec<(Lib, f64)> = scenario
+        let medians: Vec<(Entry, f64)> = scenario
             .entries
             .iter()
-            .filter_map(|&lib| Some((lib, median(figures.get(&(scenario.number, lib.name()))?))))
+            .filter_map(|&entry| Some((entry, median(figures.get(&(scenario.number, entry))?))))
             .collect();
-        // The best peer: not wsio, and not the TCP ceiling.
+        // The best peer at its best: over every peer and mode.
         let peers = medians
             .iter()
-            .filter(|(lib, _)| !matches!(lib, Lib::Wsio | Lib::Tcp))
+            .filter(|(entry, _)| entry.is_peer())
             .map(|&(_, v)| v);
-        let best = if scenario.lower_is_better {
-            peers.fold(f64::INFINITY, f64::min)
-        } else {
-            peers.fold(0.0, f64::max)
-        };
-        let cell = |lib: Lib| {
+        let best = best(peers, scenario.lower_is_better);
+        let cell = |entry: Entry| {
             medians
                 .iter()
-                .find(|(l, _)| *l == lib)
+                .find(|(e, _)| *e == entry)
                 .map_or("–".to_string(), |&(_, v)| {
                     format!("{} ({:.2}×)", format_figure(v), v / best)
                 })
         };
-        let cells: Vec<String> = columns.iter().map(|&lib| cell(lib)).collect();
+        let cells: Vec<String> = columns.iter().map(|&entry| cell(entry)).collect();
         println!(
             "| {}. {} | {} | {} |",
             scenario.number,
@@ -388,40 +451,51 @@ fn print_table(scenarios: &[Scenario], figures: &BTreeMap<(u32, &'static str), V
     }
     println!();
     println!(
-        "Each figure is a median; in brackets its ratio to the best peer (for KiB, lower is better)."
+        "Each figure is a median; in brackets its ratio to the best peer at its best, over every \
+         peer and mode (for KiB, lower is better)."
     );
     println!();
     // The load of a shared machine can change between rounds: the ratio within each round
     // shows how far the medians can be trusted.
     for scenario in scenarios {
-        let rounds = |lib: Lib| figures.get(&(scenario.number, lib.name()));
-        let Some(wsio) = rounds(Lib::Wsio) else {
-            continue;
-        };
-        let ratios: Vec<String> = (0..wsio.len())
-            .map(|round| {
-                let peers = scenario
-                    .entries
-                    .iter()
-                    .filter(|lib| !matches!(lib, Lib::Wsio | Lib::Tcp))
-                    .filter_map(|&lib| rounds(lib)?.get(round).copied());
-                let best = if scenario.lower_is_better {
-                    peers.fold(f64::INFINITY, f64::min)
-                } else {
-                    peers.fold(0.0, f64::max)
-                };
-                let tcp = rounds(Lib::Tcp)
-                    .and_then(|tcp| tcp.get(round))
-                    .map_or(String::new(), |tcp| {
-                        format!(", {:.0}% of tcp", 100.0 * wsio[round] / tcp)
-                    });
-                format!("{:.2}×{tcp}", wsio[round] / best)
-            })
-            .collect();
-        println!(
-            "- scenario {}, wsio ÷ best peer in each round: {}",
-            scenario.number,
-            ratios.join("; ")
-        );
+        let rounds = |entry: &Entry| figures.get(&(scenario.number, *entry));
+        let tcp = scenario
+            .entries
+            .iter()
+            .find(|entry| entry.lib == Lib::Tcp)
+            .and_then(rounds);
+        for wsio in scenario
+            .entries
+            .iter()
+            .filter(|entry| entry.lib == Lib::Wsio)
+        {
+            let Some(wsio_rounds) = rounds(wsio) else {
+                continue;
+            };
+            let ratios: Vec<String> = wsio_rounds
+                .iter()
+                .enumerate()
+                .map(|(round, &figure)| {
+                    let peers = scenario
+                        .entries
+                        .iter()
+                        .filter(|entry| entry.is_peer())
+                        .filter_map(|entry| rounds(entry)?.get(round).copied());
+                    let best = best(peers, scenario.lower_is_better);
+                    let tcp = tcp
+                        .and_then(|tcp| tcp.get(round))
+                        .map_or(String::new(), |tcp| {
+                            format!(", {:.0}% of tcp", 100.0 * figure / tcp)
+                        });
+                    format!("{:.2}×{tcp}", figure / best)
+                })
+                .collect();
+            println!(
+                "- scenario {}, {} ÷ best peer in each round: {}",
+                scenario.number,
+                wsio.label(),
+                ratios.join("; ")
+            );
+        }
     }
 }
