@@ -40,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
             .expect("a valid request")
             .config(config);
         if offers_protocols {
-            handshake = handshake.subprotocols(PROTOCOLS).expect("valid subprotocols");
+            handshake = handshake
+                .subprotocols(PROTOCOLS)
+                .expect("valid subprotocols");
         }
         handshake
     };
