@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use tokio::sync::broadcast::{self, error::RecvError};
-use wsio::{CloseCode, Message, ServerRequest, Transport, Utf8Bytes, WebSocket};
+use wsio::{CloseCode, Message, PreparedMessage, ServerRequest, Transport, WebSocket};
 
 use crate::output;
 
@@ -21,9 +21,10 @@ const MAX_LINE: usize = 4096;
 /// The longest nickname, in characters.
 const MAX_NICK: usize = 32;
 
-/// One chat room, shared by its members' connections.
+/// One chat room, shared by its members' connections. Each line is prepared once
+/// ([`PreparedMessage`]) and the same frames go to every member that can share them.
 pub(crate) struct Room {
-    lines: broadcast::Sender<Utf8Bytes>,
+    lines: broadcast::Sender<PreparedMessage>,
     guests: AtomicU64,
 }
 
@@ -37,7 +38,7 @@ impl Room {
 
     fn say(&self, line: String) {
         // No receiver means nobody is in the room: nobody to tell.
-        let _ = self.lines.send(Utf8Bytes::from(line));
+        let _ = self.lines.send(PreparedMessage::text(line));
     }
 
     /// Serves one member until its connection ends.
@@ -60,7 +61,7 @@ impl Room {
                 biased;
                 line = lines.recv(), if !closing => match line {
                     // A failed send ends the connection, which the reader sees.
-                    Ok(line) => { let _ = write.send_text(line).await; }
+                    Ok(line) => { let _ = write.send_prepared(&line).await; }
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(?peer, %nick, missed, "chat member too slow; closing it");
                         closing = true;
@@ -160,8 +161,14 @@ mod tests {
             room.said(&mut nick, &"x".repeat(MAX_LINE + 1)),
             Said::TooLong
         ));
-        assert_eq!(lines.try_recv().unwrap(), "guest-1: hello");
-        assert_eq!(lines.try_recv().unwrap(), "* guest-1 is now ana");
+        assert_eq!(
+            lines.try_recv().unwrap().message(),
+            Message::text("guest-1: hello")
+        );
+        assert_eq!(
+            lines.try_recv().unwrap().message(),
+            Message::text("* guest-1 is now ana")
+        );
         assert!(lines.try_recv().is_err());
     }
 }

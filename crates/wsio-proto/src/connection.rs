@@ -14,6 +14,7 @@ use crate::extension::{Extension, Negotiated};
 use crate::frame::{Decoded, Frame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 use crate::mask::{MaskGenerator, apply_mask};
 use crate::message::Message;
+use crate::prepared::PreparedMessage;
 use crate::role::Role;
 use crate::transmit::Transmit;
 use crate::utf8::{Utf8Bytes, Utf8Validator};
@@ -505,6 +506,35 @@ impl Connection {
             Message::Binary(data) => self.send_data(OpCode::Binary, data, false),
             other => self.send(now, other),
         }
+    }
+
+    /// Sends a [`PreparedMessage`]: a text or binary message encoded once for many
+    /// connections. A server-side connection without extensions, or whose permessage-deflate
+    /// resets its compressor after each message, queues the prepared frames themselves
+    /// (shared, not copied, when large); otherwise the message is sent as
+    /// [`send_text`](Self::send_text) or [`send_binary`](Self::send_binary) would send it.
+    /// Either way the peer receives the same message.
+    pub fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), SendError> {
+        let opcode = if prepared.is_text() {
+            OpCode::Text
+        } else {
+            OpCode::Binary
+        };
+        let shares = self.role == Role::Server
+            && self
+                .extension
+                .as_deref()
+                .is_none_or(|extension| extension.encoding_key().is_some());
+        if !shares {
+            return self.send_data(opcode, prepared.payload().clone(), true);
+        }
+        self.check_open()?;
+        if self.sending_fragments {
+            return Err(SendError::FragmentedMessageInProgress);
+        }
+        let frames = prepared.frames(self.config.max_frame_size, self.extension.as_deref());
+        self.output.push_encoded(&frames);
+        Ok(())
     }
 
     /// Sends a ping with a payload of at most 125 bytes.

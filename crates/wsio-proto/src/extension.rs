@@ -149,11 +149,33 @@ pub(crate) trait Extension: fmt::Debug + Send {
     /// RSV bit (for example a message below a size threshold).
     fn encode(&mut self, payload: &[u8]) -> Option<Bytes>;
 
+    /// When this end transforms each outgoing message on its own, independently of the
+    /// messages before it: what determines the result. Extensions with equal keys give equal
+    /// bytes for equal payloads, so one encoding can go to all of them (a
+    /// [`PreparedMessage`](crate::PreparedMessage)). `None` when a message's encoding depends
+    /// on the connection's history (permessage-deflate with context takeover).
+    fn encoding_key(&self) -> Option<EncodingKey>;
+
+    /// Transforms a payload as [`encode`](Self::encode) would, without using or changing this
+    /// connection's state. Only meaningful when [`encoding_key`](Self::encoding_key) is
+    /// `Some`.
+    fn encode_detached(&self, payload: &[u8]) -> Option<Bytes>;
+
     /// Transforms one frame of an incoming message that has the RSV bit; `fin` says it is the
     /// message's last frame. The result may hold at most `limit` bytes; more is
     /// [`LimitExceeded::MessageTooLarge`](crate::LimitExceeded::MessageTooLarge), reported
     /// before more than `limit + 1` bytes are held.
     fn decode(&mut self, payload: &[u8], fin: bool, limit: usize) -> Result<Bytes, DecodeError>;
+}
+
+/// What decides how an extension transforms a message on its own (see
+/// [`Extension::encoding_key`]): for permessage-deflate, the compression level, the window and
+/// the size threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EncodingKey {
+    pub(crate) level: u32,
+    pub(crate) window_bits: u8,
+    pub(crate) threshold: usize,
 }
 
 /// Why an extension could not decode a frame.

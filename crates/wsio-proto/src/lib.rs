@@ -36,6 +36,7 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+pub mod prepared;
 mod random;
 pub mod role;
 pub mod transmit;
@@ -61,6 +62,7 @@ pub use handshake::{
 };
 pub use mask::{apply_mask, random_mask};
 pub use message::Message;
+pub use prepared::PreparedMessage;
 pub use role::Role;
 pub use transmit::Transmit;
 pub use url::{Credentials, UrlError, WsUrl, parse_url};

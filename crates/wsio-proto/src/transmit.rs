@@ -53,6 +53,23 @@ impl Transmit {
             self.tail.extend_from_slice(payload);
         }
     }
+
+    /// Appends frames already encoded (headers and payloads, unmasked), shared rather than
+    /// copied when they are large.
+    pub(crate) fn push_encoded(&mut self, frames: &Bytes) {
+        self.len += frames.len();
+        if frames.len() >= SHARE_THRESHOLD {
+            if !self.tail.is_empty() {
+                self.chunks.push_back(self.tail.split().freeze());
+            }
+            self.chunks.push_back(frames.clone());
+        } else {
+            if self.tail.capacity() == 0 {
+                self.tail.reserve(FIRST_CAPACITY);
+            }
+            self.tail.extend_from_slice(frames);
+        }
+    }
 }
 
 impl Buf for Transmit {

@@ -58,8 +58,8 @@ pub use websocket::{FrameReadHalf, FrameSocket, ReadHalf, WebSocket, WriteHalf};
 pub use wsio_proto::deflate::{DeflateConfig, DeflateParams};
 pub use wsio_proto::{
     BuildError, CloseCode, CloseFrame, CloseInfo, ConnectionError, Frame, HandshakeError,
-    LimitExceeded, Message, Negotiated, OpCode, ProtocolError, Role, SendError, UrlError,
-    Utf8Bytes,
+    LimitExceeded, Message, Negotiated, OpCode, PreparedMessage, ProtocolError, Role, SendError,
+    UrlError, Utf8Bytes,
 };
 
 /// The protocol core, [`wsio_proto`], whole: what this crate builds on, for frame-level and

@@ -369,6 +369,24 @@ macro_rules! sending {
                 self.send(Message::Pong(payload.into())).await
             }
 
+            /// Sends a [`PreparedMessage`](crate::PreparedMessage), a message encoded once for
+            /// many connections, and waits until it is written. Where this connection can
+            /// (a server's, without permessage-deflate or with the server's compressor reset
+            /// after each message) it writes the prepared frames themselves; otherwise it
+            /// sends the message as [`send`](Self::send) would.
+            pub async fn send_prepared(&mut self, prepared: &crate::PreparedMessage) -> Result<()> {
+                self.conn.feed_prepared(prepared).await?;
+                self.conn.flush().await
+            }
+
+            /// Queues a [`PreparedMessage`](crate::PreparedMessage) as
+            /// [`send_prepared`](Self::send_prepared) does, waiting only while the write
+            /// buffer is full, not for the write: like `SinkExt::feed`, so that a fan-out can
+            /// queue many messages and write them with one `flush` (`SinkExt::flush`).
+            pub async fn feed_prepared(&mut self, prepared: &crate::PreparedMessage) -> Result<()> {
+                self.conn.feed_prepared(prepared).await
+            }
+
             /// Sends one frame as given (fin, RSV bits, opcode, payload) and waits until it is
             /// written. See [`wsio_proto::Connection::send_frame`] for what is checked.
             pub async fn send_frame(&mut self, frame: Frame) -> Result<()> {
@@ -579,6 +597,15 @@ where
     async fn send(&mut self, message: Message, compress: bool) -> Result<()> {
         std::future::poll_fn(|cx| self.with(|inner| inner.poll_ready(cx))).await?;
         self.with(|inner| inner.start_send(message, compress))?;
+        std::future::poll_fn(|cx| self.with(|inner| inner.poll_flush(cx))).await
+    }
+
+    async fn feed_prepared(&mut self, prepared: &crate::PreparedMessage) -> Result<()> {
+        std::future::poll_fn(|cx| self.with(|inner| inner.poll_ready(cx))).await?;
+        self.with(|inner| inner.driver.send_prepared(prepared))
+    }
+
+    async fn flush(&mut self) -> Result<()> {
         std::future::poll_fn(|cx| self.with(|inner| inner.poll_flush(cx))).await
     }
 

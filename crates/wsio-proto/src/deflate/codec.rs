@@ -4,7 +4,7 @@ use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use super::{DeflateConfig, DeflateParams};
-use crate::extension::{DecodeError, Extension};
+use crate::extension::{DecodeError, EncodingKey, Extension};
 use crate::role::Role;
 
 /// What a sync flush ends with; removed from each sent message and put back before inflating
@@ -73,39 +73,23 @@ impl Deflate {
     }
 }
 
-impl Extension for Deflate {
-    fn encode(&mut self, payload: &[u8]) -> Option<Bytes> {
-        if payload.len() < self.threshold {
-            return None;
-        }
-        if payload.is_empty() {
-            // One empty block with no compression (section 7.2.3.6), without touching the
-            // compressor, which would have nothing to flush.
-            return Some(Bytes::from_static(&[0x00]));
-        }
-        let (level, bits) = (self.level, self.compress_bits);
-        let compressor = self
-            .compressor
-            .get_or_insert_with(|| Compress::new_with_window_bits(level, false, bits));
+impl Deflate {
+    /// Compresses `payload` as one message with `compressor` (a sync flush, without its
+    /// trailer); `None` if the compressor failed.
+    fn compress(compressor: &mut Compress, payload: &[u8]) -> Option<Bytes> {
         let mut out = Vec::with_capacity(payload.len() / 2 + 64);
         let mut input = payload;
-        let result = loop {
+        loop {
             let before = compressor.total_in();
-            if let Err(error) = compressor.compress_vec(input, &mut out, FlushCompress::Sync) {
-                break Err(error);
-            }
+            compressor
+                .compress_vec(input, &mut out, FlushCompress::Sync)
+                .ok()?;
             input = &input[(compressor.total_in() - before) as usize..];
             // The flush is complete once all input is taken and the output has room left.
             if input.is_empty() && out.len() < out.capacity() {
-                break Ok(());
+                break;
             }
             out.reserve(out.capacity().max(MIN_GROWTH));
-        };
-        if result.is_err() {
-            // Cannot happen with a valid compressor; send this message as it is and start
-            // afresh for the next, which the peer can inflate either way.
-            self.compressor = None;
-            return None;
         }
         debug_assert!(
             out.ends_with(&TRAILER),
@@ -114,10 +98,57 @@ impl Extension for Deflate {
         if out.ends_with(&TRAILER) {
             out.truncate(out.len() - TRAILER.len());
         }
-        if self.compress_reset {
+        Some(out.into())
+    }
+
+    /// What `encode` sends for a payload below the threshold or empty, before compressing:
+    /// `Some(None)` for "unchanged", `Some(Some(block))` for the empty block, `None` to go on.
+    fn without_compressing(&self, payload: &[u8]) -> Option<Option<Bytes>> {
+        if payload.len() < self.threshold {
+            return Some(None);
+        }
+        if payload.is_empty() {
+            // One empty block with no compression (section 7.2.3.6), without touching the
+            // compressor, which would have nothing to flush.
+            return Some(Some(Bytes::from_static(&[0x00])));
+        }
+        None
+    }
+}
+
+impl Extension for Deflate {
+    fn encode(&mut self, payload: &[u8]) -> Option<Bytes> {
+        if let Some(early) = self.without_compressing(payload) {
+            return early;
+        }
+        let (level, bits) = (self.level, self.compress_bits);
+        let compressor = self
+            .compressor
+            .get_or_insert_with(|| Compress::new_with_window_bits(level, false, bits));
+        let out = Self::compress(compressor, payload);
+        if out.is_none() || self.compress_reset {
+            // A failure cannot happen with a valid compressor; that message goes out as it is
+            // and the next starts afresh, which the peer can inflate either way.
             self.compressor = None;
         }
-        Some(out.into())
+        out
+    }
+
+    fn encoding_key(&self) -> Option<EncodingKey> {
+        // With context takeover, a message's bytes depend on every message before it.
+        self.compress_reset.then(|| EncodingKey {
+            level: self.level.level(),
+            window_bits: self.compress_bits,
+            threshold: self.threshold,
+        })
+    }
+
+    fn encode_detached(&self, payload: &[u8]) -> Option<Bytes> {
+        if let Some(early) = self.without_compressing(payload) {
+            return early;
+        }
+        let mut compressor = Compress::new_with_window_bits(self.level, false, self.compress_bits);
+        Self::compress(&mut compressor, payload)
     }
 
     fn decode(&mut self, payload: &[u8], fin: bool, limit: usize) -> Result<Bytes, DecodeError> {

@@ -177,6 +177,14 @@ impl<S: BlockingStream> WebSocket<S> {
         self.send(Message::Pong(payload.into()))
     }
 
+    /// Sends a [`PreparedMessage`](crate::PreparedMessage), a message encoded once for many
+    /// connections, and waits until it is written: the prepared frames themselves where this
+    /// connection can share them, else the message as [`send`](Self::send) would send it.
+    pub fn send_prepared(&mut self, prepared: &crate::PreparedMessage) -> Result<()> {
+        self.driver.send_prepared(prepared)?;
+        self.flush()
+    }
+
     /// Sends one frame as given (fin, RSV bits, opcode, payload). See
     /// [`wsio_proto::Connection::send_frame`] for what is checked.
     pub fn send_frame(&mut self, frame: Frame) -> Result<()> {
@@ -478,6 +486,7 @@ as_websocket! {
     fn ping(&mut self, payload: impl Into<Bytes>) -> Result<()>;
     fn pong(&mut self, payload: impl Into<Bytes>) -> Result<()>;
     fn send_frame(&mut self, frame: Frame) -> Result<()>;
+    fn send_prepared(&mut self, prepared: &crate::PreparedMessage) -> Result<()>;
     fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseInfo>;
     fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<()>;
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()>;

@@ -44,7 +44,7 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use wsio_proto::{
     CloseCode, CloseFrame, CloseInfo, Connection, ConnectionError, Event, Frame, Message,
-    Negotiated, OpCode, Role, State, Transmit, TransportAction,
+    Negotiated, OpCode, PreparedMessage, Role, State, Transmit, TransportAction,
 };
 
 use crate::config::Config;
@@ -381,6 +381,13 @@ impl Driver {
             }
         }
         Ok(false)
+    }
+
+    /// Queues a prepared message: see [`Connection::send_prepared`]. It starts no timer.
+    pub(crate) fn send_prepared(&mut self, prepared: &PreparedMessage) -> Result<(), Error> {
+        self.check_writable()?;
+        self.conn.send_prepared(prepared)?;
+        Ok(())
     }
 
     /// Queues one frame as given: see [`Connection::send_frame`]. Returns whether the
