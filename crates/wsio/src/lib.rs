@@ -28,6 +28,7 @@
 mod accept;
 pub mod blocking;
 mod client;
+mod closer;
 mod config;
 mod driver;
 mod error;

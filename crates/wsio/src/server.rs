@@ -17,11 +17,12 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use crate::accept::{Accept, Reject, UpgradeRequest, respond};
+use crate::closer::Closer;
 use crate::config::Config;
 use crate::error::Result;
 use crate::handshake_io;
 use crate::transport::Transport;
-use crate::websocket::{Closer, WebSocket};
+use crate::websocket::WebSocket;
 use wsio_proto::CloseCode;
 
 /// How long a shutdown waits for clients to finish their close handshake, beyond the close
@@ -313,7 +314,7 @@ impl<H: Clone> Routes<H> {
 
 /// A client being served, as shutdown sees it.
 struct Client {
-    closer: Option<Closer<Transport>>,
+    closer: Option<Closer>,
     task: AbortHandle,
 }
 
@@ -566,8 +567,8 @@ impl ServerHandle {
         let gone = shared.all_gone.notified();
         tokio::pin!(gone);
         gone.as_mut().enable();
-        // The closers are called outside the client table's lock: one may hold the last
-        // reference to its connection, whose departure takes that lock.
+        // The closers are called outside the client table's lock, which a handler's
+        // departure takes.
         for closer in self.closers() {
             closer.close(CloseCode::GOING_AWAY, "server shutting down");
         }
@@ -611,7 +612,7 @@ impl ServerHandle {
     }
 
     /// The closers of the clients past their handshake, copied out of the client table.
-    fn closers(&self) -> Vec<Closer<Transport>> {
+    fn closers(&self) -> Vec<Closer> {
         let clients = self
             .shared
             .clients

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Instant;
 
@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Sleep;
 use wsio_proto::{CloseCode, CloseInfo, Frame, Message, Negotiated, Role, Utf8Bytes};
 
+use crate::closer::{Closer, Requests};
 use crate::config::Config;
 use crate::driver::{Action, Driver, Incoming, ReadResult, WriteResult};
 use crate::error::{Error, Result};
@@ -102,6 +103,19 @@ struct Inner<S> {
     /// Dropped with the connection (the last half), after the transport: how a server learns
     /// that a connection is gone, even when its handler handed the halves to other tasks.
     departure: Option<Box<dyn Send>>,
+    /// What a [`Closer`] asked (a server shutting down), and which requests were acted on.
+    requests: Option<Arc<Requests>>,
+    requests_seen: u8,
+    /// Run when the connection is dropped: writes a close a [`Closer`] asked for and nobody
+    /// acted on (a handler that never read, stopped by its server). A function of this
+    /// transport type, so that dropping needs no bound on it.
+    on_drop: fn(&mut Inner<S>),
+}
+
+impl<S> Drop for Inner<S> {
+    fn drop(&mut self) {
+        (self.on_drop)(self);
+    }
 }
 
 /// Both halves may have to wait for the transport to accept writes (the reader writes pongs
@@ -117,7 +131,8 @@ struct WriteWakers {
 enum Side {
     Reader = 0,
     Writer = 1,
-    /// A [`Closer`], which only writes what the transport takes at once and never waits.
+    /// A close started on its own (one a [`Closer`] asked for, or one made by the server or
+    /// the reconnecting client): it only writes what the transport takes at once, never waits.
     Closer = 2,
 }
 
@@ -207,6 +222,9 @@ where
                 write_waker: Waker::from(write_wakers.clone()),
                 write_wakers,
                 departure: None,
+                requests: None,
+                requests_seen: 0,
+                on_drop: Inner::write_requested_close,
             }))),
         }
     }
@@ -219,18 +237,12 @@ where
     }
 
     /// This connection, and a handle that can start the close handshake from elsewhere, for
-    /// example from a server shutting down while a handler task owns the connection.
-    pub(crate) fn with_closer(self) -> (Self, Closer<S>) {
-        let shared = self.conn.into_shared();
-        let closer = Closer {
-            shared: Arc::downgrade(&shared),
-        };
-        (
-            WebSocket {
-                conn: Conn::Shared(shared),
-            },
-            closer,
-        )
+    /// example from a server shutting down while a handler task owns the connection. The
+    /// connection keeps its state to itself: the closer only signals it (see [`Closer`]).
+    pub(crate) fn with_closer(mut self) -> (Self, Closer) {
+        let (requests, closer) = Requests::new();
+        self.conn.with(|inner| inner.requests = Some(requests));
+        (self, closer)
     }
 
     /// Two handles on the same connection, for code that must use it for a while without
@@ -245,13 +257,14 @@ where
         self.conn.with(|inner| inner.departure = Some(token));
     }
 
-    /// Queues a close frame unless the connection is already closing, and writes what the
-    /// transport takes at once, without waiting: see [`Closer::close`].
+    /// Queues a close frame unless the connection is already closing, writes what the
+    /// transport takes at once, without waiting, and wakes the reader to finish the handshake.
     pub(crate) fn close_now(&mut self, code: CloseCode, reason: &str) {
         self.conn.with(|inner| inner.close_now(code, reason));
     }
 
-    /// Ends the connection without waiting for the peer: see [`Closer::abort`].
+    /// Ends the connection without waiting for the peer: starts shutting the transport down
+    /// and ends the stream, whose reader then sees `None`.
     pub(crate) fn abort(&mut self) {
         self.conn.with(Inner::abort);
     }
@@ -504,41 +517,6 @@ impl<S> std::ops::DerefMut for TransportGuard<'_, S> {
     }
 }
 
-/// Starts the close handshake of a connection owned by someone else, or ends it. Holds the
-/// connection weakly: it never keeps one alive.
-pub(crate) struct Closer<S> {
-    shared: Weak<Mutex<Inner<S>>>,
-}
-
-impl<S> Clone for Closer<S> {
-    fn clone(&self) -> Self {
-        Closer {
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-impl<S> Closer<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    /// Queues a close frame (unless the connection is already closing), writes what the
-    /// transport takes at once, and wakes the reader to finish the handshake.
-    pub(crate) fn close(&self, code: CloseCode, reason: &str) {
-        if let Some(shared) = self.shared.upgrade() {
-            lock(&shared).close_now(code, reason);
-        }
-    }
-
-    /// Ends the connection without waiting for the peer: starts shutting the transport down
-    /// and ends the stream, whose reader then sees `None`.
-    pub(crate) fn abort(&self) {
-        if let Some(shared) = self.shared.upgrade() {
-            lock(&shared).abort();
-        }
-    }
-}
-
 impl<S> Inner<S> {
     /// Wakes a write half waiting in `close`, to look again.
     fn wake_close_waiter(&mut self) {
@@ -692,11 +670,17 @@ where
     /// Queues a close frame (unless the connection is already closing), writes what the
     /// transport takes at once, and wakes the reader to finish the handshake.
     fn close_now(&mut self, code: CloseCode, reason: &str) {
+        self.write_close(code, reason);
+        self.wake_reader();
+    }
+
+    /// Queues a close frame (unless the connection is already closing) and writes what the
+    /// transport takes at once.
+    fn write_close(&mut self, code: CloseCode, reason: &str) {
         if self.driver.close_unless_closing(now(), code, reason) {
             let mut cx = Context::from_waker(Waker::noop());
             let _ = self.poll_write_out(Side::Closer, &mut cx);
         }
-        self.wake_reader();
     }
 
     /// Starts shutting the transport down and ends the stream, whose reader then sees `None`.
@@ -754,7 +738,17 @@ where
     /// The next message, frame, close or error, as [`poll_driver`](Self::poll_driver) gives
     /// it; a write half waiting for the end learns of it here.
     fn poll_incoming(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming>>> {
-        let item = ready!(self.poll_driver(cx));
+        self.check_requests();
+        let Poll::Ready(item) = self.poll_driver(cx) else {
+            if let Some(requests) = &self.requests {
+                requests.register(cx.waker());
+                if requests.has_new(self.requests_seen) {
+                    // Asked while this was deciding to wait: look again at once.
+                    cx.waker().wake_by_ref();
+                }
+            }
+            return Poll::Pending;
+        };
         if self.driver.state() == State::Closed {
             self.wake_close_waiter();
         }
@@ -863,8 +857,38 @@ where
         }
     }
 
+    /// On drop: a close asked for and not acted on goes out as far as the transport takes it
+    /// at once, so that the peer is told why, even by a connection nobody read.
+    fn write_requested_close(&mut self) {
+        let request = match &self.requests {
+            Some(requests) => requests.take_new(&mut self.requests_seen),
+            None => return,
+        };
+        // No reader is woken: the connection is going, and waking may re-enter its owner.
+        if let Some((code, reason)) = request.and_then(|asked| asked.close) {
+            self.write_close(code, &reason);
+        }
+    }
+
+    /// Acts on what a [`Closer`] asked since the last look: starts the close handshake or
+    /// ends the connection.
+    fn check_requests(&mut self) {
+        let request = match &self.requests {
+            Some(requests) => requests.take_new(&mut self.requests_seen),
+            None => return,
+        };
+        let Some(asked) = request else { return };
+        if let Some((code, reason)) = asked.close {
+            self.close_now(code, &reason);
+        }
+        if asked.abort {
+            self.abort();
+        }
+    }
+
     /// Waits until the connection can take another message.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.check_requests();
         if self.driver.has_room() {
             return Poll::Ready(Ok(()));
         }
