@@ -24,8 +24,7 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use wsio::{
-    CloseCode, DeflateConfig, Message, PreparedMessage, Server, ServerRequest, Transport,
-    WebSocket, WriteHalf,
+    CloseCode, DeflateConfig, Message, PreparedMessage, Server, Transport, WebSocket, WriteHalf,
 };
 
 /// How many messages a client may fall behind before it is closed.
@@ -36,8 +35,7 @@ async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9002".into());
     let (hub, _) = broadcast::channel::<PreparedMessage>(BACKLOG);
-    let mut builder =
-        Server::builder().fallback(move |ws, request| member(ws, request, hub.clone()));
+    let mut builder = Server::builder().fallback(move |ws, _| member(ws, hub.clone()));
     if args.any(|arg| arg == "--deflate") {
         builder = builder.deflate(DeflateConfig::default().server_no_context_takeover(true));
     }
@@ -55,11 +53,7 @@ async fn main() -> std::io::Result<()> {
 }
 
 /// One client: what it sends goes to the hub, what the hub carries goes to it.
-async fn member(
-    ws: WebSocket<Transport>,
-    _: ServerRequest,
-    hub: broadcast::Sender<PreparedMessage>,
-) {
+async fn member(ws: WebSocket<Transport>, hub: broadcast::Sender<PreparedMessage>) {
     let inbox = hub.subscribe();
     let (mut read, write) = ws.split();
     let writer = tokio::spawn(forward(inbox, write));

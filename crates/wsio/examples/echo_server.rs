@@ -11,13 +11,15 @@
 //! Ctrl-C closes every client with 1001 and exits.
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use wsio::{DeflateConfig, Server, ServerRequest, Transport, WebSocket};
+use wsio::{DeflateConfig, Server, Transport, WebSocket};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9001".into());
-    let mut builder = Server::builder().fallback(echo);
+    // The handshake request is not needed: dropped at once rather than kept (headers and
+    // all) for as long as the connection lasts.
+    let mut builder = Server::builder().fallback(|ws, _| echo(ws));
     if args.any(|arg| arg == "--deflate") {
         builder = builder.deflate(DeflateConfig::default());
     }
@@ -33,7 +35,7 @@ async fn main() -> std::io::Result<()> {
     }
 }
 
-async fn echo(mut ws: WebSocket<Transport>, _: ServerRequest) {
+async fn echo(mut ws: WebSocket<Transport>) {
     if let Err(error) = echo_messages(&mut ws).await {
         eprintln!("connection ended: {error}");
     }

@@ -38,6 +38,11 @@ type Route = (Handler, Option<String>, Request<()>);
 pub(crate) type HttpHandler = Arc<dyn Fn(&Request<()>) -> Response<Bytes> + Send + Sync>;
 
 /// What a handler learns about the connection it was given.
+///
+/// It holds the handshake request's headers. A handler that keeps it keeps them for as long
+/// as the connection lasts, and an `async fn` keeps every argument until it returns, even one
+/// named `_`; a handler that does not need it can take only the socket:
+/// `.fallback(|ws, _| echo(ws))`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ServerRequest {
