@@ -63,6 +63,15 @@ pub async fn client(
     Ok(())
 }
 
+/// Connects to `addr` (without Nagle's delay) and upgrades the connection, without
+/// extensions: the generator's connections for the fan-out and fixed-rate scenarios.
+pub async fn connect(addr: &str) -> io::Result<tokio::net::TcpStream> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    client(&mut stream, addr, false).await?;
+    Ok(stream)
+}
+
 /// Answers an upgrade request with `101`; returns the bytes that came after the request.
 pub async fn server(stream: &mut (impl AsyncRead + AsyncWrite + Unpin)) -> io::Result<Vec<u8>> {
     server_with_extensions(stream, |_| None)

@@ -1,12 +1,17 @@
 //! Shared pieces of the benchmark binaries: the lean frame codec the load generator and the
-//! reference server use, a bare HTTP upgrade for both sides, TLS for `wss://`, and the file
-//! limit.
+//! reference server use, a bare HTTP upgrade for both sides, TLS for `wss://`, the file limit,
+//! the broadcast servers of the fan-out scenario, and the generator's sides of the fan-out
+//! and fixed-rate latency scenarios.
 //!
 //! The binaries are `wsio-bench-server` (an echo server on one library), `wsio-bench-load`
 //! (the load generator) and `wsio-bench` (the runner that prints the comparison table).
 
+pub mod broadcast;
+pub mod fanout;
 pub mod frames;
 pub mod handshake;
+pub mod latency;
+pub mod paced;
 pub mod tls;
 
 /// The libraries a server or client can be built on.

@@ -15,6 +15,11 @@
 //! them all (`feed`) and flushes once, for the libraries that can (see `Lib::modes`).
 //! `--idle` opens the connections, prints `ready N`, and holds them until its standard input
 //! ends. `--tls DIR` connects the lean client through tokio-rustls (`wss://`).
+//!
+//! Two other loads print their own `result` lines: `--fanout N` (N subscribers and a
+//! publisher on a broadcast server: `deliveries_per_sec`, `p50_us`, `p99_us`) and `--rate R`
+//! (R messages/s in all, at a fixed rate: `msgs_per_sec`, `p50_us`, `p99_us` of the round
+//! trips).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -30,7 +35,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 use wsio_bench::frames::{FrameCounter, client_frame, deflated_client_frame};
-use wsio_bench::{BoxError, Lib, Mode, Received, handshake, tls};
+use wsio_bench::{BoxError, Lib, Mode, Received, fanout, handshake, paced, tls};
 
 /// A load generator for echo servers.
 #[derive(Parser)]
@@ -73,6 +78,14 @@ struct Args {
     /// directory (lean client only).
     #[arg(long)]
     tls: Option<PathBuf>,
+    /// Fan-out against a broadcast server: this many subscribers and one publisher keeping
+    /// `--inflight` stamped messages of `--size` bytes in flight (see `wsio_bench::fanout`).
+    #[arg(long)]
+    fanout: Option<usize>,
+    /// Latency at a fixed rate: stamped messages of `--size` bytes at this many a second over
+    /// `--connections` connections, and the round trip of each (see `wsio_bench::paced`).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 impl Args {
@@ -103,6 +116,44 @@ async fn run(args: Args) -> Result<(), BoxError> {
     }
     if args.idle {
         return hold_idle(&args).await;
+    }
+    if let Some(subscribers) = args.fanout {
+        let report = fanout::run(
+            &args.addr,
+            subscribers,
+            args.inflight,
+            args.size,
+            args.warmup,
+            args.duration,
+        )
+        .await?;
+        let rate = report.deliveries as f64 / report.seconds;
+        finish(format!(
+            "result deliveries={} seconds={:.3} deliveries_per_sec={rate:.0} p50_us={:.1} \
+             p99_us={:.1}",
+            report.deliveries, report.seconds, report.p50_us, report.p99_us
+        ));
+    }
+    if let Some(rate) = args.rate {
+        let report = paced::run(
+            &args.addr,
+            args.connections,
+            args.size,
+            rate,
+            args.warmup,
+            args.duration,
+        )
+        .await?;
+        let rate = report.messages as f64 / report.seconds;
+        finish(format!(
+            "result messages={} seconds={:.3} msgs_per_sec={rate:.0} mb_per_sec={:.1} \
+             p50_us={:.1} p99_us={:.1}",
+            report.messages,
+            report.seconds,
+            rate * args.size as f64 / 1e6,
+            report.p50_us,
+            report.p99_us
+        ));
     }
     let tls = match &args.tls {
         Some(dir) => Some(TlsConnector::from(tls::client_config(dir)?)),
@@ -156,12 +207,17 @@ async fn run(args: Args) -> Result<(), BoxError> {
         }
     }
     let rate = messages as f64 / seconds;
-    println!(
+    finish(format!(
         "result messages={messages} seconds={seconds:.3} msgs_per_sec={rate:.0} mb_per_sec={:.1}",
         rate * args.size as f64 / 1e6
-    );
+    ))
+}
+
+/// Prints the `result` line and exits, ending every connection with the process: the servers
+/// must cope with that anyway.
+fn finish(result: String) -> ! {
+    println!("{result}");
     let _ = std::io::stdout().flush();
-    // The connections end with the process: the servers must cope with that anyway.
     std::process::exit(0);
 }
 

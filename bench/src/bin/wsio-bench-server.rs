@@ -9,6 +9,7 @@
 //! compression unless `--deflate` asks for it (wsio, yawc and sockudo-ws). `--tls DIR` serves
 //! `wss://`: every library is handed the tokio-rustls stream of an accepted connection (any
 //! `AsyncRead + AsyncWrite` stream will do for each), wsio through its `Server`'s own TLS.
+//! `--fanout` serves a broadcast server instead of an echo server (`wsio_bench::broadcast`).
 //! `--mode` says how it echoes:
 //!
 //! - `plain` (the default): each message is sent as it comes, one send (a write and a flush)
@@ -28,7 +29,7 @@ use clap::Parser;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use wsio_bench::{BoxError, Lib, Mode, Received, frames, handshake, tls};
+use wsio_bench::{BoxError, Lib, Mode, Received, broadcast, frames, handshake, tls};
 
 /// An echo server for the benchmark.
 #[derive(Parser)]
@@ -48,6 +49,10 @@ struct Args {
     /// Serve `wss://` with the certificate and key the runner wrote into this directory.
     #[arg(long)]
     tls: Option<PathBuf>,
+    /// Broadcast instead of echoing: every message to every connection (the fan-out
+    /// scenario; see `wsio_bench::broadcast`). The library's best means; `--mode` is ignored.
+    #[arg(long)]
+    fanout: bool,
 }
 
 /// The largest message or frame any scenario sends is 1 MiB; the limits leave room above it.
@@ -68,6 +73,12 @@ async fn serve(args: Args) -> Result<(), BoxError> {
     }
     if args.lib == Lib::NodeWs {
         return Err("Node's `ws` is bench/ws_echo.js, run with node".into());
+    }
+    if args.fanout {
+        if args.deflate || args.tls.is_some() {
+            return Err("the broadcast servers are plain: no --deflate or --tls".into());
+        }
+        return broadcast::serve(args.lib, &args.addr, announce).await;
     }
     if args.deflate && !args.lib.deflates() {
         return Err(format!(
