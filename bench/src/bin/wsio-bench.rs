@@ -11,7 +11,8 @@
 //! while more are at hand and flushed once none is, in a column with `+batch`
 //! (`tungstenite+batch`). fastwebsockets cannot batch and has only its plain column. Each
 //! ratio is to the best peer at its best: the best figure over every library but wsio (and
-//! the TCP ceiling), in either mode. Scenarios:
+//! the TCP ceiling), in either mode; where lower is better (memory, latency), a ratio below
+//! 1× is better. Scenarios:
 //!
 //! 1. 64 connections, 16 messages of 32 bytes in flight each: messages/s;
 //! 2. the same with 16 KiB messages: messages/s;
@@ -21,8 +22,24 @@
 //!    minimal echo server: messages/s (plain: each message sent on its own; batched: the 16
 //!    fed and flushed once);
 //! 6. permessage-deflate: 64 connections × 16 in flight × 4 KiB of JSON-like text, compressed
-//!    both ways, wsio against Node's `ws` (none of the Rust peers here is built with it; needs
-//!    `node` and `scripts/setup-peers.sh`): messages/s.
+//!    both ways: messages/s. wsio, yawc, sockudo-ws, and Node's `ws` (`bench/ws_echo.js`,
+//!    left out without `node` and the `ws` of `scripts/setup-peers.sh`). tokio-tungstenite
+//!    0.30, fastwebsockets 0.10 and tokio-websockets 0.13 cannot: they do not implement
+//!    permessage-deflate;
+//! 7. fan-out: one publisher and 1,000 subscribers on a broadcast server (`--fanout`; see
+//!    `wsio_bench::broadcast`), which sends every message to every connection, the publisher
+//!    included; 64-byte messages carrying their send time, 16 publications in flight (counted
+//!    by the publisher's own copies): (a) deliveries/s, the subscribers' receipts, and (b) the
+//!    p99 of their latency, ms. Every library, once, at its best: the broadcast servers feed
+//!    every waiting message and flush once (columns `+batch`), except fastwebsockets, which
+//!    writes each frame as it goes (its plain column);
+//! 8. `wss://`: scenarios 1 and 2 over TLS (rustls with the ring provider on both sides, a
+//!    self-signed certificate made at the start of the run): (a) 32 B, (b) 16 KiB, messages/s.
+//!    Every library, each handed the server's tokio-rustls stream; the generator decrypts and
+//!    encrypts too, at about the server's cost per byte, so it bounds the figures sooner;
+//! 9. latency at a fixed rate: 64 connections, 32 B, at a total rate of half the slowest
+//!    library's best in scenario 1 of the same run (`--rate` overrides it): the round trip's
+//!    (a) p50 and (b) p99, µs. Every library in every mode.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -251,11 +268,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut figures: Figures = BTreeMap::new();
     for round in 0..runner.args.rounds {
         for scenario in &scenarios {
+            let rate = if scenario.number == 9 {
+                let rate = match runner.args.rate {
+                    Some(rate) => rate,
+                    None => half_the_slowest(&figures)?,
+                };
+                eprintln!("round {} scenario 9 at {rate:.0} msg/s in all", round + 1);
+                Some(rate)
+            } else {
+                None
+            };
             // Interleaved: each round starts with a different entry.
             let n = scenario.entries.len();
             for i in 0..n {
                 let entry = scenario.entries[(i + round) % n];
-                let measured = runner.measure(scenario.number, entry, &figures)?;
+                let measured = runner.measure(scenario.number, entry, rate)?;
                 for (row, figure) in measured.into_iter().enumerate() {
                     eprintln!(
                         "round {} scenario {:<2} {:<22} {:>12.1} {}",
@@ -374,12 +401,13 @@ impl Runner {
         Ok(Fields(text))
     }
 
-    /// Measures one entry in one scenario: a figure for each of the scenario's rows.
+    /// Measures one entry in one scenario: a figure for each of the scenario's rows. `rate`
+    /// is scenario 9's.
     fn measure(
         &self,
         scenario: u32,
         entry: Entry,
-        figures: &Figures,
+        rate: Option<f64>,
     ) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
         let Entry { lib, mode } = entry;
         let server = if scenario == 5 {
@@ -439,12 +467,8 @@ impl Runner {
                 })
                 .collect(),
             9 => {
-                let rate = match self.args.rate {
-                    Some(rate) => rate,
-                    None => half_the_slowest(figures)?,
-                };
-                load(&["--size", "32", "--rate", &rate.to_string()])
-                    .and_then(|f| f.get(&["p50_us", "p99_us"]))
+                let rate = rate.ok_or("scenario 9 has no rate")?.to_string();
+                load(&["--size", "32", "--rate", &rate]).and_then(|f| f.get(&["p50_us", "p99_us"]))
             }
             _ => Err(format!("no scenario {scenario}").into()),
         };
