@@ -17,10 +17,11 @@
 //!   is not cancel-safe and cannot be raced against the channel. It writes each frame at once
 //!   (`write_frame`, no write buffer of its own; see `Lib::modes`).
 //!
-//! Slow clients, the same for every library: the channel keeps the last [`BACKLOG`]
-//! messages; a client that falls further behind is dropped (its connection closed) the next
-//! time it looks at the channel, so the servers' memory stays bounded. The generator reads as
-//! fast as it can, so this should not happen in the scenario.
+//! Slow clients, the same for every library, as in wsio's example: the channel keeps the last
+//! [`BACKLOG`] messages; a client that falls further behind is dropped (its connection closed,
+//! without a close handshake) when it next looks at the channel, or while a write to it waits
+//! (looked at every 50 ms), so the servers' memory stays bounded. The generator reads as fast
+//! as it can, so this should not happen in the scenario.
 
 use std::net::SocketAddr;
 
@@ -125,16 +126,23 @@ async fn wsio(addr: &str, announce: fn(SocketAddr)) -> std::io::Result<()> {
 }
 
 /// One wsio client: what it sends goes to the hub, prepared once; what the hub carries goes
-/// to it, through its own writer task.
+/// to it, through its own writer task. The connection ends when either side does (the writer
+/// ends when the client falls too far behind).
 async fn wsio_member(ws: wsio::WebSocket<wsio::Transport>, hub: Sender<wsio::PreparedMessage>) {
     let inbox = hub.subscribe();
     let (mut read, write) = ws.split();
-    let writer = tokio::spawn(wsio_forward(inbox, write));
-    while let Some(Ok(message)) = read.recv().await {
+    let mut writer = tokio::spawn(wsio_forward(inbox, write));
+    loop {
+        // Receiving is cancel-safe.
+        let message = tokio::select! {
+            message = read.recv() => message,
+            _ = &mut writer => return,
+        };
         let prepared = match message {
-            wsio::Message::Text(text) => wsio::PreparedMessage::text(text),
-            wsio::Message::Binary(data) => wsio::PreparedMessage::binary(data),
-            _ => continue,
+            Some(Ok(wsio::Message::Text(text))) => wsio::PreparedMessage::text(text),
+            Some(Ok(wsio::Message::Binary(data))) => wsio::PreparedMessage::binary(data),
+            Some(Ok(_)) => continue,
+            None | Some(Err(_)) => break,
         };
         // Fails only when no client listens, which cannot be while this one does.
         let _ = hub.send(prepared);
@@ -153,7 +161,7 @@ async fn wsio_forward(
         while let Some(message) = waiting(&mut inbox)? {
             write.feed_prepared(&message).await?;
         }
-        write.flush().await?;
+        unless_behind(&inbox, write.flush()).await?;
     }
 }
 
@@ -164,6 +172,33 @@ fn waiting<T: Clone>(inbox: &mut Receiver<T>) -> Result<Option<T>, BoxError> {
         Ok(message) => Ok(Some(message)),
         Err(TryRecvError::Empty) => Ok(None),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// Waits for `write` (a write or flush to one client) unless the client falls more than
+/// [`BACKLOG`] messages behind first, as one that reads too slowly does while its write
+/// waits: then an error, which drops it.
+async fn unless_behind<T, E: Into<BoxError>>(
+    inbox: &Receiver<T>,
+    write: impl Future<Output = Result<(), E>>,
+) -> Result<(), BoxError> {
+    tokio::select! {
+        // The write first: most are done at once, and then no timer is set.
+        biased;
+        written = write => written.map_err(Into::into),
+        () = fallen_behind(inbox) => Err("fell more than the backlog behind".into()),
+    }
+}
+
+/// Waits until `inbox` is more than [`BACKLOG`] messages behind the newest, looking every
+/// 50 ms.
+async fn fallen_behind<T>(inbox: &Receiver<T>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        if inbox.len() > BACKLOG {
+            return;
+        }
     }
 }
 
@@ -191,7 +226,7 @@ where
                 while let Some(message) = waiting(&mut inbox)? {
                     ws.feed(message).await.map_err(Into::into)?;
                 }
-                ws.flush().await.map_err(Into::into)?;
+                unless_behind(&inbox, ws.flush()).await?;
             }
         }
     }
@@ -202,16 +237,22 @@ type Payload = (fastwebsockets::OpCode, bytes::Bytes);
 
 /// One fastwebsockets client: its reader sends each message's payload to the hub, copied
 /// once out of the read buffer; its writer writes each of the hub's, one `write_frame` each.
+/// The connection ends when either side does (the writer ends when the client falls too far
+/// behind; a frame being read then is lost with the connection).
 async fn fastwebsockets(mut stream: TcpStream, hub: Sender<Payload>) -> Result<(), BoxError> {
     use fastwebsockets::{OpCode, Role, WebSocketError, after_handshake_split};
     handshake::server(&mut stream).await?;
     let (read, write) = stream.into_split();
     let (mut read, write) = after_handshake_split(read, write, Role::Server);
-    let writer = tokio::spawn(fastwebsockets_forward(hub.subscribe(), write));
+    let mut writer = tokio::spawn(fastwebsockets_forward(hub.subscribe(), write));
     // The benchmark's clients send no pings or closes, so nothing is owed in return.
     let mut owed = |_| std::future::ready(Ok::<(), WebSocketError>(()));
     let result = loop {
-        let frame = match read.read_frame(&mut owed).await {
+        let frame = tokio::select! {
+            frame = read.read_frame(&mut owed) => frame,
+            _ = &mut writer => return Ok(()),
+        };
+        let frame = match frame {
             Ok(frame) => frame,
             Err(error) => break Err(error.into()),
         };
@@ -236,6 +277,6 @@ async fn fastwebsockets_forward(
     loop {
         let (opcode, payload) = inbox.recv().await?;
         let frame = Frame::new(true, opcode, None, Payload::Borrowed(&payload));
-        write.write_frame(frame).await?;
+        unless_behind(&inbox, write.write_frame(frame)).await?;
     }
 }

@@ -27,6 +27,9 @@ pub struct Report {
     pub seconds: f64,
     /// The median delivery latency, µs.
     pub p50_us: f64,
+    /// Subscribers whose connection ended before the measurement did (the server closed it, or
+    /// it failed).
+    pub ended: usize,
     /// The 99th percentile of the delivery latency, µs.
     pub p99_us: f64,
 }
@@ -54,10 +57,13 @@ pub async fn run(
             stream
         }));
     }
+    let mut readers = Vec::with_capacity(subscribers);
     for task in opening {
         let stream = task.await??;
         let recorder = recorder.clone();
-        tokio::spawn(async move { receive(stream, clock, &recorder).await });
+        readers.push(tokio::spawn(async move {
+            receive(stream, clock, &recorder).await
+        }));
     }
     let publisher = handshake::connect(addr).await?;
     tokio::spawn(publish(publisher, client_frame(size), inflight, clock));
@@ -71,6 +77,7 @@ pub async fn run(
         seconds: start.elapsed().as_secs_f64(),
         p50_us: percentile_us(&samples, 50.0),
         p99_us: percentile_us(&samples, 99.0),
+        ended: readers.iter().filter(|reader| reader.is_finished()).count(),
     })
 }
 

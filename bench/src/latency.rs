@@ -60,7 +60,7 @@ pub async fn receive(
     recorder: &Recorder,
 ) -> Result<(), String> {
     let mut frames = StampReader::default();
-    let mut buf = vec![0; 64 << 10];
+    let mut buf = vec![0; 16 << 10];
     loop {
         let n = reader.read(&mut buf).await.map_err(|e| e.to_string())?;
         if n == 0 {

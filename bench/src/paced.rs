@@ -25,6 +25,9 @@ pub struct Report {
     pub seconds: f64,
     /// The median round-trip latency, µs.
     pub p50_us: f64,
+    /// Connections whose connection ended before the measurement did (the server closed it, or
+    /// it failed).
+    pub ended: usize,
     /// The 99th percentile of the round-trip latency, µs.
     pub p99_us: f64,
 }
@@ -41,11 +44,13 @@ pub async fn run(
 ) -> Result<Report, BoxError> {
     let clock = Clock::start();
     let recorder = Arc::new(Recorder::default());
-    let mut writers = Vec::with_capacity(connections);
+    let (mut readers, mut writers) = (Vec::new(), Vec::new());
     for _ in 0..connections {
         let (reader, writer) = handshake::connect(addr).await?.into_split();
         let recorder = recorder.clone();
-        tokio::spawn(async move { receive(reader, clock, &recorder).await });
+        readers.push(tokio::spawn(async move {
+            receive(reader, clock, &recorder).await
+        }));
         writers.push(writer);
     }
     tokio::spawn(pace(writers, client_frame(size), rate, clock));
@@ -59,6 +64,7 @@ pub async fn run(
         seconds: start.elapsed().as_secs_f64(),
         p50_us: percentile_us(&samples, 50.0),
         p99_us: percentile_us(&samples, 99.0),
+        ended: readers.iter().filter(|reader| reader.is_finished()).count(),
     })
 }
 

@@ -117,6 +117,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
     if args.idle {
         return hold_idle(&args).await;
     }
+    if (args.fanout.is_some() || args.rate.is_some()) && args.size < 8 {
+        return Err("stamped messages need --size 8 or more".into());
+    }
     if let Some(subscribers) = args.fanout {
         let report = fanout::run(
             &args.addr,
@@ -127,6 +130,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
             args.duration,
         )
         .await?;
+        if report.ended > 0 {
+            eprintln!("{} subscribers ended early", report.ended);
+        }
         let rate = report.deliveries as f64 / report.seconds;
         finish(format!(
             "result deliveries={} seconds={:.3} deliveries_per_sec={rate:.0} p50_us={:.1} \
@@ -144,13 +150,19 @@ async fn run(args: Args) -> Result<(), BoxError> {
             args.duration,
         )
         .await?;
-        let rate = report.messages as f64 / report.seconds;
+        if report.ended > 0 {
+            eprintln!("{} connections ended early", report.ended);
+        }
+        let achieved = report.messages as f64 / report.seconds;
+        if achieved < 0.9 * rate {
+            eprintln!("the echoes came back at {achieved:.0}/s, below the rate of {rate:.0}/s");
+        }
         finish(format!(
-            "result messages={} seconds={:.3} msgs_per_sec={rate:.0} mb_per_sec={:.1} \
+            "result messages={} seconds={:.3} msgs_per_sec={achieved:.0} mb_per_sec={:.1} \
              p50_us={:.1} p99_us={:.1}",
             report.messages,
             report.seconds,
-            rate * args.size as f64 / 1e6,
+            achieved * args.size as f64 / 1e6,
             report.p50_us,
             report.p99_us
         ));
