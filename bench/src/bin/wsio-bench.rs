@@ -202,6 +202,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bin,
         tls_dir,
     };
+    let node_ws = node_ws_available();
     let scenarios: Vec<Scenario> = [
         Scenario::single(
             1,
@@ -231,7 +232,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Scenario::single(
             6,
             Row::higher("deflate, 64 × 16 × 4 KiB JSON", "msg/s"),
-            deflate_entries(),
+            deflate_entries(node_ws),
         ),
         Scenario {
             number: 7,
@@ -261,6 +262,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     .into_iter()
     .filter(|s| runner.selected(s.number))
     .collect();
+    if scenarios.iter().any(|s| s.number == 6) && !node_ws {
+        eprintln!("scenario 6 without Node's `ws`: no `node`, or no `ws` (scripts/setup-peers.sh)");
+    }
     if scenarios.iter().any(|s| s.number == 8) {
         wsio_bench::tls::generate(&runner.tls_dir).map_err(|e| e.to_string())?;
     }
@@ -306,13 +310,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The entries of scenario 6: the libraries built here with permessage-deflate, in every
-/// mode, and Node's `ws` when `node` and its `ws` are there.
-fn deflate_entries() -> Vec<Entry> {
+/// mode, and Node's `ws` if `node_ws`.
+fn deflate_entries(node_ws: bool) -> Vec<Entry> {
     let mut libs: Vec<Lib> = LIBS.into_iter().filter(|lib| lib.deflates()).collect();
-    if node_ws_available() {
+    if node_ws {
         libs.push(Lib::NodeWs);
-    } else {
-        eprintln!("scenario 6: no `node`, or no `ws` (run scripts/setup-peers.sh): without it");
     }
     entries(&libs)
 }
