@@ -180,7 +180,16 @@ struct Runner {
     args: Args,
     bin: PathBuf,
     /// The directory of the `wss://` certificate (scenario 8), made at the start of the run.
-    tls_dir: PathBuf,
+    tls_dir: TlsDir,
+}
+
+/// The directory of the `wss://` certificate, removed with the runner however the run ends.
+struct TlsDir(PathBuf);
+
+impl Drop for TlsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -193,7 +202,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !pin {
         eprintln!("not pinning: taskset is missing or --no-pin was given");
     }
-    let tls_dir = std::env::temp_dir().join(format!("wsio-bench-tls-{}", std::process::id()));
+    let tls_dir =
+        TlsDir(std::env::temp_dir().join(format!("wsio-bench-tls-{}", std::process::id())));
     let runner = Runner {
         args: Args {
             no_pin: !pin,
@@ -266,7 +276,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("scenario 6 without Node's `ws`: no `node`, or no `ws` (scripts/setup-peers.sh)");
     }
     if scenarios.iter().any(|s| s.number == 8) {
-        wsio_bench::tls::generate(&runner.tls_dir).map_err(|e| e.to_string())?;
+        wsio_bench::tls::generate(&runner.tls_dir.0).map_err(|e| e.to_string())?;
     }
 
     let mut figures: Figures = BTreeMap::new();
@@ -304,7 +314,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&runner.tls_dir);
     print_table(&scenarios, &figures);
     Ok(())
 }
@@ -420,7 +429,7 @@ impl Runner {
         } else {
             entry
         };
-        let tls = ["--tls".as_ref(), self.tls_dir.as_os_str()];
+        let tls = ["--tls".as_ref(), self.tls_dir.0.as_os_str()];
         let flags: &[&std::ffi::OsStr] = match scenario {
             6 => &["--deflate".as_ref()],
             7 => &["--fanout".as_ref()],
