@@ -31,7 +31,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use wsio_bench::{BoxError, Lib, Mode, Received, broadcast, frames, handshake, tls};
 
-/// An echo server for the benchmark.
+/// An echo server, or a broadcast server (`--fanout`), for the benchmark.
 #[derive(Parser)]
 struct Args {
     /// The library to serve with.
@@ -43,7 +43,7 @@ struct Args {
     /// Where to listen; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: String,
-    /// Accept permessage-deflate (wsio, yawc and sockudo-ws: see [`Lib::deflates`]).
+    /// Accept permessage-deflate (wsio, yawc and sockudo-ws: see `Lib::deflates`).
     #[arg(long)]
     deflate: bool,
     /// Serve `wss://` with the certificate and key the runner wrote into this directory.
