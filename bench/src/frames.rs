@@ -1,5 +1,6 @@
 //! A minimal WebSocket frame codec for load generation: build one masked frame to send again
-//! and again, count the frames that come back, and echo masked frames as a server would.
+//! and again, count the frames that come back, echo masked frames as a server would, and
+//! stamp frames with their send time and read the stamps back.
 //!
 //! It checks nothing beyond what it needs to find frame boundaries: the peers it talks to are
 //! trusted, and the code under test is on the other side.
@@ -178,5 +179,73 @@ pub fn echo_frames(input: &mut bytes::BytesMut, out: &mut Vec<u8>) -> usize {
         }
         let _ = input.split_to(head + len);
         count += 1;
+    }
+}
+
+/// Writes `stamp` (little-endian) into the first 8 payload bytes of `frame`, a masked client
+/// frame of at least 8 payload bytes such as [`client_frame`] makes, masking it as the rest.
+pub fn stamp(frame: &mut [u8], stamp: u64) {
+    let head = header_len(frame[1]);
+    for (i, byte) in stamp.to_le_bytes().into_iter().enumerate() {
+        frame[head + i] = byte ^ KEY[i % 4];
+    }
+}
+
+/// Finds frame boundaries in a server's byte stream that arrives in pieces, like
+/// [`FrameCounter`], and reads the stamp at the start of each frame's payload (see [`stamp`]);
+/// the rest of the payload is skipped.
+#[derive(Debug, Default)]
+pub struct StampReader {
+    /// Payload bytes still to take in the current frame.
+    skip: usize,
+    /// Whether a frame's payload is being read.
+    in_payload: bool,
+    /// The part of a header that has arrived.
+    header: Vec<u8>,
+    /// The current frame's stamp, as far as it has arrived.
+    stamp: [u8; 8],
+    /// How many of the stamp's bytes have arrived.
+    stamp_len: usize,
+}
+
+impl StampReader {
+    /// Feeds the next bytes, unmasked as a server sends them; calls `on_frame` with the stamp
+    /// of each frame they complete.
+    pub fn feed(&mut self, mut data: &[u8], mut on_frame: impl FnMut(u64)) {
+        loop {
+            if self.in_payload {
+                let take = (8 - self.stamp_len).min(self.skip).min(data.len());
+                self.stamp[self.stamp_len..self.stamp_len + take].copy_from_slice(&data[..take]);
+                self.stamp_len += take;
+                let rest = (self.skip - take).min(data.len() - take);
+                self.skip -= take + rest;
+                data = &data[take + rest..];
+                if self.skip > 0 {
+                    return;
+                }
+                self.in_payload = false;
+                on_frame(u64::from_le_bytes(self.stamp));
+                continue;
+            }
+            if data.is_empty() {
+                return;
+            }
+            let need = if self.header.len() < 2 {
+                2
+            } else {
+                header_len(self.header[1])
+            };
+            if self.header.len() < need {
+                let take = (need - self.header.len()).min(data.len());
+                self.header.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                continue;
+            }
+            self.skip = payload_len(&self.header);
+            self.header.clear();
+            self.stamp = [0; 8];
+            self.stamp_len = 0;
+            self.in_payload = true;
+        }
     }
 }

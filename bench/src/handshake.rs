@@ -3,11 +3,10 @@
 
 use std::io;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Reads until the end of an HTTP head; returns the head and anything read after it.
-async fn read_head(stream: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
+async fn read_head(stream: &mut (impl AsyncRead + Unpin)) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0; 1024];
     loop {
@@ -32,7 +31,11 @@ pub const DEFLATE_OFFER: &str = "permessage-deflate; client_no_context_takeover"
 /// Sends an upgrade request for `/` and waits for `101`, offering permessage-deflate (and
 /// insisting on it) if `deflate`. The server must not send frames before the client's first
 /// one, so nothing can follow the response yet.
-pub async fn client(stream: &mut TcpStream, host: &str, deflate: bool) -> io::Result<()> {
+pub async fn client(
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    host: &str,
+    deflate: bool,
+) -> io::Result<()> {
     let extensions = if deflate {
         format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n")
     } else {
@@ -60,8 +63,29 @@ pub async fn client(stream: &mut TcpStream, host: &str, deflate: bool) -> io::Re
     Ok(())
 }
 
+/// Connects to `addr` (without Nagle's delay) and upgrades the connection, without
+/// extensions: the generator's connections for the fan-out and fixed-rate scenarios.
+pub async fn connect(addr: &str) -> io::Result<tokio::net::TcpStream> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    client(&mut stream, addr, false).await?;
+    Ok(stream)
+}
+
 /// Answers an upgrade request with `101`; returns the bytes that came after the request.
-pub async fn server(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+pub async fn server(stream: &mut (impl AsyncRead + AsyncWrite + Unpin)) -> io::Result<Vec<u8>> {
+    server_with_extensions(stream, |_| None)
+        .await
+        .map(|(rest, _)| rest)
+}
+
+/// Answers an upgrade request with `101` and the `Sec-WebSocket-Extensions` value that
+/// `agree` makes of the client's offer, if any; returns the bytes that came after the request
+/// and the agreed value.
+pub async fn server_with_extensions(
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    agree: impl FnOnce(Option<&str>) -> Option<String>,
+) -> io::Result<(Vec<u8>, Option<String>)> {
     let (head, rest) = read_head(stream).await?;
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut request = httparse::Request::new(&mut headers);
@@ -74,11 +98,20 @@ pub async fn server(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
         .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
         .and_then(|h| std::str::from_utf8(h.value).ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no key"))?;
+    let offer = request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .and_then(|h| std::str::from_utf8(h.value).ok());
+    let agreed = agree(offer);
+    let extensions = agreed.as_ref().map_or(String::new(), |value| {
+        format!("Sec-WebSocket-Extensions: {value}\r\n")
+    });
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
+         Sec-WebSocket-Accept: {}\r\n{extensions}\r\n",
         wsio::proto::handshake::accept_key(key)
     );
     stream.write_all(response.as_bytes()).await?;
-    Ok(rest)
+    Ok((rest, agreed))
 }

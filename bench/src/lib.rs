@@ -1,11 +1,18 @@
 //! Shared pieces of the benchmark binaries: the lean frame codec the load generator and the
-//! reference server use, a bare HTTP upgrade for both sides, and the file limit.
+//! reference server use, a bare HTTP upgrade for both sides, TLS for `wss://`, the file limit,
+//! the broadcast servers of the fan-out scenario, and the generator's sides of the fan-out
+//! and fixed-rate latency scenarios.
 //!
 //! The binaries are `wsio-bench-server` (an echo server on one library), `wsio-bench-load`
 //! (the load generator) and `wsio-bench` (the runner that prints the comparison table).
 
+pub mod broadcast;
+pub mod fanout;
 pub mod frames;
 pub mod handshake;
+pub mod latency;
+pub mod paced;
+pub mod tls;
 
 /// The libraries a server or client can be built on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -67,6 +74,13 @@ impl Lib {
             }
             Lib::Fastwebsockets | Lib::Tcp | Lib::Raw | Lib::NodeWs => &[Mode::Plain],
         }
+    }
+
+    /// Whether this library's echo server is built here with permessage-deflate (scenario 6):
+    /// wsio, yawc and sockudo-ws (and Node's `ws`, run apart). tokio-tungstenite 0.30,
+    /// fastwebsockets 0.10 and tokio-websockets 0.13 do not implement it.
+    pub fn deflates(self) -> bool {
+        matches!(self, Lib::Wsio | Lib::Yawc | Lib::SockudoWs | Lib::NodeWs)
     }
 }
 

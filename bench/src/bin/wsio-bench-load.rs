@@ -14,9 +14,15 @@
 //! `plain` (the default) sends each one (a write and a flush per message), `batched` queues
 //! them all (`feed`) and flushes once, for the libraries that can (see `Lib::modes`).
 //! `--idle` opens the connections, prints `ready N`, and holds them until its standard input
-//! ends.
+//! ends. `--tls DIR` connects the lean client through tokio-rustls (`wss://`).
+//!
+//! Two other loads print their own `result` lines: `--fanout N` (N subscribers and a
+//! publisher on a broadcast server: `deliveries_per_sec`, `p50_us`, `p99_us`) and `--rate R`
+//! (R messages/s in all, at a fixed rate: `msgs_per_sec`, `p50_us`, `p99_us` of the round
+//! trips).
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -24,11 +30,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsConnector;
 use wsio_bench::frames::{FrameCounter, client_frame, deflated_client_frame};
-use wsio_bench::{BoxError, Lib, Mode, Received, handshake};
+use wsio_bench::{BoxError, Lib, Mode, Received, fanout, handshake, paced, tls};
 
 /// A load generator for echo servers.
 #[derive(Parser)]
@@ -67,6 +74,18 @@ struct Args {
     /// echoes are counted, not inflated.
     #[arg(long)]
     deflate: bool,
+    /// Connect through TLS (`wss://`), trusting the certificate the runner wrote into this
+    /// directory (lean client only).
+    #[arg(long)]
+    tls: Option<PathBuf>,
+    /// Fan-out against a broadcast server: this many subscribers and one publisher keeping
+    /// `--inflight` stamped messages of `--size` bytes in flight (see `wsio_bench::fanout`).
+    #[arg(long)]
+    fanout: Option<usize>,
+    /// Latency at a fixed rate: stamped messages of `--size` bytes at this many a second over
+    /// `--connections` connections, and the round trip of each (see `wsio_bench::paced`).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 impl Args {
@@ -92,9 +111,66 @@ async fn run(args: Args) -> Result<(), BoxError> {
     {
         return Err(format!("{} has no {} mode", lib.name(), args.mode.name()).into());
     }
+    if args.tls.is_some() && (args.client.is_some() || args.idle || args.no_handshake) {
+        return Err("--tls is for the lean client's echo load only".into());
+    }
     if args.idle {
         return hold_idle(&args).await;
     }
+    if (args.fanout.is_some() || args.rate.is_some()) && args.size < 8 {
+        return Err("stamped messages need --size 8 or more".into());
+    }
+    if let Some(subscribers) = args.fanout {
+        let report = fanout::run(
+            &args.addr,
+            subscribers,
+            args.inflight,
+            args.size,
+            args.warmup,
+            args.duration,
+        )
+        .await?;
+        if report.ended > 0 {
+            eprintln!("{} subscribers ended early", report.ended);
+        }
+        let rate = report.deliveries as f64 / report.seconds;
+        finish(format!(
+            "result deliveries={} seconds={:.3} deliveries_per_sec={rate:.0} p50_us={:.1} \
+             p99_us={:.1}",
+            report.deliveries, report.seconds, report.p50_us, report.p99_us
+        ));
+    }
+    if let Some(rate) = args.rate {
+        let report = paced::run(
+            &args.addr,
+            args.connections,
+            args.size,
+            rate,
+            args.warmup,
+            args.duration,
+        )
+        .await?;
+        if report.ended > 0 {
+            eprintln!("{} connections ended early", report.ended);
+        }
+        let achieved = report.messages as f64 / report.seconds;
+        if achieved < 0.9 * rate {
+            eprintln!("the echoes came back at {achieved:.0}/s, below the rate of {rate:.0}/s");
+        }
+        finish(format!(
+            "result messages={} seconds={:.3} msgs_per_sec={achieved:.0} mb_per_sec={:.1} \
+             p50_us={:.1} p99_us={:.1}",
+            report.messages,
+            report.seconds,
+            achieved * args.size as f64 / 1e6,
+            report.p50_us,
+            report.p99_us
+        ));
+    }
+    let tls = match &args.tls {
+        Some(dir) => Some(TlsConnector::from(tls::client_config(dir)?)),
+        None => None,
+    };
     let counter = Counter::default();
     let upgrade = args.upgrade();
     let frame = if args.deflate {
@@ -109,9 +185,18 @@ async fn run(args: Args) -> Result<(), BoxError> {
     for _ in 0..args.connections {
         let task: tokio::task::JoinHandle<Result<(), String>> = match args.client {
             None => {
-                let stream = open(&args.addr, upgrade).await?;
-                let frame = frame.clone();
-                tokio::spawn(lean(stream, frame, args.inflight, counter.clone()))
+                let (frame, counter) = (frame.clone(), counter.clone());
+                match &tls {
+                    None => {
+                        let (reader, writer) = open(&args.addr, upgrade).await?.into_split();
+                        tokio::spawn(lean(reader, writer, frame, args.inflight, counter))
+                    }
+                    Some(connector) => {
+                        let stream = open_tls(&args.addr, connector, upgrade).await?;
+                        let (reader, writer) = tokio::io::split(stream);
+                        tokio::spawn(lean(reader, writer, frame, args.inflight, counter))
+                    }
+                }
             }
             Some(lib) => {
                 let client = Client::connect(lib, &args.addr).await?;
@@ -134,12 +219,17 @@ async fn run(args: Args) -> Result<(), BoxError> {
         }
     }
     let rate = messages as f64 / seconds;
-    println!(
+    finish(format!(
         "result messages={messages} seconds={seconds:.3} msgs_per_sec={rate:.0} mb_per_sec={:.1}",
         rate * args.size as f64 / 1e6
-    );
+    ))
+}
+
+/// Prints the `result` line and exits, ending every connection with the process: the servers
+/// must cope with that anyway.
+fn finish(result: String) -> ! {
+    println!("{result}");
     let _ = std::io::stdout().flush();
-    // The connections end with the process: the servers must cope with that anyway.
     std::process::exit(0);
 }
 
@@ -165,16 +255,36 @@ async fn open(addr: &str, upgrade: Upgrade) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// Opens a TLS connection (the certificate's name, `localhost`, at `addr`) and upgrades it.
+async fn open_tls(
+    addr: &str,
+    connector: &TlsConnector,
+    upgrade: Upgrade,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let stream = open(addr, Upgrade::No).await?;
+    let mut stream = connector.connect(tls::server_name(), stream).await?;
+    match upgrade {
+        Upgrade::No => {}
+        Upgrade::Plain => handshake::client(&mut stream, addr, false).await?,
+        Upgrade::Deflate => handshake::client(&mut stream, addr, true).await?,
+    }
+    Ok(stream)
+}
+
 /// The lean client: a reader counts echoes and hands each back to the writer as a credit for
 /// another message, so neither side ever waits on the other's socket buffer.
-async fn lean(
-    stream: TcpStream,
+async fn lean<R, W>(
+    mut reader: R,
+    mut writer: W,
     frames: Arc<Vec<u8>>,
     inflight: usize,
     counter: Counter,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let frame_len = frames.len() / inflight;
-    let (mut reader, mut writer) = stream.into_split();
     let (credits_tx, mut credits_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
     tokio::spawn(async move {
         let mut credits = inflight;

@@ -5,7 +5,11 @@
 //! ```
 //!
 //! It prints `listening ADDR` once it accepts connections. Each server runs on a tokio
-//! current-thread runtime, without compression, with limits well above the scenarios' sizes.
+//! current-thread runtime, with limits well above the scenarios' sizes, and without
+//! compression unless `--deflate` asks for it (wsio, yawc and sockudo-ws). `--tls DIR` serves
+//! `wss://`: every library is handed the tokio-rustls stream of an accepted connection (any
+//! `AsyncRead + AsyncWrite` stream will do for each), wsio through its `Server`'s own TLS.
+//! `--fanout` serves a broadcast server instead of an echo server (`wsio_bench::broadcast`).
 //! `--mode` says how it echoes:
 //!
 //! - `plain` (the default): each message is sent as it comes, one send (a write and a flush)
@@ -18,14 +22,16 @@
 //!   writes each echo on its own.
 
 use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Parser;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use wsio_bench::{BoxError, Lib, Mode, Received, frames, handshake};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use wsio_bench::{BoxError, Lib, Mode, Received, broadcast, frames, handshake, tls};
 
-/// An echo server for the benchmark.
+/// An echo server, or a broadcast server (`--fanout`), for the benchmark.
 #[derive(Parser)]
 struct Args {
     /// The library to serve with.
@@ -37,15 +43,22 @@ struct Args {
     /// Where to listen; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: String,
-    /// Accept permessage-deflate (wsio only: the Rust peers here are built without it).
+    /// Accept permessage-deflate (wsio, yawc and sockudo-ws: see `Lib::deflates`).
     #[arg(long)]
     deflate: bool,
+    /// Serve `wss://` with the certificate and key the runner wrote into this directory.
+    #[arg(long)]
+    tls: Option<PathBuf>,
+    /// Broadcast instead of echoing: every message to every connection (the fan-out
+    /// scenario; see `wsio_bench::broadcast`). The library's best means; `--mode` is ignored.
+    #[arg(long)]
+    fanout: bool,
 }
 
 /// The largest message or frame any scenario sends is 1 MiB; the limits leave room above it.
 const LIMIT: usize = 64 << 20;
 
-fn main() -> std::io::Result<()> {
+fn main() -> Result<(), BoxError> {
     wsio_bench::run_current_thread(serve(Args::parse()))?
 }
 
@@ -54,22 +67,31 @@ fn announce(addr: std::net::SocketAddr) {
     let _ = std::io::stdout().flush();
 }
 
-async fn serve(args: Args) -> std::io::Result<()> {
+async fn serve(args: Args) -> Result<(), BoxError> {
     if !args.lib.modes().contains(&args.mode) {
-        return Err(std::io::Error::other(format!(
-            "{} has no {} mode",
-            args.lib.name(),
-            args.mode.name()
-        )));
+        return Err(format!("{} has no {} mode", args.lib.name(), args.mode.name()).into());
     }
+    if args.lib == Lib::NodeWs {
+        return Err("Node's `ws` is bench/ws_echo.js, run with node".into());
+    }
+    if args.fanout {
+        if args.deflate || args.tls.is_some() {
+            return Err("the broadcast servers are plain: no --deflate or --tls".into());
+        }
+        return broadcast::serve(args.lib, &args.addr, announce).await;
+    }
+    if args.deflate && !args.lib.deflates() {
+        return Err(format!(
+            "{} is not built here with permessage-deflate (Node's `ws`: run bench/ws_echo.js)",
+            args.lib.name()
+        )
+        .into());
+    }
+    let tls = args.tls.as_deref().map(tls::server_config).transpose()?;
     if args.lib == Lib::Wsio {
-        return serve_wsio(&args.addr, args.deflate, args.mode).await;
+        return Ok(serve_wsio(&args.addr, args.deflate, args.mode, tls).await?);
     }
-    if args.deflate || args.lib == Lib::NodeWs {
-        return Err(std::io::Error::other(
-            "only wsio is built here with permessage-deflate; run bench/ws_echo.js with node",
-        ));
-    }
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let listener = TcpListener::bind(&args.addr).await?;
     announce(listener.local_addr()?);
     loop {
@@ -83,23 +105,43 @@ async fn serve(args: Args) -> std::io::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         // A connection's failure (the generator exits without closing) ends only that task.
-        let (lib, mode) = (args.lib, args.mode);
+        let (lib, mode, deflate, acceptor) = (args.lib, args.mode, args.deflate, acceptor.clone());
         tokio::spawn(async move {
-            let _ = match lib {
-                Lib::Tungstenite => tungstenite(stream, mode).await,
-                Lib::Fastwebsockets => fastwebsockets(stream).await,
-                Lib::TokioWebsockets => tokio_websockets(stream, mode).await,
-                Lib::Yawc => yawc(stream, mode).await,
-                Lib::SockudoWs => sockudo_ws(stream, mode).await,
-                Lib::Tcp => tcp(stream).await,
-                Lib::Raw => raw(stream).await,
-                Lib::Wsio | Lib::NodeWs => unreachable!("served above or refused"),
+            let _ = match acceptor {
+                None => echo(stream, lib, mode, deflate).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => echo(stream, lib, mode, deflate).await,
+                    Err(error) => Err(error.into()),
+                },
             };
         });
     }
 }
 
-async fn serve_wsio(addr: &str, deflate: bool, mode: Mode) -> std::io::Result<()> {
+/// Echoes on one accepted connection, plain TCP or TLS, with `lib`.
+async fn echo<S>(stream: S, lib: Lib, mode: Mode, deflate: bool) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match lib {
+        Lib::Tungstenite => tungstenite(stream, mode).await,
+        Lib::Fastwebsockets => fastwebsockets(stream).await,
+        Lib::TokioWebsockets => tokio_websockets(stream, mode).await,
+        Lib::Yawc => yawc(stream, mode, deflate).await,
+        Lib::SockudoWs if deflate => sockudo_ws_deflate(stream, mode).await,
+        Lib::SockudoWs => sockudo_ws(stream, mode).await,
+        Lib::Tcp => tcp(stream).await,
+        Lib::Raw => raw(stream).await,
+        Lib::Wsio | Lib::NodeWs => Err("served apart, or not here".into()),
+    }
+}
+
+async fn serve_wsio(
+    addr: &str,
+    deflate: bool,
+    mode: Mode,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<()> {
     let mut config = wsio::Config::default();
     config.protocol = config
         .protocol
@@ -108,8 +150,11 @@ async fn serve_wsio(addr: &str, deflate: bool, mode: Mode) -> std::io::Result<()
     if deflate {
         config.protocol.deflate = Some(wsio::DeflateConfig::default());
     }
-    let server = wsio::Server::builder()
-        .config(config)
+    let mut builder = wsio::Server::builder().config(config);
+    if let Some(tls) = tls {
+        builder = builder.tls(tls);
+    }
+    let server = builder
         .fallback(
             move |mut ws: wsio::WebSocket<wsio::Transport>, _| async move {
                 let _ = match mode {
@@ -155,7 +200,10 @@ async fn wsio_echo(ws: &mut wsio::WebSocket<wsio::Transport>) -> wsio::Result<()
     }
 }
 
-async fn tungstenite(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
+async fn tungstenite<S>(stream: S, mode: Mode) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(LIMIT))
         .max_frame_size(Some(LIMIT));
@@ -201,7 +249,10 @@ where
 }
 
 /// fastwebsockets, plain only: it cannot batch (see [`Lib::modes`]).
-async fn fastwebsockets(mut stream: TcpStream) -> Result<(), BoxError> {
+async fn fastwebsockets<S>(mut stream: S) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     use fastwebsockets::{OpCode, Role, WebSocket};
     let leftover = handshake::server(&mut stream).await?;
     if !leftover.is_empty() {
@@ -219,7 +270,10 @@ async fn fastwebsockets(mut stream: TcpStream) -> Result<(), BoxError> {
     }
 }
 
-async fn tokio_websockets(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
+async fn tokio_websockets<S>(stream: S, mode: Mode) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let (_request, ws) = tokio_websockets::ServerBuilder::new()
         .config(tokio_websockets::Config::default().frame_size(LIMIT))
         .limits(tokio_websockets::Limits::default().max_payload_len(Some(LIMIT)))
@@ -229,38 +283,92 @@ async fn tokio_websockets(stream: TcpStream, mode: Mode) -> Result<(), BoxError>
 }
 
 /// yawc over the benchmark's own handshake (yawc's server handshake needs a hyper server):
-/// `WebSocket::from_stream` wraps an upgraded stream, as its docs show. Text is checked for
-/// UTF-8, as the other libraries do.
-async fn yawc(mut stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
+/// `WebSocket::from_stream_with_extensions` wraps an upgraded stream, as its docs show. Text is
+/// checked for UTF-8, as the other libraries do. With `deflate`, the handshake agrees the
+/// generator's offer (`client_no_context_takeover`) and yawc compresses at its balanced
+/// preset (zlib's default level, 6, as for wsio, sockudo-ws and Node's `ws`).
+async fn yawc<S>(mut stream: S, mode: Mode, deflate: bool) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     use yawc::{OpCode, Options, Role, WebSocket};
-    let leftover = handshake::server(&mut stream).await?;
+    let (leftover, agreed) = handshake::server_with_extensions(&mut stream, |offer| {
+        offer
+            .filter(|offer| deflate && offer.contains("permessage-deflate"))
+            .map(|_| handshake::DEFLATE_OFFER.to_string())
+    })
+    .await?;
     if !leftover.is_empty() {
         return Err("frames before the handshake completed".into());
     }
-    let options = Options::default().with_limits(LIMIT, LIMIT).with_utf8();
-    let ws = WebSocket::from_stream(stream, Role::Server, options)?;
+    let mut options = Options::default().with_limits(LIMIT, LIMIT).with_utf8();
+    if deflate {
+        options = options.with_balanced_compression();
+    }
+    let ws =
+        WebSocket::from_stream_with_extensions(stream, Role::Server, agreed.as_deref(), options)?;
     echo_stream(ws, mode, |f| {
         matches!(f.opcode(), OpCode::Text | OpCode::Binary)
     })
     .await
 }
 
-/// sockudo-ws: its HTTP/1.1 server's handshake, on the `TcpStream` itself (`accept_raw`).
-async fn sockudo_ws(stream: TcpStream, mode: Mode) -> Result<(), BoxError> {
-    use sockudo_ws::{Config, Http1, server::WebSocketServer};
-    let config = Config::builder()
+/// sockudo-ws's configuration for the echo servers: limits above the scenarios' sizes.
+fn sockudo_config() -> sockudo_ws::Config {
+    sockudo_ws::Config::builder()
         .max_message_size(LIMIT)
         .max_frame_size(LIMIT)
-        .build();
-    let (ws, _) = WebSocketServer::<Http1>::new(config)
+        .build()
+}
+
+/// sockudo-ws: its HTTP/1.1 server's handshake, on the stream itself (`accept_raw`).
+async fn sockudo_ws<S>(stream: S, mode: Mode) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use sockudo_ws::{Http1, server::WebSocketServer};
+    let (ws, _) = WebSocketServer::<Http1>::new(sockudo_config())
         .accept_raw(stream)
         .await?;
     echo_stream(ws, mode, |m| m.is_text() || m.is_binary()).await
 }
 
+/// sockudo-ws with permessage-deflate: its HTTP/1.1 server does not negotiate compression (only
+/// its axum integration does), so the benchmark's handshake agrees the offer with sockudo-ws's
+/// own `negotiate_server_deflate` (its default policy: level 6, context takeover where the
+/// client allows it) and wraps the stream in its `CompressedWebSocketStream`, as that
+/// integration does.
+async fn sockudo_ws_deflate<S>(mut stream: S, mode: Mode) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use sockudo_ws::deflate::negotiate_server_deflate;
+    use sockudo_ws::{CompressedWebSocketStream, DeflateConfig};
+    let mut negotiated = None;
+    let (leftover, _) = handshake::server_with_extensions(&mut stream, |offer| {
+        let negotiation = negotiate_server_deflate(offer?, &DeflateConfig::default())?;
+        let answer = negotiation.to_response_header();
+        negotiated = Some(negotiation.config);
+        Some(answer)
+    })
+    .await?;
+    let deflate = negotiated.ok_or("the client offered no permessage-deflate")?;
+    let leftover = (!leftover.is_empty()).then(|| bytes::Bytes::from(leftover));
+    let ws = CompressedWebSocketStream::server_with_leftover(
+        stream,
+        sockudo_config(),
+        deflate,
+        leftover,
+    );
+    echo_stream(ws, mode, |m| m.is_text() || m.is_binary()).await
+}
+
 /// Plain TCP: every byte back as it came, through a 1 MiB buffer (as large as the largest
 /// read a WebSocket server here makes), so that it is a ceiling for the others.
-async fn tcp(mut stream: TcpStream) -> Result<(), BoxError> {
+async fn tcp<S>(mut stream: S) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut buf = vec![0; 1 << 20];
     loop {
         let n = stream.read(&mut buf).await?;
@@ -272,7 +380,10 @@ async fn tcp(mut stream: TcpStream) -> Result<(), BoxError> {
 }
 
 /// The benchmark's own minimal WebSocket echo: every frame of one read back in one write.
-async fn raw(mut stream: TcpStream) -> Result<(), BoxError> {
+async fn raw<S>(mut stream: S) -> Result<(), BoxError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let leftover = handshake::server(&mut stream).await?;
     let mut input = bytes::BytesMut::from(&leftover[..]);
     let mut out = Vec::new();

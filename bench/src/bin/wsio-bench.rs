@@ -11,7 +11,8 @@
 //! while more are at hand and flushed once none is, in a column with `+batch`
 //! (`tungstenite+batch`). fastwebsockets cannot batch and has only its plain column. Each
 //! ratio is to the best peer at its best: the best figure over every library but wsio (and
-//! the TCP ceiling), in either mode. Scenarios:
+//! the TCP ceiling), in either mode; where lower is better (memory, latency), a ratio below
+//! 1× is better. Scenarios:
 //!
 //! 1. 64 connections, 16 messages of 32 bytes in flight each: messages/s;
 //! 2. the same with 16 KiB messages: messages/s;
@@ -21,8 +22,24 @@
 //!    minimal echo server: messages/s (plain: each message sent on its own; batched: the 16
 //!    fed and flushed once);
 //! 6. permessage-deflate: 64 connections × 16 in flight × 4 KiB of JSON-like text, compressed
-//!    both ways, wsio against Node's `ws` (none of the Rust peers here is built with it; needs
-//!    `node` and `scripts/setup-peers.sh`): messages/s.
+//!    both ways: messages/s. wsio, yawc, sockudo-ws, and Node's `ws` (`bench/ws_echo.js`,
+//!    left out without `node` and the `ws` of `scripts/setup-peers.sh`). tokio-tungstenite
+//!    0.30, fastwebsockets 0.10 and tokio-websockets 0.13 cannot: they do not implement
+//!    permessage-deflate;
+//! 7. fan-out: one publisher and 1,000 subscribers on a broadcast server (`--fanout`; see
+//!    `wsio_bench::broadcast`), which sends every message to every connection, the publisher
+//!    included; 64-byte messages carrying their send time, 16 publications in flight (counted
+//!    by the publisher's own copies): (a) deliveries/s, the subscribers' receipts, and (b) the
+//!    p99 of their latency, ms. Every library, once, at its best: the broadcast servers feed
+//!    every waiting message and flush once (columns `+batch`), except fastwebsockets, which
+//!    writes each frame as it goes (its plain column);
+//! 8. `wss://`: scenarios 1 and 2 over TLS (rustls with the ring provider on both sides, a
+//!    self-signed certificate made at the start of the run): (a) 32 B, (b) 16 KiB, messages/s.
+//!    Every library, each handed the server's tokio-rustls stream; the generator decrypts and
+//!    encrypts too, at about the server's cost per byte, so it bounds the figures sooner;
+//! 9. latency at a fixed rate: 64 connections, 32 B, at a total rate of half the slowest
+//!    library's best in scenario 1 of the same run (`--rate` overrides it): the round trip's
+//!    (a) p50 and (b) p99, µs. Every library in every mode.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -42,9 +59,14 @@ struct Args {
     /// Seconds each throughput run measures (after the generator's half-second warm-up).
     #[arg(long, default_value_t = 3.0)]
     duration: f64,
-    /// Only these scenarios (1-6), comma-separated.
+    /// Only these scenarios (1-9), comma-separated. Scenario 9 runs scenario 1 too, for its
+    /// rate, unless `--rate` is given.
     #[arg(long, value_delimiter = ',')]
     only: Vec<u32>,
+    /// Scenario 9's total rate, messages/s over its 64 connections; by default half the
+    /// slowest library's best in scenario 1 (medians of the rounds so far).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Idle connections for scenario 4.
     #[arg(long, default_value_t = 5000)]
     idle_connections: usize,
@@ -93,23 +115,81 @@ fn entries(libs: &[Lib]) -> Vec<Entry> {
         .collect()
 }
 
+/// One figure a scenario reports for each entry: a row of the table.
+struct Row {
+    title: &'static str,
+    unit: &'static str,
+    /// Lower figures are better (memory, latency).
+    lower_is_better: bool,
+}
+
+impl Row {
+    /// A row where higher figures are better.
+    fn higher(title: &'static str, unit: &'static str) -> Row {
+        Row {
+            title,
+            unit,
+            lower_is_better: false,
+        }
+    }
+
+    /// A row where lower figures are better.
+    fn lower(title: &'static str, unit: &'static str) -> Row {
+        Row {
+            title,
+            unit,
+            lower_is_better: true,
+        }
+    }
+}
+
 /// One scenario: what it measures and how.
 struct Scenario {
     number: u32,
-    title: &'static str,
-    unit: &'static str,
-    /// Lower figures are better (memory).
-    lower_is_better: bool,
+    /// What it reports: one figure per row for each entry, all from the same runs.
+    rows: Vec<Row>,
     /// The entries compared: servers, or clients for scenario 5.
     entries: Vec<Entry>,
 }
 
-/// Each scenario's figures for each entry, one a round.
-type Figures = BTreeMap<(u32, Entry), Vec<f64>>;
+impl Scenario {
+    /// A scenario with one row.
+    fn single(number: u32, row: Row, entries: Vec<Entry>) -> Scenario {
+        Scenario {
+            number,
+            rows: vec![row],
+            entries,
+        }
+    }
+
+    /// The name of row `row` in the table: the scenario's number, with a letter when it has
+    /// several rows (`8a`, `8b`).
+    fn row_name(&self, row: usize) -> String {
+        if self.rows.len() == 1 {
+            self.number.to_string()
+        } else {
+            format!("{}{}", self.number, char::from(b'a' + row as u8))
+        }
+    }
+}
+
+/// Each scenario's figures for each row and entry, one a round.
+type Figures = BTreeMap<(u32, usize, Entry), Vec<f64>>;
 
 struct Runner {
     args: Args,
     bin: PathBuf,
+    /// The directory of the `wss://` certificate (scenario 8), made at the start of the run.
+    tls_dir: TlsDir,
+}
+
+/// The directory of the `wss://` certificate, removed with the runner however the run ends.
+struct TlsDir(PathBuf);
+
+impl Drop for TlsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -122,93 +202,140 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !pin {
         eprintln!("not pinning: taskset is missing or --no-pin was given");
     }
+    let tls_dir =
+        TlsDir(std::env::temp_dir().join(format!("wsio-bench-tls-{}", std::process::id())));
     let runner = Runner {
         args: Args {
             no_pin: !pin,
             ..args
         },
         bin,
+        tls_dir,
     };
+    let node_ws = node_ws_available();
     let scenarios: Vec<Scenario> = [
+        Scenario::single(
+            1,
+            Row::higher("64 conns × 16 in flight × 32 B", "msg/s"),
+            entries(&LIBS),
+        ),
+        Scenario::single(
+            2,
+            Row::higher("64 conns × 16 in flight × 16 KiB", "msg/s"),
+            entries(&LIBS),
+        ),
+        Scenario::single(
+            3,
+            Row::higher("1 conn streaming 1 MiB messages", "MB/s"),
+            entries(&[LIBS.as_slice(), &[Lib::Tcp]].concat()),
+        ),
+        Scenario::single(
+            4,
+            Row::lower("server RSS per idle conn (5,000)", "KiB"),
+            entries(&LIBS),
+        ),
+        Scenario::single(
+            5,
+            Row::higher("clients, 64 × 16 × 32 B vs one server", "msg/s"),
+            entries(&LIBS),
+        ),
+        Scenario::single(
+            6,
+            Row::higher("deflate, 64 × 16 × 4 KiB JSON", "msg/s"),
+            deflate_entries(node_ws),
+        ),
         Scenario {
-            number: 1,
-            title: "64 conns × 16 in flight × 32 B",
-            unit: "msg/s",
-            lower_is_better: false,
+            number: 7,
+            rows: vec![
+                Row::higher("fan-out, 1 publisher → 1,000 subscribers", "deliv/s"),
+                Row::lower("fan-out, p99 delivery latency", "ms"),
+            ],
+            entries: best_entries(&LIBS),
+        },
+        Scenario {
+            number: 8,
+            rows: vec![
+                Row::higher("wss://, 64 × 16 × 32 B", "msg/s"),
+                Row::higher("wss://, 64 × 16 × 16 KiB", "msg/s"),
+            ],
             entries: entries(&LIBS),
         },
         Scenario {
-            number: 2,
-            title: "64 conns × 16 in flight × 16 KiB",
-            unit: "msg/s",
-            lower_is_better: false,
+            number: 9,
+            rows: vec![
+                Row::lower("64 conns × 32 B at a fixed rate: p50 RTT", "µs"),
+                Row::lower("64 conns × 32 B at a fixed rate: p99 RTT", "µs"),
+            ],
             entries: entries(&LIBS),
-        },
-        Scenario {
-            number: 3,
-            title: "1 conn streaming 1 MiB messages",
-            unit: "MB/s",
-            lower_is_better: false,
-            entries: entries(&[LIBS.as_slice(), &[Lib::Tcp]].concat()),
-        },
-        Scenario {
-            number: 4,
-            title: "server RSS per idle conn (5,000)",
-            unit: "KiB",
-            lower_is_better: true,
-            entries: entries(&LIBS),
-        },
-        Scenario {
-            number: 5,
-            title: "clients, 64 × 16 × 32 B vs one server",
-            unit: "msg/s",
-            lower_is_better: false,
-            entries: entries(&LIBS),
-        },
-        Scenario {
-            number: 6,
-            title: "deflate, 64 × 16 × 4 KiB JSON",
-            unit: "msg/s",
-            lower_is_better: false,
-            entries: entries(&[Lib::Wsio, Lib::NodeWs]),
         },
     ]
     .into_iter()
-    .filter(|s| runner.args.only.is_empty() || runner.args.only.contains(&s.number))
-    .filter(|s| {
-        let runnable = s.number != 6 || node_ws_available();
-        if !runnable {
-            eprintln!("scenario 6 skipped: no `node`, or no `ws` (run scripts/setup-peers.sh)");
-        }
-        runnable
-    })
+    .filter(|s| runner.selected(s.number))
     .collect();
+    if scenarios.iter().any(|s| s.number == 6) && !node_ws {
+        eprintln!("scenario 6 without Node's `ws`: no `node`, or no `ws` (scripts/setup-peers.sh)");
+    }
+    if scenarios.iter().any(|s| s.number == 8) {
+        wsio_bench::tls::generate(&runner.tls_dir.0).map_err(|e| e.to_string())?;
+    }
 
     let mut figures: Figures = BTreeMap::new();
     for round in 0..runner.args.rounds {
         for scenario in &scenarios {
+            let rate = if scenario.number == 9 {
+                let rate = match runner.args.rate {
+                    Some(rate) => rate,
+                    None => half_the_slowest(&figures)?,
+                };
+                eprintln!("round {} scenario 9 at {rate:.0} msg/s in all", round + 1);
+                Some(rate)
+            } else {
+                None
+            };
             // Interleaved: each round starts with a different entry.
             let n = scenario.entries.len();
             for i in 0..n {
                 let entry = scenario.entries[(i + round) % n];
-                let figure = runner.measure(scenario.number, entry)?;
-                eprintln!(
-                    "round {} scenario {} {:<22} {:>12.1} {}",
-                    round + 1,
-                    scenario.number,
-                    entry.label(),
-                    figure,
-                    scenario.unit
-                );
-                figures
-                    .entry((scenario.number, entry))
-                    .or_default()
-                    .push(figure);
+                let measured = runner.measure(scenario.number, entry, rate)?;
+                for (row, figure) in measured.into_iter().enumerate() {
+                    eprintln!(
+                        "round {} scenario {:<2} {:<22} {:>12.1} {}",
+                        round + 1,
+                        scenario.row_name(row),
+                        entry.label(),
+                        figure,
+                        scenario.rows[row].unit
+                    );
+                    figures
+                        .entry((scenario.number, row, entry))
+                        .or_default()
+                        .push(figure);
+                }
             }
         }
     }
     print_table(&scenarios, &figures);
     Ok(())
+}
+
+/// The entries of scenario 6: the libraries built here with permessage-deflate, in every
+/// mode, and Node's `ws` if `node_ws`.
+fn deflate_entries(node_ws: bool) -> Vec<Entry> {
+    let mut libs: Vec<Lib> = LIBS.into_iter().filter(|lib| lib.deflates()).collect();
+    if node_ws {
+        libs.push(Lib::NodeWs);
+    }
+    entries(&libs)
+}
+
+/// Every library of `libs` once, at its best: in its batched mode where it has one.
+fn best_entries(libs: &[Lib]) -> Vec<Entry> {
+    libs.iter()
+        .map(|&lib| Entry {
+            lib,
+            mode: *lib.modes().last().expect("every library has a mode"),
+        })
+        .collect()
 }
 
 impl Runner {
@@ -224,11 +351,21 @@ impl Runner {
         }
     }
 
-    /// Starts a server, with permessage-deflate if `deflate`; returns it and its address.
+    /// Whether scenario `number` runs: all do by default; with `--only`, those it names, and
+    /// scenario 1 when scenario 9 needs its figures for a rate.
+    fn selected(&self, number: u32) -> bool {
+        let only = &self.args.only;
+        only.is_empty()
+            || only.contains(&number)
+            || (number == 1 && only.contains(&9) && self.args.rate.is_none())
+    }
+
+    /// Starts a server, with `flags` (`--deflate`, `--tls DIR`, `--fanout`); returns it and
+    /// its address.
     fn server(
         &self,
         Entry { lib, mode }: Entry,
-        deflate: bool,
+        flags: &[&std::ffi::OsStr],
     ) -> Result<(Child, String), Box<dyn std::error::Error>> {
         let mut command = match lib {
             Lib::NodeWs => {
@@ -242,9 +379,7 @@ impl Runner {
             _ => {
                 let mut command = self.command(0, self.bin.join("wsio-bench-server"));
                 command.args(["--lib", lib.name(), "--mode", mode.name()]);
-                if deflate {
-                    command.arg("--deflate");
-                }
+                command.args(flags);
                 command
             }
         };
@@ -257,8 +392,12 @@ impl Runner {
         Ok((child, addr))
     }
 
-    /// Runs the generator; returns its messages/s and MB/s.
-    fn load(&self, addr: &str, extra: &[&str]) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    /// Runs the generator; returns the fields of its `result` line.
+    fn load(
+        &self,
+        addr: &str,
+        extra: &[&std::ffi::OsStr],
+    ) -> Result<Fields, Box<dyn std::error::Error>> {
         let output = self
             .command(1, self.bin.join("wsio-bench-load"))
             .args(["--addr", addr, "--duration"])
@@ -266,18 +405,21 @@ impl Runner {
             .args(extra)
             .stderr(Stdio::inherit())
             .output()?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        let field = |name: &str| -> Option<f64> {
-            text.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-        };
-        match (field("msgs_per_sec"), field("mb_per_sec")) {
-            (Some(msgs), Some(mb)) => Ok((msgs, mb)),
-            _ => Err(format!("the generator failed: {text}").into()),
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !text.starts_with("result ") {
+            return Err(format!("the generator failed: {text}").into());
         }
+        Ok(Fields(text))
     }
 
-    fn measure(&self, scenario: u32, entry: Entry) -> Result<f64, Box<dyn std::error::Error>> {
+    /// Measures one entry in one scenario: a figure for each of the scenario's rows. `rate`
+    /// is scenario 9's.
+    fn measure(
+        &self,
+        scenario: u32,
+        entry: Entry,
+        rate: Option<f64>,
+    ) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
         let Entry { lib, mode } = entry;
         let server = if scenario == 5 {
             Entry {
@@ -287,34 +429,58 @@ impl Runner {
         } else {
             entry
         };
-        let (mut server, addr) = self.server(server, scenario == 6)?;
+        let tls = ["--tls".as_ref(), self.tls_dir.0.as_os_str()];
+        let flags: &[&std::ffi::OsStr] = match scenario {
+            6 => &["--deflate".as_ref()],
+            7 => &["--fanout".as_ref()],
+            8 => &tls,
+            _ => &[],
+        };
+        let (mut server, addr) = self.server(server, flags)?;
+        let load = |extra: &[&str]| {
+            let extra: Vec<&std::ffi::OsStr> = extra.iter().map(|s| s.as_ref()).collect();
+            self.load(&addr, &extra)
+        };
         let result = match scenario {
-            1 => self.load(&addr, &["--size", "32"]).map(|(msgs, _)| msgs),
-            2 => self.load(&addr, &["--size", "16384"]).map(|(msgs, _)| msgs),
+            1 => load(&["--size", "32"]).and_then(|f| f.get(&["msgs_per_sec"])),
+            2 => load(&["--size", "16384"]).and_then(|f| f.get(&["msgs_per_sec"])),
             3 => {
                 let mut extra = vec!["--connections", "1", "--inflight", "4", "--size", "1048576"];
                 if lib == Lib::Tcp {
                     extra.push("--no-handshake");
                 }
-                self.load(&addr, &extra).map(|(_, mb)| mb)
+                load(&extra).and_then(|f| f.get(&["mb_per_sec"]))
             }
-            4 => self.idle_memory(&server, &addr),
-            5 => self
-                .load(
-                    &addr,
-                    &[
-                        "--size",
-                        "32",
-                        "--client",
-                        lib.name(),
-                        "--mode",
-                        mode.name(),
-                    ],
-                )
-                .map(|(msgs, _)| msgs),
-            6 => self
-                .load(&addr, &["--size", "4096", "--deflate"])
-                .map(|(msgs, _)| msgs),
+            4 => self.idle_memory(&server, &addr).map(|kib| vec![kib]),
+            5 => load(&[
+                "--size",
+                "32",
+                "--client",
+                lib.name(),
+                "--mode",
+                mode.name(),
+            ])
+            .and_then(|f| f.get(&["msgs_per_sec"])),
+            6 => load(&["--size", "4096", "--deflate"]).and_then(|f| f.get(&["msgs_per_sec"])),
+            7 => load(&["--fanout", "1000", "--inflight", "16", "--size", "64"]).and_then(|f| {
+                let [deliveries, p99_us] = f.get(&["deliveries_per_sec", "p99_us"])?[..] else {
+                    unreachable!("two fields asked, two given")
+                };
+                Ok(vec![deliveries, p99_us / 1000.0])
+            }),
+            8 => [32, 16384]
+                .iter()
+                .map(|size| {
+                    let size = size.to_string();
+                    let mut extra = vec!["--size".as_ref(), size.as_ref()];
+                    extra.extend(tls);
+                    Ok(self.load(&addr, &extra)?.get(&["msgs_per_sec"])?[0])
+                })
+                .collect(),
+            9 => {
+                let rate = rate.ok_or("scenario 9 has no rate")?.to_string();
+                load(&["--size", "32", "--rate", &rate]).and_then(|f| f.get(&["p50_us", "p99_us"]))
+            }
             _ => Err(format!("no scenario {scenario}").into()),
         };
         let _ = server.kill();
@@ -347,6 +513,46 @@ impl Runner {
         drop(generator.stdin.take());
         let _ = generator.wait();
         result
+    }
+}
+
+/// The generator's `result` line: `name=value` fields.
+struct Fields(String);
+
+impl Fields {
+    /// The values of the fields `names`, in that order.
+    fn get(&self, names: &[&str]) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+        names
+            .iter()
+            .map(|name| {
+                self.0
+                    .split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+                    .ok_or_else(|| {
+                        format!("no {name} in the generator's output: {}", self.0).into()
+                    })
+            })
+            .collect()
+    }
+}
+
+/// Scenario 9's default rate: half the maximum of the slowest library in scenario 1, each
+/// library at its best (its better mode), from the medians of the rounds so far.
+fn half_the_slowest(figures: &Figures) -> Result<f64, Box<dyn std::error::Error>> {
+    let slowest = LIBS
+        .iter()
+        .map(|&lib| {
+            figures
+                .iter()
+                .filter(|((scenario, _, entry), _)| *scenario == 1 && entry.lib == lib)
+                .map(|(_, rounds)| median(rounds))
+                .fold(0.0, f64::max)
+        })
+        .fold(f64::INFINITY, f64::min);
+    if slowest.is_finite() && slowest > 0.0 {
+        Ok(slowest / 2.0)
+    } else {
+        Err("scenario 9 needs scenario 1's figures, or --rate".into())
     }
 }
 
@@ -421,81 +627,96 @@ fn print_table(scenarios: &[Scenario], figures: &Figures) {
     println!("| scenario | unit | {} |", names.join(" | "));
     println!("| --- | --- |{}", " --- |".repeat(columns.len()));
     for scenario in scenarios {
-        let medians: Vec<(Entry, f64)> = scenario
-            .entries
-            .iter()
-            .filter_map(|&entry| Some((entry, median(figures.get(&(scenario.number, entry))?))))
-            .collect();
-        // The best peer at its best: over every peer and mode.
-        let peers = medians
-            .iter()
-            .filter(|(entry, _)| entry.is_peer())
-            .map(|&(_, v)| v);
-        let best = best(peers, scenario.lower_is_better);
-        let cell = |entry: Entry| {
-            medians
+        for (row_index, row) in scenario.rows.iter().enumerate() {
+            let key = |entry: Entry| (scenario.number, row_index, entry);
+            let medians: Vec<(Entry, f64)> = scenario
+                .entries
                 .iter()
-                .find(|(e, _)| *e == entry)
-                .map_or("–".to_string(), |&(_, v)| {
-                    format!("{} ({:.2}×)", format_figure(v), v / best)
-                })
-        };
-        let cells: Vec<String> = columns.iter().map(|&entry| cell(entry)).collect();
-        println!(
-            "| {}. {} | {} | {} |",
-            scenario.number,
-            scenario.title,
-            scenario.unit,
-            cells.join(" | ")
-        );
+                .filter_map(|&entry| Some((entry, median(figures.get(&key(entry))?))))
+                .collect();
+            // The best peer at its best: over every peer and mode.
+            let peers = medians
+                .iter()
+                .filter(|(entry, _)| entry.is_peer())
+                .map(|&(_, v)| v);
+            let best = best(peers, row.lower_is_better);
+            let cell = |entry: Entry| {
+                medians
+                    .iter()
+                    .find(|(e, _)| *e == entry)
+                    .map_or("–".to_string(), |&(_, v)| {
+                        format!("{} ({:.2}×)", format_figure(v), v / best)
+                    })
+            };
+            let cells: Vec<String> = columns.iter().map(|&entry| cell(entry)).collect();
+            println!(
+                "| {}. {} | {} | {} |",
+                scenario.row_name(row_index),
+                row.title,
+                row.unit,
+                cells.join(" | ")
+            );
+        }
     }
     println!();
     println!(
         "Each figure is a median; in brackets its ratio to the best peer at its best, over every \
-         peer and mode (for KiB, lower is better)."
+         peer and mode (for KiB, ms and µs, lower is better: there a ratio below 1× is better)."
     );
     println!();
     // The load of a shared machine can change between rounds: the ratio within each round
     // shows how far the medians can be trusted.
     for scenario in scenarios {
-        let rounds = |entry: &Entry| figures.get(&(scenario.number, *entry));
-        let tcp = scenario
-            .entries
-            .iter()
-            .find(|entry| entry.lib == Lib::Tcp)
-            .and_then(rounds);
-        for wsio in scenario
-            .entries
-            .iter()
-            .filter(|entry| entry.lib == Lib::Wsio)
-        {
-            let Some(wsio_rounds) = rounds(wsio) else {
-                continue;
-            };
-            let ratios: Vec<String> = wsio_rounds
-                .iter()
-                .enumerate()
-                .map(|(round, &figure)| {
-                    let peers = scenario
-                        .entries
-                        .iter()
-                        .filter(|entry| entry.is_peer())
-                        .filter_map(|entry| rounds(entry)?.get(round).copied());
-                    let best = best(peers, scenario.lower_is_better);
-                    let tcp = tcp
-                        .and_then(|tcp| tcp.get(round))
-                        .map_or(String::new(), |tcp| {
-                            format!(", {:.0}% of tcp", 100.0 * figure / tcp)
-                        });
-                    format!("{:.2}×{tcp}", figure / best)
-                })
-                .collect();
-            println!(
-                "- scenario {}, {} ÷ best peer in each round: {}",
-                scenario.number,
-                wsio.label(),
-                ratios.join("; ")
-            );
+        for (row_index, row) in scenario.rows.iter().enumerate() {
+            print_round_ratios(scenario, row_index, row, figures);
         }
+    }
+}
+
+/// The line of per-round ratios of wsio (each of its modes) to the best peer, for one row.
+fn print_round_ratios(scenario: &Scenario, row_index: usize, row: &Row, figures: &Figures) {
+    let rounds = |entry: &Entry| figures.get(&(scenario.number, row_index, *entry));
+    let tcp = scenario
+        .entries
+        .iter()
+        .find(|entry| entry.lib == Lib::Tcp)
+        .and_then(rounds);
+    let direction = if row.lower_is_better {
+        " (lower is better: below 1× wsio is ahead)"
+    } else {
+        ""
+    };
+    for wsio in scenario
+        .entries
+        .iter()
+        .filter(|entry| entry.lib == Lib::Wsio)
+    {
+        let Some(wsio_rounds) = rounds(wsio) else {
+            continue;
+        };
+        let ratios: Vec<String> = wsio_rounds
+            .iter()
+            .enumerate()
+            .map(|(round, &figure)| {
+                let peers = scenario
+                    .entries
+                    .iter()
+                    .filter(|entry| entry.is_peer())
+                    .filter_map(|entry| rounds(entry)?.get(round).copied());
+                let best = best(peers, row.lower_is_better);
+                let tcp = tcp
+                    .and_then(|tcp| tcp.get(round))
+                    .map_or(String::new(), |tcp| {
+                        format!(", {:.0}% of tcp", 100.0 * figure / tcp)
+                    });
+                format!("{:.2}×{tcp}", figure / best)
+            })
+            .collect();
+        println!(
+            "- scenario {}, {} ÷ best peer in each round{direction}: {}",
+            scenario.row_name(row_index),
+            wsio.label(),
+            ratios.join("; ")
+        );
     }
 }
