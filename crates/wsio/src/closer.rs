@@ -67,6 +67,7 @@ impl Requests {
     }
 
     /// Whether anything was asked beyond `seen`.
+    #[inline]
     pub(crate) fn has_new(&self, seen: u8) -> bool {
         self.asked.load(Ordering::Acquire) & !seen != 0
     }

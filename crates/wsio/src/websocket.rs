@@ -106,6 +106,9 @@ struct Inner<S> {
     /// What a [`Closer`] asked (a server shutting down), and which requests were acted on.
     requests: Option<Arc<Requests>>,
     requests_seen: u8,
+    /// The reader's waker is registered with `requests`: a request (which takes it) or a new
+    /// reader waker clears it.
+    requests_waker: bool,
     /// Run when the connection is dropped: writes a close a [`Closer`] asked for and nobody
     /// acted on (a handler that never read, stopped by its server). A function of this
     /// transport type, so that dropping needs no bound on it.
@@ -224,6 +227,7 @@ where
                 departure: None,
                 requests: None,
                 requests_seen: 0,
+                requests_waker: false,
                 on_drop: Inner::write_requested_close,
             }))),
         }
@@ -740,8 +744,9 @@ where
     fn poll_incoming(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming>>> {
         self.check_requests();
         let Poll::Ready(item) = self.poll_driver(cx) else {
-            if let Some(requests) = &self.requests {
+            if let Some(requests) = self.requests.as_ref().filter(|_| !self.requests_waker) {
                 requests.register(cx.waker());
+                self.requests_waker = true;
                 if requests.has_new(self.requests_seen) {
                     // Asked while this was deciding to wait: look again at once.
                     cx.waker().wake_by_ref();
@@ -764,6 +769,7 @@ where
             .is_none_or(|w| !w.will_wake(cx.waker()))
         {
             self.reader = Some(cx.waker().clone());
+            self.requests_waker = false;
         }
         self.driver.resume(None);
         loop {
@@ -872,7 +878,23 @@ where
 
     /// Acts on what a [`Closer`] asked since the last look: starts the close handshake or
     /// ends the connection.
+    #[inline]
     fn check_requests(&mut self) {
+        // Checked on every read and write: one load when nothing was asked.
+        if self
+            .requests
+            .as_ref()
+            .is_some_and(|requests| requests.has_new(self.requests_seen))
+        {
+            self.act_on_requests();
+        }
+    }
+
+    /// Acts on the requests [`check_requests`](Self::check_requests) found.
+    #[cold]
+    fn act_on_requests(&mut self) {
+        // The request took the registered waker.
+        self.requests_waker = false;
         let request = match &self.requests {
             Some(requests) => requests.take_new(&mut self.requests_seen),
             None => return,
