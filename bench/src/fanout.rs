@@ -8,7 +8,6 @@
 //! copies are not counted.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -67,14 +66,10 @@ pub async fn run(
     }
     let publisher = handshake::connect(addr).await?;
     tokio::spawn(publish(publisher, client_frame(size), inflight, clock));
-    tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
-    recorder.start();
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(duration)).await;
-    let samples = recorder.finish();
+    let (samples, seconds) = recorder.measure(warmup, duration).await;
     Ok(Report {
         deliveries: samples.len(),
-        seconds: start.elapsed().as_secs_f64(),
+        seconds,
         p50_us: percentile_us(&samples, 50.0),
         p99_us: percentile_us(&samples, 99.0),
         ended: readers.iter().filter(|reader| reader.is_finished()).count(),

@@ -125,23 +125,32 @@ impl FrameCounter {
             if data.is_empty() {
                 return done;
             }
-            // Gather the header, which may be split between reads.
-            let need = if self.header.len() < 2 {
-                2
-            } else {
-                header_len(self.header[1])
-            };
-            if self.header.len() < need {
-                let take = (need - self.header.len()).min(data.len());
-                self.header.extend_from_slice(&data[..take]);
-                data = &data[take..];
+            let Some(len) = gather_header(&mut self.header, &mut data) else {
                 continue;
-            }
-            self.skip = payload_len(&self.header);
-            self.header.clear();
+            };
+            self.skip = len;
             self.in_payload = true;
         }
     }
+}
+
+/// Takes from the front of `data` what is missing of a frame header that may be split between
+/// reads, into `header`; once the header is whole, clears it and returns its payload length.
+fn gather_header(header: &mut Vec<u8>, data: &mut &[u8]) -> Option<usize> {
+    let need = if header.len() < 2 {
+        2
+    } else {
+        header_len(header[1])
+    };
+    if header.len() < need {
+        let take = (need - header.len()).min(data.len());
+        header.extend_from_slice(&data[..take]);
+        *data = &data[take..];
+        return None;
+    }
+    let len = payload_len(header);
+    header.clear();
+    Some(len)
 }
 
 /// Echoes every whole masked frame at the start of `input` into `out`, unmasked, as a server
@@ -230,19 +239,10 @@ impl StampReader {
             if data.is_empty() {
                 return;
             }
-            let need = if self.header.len() < 2 {
-                2
-            } else {
-                header_len(self.header[1])
-            };
-            if self.header.len() < need {
-                let take = (need - self.header.len()).min(data.len());
-                self.header.extend_from_slice(&data[..take]);
-                data = &data[take..];
+            let Some(len) = gather_header(&mut self.header, &mut data) else {
                 continue;
-            }
-            self.skip = payload_len(&self.header);
-            self.header.clear();
+            };
+            self.skip = len;
             self.stamp = [0; 8];
             self.stamp_len = 0;
             self.in_payload = true;

@@ -42,6 +42,17 @@ impl Recorder {
         self.measuring.store(true, Ordering::Relaxed);
     }
 
+    /// Waits out a warm-up of `warmup` seconds, then records for `duration` seconds: the
+    /// latencies recorded, sorted, and the seconds the recording lasted.
+    pub async fn measure(&self, warmup: f64, duration: f64) -> (Vec<u64>, f64) {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(warmup)).await;
+        self.start();
+        let start = Instant::now();
+        tokio::time::sleep(std::time::Duration::from_secs_f64(duration)).await;
+        let samples = self.finish();
+        (samples, start.elapsed().as_secs_f64())
+    }
+
     /// Stops recording; returns the latencies recorded, sorted.
     pub fn finish(&self) -> Vec<u64> {
         self.measuring.store(false, Ordering::Relaxed);

@@ -54,14 +54,10 @@ pub async fn run(
         writers.push(writer);
     }
     tokio::spawn(pace(writers, client_frame(size), rate, clock));
-    tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
-    recorder.start();
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(duration)).await;
-    let samples = recorder.finish();
+    let (samples, seconds) = recorder.measure(warmup, duration).await;
     Ok(Report {
         messages: samples.len(),
-        seconds: start.elapsed().as_secs_f64(),
+        seconds,
         p50_us: percentile_us(&samples, 50.0),
         p99_us: percentile_us(&samples, 99.0),
         ended: readers.iter().filter(|reader| reader.is_finished()).count(),

@@ -528,10 +528,7 @@ impl Connection {
         if !shares {
             return self.send_data(opcode, prepared.payload().clone(), true);
         }
-        self.check_open()?;
-        if self.sending_fragments {
-            return Err(SendError::FragmentedMessageInProgress);
-        }
+        self.check_message_start()?;
         let frames = prepared.frames(self.config.max_frame_size, self.extension.as_deref());
         self.output.push_encoded(&frames);
         Ok(())
@@ -1040,10 +1037,7 @@ impl Connection {
         payload: Bytes,
         transform: bool,
     ) -> Result<(), SendError> {
-        self.check_open()?;
-        if self.sending_fragments {
-            return Err(SendError::FragmentedMessageInProgress);
-        }
+        self.check_message_start()?;
         let encoded = match &mut self.extension {
             Some(extension) if transform => extension.encode(&payload),
             _ => None,
@@ -1075,6 +1069,16 @@ impl Connection {
             rsv1 = false;
             start = end;
         }
+    }
+
+    /// A whole message may start: the connection is open and no fragmented message sent
+    /// through `send_frame` is unfinished.
+    fn check_message_start(&self) -> Result<(), SendError> {
+        self.check_open()?;
+        if self.sending_fragments {
+            return Err(SendError::FragmentedMessageInProgress);
+        }
+        Ok(())
     }
 
     fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {

@@ -47,8 +47,7 @@ impl Transmit {
             self.tail.extend_from_slice(payload);
             apply_mask(&mut self.tail[start..], key, 0);
         } else if payload.len() >= SHARE_THRESHOLD {
-            self.chunks.push_back(self.tail.split().freeze());
-            self.chunks.push_back(payload.clone());
+            self.push_shared(payload);
         } else {
             self.tail.extend_from_slice(payload);
         }
@@ -59,16 +58,21 @@ impl Transmit {
     pub(crate) fn push_encoded(&mut self, frames: &Bytes) {
         self.len += frames.len();
         if frames.len() >= SHARE_THRESHOLD {
-            if !self.tail.is_empty() {
-                self.chunks.push_back(self.tail.split().freeze());
-            }
-            self.chunks.push_back(frames.clone());
+            self.push_shared(frames);
         } else {
             if self.tail.capacity() == 0 {
                 self.tail.reserve(FIRST_CAPACITY);
             }
             self.tail.extend_from_slice(frames);
         }
+    }
+
+    /// Queues `bytes` as a chunk of its own, after what the tail holds (counted by the caller).
+    fn push_shared(&mut self, bytes: &Bytes) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+        self.chunks.push_back(bytes.clone());
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::time::Sleep;
 use wsio_proto::{CloseCode, CloseInfo, Frame, Message, Negotiated, Role, Utf8Bytes};
 
-use crate::closer::{Closer, Requests};
+use crate::closer::{Asked, Closer, Requests};
 use crate::config::Config;
 use crate::driver::{Action, Driver, Incoming, ReadResult, WriteResult};
 use crate::error::{Error, Result};
@@ -576,25 +576,31 @@ where
         (Conn::Shared(shared.clone()), Conn::Shared(shared))
     }
 
-    async fn send(&mut self, message: Message, compress: bool) -> Result<()> {
-        std::future::poll_fn(|cx| self.with(|inner| inner.poll_ready(cx))).await?;
-        self.with(|inner| inner.start_send(message, compress))?;
-        std::future::poll_fn(|cx| self.with(|inner| inner.poll_flush(cx))).await
+    /// Waits until the connection can take another message.
+    async fn ready(&mut self) -> Result<()> {
+        std::future::poll_fn(|cx| self.with(|inner| inner.poll_ready(cx))).await
     }
 
-    async fn feed_prepared(&mut self, prepared: &crate::PreparedMessage) -> Result<()> {
-        std::future::poll_fn(|cx| self.with(|inner| inner.poll_ready(cx))).await?;
-        self.with(|inner| inner.driver.send_prepared(prepared))
-    }
-
+    /// Writes and flushes everything queued.
     async fn flush(&mut self) -> Result<()> {
         std::future::poll_fn(|cx| self.with(|inner| inner.poll_flush(cx))).await
     }
 
+    async fn send(&mut self, message: Message, compress: bool) -> Result<()> {
+        self.ready().await?;
+        self.with(|inner| inner.start_send(message, compress))?;
+        self.flush().await
+    }
+
+    async fn feed_prepared(&mut self, prepared: &crate::PreparedMessage) -> Result<()> {
+        self.ready().await?;
+        self.with(|inner| inner.driver.send_prepared(prepared))
+    }
+
     async fn send_frame(&mut self, frame: Frame) -> Result<()> {
-        std::future::poll_fn(|cx| self.with(|inner| inner.poll_ready(cx))).await?;
+        self.ready().await?;
         self.with(|inner| inner.start_send_frame(frame))?;
-        std::future::poll_fn(|cx| self.with(|inner| inner.poll_flush(cx))).await
+        self.flush().await
     }
 
     /// Queues a close frame (unless the close handshake has begun) and wakes the reader,
@@ -609,7 +615,7 @@ where
 
     async fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         self.start_close(code, reason)?;
-        std::future::poll_fn(|cx| self.with(|inner| inner.poll_flush(cx))).await
+        self.flush().await
     }
 
     /// Closes a connection this handle reads: starts the close handshake and reads, dropping
@@ -866,14 +872,15 @@ where
     /// On drop: a close asked for and not acted on goes out as far as the transport takes it
     /// at once, so that the peer is told why, even by a connection nobody read.
     fn write_requested_close(&mut self) {
-        let request = match &self.requests {
-            Some(requests) => requests.take_new(&mut self.requests_seen),
-            None => return,
-        };
         // No reader is woken: the connection is going, and waking may re-enter its owner.
-        if let Some((code, reason)) = request.and_then(|asked| asked.close) {
+        if let Some((code, reason)) = self.take_requests().and_then(|asked| asked.close) {
             self.write_close(code, &reason);
         }
+    }
+
+    /// What a [`Closer`] asked since the last look, marked as seen.
+    fn take_requests(&mut self) -> Option<Asked> {
+        self.requests.as_ref()?.take_new(&mut self.requests_seen)
     }
 
     /// Acts on what a [`Closer`] asked since the last look: starts the close handshake or
@@ -895,11 +902,9 @@ where
     fn act_on_requests(&mut self) {
         // The request took the registered waker.
         self.requests_waker = false;
-        let request = match &self.requests {
-            Some(requests) => requests.take_new(&mut self.requests_seen),
-            None => return,
+        let Some(asked) = self.take_requests() else {
+            return;
         };
-        let Some(asked) = request else { return };
         if let Some((code, reason)) = asked.close {
             self.close_now(code, &reason);
         }
