@@ -1,7 +1,7 @@
 //! The connection state machine: one WebSocket connection after its handshake, for either role.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -24,6 +24,11 @@ const RSV1: u8 = 0b100;
 
 /// An input buffer that has drained and holds more than this is released rather than kept.
 const KEEP_INPUT_CAPACITY: usize = 64 << 10;
+
+/// How long buffers a busy connection used are kept once a read finds nothing: a connection
+/// that goes quiet gives them back this late, and one under load reuses them instead of
+/// reallocating them on every wake-up.
+const RELEASE_DELAY: Duration = Duration::from_millis(100);
 
 /// [`Connection::receive_with`] makes room for the rest of the frame that is arriving, so that
 /// a large payload is read in place instead of being moved as the buffer grows, but never for
@@ -244,6 +249,8 @@ pub struct Connection {
     heartbeat_due: Option<Instant>,
     /// When the connection ends if nothing more is received.
     idle_due: Option<Instant>,
+    /// When the buffers are given back if they are empty then (see [`RELEASE_DELAY`]).
+    release_due: Option<Instant>,
 
     transport: TransportAction,
     events: VecDeque<Event>,
@@ -288,6 +295,7 @@ impl Connection {
             pong_due: None,
             heartbeat_due: None,
             idle_due: None,
+            release_due: None,
             transport: TransportAction::Keep,
             events: VecDeque::new(),
             close_info: None,
@@ -367,7 +375,10 @@ impl Connection {
     /// [`receive_eof`](Self::receive_eof).
     ///
     /// A read that brings nothing while no input is left to decode and no output to write
-    /// releases the connection's buffers, so that an idle connection holds none.
+    /// gives back the connection's buffers, so that an idle connection holds none: at once
+    /// if they were allocated for this read, otherwise at a timer 100 ms later (part of
+    /// [`poll_timeout`](Self::poll_timeout)) if they are empty then, so that a busy
+    /// connection does not reallocate them on every wake-up.
     ///
     /// ```
     /// use std::time::Instant;
@@ -389,6 +400,7 @@ impl Connection {
             // The header was checked against max_frame_size, which is a usize.
             (frame.header.payload_len as usize).saturating_sub(self.input.len())
         });
+        let held = self.input.capacity() > 0;
         self.input
             .reserve(capacity.max(rest_of_frame.min(READ_AHEAD_LIMIT)));
         let before = self.input.len();
@@ -399,7 +411,12 @@ impl Connection {
                 self.input.truncate(before);
             }
         } else if self.input.is_empty() && !self.output.has_remaining() {
-            self.release_buffers();
+            if !held {
+                // Reserved for this read only: a connection that has been quiet keeps nothing.
+                self.release_buffers();
+            } else if self.release_due.is_none() {
+                self.release_due = Some(now + RELEASE_DELAY);
+            }
         }
         result
     }
@@ -430,6 +447,12 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         if !self.keepalive_started {
             self.restart_keepalive(now);
+        }
+        if self.release_due.is_some_and(|due| now >= due) {
+            self.release_due = None;
+            if self.input.is_empty() && !self.output.has_remaining() {
+                self.release_buffers();
+            }
         }
         if self.close_timer.is_some_and(|deadline| now >= deadline) {
             self.close_timer = None;
@@ -642,7 +665,10 @@ impl Connection {
         } else {
             [None; 3]
         };
-        open.into_iter().chain([close]).flatten().min()
+        open.into_iter()
+            .chain([close, self.release_due])
+            .flatten()
+            .min()
     }
 
     // ----- Receiving -----

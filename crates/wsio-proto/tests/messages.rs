@@ -402,3 +402,43 @@ fn bytes_read_in_place_after_the_close_frame_are_ignored() {
     assert!(messages(&events).is_empty());
     assert!(matches!(events.last(), Some(Event::Closed(info)) if info.was_clean));
 }
+
+#[test]
+fn a_quiet_connection_gives_its_buffers_back_at_a_timer_and_a_busy_one_keeps_them() {
+    let start = Instant::now();
+    let mut server = Connection::new(Role::Server, Config::default());
+    let capacity =
+        |server: &mut Connection| server.receive_with(start, 0, |input| input.capacity());
+
+    // Nothing ever received: the read's room is given back at once, with no timer.
+    server.receive_with(start, 4096, |_| ());
+    assert_eq!(capacity(&mut server), 0);
+    assert_eq!(server.poll_timeout(), None);
+
+    // A message, then a read that finds nothing: the buffer stays, a timer is armed.
+    let wire = client_wire(&[Frame::new(true, OpCode::Text, Bytes::from_static(b"hi"))]);
+    server.receive_with(start, 4096, |input| input.extend_from_slice(&wire));
+    assert_eq!(
+        server.poll_event(start),
+        Some(Event::Message(Message::text("hi")))
+    );
+    server.receive_with(start, 4096, |_| ());
+    let due = server.poll_timeout().expect("a release timer");
+    assert!(due > start);
+    assert!(capacity(&mut server) >= 4096);
+
+    // More traffic before the timer reuses the buffer and leaves the timer where it was.
+    let later = start + (due - start) / 2;
+    server.receive_with(later, 4096, |input| input.extend_from_slice(&wire));
+    assert_eq!(
+        server.poll_event(later),
+        Some(Event::Message(Message::text("hi")))
+    );
+    server.receive_with(later, 4096, |_| ());
+    assert_eq!(server.poll_timeout(), Some(due));
+
+    // At the timer, empty buffers go.
+    server.handle_timeout(due);
+    assert_eq!(server.poll_timeout(), None);
+    assert_eq!(capacity(&mut server), 0);
+}

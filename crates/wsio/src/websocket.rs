@@ -794,7 +794,7 @@ where
                     let done = self.poll_shutdown(cx).is_ready();
                     self.driver.handle_shutdown(done);
                 }
-                Action::Read { until } => {
+                Action::Read { .. } => {
                     // The clock is read once per read, not once per message decoded.
                     let read_at = now();
                     let Inner { io, driver, .. } = self;
@@ -804,7 +804,10 @@ where
                     let (result, at) = match read {
                         Poll::Ready(Ok(n)) => (ReadResult::Appended(n), read_at),
                         Poll::Ready(Err(error)) => (ReadResult::Failed(error), read_at),
-                        Poll::Pending if self.poll_sleep(until, cx).is_ready() => {
+                        // The read may have armed a timer: wait until the deadline as it is now.
+                        Poll::Pending
+                            if self.poll_sleep(self.driver.read_until(), cx).is_ready() =>
+                        {
                             (ReadResult::TimedOut, now())
                         }
                         Poll::Pending => return Poll::Pending,

@@ -65,7 +65,8 @@ pub(crate) enum Action {
     /// Shut down the transport's writing side. Report with [`Driver::handle_shutdown`].
     ShutdownWrite,
     /// Read into the connection ([`Driver::read_with`] or [`Driver::read_buf`]); if nothing
-    /// has arrived, wait for data no later than `until`. Report with [`Driver::handle_read`].
+    /// has arrived, wait for data no later than `until` (after [`Driver::read_with`], no later
+    /// than [`Driver::read_until`]). Report with [`Driver::handle_read`].
     Read { until: Option<Instant> },
     /// The deadline given to [`Driver::resume`] passed with nothing to deliver.
     TimedOut,
@@ -250,11 +251,9 @@ impl Driver {
                 self.tried = false;
                 return Action::TimedOut;
             }
-            let until = match self.write_failed {
-                Some((_, until)) => Some(until),
-                None => self.wait_until(),
+            return Action::Read {
+                until: self.read_until(),
             };
-            return Action::Read { until };
         }
     }
 
@@ -568,6 +567,16 @@ impl Driver {
             Some((kind, _)) => Err(io::Error::from(kind).into()),
             None if self.transport_error.is_some() || self.ended => Err(Error::Closed),
             None => Ok(()),
+        }
+    }
+
+    /// How long an [`Action::Read`] may wait for data. A read that finds nothing can arm a
+    /// timer (the core's release of idle buffers), so a front-end that waits after such a
+    /// read waits until this, asked anew, rather than the action's `until`.
+    pub(crate) fn read_until(&self) -> Option<Instant> {
+        match self.write_failed {
+            Some((_, until)) => Some(until),
+            None => self.wait_until(),
         }
     }
 
