@@ -74,7 +74,7 @@ fn check_request(incoming: &IncomingRequest, head: &[u8]) {
                 assert_eq!(response.status(), 101);
                 assert_eq!(
                     response.headers()[SEC_WEBSOCKET_ACCEPT],
-                    accept_key(&offer.key)
+                    accept_key(offer.key.as_deref().expect("an HTTP/1.1 upgrade has a key"))
                 );
                 encode_response_head(&response);
             }

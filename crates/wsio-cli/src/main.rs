@@ -7,8 +7,6 @@ mod connect;
 mod exit;
 mod input;
 mod output;
-mod page;
-mod room;
 mod serve;
 mod signal;
 mod tls;

@@ -11,7 +11,7 @@ const SCRIPT: &str = include_str!("page/chat.js");
 
 /// Answers a plain HTTP request: the page and its two files for GET and HEAD, 404 for any
 /// other path, 405 for any other method.
-pub(crate) fn respond(request: &Request<()>) -> Response<Bytes> {
+pub fn respond(request: &Request<()>) -> Response<Bytes> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     }

@@ -1,14 +1,14 @@
 //! The chat room behind `/chat`: every text message goes to everyone in the room, the sender
 //! included, as `NICK: TEXT`; `/nick NAME` changes a nickname; room news starts with `* `.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::{self, error::RecvError};
-use wsio::{CloseCode, Message, PreparedMessage, ServerRequest, Transport, WebSocket};
-
-use crate::output;
+use wsio::{CloseCode, Message, PreparedMessage, WebSocket};
 
 /// How many lines the room keeps for a member who has not taken them yet. A member that falls
 /// further behind is closed with 1013 (try again later): a slow reader must not hold up the
@@ -23,13 +23,15 @@ const MAX_NICK: usize = 32;
 
 /// One chat room, shared by its members' connections. Each line is prepared once
 /// ([`PreparedMessage`]) and the same frames go to every member that can share them.
-pub(crate) struct Room {
+#[derive(Debug)]
+pub struct Room {
     lines: broadcast::Sender<PreparedMessage>,
     guests: AtomicU64,
 }
 
 impl Room {
-    pub(crate) fn new() -> Arc<Self> {
+    /// An empty room, to share between the connections that join it.
+    pub fn new() -> Arc<Self> {
         Arc::new(Room {
             lines: broadcast::channel(BACKLOG).0,
             guests: AtomicU64::new(0),
@@ -41,12 +43,14 @@ impl Room {
         let _ = self.lines.send(PreparedMessage::text(line));
     }
 
-    /// Serves one member until its connection ends.
-    pub(crate) async fn join(self: Arc<Self>, ws: WebSocket<Transport>, request: ServerRequest) {
-        let peer = request.peer_addr;
+    /// Serves one member, whose address is `peer` if known, until its connection ends.
+    pub async fn join<S>(self: Arc<Self>, ws: WebSocket<S>, peer: Option<SocketAddr>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let mut nick = format!("guest-{}", self.guests.fetch_add(1, Ordering::Relaxed) + 1);
         let mut lines = self.lines.subscribe();
-        let compression = output::compression(&ws.negotiated());
+        let compression = ws.negotiated().deflate.map(|params| params.to_string());
         let (mut read, mut write) = ws.split();
         let welcome = format!("* welcome, {nick}: type /nick NAME to change your name");
         if write.send_text(welcome).await.is_err() {

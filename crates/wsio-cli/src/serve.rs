@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use futures_util::StreamExt;
 use wsio::{DeflateConfig, Server, ServerRequest, Transport, WebSocket};
 
+use wsio_cli::page;
+use wsio_cli::room::Room;
+
 use crate::exit::Exit;
-use crate::page;
-use crate::room::Room;
 use crate::signal::Shutdown;
 use crate::{output, tls};
 
@@ -64,7 +65,9 @@ pub(crate) async fn run(args: Args) -> Exit {
     let room = Room::new();
     let mut builder = Server::builder()
         .http(page::respond)
-        .route("/chat", move |ws, request| room.clone().join(ws, request))
+        .route("/chat", move |ws, request: ServerRequest| {
+            room.clone().join(ws, request.peer_addr)
+        })
         .route("/echo", echo);
     if !args.no_deflate {
         builder = builder.deflate(DeflateConfig::default());

@@ -2,9 +2,9 @@
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Request, StatusCode};
+use http::{HeaderMap, Request, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncWrite};
-use wsio_proto::handshake::{encode_response_head, validate_request};
+use wsio_proto::handshake::{encode_response_head, validate_connect_request, validate_request};
 use wsio_proto::{Connection, HandshakeError, IncomingRequest, UpgradeOffer};
 
 use crate::config::Config;
@@ -84,8 +84,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let (response, connection) = match answer(&incoming.request, &incoming.leftover, config, decide)
-    {
+    let answered = answer(&incoming.request, None, &incoming.leftover, config, decide);
+    let (response, connection) = match answered {
         Ok(answer) => answer,
         Err(refusal) => {
             handshake_io::answer_and_close(&mut stream, &refusal.response).await;
@@ -196,7 +196,21 @@ pub(crate) fn copy_head<B>(request: &Request<B>) -> Request<()> {
     copy
 }
 
+/// Checks a handshake request: an HTTP/1.1 upgrade (RFC 6455 section 4.2.1) up to HTTP/1.1,
+/// an extended CONNECT (RFC 8441 section 4) from HTTP/2 on, `protocol` being its `:protocol`.
+pub(crate) fn validate(
+    request: &Request<()>,
+    protocol: Option<&str>,
+) -> Result<UpgradeOffer, HandshakeError> {
+    if request.version() >= Version::HTTP_2 {
+        validate_connect_request(request, protocol)
+    } else {
+        validate_request(request)
+    }
+}
+
 /// A refused handshake: the response to send, and the error to return once it is sent.
+#[derive(Debug)]
 pub(crate) struct Refusal {
     pub(crate) response: http::Response<Bytes>,
     pub(crate) error: Error,
@@ -204,20 +218,40 @@ pub(crate) struct Refusal {
 
 impl Refusal {
     /// The refusal of a request that failed a check of the handshake.
-    fn of(error: HandshakeError) -> Box<Self> {
+    pub(crate) fn of(error: HandshakeError) -> Box<Self> {
         Box::new(Refusal {
             response: error.response(),
             error: error.into(),
         })
     }
+
+    /// The refusal of a request whose connection the HTTP server cannot hand over: one it did
+    /// not read itself, or whose upgrade was already taken.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn not_upgradable() -> Self {
+        let error = std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the request has no hyper upgrade: it was not read by a hyper server, \
+             or its upgrade was already taken",
+        );
+        Refusal {
+            response: wsio_proto::handshake::reject(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot upgrade\n",
+            ),
+            error: error.into(),
+        }
+    }
 }
 
-/// How a server answers a handshake request, whatever does the I/O: the request is validated
-/// (RFC 6455 section 4.2.1), `decide` accepts or refuses it, and an accepted request is
-/// answered with the extensions `config` enables. Gives the 101 response and the server's
-/// connection, which holds `leftover` (the bytes read after the request head), or the refusal.
+/// How a server answers a handshake request, whatever does the I/O: the request is checked
+/// ([`validate`], with `protocol` the `:protocol` of an extended CONNECT), `decide` accepts or refuses it, and an accepted
+/// request is answered with the extensions `config` enables. Gives the response (101, or 200
+/// for an extended CONNECT) and the server's connection, which holds `leftover` (the bytes
+/// read after the request head), or the refusal.
 pub(crate) fn answer<F>(
     request: &Request<()>,
+    protocol: Option<&str>,
     leftover: &[u8],
     config: &Config,
     decide: F,
@@ -225,7 +259,7 @@ pub(crate) fn answer<F>(
 where
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let offer = validate_request(request).map_err(Refusal::of)?;
+    let offer = validate(request, protocol).map_err(Refusal::of)?;
     let accept = match decide(&UpgradeRequest {
         request,
         offer: &offer,

@@ -3,7 +3,9 @@
 //! - [`connect`] / [`ClientBuilder`] open a connection; [`accept`] / [`accept_with`] answer one;
 //!   [`Server`] listens (TCP, TLS, Unix socket) and routes connections by path or subprotocol.
 //! - With the `hyper` feature, `upgrade` / `upgrade_with` turn a request that a hyper 1.x
-//!   server received into a WebSocket, so that HTTP routes and WebSocket share one port.
+//!   server received (an HTTP/1.1 upgrade or an HTTP/2 extended CONNECT) into a WebSocket,
+//!   so that HTTP routes and WebSocket share one port; with the `axum` feature, the extractor
+//!   `axum::WebSocketUpgrade` does the same in an axum handler.
 //! - [`WebSocket`] is a [`Stream`](futures_core::Stream) of [`Message`]s and a
 //!   [`Sink`](futures_sink::Sink) of them, with `send`/`recv` helpers and
 //!   [`split`](WebSocket::split) into halves for two tasks.
@@ -20,12 +22,14 @@
 //!
 //! Features: `tls` (default) for `wss://` through rustls with the webpki roots;
 //! `native-roots` for `ClientBuilder::native_roots`, which trusts the operating system's roots
-//! instead; `hyper` for upgrading requests of a hyper 1.x HTTP/1 server; `deflate` (default)
+//! instead; `hyper` for upgrading requests of a hyper 1.x server; `axum` for the axum extractor; `deflate` (default)
 //! for permessage-deflate (RFC 7692), which stays off until [`ClientBuilder::deflate`],
 //! [`ServerBuilder::deflate`] (or `blocking::ServerBuilder::deflate`) or
 //! [`wsio_proto::Config::deflate`] turns it on.
 
 mod accept;
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod blocking;
 mod client;
 mod closer;
@@ -53,7 +57,7 @@ pub use server::{Server, ServerBuilder, ServerHandle, ServerRequest};
 pub use state::State;
 pub use transport::Transport;
 #[cfg(feature = "hyper")]
-pub use upgrade::{Upgrading, is_upgrade_request, upgrade, upgrade_with};
+pub use upgrade::{UpgradedWebSocket, Upgrading, is_upgrade_request, upgrade, upgrade_with};
 pub use websocket::{FrameReadHalf, FrameSocket, ReadHalf, WebSocket, WriteHalf};
 #[cfg(feature = "deflate")]
 pub use wsio_proto::deflate::{DeflateConfig, DeflateParams};

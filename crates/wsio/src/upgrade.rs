@@ -1,4 +1,5 @@
-//! Upgrading a request that a hyper 1.x server received: [`upgrade`] and [`upgrade_with`].
+//! Upgrading a request that a hyper 1.x server received, an HTTP/1.1 upgrade or an HTTP/2
+//! extended CONNECT (RFC 8441): [`upgrade`] and [`upgrade_with`].
 
 use std::future::Future;
 use std::io;
@@ -6,18 +7,57 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use wsio_proto::Connection;
-use wsio_proto::handshake::reject;
 
 use crate::accept::{Accept, Refusal, Reject, UpgradeRequest};
 use crate::config::Config;
 use crate::error::Result;
 use crate::websocket::WebSocket;
 
-pub use wsio_proto::handshake::is_upgrade_request;
+/// Whether a request that a hyper server received asks for a WebSocket: an HTTP/1.1 request
+/// whose `Upgrade` header names `websocket`
+/// ([`wsio_proto::handshake::is_upgrade_request`]), or an HTTP/2 CONNECT whose `:protocol` is
+/// `websocket` (which hyper keeps as a [`hyper::ext::Protocol`]).
+///
+/// A cheap test for routing, so that one service can serve plain HTTP and WebSocket; it
+/// checks nothing else. [`upgrade_with`] refuses the malformed requests it lets through, with
+/// the status that says why.
+///
+/// ```
+/// let http1 = http::Request::get("/chat").header("upgrade", "websocket").body(())?;
+/// assert!(wsio::is_upgrade_request(&http1));
+///
+/// let mut http2 = http::Request::connect("https://example.com/chat")
+///     .version(http::Version::HTTP_2)
+///     .body(())?;
+/// assert!(!wsio::is_upgrade_request(&http2)); // a plain CONNECT: a tunnel
+/// http2.extensions_mut().insert(hyper::ext::Protocol::from_static("websocket"));
+/// assert!(wsio::is_upgrade_request(&http2));
+/// # Ok::<(), http::Error>(())
+/// ```
+pub fn is_upgrade_request<B>(request: &Request<B>) -> bool {
+    if request.method() == Method::CONNECT {
+        protocol(request.extensions())
+            .is_some_and(|protocol| protocol.eq_ignore_ascii_case("websocket"))
+    } else {
+        wsio_proto::handshake::is_upgrade_request(request)
+    }
+}
+
+/// The `:protocol` of an extended CONNECT, as hyper's HTTP/2 server keeps it in a request's
+/// extensions.
+pub(crate) fn protocol(extensions: &http::Extensions) -> Option<&str> {
+    extensions
+        .get::<hyper::ext::Protocol>()
+        .map(hyper::ext::Protocol::as_str)
+}
+
+/// The WebSocket of a request that a hyper server upgraded (over HTTP/2, one stream of the
+/// connection): what [`Upgrading`] yields.
+pub type UpgradedWebSocket = WebSocket<TokioIo<Upgraded>>;
 
 /// Upgrades a request received by a hyper server to WebSocket, with default settings,
 /// accepting any valid handshake and no subprotocol.
@@ -62,16 +102,20 @@ where
 /// Returns two things:
 ///
 /// - The response, which the service returns to hyper in every case: `101 Switching
-///   Protocols` when the upgrade is accepted; otherwise the refusal, with the status that
-///   says why (400, or 426 and `Sec-WebSocket-Version: 13` for an unsupported version; see
+///   Protocols` when an HTTP/1.1 upgrade is accepted, `200 OK` when an HTTP/2 extended
+///   CONNECT is; otherwise the refusal, with the status that says why (400, 405 for the wrong
+///   method, or 426 and `Sec-WebSocket-Version: 13` for an unsupported version; see
 ///   [`HandshakeError::status`](crate::HandshakeError::status)), or the one `decide` chose.
 /// - The upgrade: an [`Upgrading`] future, which yields the [`WebSocket`] once hyper has sent
-///   the 101 and handed over the connection; or why the request was refused, as
+///   the response and handed over the connection (over HTTP/2, the request's stream); or why
+///   the request was refused, as
 ///   [`Error::Handshake`](crate::Error::Handshake) when it broke RFC 6455, or
 ///   [`Error::Rejected`](crate::Error::Rejected) with the response when `decide` refused.
 ///
 /// Requests that are not valid WebSocket upgrades are refused before `decide` is called, by
-/// [`validate_request`](wsio_proto::handshake::validate_request). In the [`UpgradeRequest`]
+/// [`validate_request`](wsio_proto::handshake::validate_request) (HTTP/1.1) or
+/// [`validate_connect_request`](wsio_proto::handshake::validate_connect_request) (HTTP/2,
+/// with the `:protocol` hyper keeps as a [`hyper::ext::Protocol`]). In the [`UpgradeRequest`]
 /// that `decide` sees, [`request`](UpgradeRequest::request) has the method, target, version
 /// and headers of `request` but not its extensions; look at those before calling this.
 ///
@@ -80,9 +124,13 @@ where
 /// crate choosing a body crate; ask for `Response<Bytes>` and
 /// [`map`](http::Response::map) it if the service's body converts otherwise.
 ///
-/// Only HTTP/1.1 upgrades are supported, and hyper hands over the connection only when it is
-/// served with upgrades enabled: `hyper::server::conn::http1::Builder::serve_connection(..)
-/// .with_upgrades()`. Of `config`, the protocol settings and buffer sizes apply; the
+/// hyper hands over an HTTP/1.1 connection only when it is served with upgrades enabled
+/// (`hyper::server::conn::http1::Builder::serve_connection(..).with_upgrades()`), and an
+/// HTTP/2 client sends an extended CONNECT only to a server that allows it
+/// (`hyper::server::conn::http2::Builder::enable_connect_protocol`; hyper-util's `auto`
+/// builder has both). Over HTTP/2 the WebSocket is one stream of the connection: closing it
+/// ends only that stream, and HTTP/2 flow control holds back a peer that sends faster than
+/// the application reads. Of `config`, the protocol settings and buffer sizes apply; the
 /// connect and handshake timeouts do not, since hyper reads the request (its own
 /// `header_read_timeout` bounds that).
 ///
@@ -130,7 +178,9 @@ where
     let head = crate::accept::copy_head(request);
     // Bytes hyper read past the request come first out of `Upgraded` itself, so nothing is
     // left over here.
-    let (response, connection) = match crate::accept::answer(&head, &[], config, decide) {
+    let protocol = protocol(request.extensions());
+    let answered = crate::accept::answer(&head, protocol, &[], config, decide);
+    let (response, connection) = match answered {
         Ok(answer) => answer,
         Err(refusal) => {
             let Refusal { response, error } = *refusal;
@@ -138,25 +188,19 @@ where
         }
     };
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
-        let error = io::Error::new(
-            io::ErrorKind::Unsupported,
-            "the request has no hyper upgrade: it was not read by hyper's HTTP/1 server, \
-             or its upgrade was already taken",
-        );
-        let response = reject(StatusCode::INTERNAL_SERVER_ERROR, "cannot upgrade\n");
-        return (response.map(R::from), Err(error.into()));
+        let Refusal { response, error } = Refusal::not_upgradable();
+        return (response.map(R::from), Err(error));
     };
     let response = response.map(|()| R::from(Bytes::new()));
-    let upgrading = Upgrading {
-        on_upgrade,
-        config: config.clone(),
-        connection: Some(connection),
-    };
-    (response, Ok(upgrading))
+    (
+        response,
+        Ok(Upgrading::new(on_upgrade, config.clone(), connection)),
+    )
 }
 
 /// An accepted upgrade on its way: a future that yields the [`WebSocket`] once hyper has sent
-/// the `101` response and handed over the connection. From [`upgrade`] and [`upgrade_with`].
+/// the response (`101`, or `200` over HTTP/2) and handed over the connection or the stream.
+/// From [`upgrade`] and [`upgrade_with`].
 ///
 /// Await it in a task of its own (`tokio::spawn`), not in the service that returns the
 /// response: hyper sends the response only after the service has returned it.
@@ -173,8 +217,19 @@ pub struct Upgrading {
     connection: Option<Connection>,
 }
 
+impl Upgrading {
+    /// The upgrade `on_upgrade` completes, into `connection` with `config`.
+    pub(crate) fn new(on_upgrade: OnUpgrade, config: Config, connection: Connection) -> Self {
+        Self {
+            on_upgrade,
+            config,
+            connection: Some(connection),
+        }
+    }
+}
+
 impl Future for Upgrading {
-    type Output = Result<WebSocket<TokioIo<Upgraded>>>;
+    type Output = Result<UpgradedWebSocket>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -195,6 +250,7 @@ impl Future for Upgrading {
 mod tests {
     use super::*;
     use crate::error::Error;
+    use http::StatusCode;
     use wsio_proto::HandshakeError;
 
     fn handshake_request() -> Request<()> {

@@ -11,20 +11,23 @@
 //! Every test runs under a time limit, and every peer process is killed when its test ends
 //! (the peer servers also exit by themselves after 60 s).
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use peers::{Peer, close_command};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use wsio::proto::{ClientHandshake, WsUrl, encode_frame};
 use wsio::{
     Accept, ClientBuilder, CloseCode, CloseFrame, CloseInfo, Config, DeflateConfig, Frame, Message,
     OpCode, UpgradeRequest, WebSocket,
 };
+
+#[path = "support/peers.rs"]
+mod peers;
 
 /// Bounds every test: nothing here may hang.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -42,85 +45,6 @@ const FRAGMENTED_TEXT: [&[u8]; 3] = [
 
 /// A binary message in three fragments, the middle one empty. The peer clients send the same.
 const FRAGMENTED_BINARY: [&[u8]; 3] = [b"\x00\x01", b"", b"\x02\x03\x04"];
-
-/// A real peer library, with the interpreter that runs its programs.
-#[derive(Debug, Clone, Copy)]
-enum Peer {
-    /// Python's `websockets`, from the venv `.venv`.
-    Python,
-    /// Node's `ws`, from `tests/peers/node_modules`, run by `node` from the `PATH`.
-    Node,
-}
-
-impl Peer {
-    /// A command that runs this peer's echo server (`server`) or scripted client (`!server`),
-    /// after checking that the peer is installed. `deflate` turns permessage-deflate on in the
-    /// peer (`PEER_DEFLATE`, read by each peer program).
-    fn command(self, server: bool, deflate: Option<&str>) -> Command {
-        let root = workspace_root();
-        let peers = root.join("tests/peers");
-        let (interpreter, script) = match (self, server) {
-            (Peer::Python, true) => (python(&root), "py_echo_server.py"),
-            (Peer::Python, false) => (python(&root), "py_client.py"),
-            (Peer::Node, true) => (node(&peers), "node_echo_server.js"),
-            (Peer::Node, false) => (node(&peers), "node_client.js"),
-        };
-        let mut command = Command::new(interpreter);
-        command
-            .arg(peers.join(script))
-            .current_dir(&peers)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        if let Some(deflate) = deflate {
-            command.env("PEER_DEFLATE", deflate);
-        }
-        command
-    }
-}
-
-fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.ancestors().nth(2).unwrap().to_path_buf()
-}
-
-const SETUP_HINT: &str = "run `bash scripts/setup-peers.sh` from the workspace root first";
-
-/// The venv's Python, which must be able to import `websockets`.
-fn python(root: &Path) -> PathBuf {
-    let python = root.join(".venv/bin/python");
-    let imports = std::process::Command::new(&python)
-        .args(["-c", "import websockets"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        imports,
-        "Python peer missing: {} cannot import `websockets`; {SETUP_HINT}",
-        python.display()
-    );
-    python
-}
-
-/// `node` from the `PATH`, with `ws` installed in `tests/peers/node_modules`.
-fn node(peers: &Path) -> PathBuf {
-    let runs = std::process::Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        runs,
-        "Node peer missing: no `node` on the PATH; {SETUP_HINT}"
-    );
-    let ws = peers.join("node_modules/ws/package.json");
-    assert!(
-        ws.is_file(),
-        "Node peer missing: {} does not exist; {SETUP_HINT}",
-        ws.display()
-    );
-    PathBuf::from("node")
-}
 
 /// A peer's echo server, killed when dropped.
 struct PeerServer {
@@ -336,16 +260,6 @@ async fn raw_fragments_to_peer(peer: Peer) {
 /// What a wsio server saw on one connection: each message summarised, and how it ended.
 type Seen = (Vec<String>, Option<CloseInfo>);
 
-/// The code and reason of a text message `close:CODE:REASON`, the command that asks an echo
-/// server to close.
-fn close_command(message: &Message) -> Option<(u16, String)> {
-    let Message::Text(text) = message else {
-        return None;
-    };
-    let (code, reason) = text.as_str().strip_prefix("close:")?.split_once(':')?;
-    Some((code.parse().ok()?, reason.to_owned()))
-}
-
 /// A wsio echo server on `listener` for `connections` connections, one after the other, which
 /// follows the same `close:CODE:REASON` command as the peers' echo servers.
 /// Serves `connections` connections with `config`, one after the other, echoing; each must
@@ -417,36 +331,7 @@ async fn peer_client_against_wsio_server(peer: Peer, deflate: Option<&str>) {
     }
     let server = tokio::spawn(wsio_echo_server(listener, 2, config, deflate.is_some()));
 
-    let output = peer
-        .command(false, deflate)
-        .arg(&url)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report = format!(
-        "{peer:?} client, {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let compression = deflate.map(|_| r#"{"check":"compression","ok":true}"#);
-    let expected_lines = compression.into_iter().chain([
-        r#"{"check":"text","ok":true}"#,
-        r#"{"check":"text_non_ascii","ok":true}"#,
-        r#"{"check":"binary","ok":true}"#,
-        r#"{"check":"binary_16_mib","ok":true}"#,
-        r#"{"check":"fragmented_text","ok":true}"#,
-        r#"{"check":"fragmented_binary","ok":true}"#,
-        r#"{"check":"ping","ok":true}"#,
-        r#"{"check":"close","code":4001,"reason":""}"#,
-        r#"{"check":"server_close","code":4003,"reason":"wsio says bye"}"#,
-    ]);
-    assert_eq!(
-        stdout.lines().collect::<Vec<_>>(),
-        expected_lines.collect::<Vec<_>>(),
-        "{report}"
-    );
-    assert!(output.status.success(), "{report}");
+    peer.run_client(&url, deflate).await;
 
     let seen = server.await.unwrap();
     let first = [

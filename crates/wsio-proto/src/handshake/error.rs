@@ -2,7 +2,7 @@
 //! [`BuildError`]: what a caller gave a request builder that a handshake cannot carry.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, SEC_WEBSOCKET_VERSION};
+use http::header::{ALLOW, HeaderValue, SEC_WEBSOCKET_VERSION};
 use http::{Response, StatusCode};
 
 use super::server::reject;
@@ -10,8 +10,9 @@ use super::server::reject;
 /// Why an opening handshake failed.
 ///
 /// A server answers a failure with [`response`](Self::response), whose status is
-/// [`status`](Self::status): 400 for a request that breaks RFC 6455 section 4.2.1, 426 for a
-/// protocol version other than 13, and 431 for a head over the size limit.
+/// [`status`](Self::status): 400 for a request that breaks RFC 6455 section 4.2.1 (or RFC 8441
+/// section 4 over HTTP/2), 405 for the wrong method, 426 for a protocol version other than 13,
+/// and 431 for a head over the size limit.
 ///
 /// The variants a client meets when checking a response (RFC 6455 section 4.1) have status 502
 /// Bad Gateway, which is what a gateway relaying the handshake would answer; the variants both
@@ -36,9 +37,17 @@ pub enum HandshakeError {
     InvalidTarget,
 
     // --- Checking a request (server), RFC 6455 section 4.2.1.
-    /// The method is not GET (item 1). Status 400.
+    /// The method is not GET (item 1). Status 405, and the response says `Allow: GET`.
     #[error("the method of a WebSocket handshake must be GET")]
     NotGet,
+    /// An HTTP/2 request for a WebSocket does not use the CONNECT method (RFC 8441 section 4).
+    /// Status 405, and the response says `Allow: CONNECT`.
+    #[error("a WebSocket over HTTP/2 is opened with an extended CONNECT")]
+    NotConnect,
+    /// An extended CONNECT whose `:protocol` is missing or is not `websocket` (RFC 8441
+    /// section 4): a plain CONNECT asks for a tunnel, not a WebSocket. Status 400.
+    #[error("the CONNECT request's :protocol is not websocket")]
+    MissingProtocol,
     /// The request is older than HTTP/1.1 (item 1). Status 400.
     #[error("a WebSocket handshake needs HTTP/1.1 or later")]
     UnsupportedHttpVersion,
@@ -129,6 +138,7 @@ impl HandshakeError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
             MissingVersion | UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
+            NotGet | NotConnect => StatusCode::METHOD_NOT_ALLOWED,
             AlreadyFinished => StatusCode::INTERNAL_SERVER_ERROR,
             Rejected(_)
             | MissingAccept
@@ -138,7 +148,7 @@ impl HandshakeError {
             | UnacceptableExtensions(_) => StatusCode::BAD_GATEWAY,
             Malformed(_)
             | InvalidTarget
-            | NotGet
+            | MissingProtocol
             | UnsupportedHttpVersion
             | MissingHost
             | DuplicateHost
@@ -153,8 +163,9 @@ impl HandshakeError {
     }
 
     /// The response that refuses the handshake: [`status`](Self::status), a one-line
-    /// plain-text body saying what was wrong, `Content-Length`, `Connection: close`, and for
-    /// 426 the `Sec-WebSocket-Version: 13` that RFC 6455 section 4.2.2 asks for.
+    /// plain-text body saying what was wrong, `Content-Length`, `Connection: close`, for 426
+    /// the `Sec-WebSocket-Version: 13` that RFC 6455 section 4.2.2 asks for, and for 405 the
+    /// `Allow` that RFC 9110 section 15.5.6 asks for.
     ///
     /// Encode it with [`encode_response`](super::encode_response), then close the connection.
     ///
@@ -168,10 +179,18 @@ impl HandshakeError {
     /// ```
     pub fn response(&self) -> Response<Bytes> {
         let mut response = reject(self.status(), format!("{self}\n"));
-        if response.status() == StatusCode::UPGRADE_REQUIRED {
-            response
-                .headers_mut()
-                .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        let headers = response.headers_mut();
+        match self {
+            Self::MissingVersion | Self::UnsupportedVersion => {
+                headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+            }
+            Self::NotGet => {
+                headers.insert(ALLOW, HeaderValue::from_static("GET"));
+            }
+            Self::NotConnect => {
+                headers.insert(ALLOW, HeaderValue::from_static("CONNECT"));
+            }
+            _ => {}
         }
         response
     }
@@ -249,7 +268,10 @@ mod tests {
         let too_many = Malformed(httparse::Error::TooManyHeaders);
         assert_eq!(too_many.status(), 431);
         assert_eq!(Malformed(httparse::Error::Token).status(), 400);
-        assert_eq!(NotGet.status(), 400);
+        assert_eq!(NotGet.status(), 405);
+        assert_eq!(NotGet.response().headers()["allow"], "GET");
+        assert_eq!(NotConnect.response().headers()["allow"], "CONNECT");
+        assert_eq!(MissingProtocol.status(), 400);
         assert_eq!(UnsupportedVersion.status(), 426);
         assert_eq!(AcceptMismatch.status(), 502);
         assert_eq!(AlreadyFinished.status(), 500);

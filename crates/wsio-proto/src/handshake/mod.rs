@@ -3,7 +3,10 @@
 //! The handshake is an HTTP/1.1 upgrade: the client sends a `GET` with `Upgrade: websocket` and
 //! a random `Sec-WebSocket-Key`; the server answers `101 Switching Protocols` with the
 //! `Sec-WebSocket-Accept` derived from that key. Everything after the two heads is WebSocket
-//! frames.
+//! frames. Over HTTP/2 (RFC 8441) a WebSocket is one stream instead: the client sends an
+//! extended CONNECT with `:protocol` `websocket` and no key, the server answers `200`;
+//! [`validate_connect_request`] checks such a request and [`connect_response`] answers it (the
+//! HTTP/2 framing itself is the HTTP library's).
 //!
 //! Requests and responses are [`http`] types, so callers can read and add headers freely;
 //! bytes are parsed with `httparse` and written by [`encode_request`], [`encode_response`] and
@@ -81,8 +84,8 @@ pub use error::{BuildError, HandshakeError};
 pub use head::{ReasonPhrase, parse_request, parse_response};
 pub use key::{accept_key, generate_key};
 pub use server::{
-    IncomingRequest, ServerHandshake, UpgradeOffer, accept_response, is_upgrade_request, reject,
-    select_subprotocol, validate_request,
+    IncomingRequest, ServerHandshake, UpgradeOffer, accept_response, connect_response,
+    is_upgrade_request, reject, select_subprotocol, validate_connect_request, validate_request,
 };
 
 /// The default limit on the size of a request or response head: 8 KiB, as in common HTTP
@@ -165,7 +168,7 @@ mod tests {
         );
         assert_eq!(incoming.request.headers()["origin"], "http://localhost");
         let offer = incoming.validate().unwrap();
-        assert_eq!(offer.key, client.key());
+        assert_eq!(offer.key.as_deref(), Some(client.key()));
         assert_eq!(offer.resource, "/feed?since=5");
         assert_eq!(offer.subprotocols, ["v2", "v1"]);
 

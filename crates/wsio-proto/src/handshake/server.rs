@@ -6,7 +6,7 @@ use http::header::{
     SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
     UPGRADE,
 };
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 
 use super::head::{HeadBuffer, parse_request};
 use super::headers::{first_value, has_token, joined, list_strings};
@@ -82,12 +82,15 @@ pub struct IncomingRequest {
     pub leftover: Bytes,
 }
 
-/// What a valid handshake request asks for: the result of [`validate_request`].
+/// What a valid handshake request asks for: the result of [`validate_request`] (an HTTP/1.1
+/// upgrade) or [`validate_connect_request`] (an extended CONNECT over HTTP/2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UpgradeOffer {
-    /// The `Sec-WebSocket-Key`, to be answered by [`accept_response`].
-    pub key: String,
+    /// The `Sec-WebSocket-Key` of an HTTP/1.1 upgrade, to be answered by [`accept_response`];
+    /// `None` for an extended CONNECT, which carries no key and is answered by
+    /// [`connect_response`] (RFC 8441 section 5).
+    pub key: Option<String>,
     /// The subprotocols the client offers, in its order of preference: every
     /// `Sec-WebSocket-Protocol` line split at commas and trimmed. Empty if none.
     pub subprotocols: Vec<String>,
@@ -160,14 +163,18 @@ impl IncomingRequest {
 }
 
 impl UpgradeOffer {
-    /// The `101 Switching Protocols` response that accepts this offer with `subprotocol`
-    /// ([`accept_response`]).
+    /// The response that accepts this offer with `subprotocol`: `101 Switching Protocols`
+    /// for an HTTP/1.1 upgrade ([`accept_response`]), `200 OK` for an extended CONNECT
+    /// ([`connect_response`]).
     ///
     /// # Panics
     ///
     /// If `subprotocol` is not a valid header value.
     pub fn accept(&self, subprotocol: Option<&str>) -> Response<()> {
-        accept_response(&self.key, subprotocol)
+        match &self.key {
+            Some(key) => accept_response(key, subprotocol),
+            None => connect_response(subprotocol),
+        }
     }
 
     /// Chooses among the offered extensions what a server with `config` agrees to
@@ -185,7 +192,8 @@ impl UpgradeOffer {
     }
 
     /// Accepts this offer with `subprotocol`, in one step: negotiates the extensions `config`
-    /// enables ([`negotiate`](Self::negotiate)), and returns the `101` response that says so
+    /// enables ([`negotiate`](Self::negotiate)), and returns the response that says so (`101`,
+    /// or `200` for an extended CONNECT)
     /// ([`accept_negotiated`](Self::accept_negotiated)) with the server's [`Connection`]:
     /// [`Role::Server`], `config`, and the agreed extensions.
     ///
@@ -236,7 +244,7 @@ impl UpgradeOffer {
         Ok((response, connection))
     }
 
-    /// The `101` response of [`accept`](Self::accept), with the `Sec-WebSocket-Extensions`
+    /// The response of [`accept`](Self::accept), with the `Sec-WebSocket-Extensions`
     /// answer that tells the client what was `negotiated`.
     ///
     /// ```
@@ -328,7 +336,8 @@ pub fn is_upgrade_request<B>(request: &Request<B>) -> bool {
 ///     .header("sec-websocket-version", "13")
 ///     .body(())?;
 /// let offer = validate_request(&request)?;
-/// assert_eq!((offer.key.as_str(), offer.resource.as_str()), ("dGhlIHNhbXBsZSBub25jZQ==", "/chat"));
+/// assert_eq!(offer.key.as_deref(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
+/// assert_eq!(offer.resource, "/chat");
 ///
 /// let post = http::Request::post("/chat").body(())?;
 /// assert!(matches!(validate_request(&post), Err(HandshakeError::NotGet)));
@@ -353,11 +362,7 @@ pub fn validate_request<B>(request: &Request<B>) -> Result<UpgradeOffer, Handsha
     if !has_token(headers, &CONNECTION, "upgrade") {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    match first_value(headers, &SEC_WEBSOCKET_VERSION) {
-        (0, _) => return Err(HandshakeError::MissingVersion),
-        (1, Some(version)) if version.as_bytes().trim_ascii() == b"13" => {}
-        _ => return Err(HandshakeError::UnsupportedVersion),
-    }
+    check_version(headers)?;
     let key = match first_value(headers, &SEC_WEBSOCKET_KEY) {
         (0, _) => return Err(HandshakeError::MissingKey),
         (1, Some(key)) => key.as_bytes().trim_ascii(),
@@ -366,21 +371,97 @@ pub fn validate_request<B>(request: &Request<B>) -> Result<UpgradeOffer, Handsha
     if !is_valid_key(key) {
         return Err(HandshakeError::InvalidKey);
     }
-    // The resource is the path and query of an origin-form target, or of an absolute-form one
-    // (RFC 9112 section 3.2); the asterisk and authority forms name none.
-    let uri = request.uri();
-    if !uri.path().starts_with('/') {
-        return Err(HandshakeError::InvalidTarget);
-    }
-    let resource = match uri.query() {
-        Some(query) => format!("{}?{query}", uri.path()),
-        None => uri.path().to_owned(),
-    };
+    let resource = resource(request.uri())?;
     Ok(UpgradeOffer {
-        key: String::from_utf8(key.to_vec()).expect("a valid key is base64, hence ASCII"),
+        key: Some(String::from_utf8(key.to_vec()).expect("a valid key is base64, hence ASCII")),
         subprotocols: list_strings(headers, &SEC_WEBSOCKET_PROTOCOL)?,
         extensions: joined(headers, &SEC_WEBSOCKET_EXTENSIONS)?,
         resource,
+    })
+}
+
+/// Checks an extended CONNECT request, which opens a WebSocket on one stream of an HTTP/2
+/// connection (RFC 8441 section 4), and returns what it asks for. `protocol` is the request's
+/// `:protocol` pseudo-header, which an [`http::Request`] cannot hold itself: an HTTP/2 server
+/// keeps it in an extension of its own (`hyper::ext::Protocol`, `h2::ext::Protocol`).
+///
+/// In order: the method is CONNECT ([`NotConnect`](HandshakeError::NotConnect)); the version
+/// is HTTP/2 or later ([`UnsupportedHttpVersion`](HandshakeError::UnsupportedHttpVersion));
+/// `protocol` is `websocket`, compared case-insensitively
+/// ([`MissingProtocol`](HandshakeError::MissingProtocol)); the target has an authority (the
+/// `:authority` pseudo-header) or a single `Host` ([`MissingHost`](HandshakeError::MissingHost),
+/// [`DuplicateHost`](HandshakeError::DuplicateHost)); `Sec-WebSocket-Version` is 13, as in
+/// [`validate_request`]; and the target has a path. There is no `Sec-WebSocket-Key`, `Upgrade`
+/// or `Connection` to check: HTTP/2 has no upgrade, and the stream is the connection.
+///
+/// ```
+/// use wsio_proto::handshake::{HandshakeError, validate_connect_request};
+///
+/// let request = http::Request::connect("https://example.com/chat")
+///     .version(http::Version::HTTP_2)
+///     .header("sec-websocket-version", "13")
+///     .header("sec-websocket-protocol", "chat")
+///     .body(())?;
+/// let offer = validate_connect_request(&request, Some("websocket"))?;
+/// assert_eq!((offer.key.as_deref(), offer.resource.as_str()), (None, "/chat"));
+/// let response = offer.accept(Some("chat"));
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+///
+/// // A plain CONNECT (a tunnel) is not a WebSocket.
+/// let tunnel = validate_connect_request(&request, None);
+/// assert!(matches!(tunnel, Err(HandshakeError::MissingProtocol)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn validate_connect_request<B>(
+    request: &Request<B>,
+    protocol: Option<&str>,
+) -> Result<UpgradeOffer, HandshakeError> {
+    if request.method() != Method::CONNECT {
+        return Err(HandshakeError::NotConnect);
+    }
+    if request.version() < Version::HTTP_2 {
+        return Err(HandshakeError::UnsupportedHttpVersion);
+    }
+    if !protocol.is_some_and(|protocol| protocol.eq_ignore_ascii_case("websocket")) {
+        return Err(HandshakeError::MissingProtocol);
+    }
+    let headers = request.headers();
+    if request.uri().authority().is_none() {
+        match first_value(headers, &HOST).0 {
+            0 => return Err(HandshakeError::MissingHost),
+            1 => {}
+            _ => return Err(HandshakeError::DuplicateHost),
+        }
+    }
+    check_version(headers)?;
+    Ok(UpgradeOffer {
+        key: None,
+        subprotocols: list_strings(headers, &SEC_WEBSOCKET_PROTOCOL)?,
+        extensions: joined(headers, &SEC_WEBSOCKET_EXTENSIONS)?,
+        resource: resource(request.uri())?,
+    })
+}
+
+/// Checks that there is exactly one `Sec-WebSocket-Version` and that it is 13.
+fn check_version(headers: &HeaderMap) -> Result<(), HandshakeError> {
+    match first_value(headers, &SEC_WEBSOCKET_VERSION) {
+        (0, _) => Err(HandshakeError::MissingVersion),
+        (1, Some(version)) if version.as_bytes().trim_ascii() == b"13" => Ok(()),
+        _ => Err(HandshakeError::UnsupportedVersion),
+    }
+}
+
+/// The resource a target names: the path and query of an origin-form target, or of an
+/// absolute-form one (RFC 9112 section 3.2; HTTP/2's `:path`); the asterisk and authority
+/// forms name none.
+fn resource(uri: &Uri) -> Result<String, HandshakeError> {
+    if !uri.path().starts_with('/') {
+        return Err(HandshakeError::InvalidTarget);
+    }
+    Ok(match uri.query() {
+        Some(query) => format!("{}?{query}", uri.path()),
+        None => uri.path().to_owned(),
     })
 }
 
@@ -412,12 +493,43 @@ pub fn accept_response(key: &str, subprotocol: Option<&str>) -> Response<()> {
     headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
     let accept = HeaderValue::try_from(accept_key(key)).expect("base64 is a valid header value");
     headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    insert_subprotocol(headers, subprotocol);
+    response
+}
+
+/// The `200 OK` response that accepts an extended CONNECT (RFC 8441 section 5), with
+/// `Sec-WebSocket-Protocol` when `subprotocol` is given: over HTTP/2 the stream becomes the
+/// WebSocket, with no key to answer.
+///
+/// # Panics
+///
+/// If `subprotocol` is not a valid header value, as [`accept_response`].
+///
+/// ```
+/// use wsio_proto::handshake::connect_response;
+///
+/// let response = connect_response(Some("chat"));
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+/// assert!(!response.headers().contains_key("sec-websocket-accept"));
+/// ```
+pub fn connect_response(subprotocol: Option<&str>) -> Response<()> {
+    let mut response = Response::new(());
+    insert_subprotocol(response.headers_mut(), subprotocol);
+    response
+}
+
+/// Names the chosen subprotocol, if any, in `Sec-WebSocket-Protocol`.
+///
+/// # Panics
+///
+/// If `subprotocol` is not a valid header value.
+fn insert_subprotocol(headers: &mut HeaderMap, subprotocol: Option<&str>) {
     if let Some(subprotocol) = subprotocol {
         let value = HeaderValue::from_str(subprotocol)
             .unwrap_or_else(|_| panic!("subprotocol {subprotocol:?} is not a valid header value"));
         headers.insert(SEC_WEBSOCKET_PROTOCOL, value);
     }
-    response
 }
 
 /// Picks the subprotocol to answer with: the first of `supported` that the client `offered`.
@@ -505,7 +617,7 @@ mod tests {
                     Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
                     Sec-WebSocket-Version: 13\r\n\r\n";
         let offer = validate(wire).unwrap();
-        assert_eq!(offer.key, KEY);
+        assert_eq!(offer.key.as_deref(), Some(KEY));
         assert_eq!(offer.subprotocols, ["chat", "superchat"]);
         assert_eq!(offer.extensions, None);
         assert_eq!(offer.resource, "/chat");
@@ -548,6 +660,121 @@ mod tests {
         validate(&wire).unwrap();
     }
 
+    fn connect_request(target: &str) -> http::request::Builder {
+        Request::connect(target)
+            .version(Version::HTTP_2)
+            .header("sec-websocket-version", "13")
+    }
+
+    #[test]
+    fn extended_connect_is_answered_with_200_and_no_key() {
+        let request = connect_request("https://example.com/chat?room=1")
+            .header("sec-websocket-protocol", "a, b")
+            .header("sec-websocket-extensions", "permessage-deflate")
+            .body(())
+            .unwrap();
+        let offer = validate_connect_request(&request, Some("WebSocket")).unwrap();
+        assert_eq!(offer.key, None);
+        assert_eq!(offer.subprotocols, ["a", "b"]);
+        assert_eq!(offer.extensions.as_deref(), Some("permessage-deflate"));
+        assert_eq!(offer.resource, "/chat?room=1");
+        let response = offer.accept(Some("b"));
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers().len(), 1);
+        assert_eq!(response.headers()[SEC_WEBSOCKET_PROTOCOL], "b");
+
+        // The authority may come as a Host header instead of `:authority`.
+        let request = connect_request("/chat")
+            .header("host", "example.com")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            validate_connect_request(&request, Some("websocket"))
+                .unwrap()
+                .resource,
+            "/chat"
+        );
+    }
+
+    /// Every way an extended CONNECT can fail, with the status of the answer.
+    #[test]
+    fn extended_connect_failures() {
+        use HandshakeError::*;
+        type Check = fn(&HandshakeError) -> bool;
+        let good = || connect_request("https://example.com/chat");
+        let cases: Vec<(Request<()>, Option<&str>, Check, u16)> = vec![
+            (
+                good().method(Method::GET).body(()).unwrap(),
+                Some("websocket"),
+                |e| matches!(e, NotConnect),
+                405,
+            ),
+            (
+                good().version(Version::HTTP_11).body(()).unwrap(),
+                Some("websocket"),
+                |e| matches!(e, UnsupportedHttpVersion),
+                400,
+            ),
+            (
+                good().body(()).unwrap(),
+                None,
+                |e| matches!(e, MissingProtocol),
+                400,
+            ),
+            (
+                good().body(()).unwrap(),
+                Some("websockets"),
+                |e| matches!(e, MissingProtocol),
+                400,
+            ),
+            (
+                connect_request("/chat").body(()).unwrap(),
+                Some("websocket"),
+                |e| matches!(e, MissingHost),
+                400,
+            ),
+            (
+                connect_request("/chat")
+                    .header("host", "a")
+                    .header("host", "b")
+                    .body(())
+                    .unwrap(),
+                Some("websocket"),
+                |e| matches!(e, DuplicateHost),
+                400,
+            ),
+            (
+                Request::connect("https://example.com/chat")
+                    .version(Version::HTTP_2)
+                    .body(())
+                    .unwrap(),
+                Some("websocket"),
+                |e| matches!(e, MissingVersion),
+                426,
+            ),
+            (
+                good()
+                    .header("sec-websocket-version", "8")
+                    .body(())
+                    .unwrap(),
+                Some("websocket"),
+                |e| matches!(e, UnsupportedVersion),
+                426,
+            ),
+            (
+                connect_request("example.com:443").body(()).unwrap(),
+                Some("websocket"),
+                |e| matches!(e, InvalidTarget),
+                400,
+            ),
+        ];
+        for (request, protocol, check, status) in cases {
+            let error = validate_connect_request(&request, protocol).unwrap_err();
+            assert!(check(&error), "{request:?}: {error:?}");
+            assert_eq!(error.status(), status, "{request:?}");
+        }
+    }
+
     /// Every way a request can fail, with the status of the answer.
     #[test]
     fn request_failures() {
@@ -559,7 +786,7 @@ mod tests {
         };
         type Check = fn(&HandshakeError) -> bool;
         let cases: Vec<(String, Check, u16)> = vec![
-            (replace("GET", "POST"), |e| matches!(e, NotGet), 400),
+            (replace("GET", "POST"), |e| matches!(e, NotGet), 405),
             (
                 replace("HTTP/1.1", "HTTP/1.0"),
                 |e| matches!(e, UnsupportedHttpVersion),

@@ -69,8 +69,8 @@ where
     S: BlockingStream,
     F: FnOnce(&UpgradeRequest<'_>) -> Result<Accept, Reject>,
 {
-    let (response, connection) = match answer(&incoming.request, &incoming.leftover, config, decide)
-    {
+    let answered = answer(&incoming.request, None, &incoming.leftover, config, decide);
+    let (response, connection) = match answered {
         Ok(answer) => answer,
         Err(refusal) => {
             answer_and_close(&mut stream, &refusal.response);

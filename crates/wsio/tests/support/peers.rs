@@ -1,0 +1,141 @@
+//! The real peers from other ecosystems, Python's `websockets` and Node's `ws`: their programs
+//! in `tests/peers/`, installed by `scripts/setup-peers.sh` (a venv in `.venv`, `npm ci` in
+//! `tests/peers`), and the scripted client both peers run against a wsio echo server.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::Command;
+use wsio::Message;
+
+/// A real peer library, with the interpreter that runs its programs.
+#[derive(Debug, Clone, Copy)]
+pub enum Peer {
+    /// Python's `websockets`, from the venv `.venv`.
+    Python,
+    /// Node's `ws`, from `tests/peers/node_modules`, run by `node` from the `PATH`.
+    Node,
+}
+
+impl Peer {
+    /// A command that runs this peer's echo server (`server`) or scripted client (`!server`),
+    /// after checking that the peer is installed. `deflate` turns permessage-deflate on in the
+    /// peer (`PEER_DEFLATE`, read by each peer program).
+    pub fn command(self, server: bool, deflate: Option<&str>) -> Command {
+        let root = workspace_root();
+        let peers = root.join("tests/peers");
+        let (interpreter, script) = match (self, server) {
+            (Peer::Python, true) => (python(&root), "py_echo_server.py"),
+            (Peer::Python, false) => (python(&root), "py_client.py"),
+            (Peer::Node, true) => (node(&peers), "node_echo_server.js"),
+            (Peer::Node, false) => (node(&peers), "node_client.js"),
+        };
+        let mut command = Command::new(interpreter);
+        command
+            .arg(peers.join(script))
+            .current_dir(&peers)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if let Some(deflate) = deflate {
+            command.env("PEER_DEFLATE", deflate);
+        }
+        command
+    }
+}
+
+pub fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.ancestors().nth(2).unwrap().to_path_buf()
+}
+
+const SETUP_HINT: &str = "run `bash scripts/setup-peers.sh` from the workspace root first";
+
+/// The venv's Python, which must be able to import `websockets`.
+fn python(root: &Path) -> PathBuf {
+    let python = root.join(".venv/bin/python");
+    let imports = std::process::Command::new(&python)
+        .args(["-c", "import websockets"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        imports,
+        "Python peer missing: {} cannot import `websockets`; {SETUP_HINT}",
+        python.display()
+    );
+    python
+}
+
+/// `node` from the `PATH`, with `ws` installed in `tests/peers/node_modules`.
+fn node(peers: &Path) -> PathBuf {
+    let runs = std::process::Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        runs,
+        "Node peer missing: no `node` on the PATH; {SETUP_HINT}"
+    );
+    let ws = peers.join("node_modules/ws/package.json");
+    assert!(
+        ws.is_file(),
+        "Node peer missing: {} does not exist; {SETUP_HINT}",
+        ws.display()
+    );
+    PathBuf::from("node")
+}
+
+impl Peer {
+    /// Runs this peer's scripted client (`py_client.py`, `node_client.js`) against the echo
+    /// server at `url`, which must follow [`close_command`], and asserts that every check of
+    /// the script passed: text, non-ASCII text, binary, 16 MiB, fragments, ping, its close
+    /// 4001 answered, and on a second connection the server's close 4003 "wsio says bye".
+    /// With `deflate`, the client offers permessage-deflate (the value says which offer) and
+    /// checks that the server agreed.
+    pub async fn run_client(self, url: &str, deflate: Option<&str>) {
+        let output = self
+            .command(false, deflate)
+            .arg(url)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let report = format!(
+            "{self:?} client, {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            output.status
+        );
+        let compression = deflate.map(|_| r#"{"check":"compression","ok":true}"#);
+        let expected_lines = compression.into_iter().chain([
+            r#"{"check":"text","ok":true}"#,
+            r#"{"check":"text_non_ascii","ok":true}"#,
+            r#"{"check":"binary","ok":true}"#,
+            r#"{"check":"binary_16_mib","ok":true}"#,
+            r#"{"check":"fragmented_text","ok":true}"#,
+            r#"{"check":"fragmented_binary","ok":true}"#,
+            r#"{"check":"ping","ok":true}"#,
+            r#"{"check":"close","code":4001,"reason":""}"#,
+            r#"{"check":"server_close","code":4003,"reason":"wsio says bye"}"#,
+        ]);
+        assert_eq!(
+            stdout.lines().collect::<Vec<_>>(),
+            expected_lines.collect::<Vec<_>>(),
+            "{report}"
+        );
+        assert!(output.status.success(), "{report}");
+    }
+}
+
+/// The code and reason of a text message `close:CODE:REASON`, the command that asks an echo
+/// server to close.
+pub fn close_command(message: &Message) -> Option<(u16, String)> {
+    let Message::Text(text) = message else {
+        return None;
+    };
+    let (code, reason) = text.as_str().strip_prefix("close:")?.split_once(':')?;
+    Some((code.parse().ok()?, reason.to_owned()))
+}
