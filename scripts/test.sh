@@ -15,9 +15,10 @@ step "cargo clippy, every feature (warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 # The library alone: with --all-targets the dev-dependencies' features would hide a missing one.
-step "cargo clippy, wsio's library with default features, without TLS, with native roots"
+step "cargo clippy, wsio's library with default features, without TLS, with native roots, HTTP/2 without TLS"
 cargo clippy -p wsio --locked -- -D warnings
 cargo clippy -p wsio --no-default-features --locked -- -D warnings
+cargo clippy -p wsio --no-default-features --features http2 --locked -- -D warnings
 cargo clippy -p wsio --features native-roots --locked -- -D warnings
 
 step "interop peers (Python websockets, Node ws and playwright-core)"

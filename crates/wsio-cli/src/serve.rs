@@ -19,6 +19,10 @@ Routes:
   /chat   the chat room (WebSocket): each text message goes to everyone, /nick NAME renames
   /echo   echoes every text and binary message (WebSocket)
 
+HTTP/2: on the same port, a client may speak HTTP/2 (by ALPN h2 with TLS, or from its first
+bytes in cleartext) and open WebSockets as extended CONNECTs (RFC 8441), as browsers do over
+HTTP/2 connections.
+
 Compression: permessage-deflate (RFC 7692) is accepted from every client that offers it, as
 browsers do, unless --no-deflate is given. A compressing connection holds about 400 KiB
 (its compressor and decompressor) while it is open; clients that do not offer it are not
@@ -66,7 +70,9 @@ pub(crate) async fn run(args: Args) -> Exit {
     let mut builder = Server::builder()
         .http(page::respond)
         .route("/chat", move |ws, request: ServerRequest| {
-            room.clone().join(ws, request.peer_addr)
+            let (peer, version) = (request.peer_addr, request.request.version());
+            tracing::info!(?peer, ?version, "chat requested");
+            room.clone().join(ws, peer)
         })
         .route("/echo", echo);
     if !args.no_deflate {

@@ -45,22 +45,67 @@ where
         .map_err(|_| Error::Timeout(Phase::Handshake))?
 }
 
+/// The first bytes of every HTTP/2 connection (RFC 9113 section 3.4).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How a connection to a server begins.
+pub(crate) enum Head {
+    /// With an HTTP/1 request head.
+    Http1(Box<IncomingRequest>),
+    /// With the HTTP/2 preface: the bytes read, the preface first.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    Http2(bytes::Bytes),
+}
+
 /// Reads a client's request head. A malformed or oversized head is answered with its HTTP
 /// error before the error is returned.
 pub(crate) async fn read_request<S>(io: &mut S, config: &Config) -> Result<IncomingRequest>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    match read_head_or_preface(io, config, false).await? {
+        Head::Http1(incoming) => Ok(*incoming),
+        Head::Http2(_) => unreachable!("only a read that looks for the preface finds it"),
+    }
+}
+
+/// Reads how a connection to a server begins: an HTTP/1 request head, read and answered as
+/// [`read_request`] does, or the HTTP/2 preface (prior knowledge, `h2c`).
+#[cfg(feature = "http2")]
+pub(crate) async fn read_head<S>(io: &mut S, config: &Config) -> Result<Head>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    read_head_or_preface(io, config, true).await
+}
+
+async fn read_head_or_preface<S>(io: &mut S, config: &Config, preface: bool) -> Result<Head>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let read = async {
         let mut handshake = ServerHandshake::with_max_head_size(config.protocol.max_handshake_size);
-        let mut buf = vec![0u8; HANDSHAKE_READ];
+        let mut buf = Vec::with_capacity(HANDSHAKE_READ);
+        // Bytes that may still be the preface are held back until they no longer can be.
+        let mut undecided = preface;
         loop {
-            let n = io.read(&mut buf).await?;
-            if n == 0 {
+            if !undecided {
+                buf.clear();
+            }
+            if io.read_buf(&mut buf).await? == 0 {
                 return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
             }
-            match handshake.receive(&buf[..n]) {
-                Ok(Some(request)) => return Ok(request),
+            if undecided {
+                if buf.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(&buf) {
+                    continue;
+                }
+                if buf.starts_with(HTTP2_PREFACE) {
+                    return Ok(Head::Http2(buf.into()));
+                }
+                undecided = false;
+            }
+            match handshake.receive(&buf) {
+                Ok(Some(request)) => return Ok(Head::Http1(Box::new(request))),
                 Ok(None) => {}
                 Err(error) => {
                     answer_and_close(io, &error.response()).await;

@@ -39,6 +39,8 @@ mod error;
 mod handshake_io;
 pub mod reconnect;
 mod server;
+#[cfg(feature = "http2")]
+mod server_http2;
 mod state;
 #[cfg(feature = "tls")]
 mod tls;

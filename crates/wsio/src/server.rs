@@ -30,9 +30,10 @@ use wsio_proto::CloseCode;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-type Handler = Arc<dyn Fn(WebSocket<Transport>, ServerRequest) -> BoxFuture + Send + Sync>;
+pub(crate) type Handler =
+    Arc<dyn Fn(WebSocket<Transport>, ServerRequest) -> BoxFuture + Send + Sync>;
 /// What routing chose for a connection: its handler, subprotocol and request head.
-type Route = (Handler, Option<String>, Request<()>);
+pub(crate) type Route = (Handler, Option<String>, Request<()>);
 /// Answers a plain HTTP request (one that asks for no WebSocket): the request head in, the
 /// response out. Shared by the async and the blocking server.
 pub(crate) type HttpHandler = Arc<dyn Fn(&Request<()>) -> Response<Bytes> + Send + Sync>;
@@ -164,21 +165,31 @@ impl ServerBuilder {
         self
     }
 
-    /// Serves `wss://` with this rustls configuration (certificate chain and key).
+    /// Serves `wss://` with this rustls configuration (certificate chain and key). With the
+    /// `http2` feature, a connection whose ALPN agreed `h2` (if `config.alpn_protocols` offers
+    /// it) is served HTTP/2.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(config);
         self
     }
 
-    /// Serves `wss://` with a certificate chain and its private key, in DER form.
+    /// Serves `wss://` with a certificate chain and its private key, in DER form. With the
+    /// `http2` feature, TLS offers `h2` in ALPN and a client that picks it is served HTTP/2
+    /// (WebSockets by extended CONNECT, RFC 8441).
     #[cfg(feature = "tls")]
     pub fn tls_certificate(
         self,
         chain: Vec<rustls::pki_types::CertificateDer<'static>>,
         key: rustls::pki_types::PrivateKeyDer<'static>,
     ) -> Result<Self> {
-        Ok(self.tls(crate::tls::server_config(chain, key)?))
+        // With HTTP/2, ALPN names it first; without, ALPN is left out as before.
+        let alpn: &[&[u8]] = if cfg!(feature = "http2") {
+            &[b"h2", b"http/1.1"]
+        } else {
+            &[]
+        };
+        Ok(self.tls(crate::tls::server_config(chain, key, alpn)?))
     }
 
     /// Listens on a TCP address.
@@ -303,13 +314,20 @@ impl<H: Clone> Routes<H> {
         if wsio_proto::handshake::is_upgrade_request(request) {
             return None;
         }
+        let mut response = self.http_response(request)?;
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        Some(response)
+    }
+
+    /// The HTTP handler's answer to `request`, if there is a handler, with its
+    /// `Content-Length`, and no body for a `HEAD` request; for any HTTP version.
+    pub(crate) fn http_response(&self, request: &Request<()>) -> Option<Response<Bytes>> {
         let handler = self.http.as_ref()?;
         let mut response = handler(request);
         let length = HeaderValue::from(response.body().len());
         response.headers_mut().insert(CONTENT_LENGTH, length);
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
         if request.method() == Method::HEAD {
             *response.body_mut() = Bytes::new();
         }
@@ -323,15 +341,15 @@ struct Client {
     task: AbortHandle,
 }
 
-struct ServerShared {
-    routes: Routes<Handler>,
-    config: Config,
+pub(crate) struct ServerShared {
+    pub(crate) routes: Routes<Handler>,
+    pub(crate) config: Config,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
-    closing: AtomicBool,
+    pub(crate) closing: AtomicBool,
     /// Whether the shutdown keeps the clients it already has.
     keep_clients: AtomicBool,
-    stop_accepting: Notify,
+    pub(crate) stop_accepting: Notify,
     clients: Mutex<HashMap<u64, Client>>,
     next_id: AtomicU64,
     all_gone: Notify,
@@ -415,21 +433,31 @@ impl Server {
 
     fn spawn_connection(&self, transport: Transport, peer_addr: Option<SocketAddr>) {
         let shared = self.shared.clone();
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        // The entry is made before the task can finish, under the same lock it removes it with.
-        let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
-        let task = tokio::spawn({
-            let shared = shared.clone();
-            async move {
-                let departure = Departure {
-                    shared: shared.clone(),
-                    id,
-                };
-                if let Err(error) = serve(&shared, departure, transport, peer_addr).await {
-                    tracing::debug!(%error, ?peer_addr, "connection not served");
-                }
+        ServerShared::spawn_client(&self.shared, move |departure| async move {
+            if let Err(error) = serve(&shared, departure, transport, peer_addr).await {
+                tracing::debug!(%error, ?peer_addr, "connection not served");
             }
         });
+    }
+}
+
+impl ServerShared {
+    /// Runs `client` in a task of its own, counted as one of the server's clients until the
+    /// [`Departure`] it is given is dropped: a connection, or one WebSocket of an HTTP/2
+    /// connection.
+    pub(crate) fn spawn_client<F, Fut>(shared: &Arc<Self>, client: F)
+    where
+        F: FnOnce(Departure) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let departure = Departure {
+            shared: shared.clone(),
+            id,
+        };
+        // The entry is made before the task can finish, under the same lock it removes it with.
+        let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let task = tokio::spawn(client(departure));
         clients.insert(
             id,
             Client {
@@ -442,7 +470,7 @@ impl Server {
 
 /// Removes a client from the table when dropped: at the end of its task if the handshake did
 /// not succeed, else with the connection itself (its last half), wherever the handler put it.
-struct Departure {
+pub(crate) struct Departure {
     shared: Arc<ServerShared>,
     id: u64,
 }
@@ -463,17 +491,29 @@ impl Drop for Departure {
 
 /// One connection: TLS if configured, the handshake with routing, then its handler.
 async fn serve(
-    shared: &ServerShared,
+    shared: &Arc<ServerShared>,
     departure: Departure,
     transport: Transport,
     peer_addr: Option<SocketAddr>,
 ) -> Result<()> {
     // Boxed, so that the handshake's state (timers, buffers, TLS) is freed once it is done
     // instead of sizing this task for the connection's whole life.
-    let Some((ws, (handler, subprotocol, request))) = Box::pin(open(shared, transport)).await?
-    else {
+    let Some((ws, route)) = Box::pin(open(shared, transport, peer_addr)).await? else {
         return Ok(());
     };
+    run_handler(shared, departure, ws, route, peer_addr).await;
+    Ok(())
+}
+
+/// Hands an open WebSocket to the handler routing chose, as one client of the server: the
+/// server's shutdown can close it from now on.
+pub(crate) async fn run_handler(
+    shared: &ServerShared,
+    departure: Departure,
+    ws: WebSocket<Transport>,
+    (handler, subprotocol, request): Route,
+    peer_addr: Option<SocketAddr>,
+) {
     let (mut ws, closer) = ws.with_closer();
     {
         let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
@@ -495,17 +535,35 @@ async fn serve(
         },
     )
     .await;
-    Ok(())
 }
 
 /// The connection's TLS and WebSocket handshakes, routed: the WebSocket and the route chosen,
-/// or `None` if the request was plain HTTP and has been answered.
+/// or `None` if the request was plain HTTP and has been answered, or the connection was an
+/// HTTP/2 one and has been served to its end.
 async fn open(
-    shared: &ServerShared,
+    shared: &Arc<ServerShared>,
     transport: Transport,
+    peer_addr: Option<SocketAddr>,
 ) -> Result<Option<(WebSocket<Transport>, Route)>> {
     let mut transport = secure(shared, transport).await?;
-    let incoming = handshake_io::read_request(&mut transport, &shared.config).await?;
+    #[cfg(feature = "http2")]
+    if transport.alpn_is_h2() {
+        crate::server_http2::serve(shared, transport, Bytes::new(), peer_addr).await;
+        return Ok(None);
+    }
+    #[cfg(feature = "http2")]
+    let incoming = match handshake_io::read_head(&mut transport, &shared.config).await? {
+        handshake_io::Head::Http1(incoming) => *incoming,
+        handshake_io::Head::Http2(read) => {
+            crate::server_http2::serve(shared, transport, read, peer_addr).await;
+            return Ok(None);
+        }
+    };
+    #[cfg(not(feature = "http2"))]
+    let (incoming, _) = (
+        handshake_io::read_request(&mut transport, &shared.config).await?,
+        peer_addr,
+    );
     if let Some(response) = shared.routes.plain_http(&incoming.request) {
         handshake_io::answer_and_close(&mut transport, &response).await;
         return Ok(None);

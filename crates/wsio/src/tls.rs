@@ -89,15 +89,18 @@ pub(crate) fn map_io_error(error: std::io::Error) -> Error {
 }
 
 /// A server's rustls configuration for a certificate chain and its private key, without client
-/// authentication; shared by the async and the blocking server's `tls_certificate`.
+/// authentication, offering the `alpn` protocols; shared by the async and the blocking
+/// server's `tls_certificate`.
 pub(crate) fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
 ) -> Result<Arc<ServerConfig>, Error> {
-    let config = ServerConfig::builder_with_provider(provider())
+    let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
         .map_err(tls_error)?;
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
     Ok(Arc::new(config))
 }
 

@@ -24,6 +24,12 @@ pub enum Transport {
     /// TLS over TCP, server side (a [`Server`](crate::Server) with a certificate).
     #[cfg(feature = "tls")]
     ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// One stream of an HTTP/2 connection (RFC 8441), which a [`Server`](crate::Server) with
+    /// the `http2` feature opened for an extended CONNECT. Its addresses are the
+    /// connection's, in [`ServerRequest::peer_addr`](crate::ServerRequest::peer_addr); this
+    /// type has none of its own.
+    #[cfg(feature = "http2")]
+    Http2(Box<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>),
 }
 
 impl Transport {
@@ -48,6 +54,18 @@ impl Transport {
             Transport::Tls(s) => Some(s.get_ref().0),
             #[cfg(feature = "tls")]
             Transport::ServerTls(s) => Some(s.get_ref().0),
+            #[cfg(feature = "http2")]
+            Transport::Http2(_) => None,
+        }
+    }
+
+    /// Whether TLS agreed HTTP/2 by ALPN: the connection is an HTTP/2 one.
+    #[cfg(feature = "http2")]
+    pub(crate) fn alpn_is_h2(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            Transport::ServerTls(s) => s.get_ref().1.alpn_protocol() == Some(b"h2"),
+            _ => false,
         }
     }
 
@@ -69,6 +87,8 @@ macro_rules! dispatch {
             Transport::Tls($stream) => $body,
             #[cfg(feature = "tls")]
             Transport::ServerTls($stream) => $body,
+            #[cfg(feature = "http2")]
+            Transport::Http2($stream) => $body,
         }
     };
 }
@@ -109,6 +129,8 @@ impl AsyncWrite for Transport {
             Transport::Tls(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
             Transport::ServerTls(s) => s.is_write_vectored(),
+            #[cfg(feature = "http2")]
+            Transport::Http2(s) => s.is_write_vectored(),
         }
     }
 

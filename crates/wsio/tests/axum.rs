@@ -12,19 +12,17 @@ use axum::Router;
 use axum::response::Response;
 use axum::routing::any;
 use bytes::Bytes;
-use http::{Method, StatusCode, Version};
+use http::{StatusCode, Version};
 use http_body_util::Empty;
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::client::conn::http2::SendRequest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use wsio::axum::WebSocketUpgrade;
-use wsio::proto::Role;
-use wsio::{
-    ClientBuilder, CloseCode, Config, DeflateConfig, Error, Message, UpgradedWebSocket, WebSocket,
-};
+use wsio::{ClientBuilder, CloseCode, Config, DeflateConfig, Error, Message, UpgradedWebSocket};
 
+#[path = "support/http2.rs"]
+mod http2;
 #[path = "support/peers.rs"]
 mod peers;
 
@@ -188,47 +186,17 @@ async fn refusals_carry_their_status() {
 }
 
 /// An HTTP/2 connection to `addr`, in cleartext with prior knowledge.
-async fn http2_connection(addr: SocketAddr) -> http2::SendRequest<Empty<Bytes>> {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    sender
+async fn http2_connection(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
+    http2::connect(TcpStream::connect(addr).await.unwrap()).await
 }
 
-/// Opens a WebSocket on a stream of `sender`'s connection with an extended CONNECT; returns
-/// the response's status and headers, and the WebSocket if it was accepted.
+/// Opens a WebSocket on a stream of `sender`'s connection to `/echo`.
 async fn open_stream(
-    sender: &mut http2::SendRequest<Empty<Bytes>>,
+    sender: &mut SendRequest<Empty<Bytes>>,
     addr: SocketAddr,
     extra: &[(&str, &str)],
 ) -> (http::response::Parts, Option<UpgradedWebSocket>) {
-    let mut request = http::Request::builder()
-        .method(Method::CONNECT)
-        .version(Version::HTTP_2)
-        .uri(format!("http://{addr}/echo"))
-        .header("sec-websocket-version", "13");
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    let mut request = request.body(Empty::new()).unwrap();
-    request
-        .extensions_mut()
-        .insert(hyper::ext::Protocol::from_static("websocket"));
-    sender.ready().await.unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let ok = response.status() == StatusCode::OK;
-    let (parts, body) = response.into_parts();
-    if !ok {
-        return (parts, None);
-    }
-    let upgraded = hyper::upgrade::on(http::Response::from_parts(parts.clone(), body))
-        .await
-        .unwrap();
-    let config = Config::default().max_frame_size(32 << 20);
-    let ws = WebSocket::from_raw(TokioIo::new(upgraded), Role::Client, &config, Bytes::new());
-    (parts, Some(ws))
+    http2::open(sender, &format!("http://{addr}/echo"), extra).await
 }
 
 #[tokio::test]

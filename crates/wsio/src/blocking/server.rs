@@ -122,7 +122,7 @@ impl ServerBuilder {
         chain: Vec<rustls::pki_types::CertificateDer<'static>>,
         key: rustls::pki_types::PrivateKeyDer<'static>,
     ) -> crate::Result<Self> {
-        Ok(self.tls(crate::tls::server_config(chain, key)?))
+        Ok(self.tls(crate::tls::server_config(chain, key, &[])?))
     }
 
     /// Listens on a TCP address.
