@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real WebSocket peers that `crates/wsio/tests/interop.rs` runs against: Python's
-# `websockets` into the venv `.venv` (shared with the Autobahn run) and Node's `ws` into
+# `websockets` (with `h2` and `hypercorn`, for HTTP/2) into the venv `.venv` (shared with the
+# Autobahn run) and Node's `ws` into
 # `tests/peers/node_modules`, both at pinned versions; and `playwright-core` beside `ws`, which
 # drives Chromium in the browser test (`scripts/setup-browser.sh` installs Chromium). Safe to run again: it installs only what
 # is missing or at another version.
@@ -8,12 +9,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 websockets_version=17.4
+# `h2` drives the HTTP/2 client that checks wsio's server (RFC 8441); `hypercorn` serves
+# WebSockets over HTTP/2.
+h2_version=4.4.1
+hypercorn_version=0.18.0
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import sys, websockets; sys.exit(websockets.__version__ != '$websockets_version')" 2>/dev/null; then
-    .venv/bin/pip install --quiet --disable-pip-version-check "websockets==$websockets_version"
+if ! .venv/bin/python -c "
+import sys, websockets, h2, importlib.metadata as m
+sys.exit(websockets.__version__ != '$websockets_version' or h2.__version__ != '$h2_version'
+         or m.version('hypercorn') != '$hypercorn_version')" 2>/dev/null; then
+    .venv/bin/pip install --quiet --disable-pip-version-check "websockets==$websockets_version" \
+        "h2==$h2_version" "hypercorn==$hypercorn_version"
 fi
 
 cd tests/peers
@@ -33,4 +42,4 @@ if [ -n "$missing" ]; then
         npm install --no-audit --no-fund
     fi
 fi
-echo "peers ready: websockets $websockets_version (.venv), ws $wanted and playwright-core (tests/peers/node_modules)"
+echo "peers ready: websockets $websockets_version, h2 $h2_version, hypercorn $hypercorn_version (.venv), ws $wanted and playwright-core (tests/peers/node_modules)"

@@ -22,6 +22,8 @@ mod support;
 
 #[path = "support/http2.rs"]
 mod http2;
+#[path = "support/peers.rs"]
+mod peers;
 
 /// Bounds every test: nothing here may hang.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -239,6 +241,19 @@ async fn closing_the_server_closes_http2_websockets_and_their_connection() {
         // The connection was shut down: no new stream is taken.
         let refused = tokio::time::timeout(Duration::from_secs(5), sender.ready()).await;
         assert!(matches!(refused, Ok(Err(_))), "{refused:?}");
+    })
+    .await;
+}
+
+/// An independent HTTP/2 client, Python's `h2`, in cleartext and over TLS.
+#[tokio::test]
+async fn python_h2_client_against_the_server() {
+    within_limit(async {
+        let (addr, _handle, _opened) = start(None).await;
+        peers::run_h2_client(&format!("http://{addr}/echo")).await;
+        let (cert, key) = support::tls::certificate();
+        let (addr, _handle, _opened) = start(Some((cert, key))).await;
+        peers::run_h2_client(&format!("https://localhost:{}/echo", addr.port())).await;
     })
     .await;
 }

@@ -139,3 +139,48 @@ pub fn close_command(message: &Message) -> Option<(u16, String)> {
     let (code, reason) = text.as_str().strip_prefix("close:")?.split_once(':')?;
     Some((code.parse().ok()?, reason.to_owned()))
 }
+
+/// Runs `tests/peers/py_h2_client.py`, a WebSocket client over HTTP/2 on Python's `h2`,
+/// against the echo server at `url` (`http://` in cleartext, `https://` with ALPN `h2`), and
+/// asserts every check of its script passed: the server allows extended CONNECT, two
+/// WebSockets on one connection, each echoing text, 76 KiB of binary and a fragmented text
+/// message, and answering a close.
+pub async fn run_h2_client(url: &str) {
+    let root = workspace_root();
+    let python = root.join(".venv/bin/python");
+    let imports = std::process::Command::new(&python)
+        .args(["-c", "import h2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(imports, "Python `h2` missing; {SETUP_HINT}");
+    let output = Command::new(python)
+        .arg(root.join("tests/peers/py_h2_client.py"))
+        .arg(url)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report = format!(
+        "h2 client, {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let stream = [
+        r#"{"check":"text","ok":true}"#,
+        r#"{"check":"binary","ok":true}"#,
+        r#"{"check":"fragmented","ok":true}"#,
+    ];
+    let expected: Vec<&str> = [r#"{"check":"settings","ok":true}"#]
+        .into_iter()
+        .chain([r#"{"check":"open","ok":true}"#; 2])
+        .chain(stream)
+        .chain(stream)
+        .chain([r#"{"check":"close","ok":true}"#; 2])
+        .collect();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{report}");
+    assert!(output.status.success(), "{report}");
+}
