@@ -257,3 +257,162 @@ async fn python_h2_client_against_the_server() {
     })
     .await;
 }
+
+/// How a WebSocket the server served ended, and how many messages its handler sent.
+type Ended = mpsc::UnboundedReceiver<(Option<wsio::CloseInfo>, usize)>;
+
+/// A server on 127.0.0.1 whose `/echo` echoes (and closes when asked `close:CODE:REASON`),
+/// whose `/flood` sends 64 KiB messages until a send fails or 1,024 are sent, and whose
+/// handlers report how they ended; messages of at most 64 KiB.
+async fn start_reporting() -> (SocketAddr, Ended, Arc<std::sync::atomic::AtomicUsize>) {
+    let (ended, reports) = mpsc::unbounded_channel();
+    let flooded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let echo = {
+        let ended = ended.clone();
+        move |mut ws: WebSocket<Transport>, _: ServerRequest| {
+            let ended = ended.clone();
+            async move {
+                while let Some(Ok(message)) = ws.recv().await {
+                    if let Some((code, reason)) = peers::close_command(&message) {
+                        let _ = ws.send_close(CloseCode(code), &reason).await;
+                    } else if message.is_data() && ws.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = ended.send((ws.close_info(), 0));
+            }
+        }
+    };
+    let flood = {
+        let flooded = flooded.clone();
+        move |mut ws: WebSocket<Transport>, _: ServerRequest| {
+            let (ended, flooded) = (ended.clone(), flooded.clone());
+            async move {
+                let chunk = Message::binary(vec![7u8; 64 << 10]);
+                let mut sent = 0;
+                while sent < 1024 && ws.send(chunk.clone()).await.is_ok() {
+                    sent += 1;
+                    flooded.store(sent, std::sync::atomic::Ordering::Relaxed);
+                }
+                let _ = ended.send((ws.close_info(), sent));
+            }
+        }
+    };
+    let server = Server::builder()
+        .route("/echo", echo)
+        .route("/flood", flood)
+        .max_message_size(64 << 10)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run());
+    (addr, reports, flooded)
+}
+
+/// Pings, a close the server starts, and the message size limit (1009), each on a stream.
+#[tokio::test]
+async fn ping_server_close_and_limits_hold_on_streams() {
+    within_limit(async {
+        let (addr, mut ended, _) = start_reporting().await;
+        let mut sender = http2::connect(TcpStream::connect(addr).await.unwrap()).await;
+        let url = format!("http://{addr}/echo");
+
+        let mut ws = http2::open(&mut sender, &url, &[]).await.1.unwrap();
+        ws.ping("are you there").await.unwrap();
+        assert_eq!(
+            ws.recv().await.unwrap().unwrap(),
+            Message::Pong("are you there".into())
+        );
+        ws.send_text("close:4000:asked").await.unwrap();
+        assert!(matches!(ws.recv().await, Some(Ok(Message::Close(_)))));
+        assert!(ws.recv().await.is_none());
+        let info = ws.close_info().unwrap();
+        assert_eq!(
+            (info.code, info.reason.as_str()),
+            (CloseCode(4000), "asked")
+        );
+        assert!(info.was_clean, "{info:?}");
+        let (server_side, _) = ended.recv().await.unwrap();
+        assert!(server_side.unwrap().was_clean);
+
+        let mut ws = http2::open(&mut sender, &url, &[]).await.1.unwrap();
+        ws.send(Message::binary(vec![0u8; 100 << 10]))
+            .await
+            .unwrap();
+        assert!(matches!(ws.recv().await, Some(Ok(Message::Close(_)))));
+        assert_eq!(ws.close_info().unwrap().code, CloseCode::MESSAGE_TOO_BIG);
+        // The server failed the connection: its record says why.
+        let (server_side, _) = ended.recv().await.unwrap();
+        let error = server_side.unwrap().error.unwrap();
+        assert_eq!(
+            error.close_code(),
+            Some(CloseCode::MESSAGE_TOO_BIG),
+            "{error}"
+        );
+    })
+    .await;
+}
+
+/// A client that stops reading holds the server's writes back through HTTP/2 flow control:
+/// the handler's sends wait, so what the server holds for it stays bounded; once the client
+/// reads again, everything arrives.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_held_back_by_flow_control() {
+    within_limit(async {
+        let (addr, mut ended, flooded) = start_reporting().await;
+        let mut sender = http2::connect(TcpStream::connect(addr).await.unwrap()).await;
+        let mut ws = http2::open(&mut sender, &format!("http://{addr}/flood"), &[])
+            .await
+            .1
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let stalled = flooded.load(std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let later = flooded.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            stalled, later,
+            "the server kept sending to a client that does not read"
+        );
+        eprintln!("{later} messages of 64 KiB sent before the client read any");
+        // Windows and buffers of a few MiB at most, far from the 64 MiB the handler has.
+        assert!(later * (64 << 10) < 8 << 20, "{later} messages sent unread");
+        for _ in 0..1024 {
+            assert_eq!(ws.recv().await.unwrap().unwrap().payload().len(), 64 << 10);
+        }
+        let (_, sent) = ended.recv().await.unwrap();
+        assert_eq!(sent, 1024);
+    })
+    .await;
+}
+
+/// A stream reset in the middle of a message ends that WebSocket (1006), and only it.
+#[tokio::test]
+async fn a_stream_reset_mid_message_ends_only_its_websocket() {
+    use tokio::io::AsyncWriteExt;
+    within_limit(async {
+        let (addr, mut ended, _) = start_reporting().await;
+        let mut sender = http2::connect(TcpStream::connect(addr).await.unwrap()).await;
+        let url = format!("http://{addr}/echo");
+        let mut other = http2::open(&mut sender, &url, &[]).await.1.unwrap();
+        let mut raw = http2::open_raw(&mut sender, &url).await;
+        // A masked binary frame announcing 1,000 bytes, of which 10 are sent.
+        let mut partial = vec![0x82, 0x80 | 126, 0x03, 0xe8, 1, 2, 3, 4];
+        partial.extend_from_slice(&[0u8; 10]);
+        raw.write_all(&partial).await.unwrap();
+        raw.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(raw);
+        let (info, _) = ended.recv().await.unwrap();
+        let info = info.unwrap();
+        assert!(!info.was_clean, "{info:?}");
+        assert_eq!(info.code, CloseCode::ABNORMAL);
+
+        other.send_text("still here").await.unwrap();
+        assert_eq!(
+            other.recv().await.unwrap().unwrap(),
+            Message::text("still here")
+        );
+    })
+    .await;
+}

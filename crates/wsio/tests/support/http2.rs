@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode, Version};
 use http_body_util::Empty;
 use hyper::client::conn::http2::{self, SendRequest};
+use hyper::upgrade::Upgraded;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsio::proto::Role;
@@ -25,14 +26,20 @@ where
     sender
 }
 
-/// Opens a WebSocket on a new stream with an extended CONNECT to `url` (`http://` or
-/// `https://`, authority and path), with `extra` headers; returns the response's status and
-/// headers, and the WebSocket (no extension, 32 MiB frames) if it was accepted.
-pub async fn open(
-    sender: &mut SendRequest<Empty<Bytes>>,
-    url: &str,
-    extra: &[(&str, &str)],
-) -> (http::response::Parts, Option<UpgradedWebSocket>) {
+/// Opens a stream with an extended CONNECT to `url` and returns it raw, for writing frames by
+/// hand; panics unless the server accepted.
+pub async fn open_raw(sender: &mut SendRequest<Empty<Bytes>>, url: &str) -> TokioIo<Upgraded> {
+    sender.ready().await.unwrap();
+    let response = sender
+        .send_request(connect_request(url, &[]))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    TokioIo::new(hyper::upgrade::on(response).await.unwrap())
+}
+
+/// The extended CONNECT for a WebSocket at `url`, with `extra` headers.
+fn connect_request(url: &str, extra: &[(&str, &str)]) -> http::Request<Empty<Bytes>> {
     let mut request = http::Request::builder()
         .method(Method::CONNECT)
         .version(Version::HTTP_2)
@@ -45,8 +52,22 @@ pub async fn open(
     request
         .extensions_mut()
         .insert(hyper::ext::Protocol::from_static("websocket"));
+    request
+}
+
+/// Opens a WebSocket on a new stream with an extended CONNECT to `url` (`http://` or
+/// `https://`, authority and path), with `extra` headers; returns the response's status and
+/// headers, and the WebSocket (no extension, 32 MiB frames) if it was accepted.
+pub async fn open(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    url: &str,
+    extra: &[(&str, &str)],
+) -> (http::response::Parts, Option<UpgradedWebSocket>) {
     sender.ready().await.unwrap();
-    let response = sender.send_request(request).await.unwrap();
+    let response = sender
+        .send_request(connect_request(url, extra))
+        .await
+        .unwrap();
     if response.status() != StatusCode::OK {
         return (response.into_parts().0, None);
     }
