@@ -7,7 +7,7 @@ use http::header::{
     SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::uri::PathAndQuery;
-use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 
 use super::head::{HeadBuffer, parse_response};
 use super::headers::{first_value, has_token, is_token, joined, list_items, list_strings};
@@ -407,26 +407,134 @@ impl ClientHandshake {
                     };
                     return self.finish_body();
                 }
-                let subprotocol = self.check(&response)?;
-                let extensions = joined(response.headers(), &SEC_WEBSOCKET_EXTENSIONS)?;
-                let negotiated = if self.offer_from_config {
-                    extension::client_accept(&self.config, extensions.as_deref())?
-                } else {
-                    Negotiated::default()
-                };
+                let offered = self.offered_subprotocols()?;
+                let subprotocol = validate_response(&response, self.key(), &offered)?;
                 let leftover = self.buffer.leftover(head_len, &data[taken..]);
-                // The handshake is over once this returns, so its config goes to the connection.
-                let config = std::mem::take(&mut self.config);
-                let connection = start_connection(Role::Client, config, &negotiated, &leftover);
-                Ok(Some(Accepted {
-                    response,
-                    subprotocol,
-                    extensions,
-                    negotiated,
-                    connection,
-                }))
+                self.accept(response, subprotocol, &leftover).map(Some)
             }
         }
+    }
+
+    /// The subprotocols the request offers.
+    fn offered_subprotocols(&self) -> Result<Vec<String>, HandshakeError> {
+        list_strings(self.request.headers(), &SEC_WEBSOCKET_PROTOCOL)
+    }
+
+    /// The handshake's success, once the response's own checks passed: the extensions checked
+    /// against the offer, and the client's connection with `leftover` as its first input.
+    fn accept(
+        &mut self,
+        response: Response<()>,
+        subprotocol: Option<String>,
+        leftover: &[u8],
+    ) -> Result<Accepted, HandshakeError> {
+        // RFC 6455 section 4.1, client step 5: extensions "not present in the client's
+        // handshake" fail the connection; with no offer at all, any is one of those.
+        if response.headers().contains_key(SEC_WEBSOCKET_EXTENSIONS)
+            && !self
+                .request
+                .headers()
+                .contains_key(SEC_WEBSOCKET_EXTENSIONS)
+        {
+            return Err(HandshakeError::UnexpectedExtensions);
+        }
+        let extensions = joined(response.headers(), &SEC_WEBSOCKET_EXTENSIONS)?;
+        let negotiated = if self.offer_from_config {
+            extension::client_accept(&self.config, extensions.as_deref())?
+        } else {
+            Negotiated::default()
+        };
+        // The handshake is over once this returns, so its config goes to the connection.
+        let config = std::mem::take(&mut self.config);
+        let connection = start_connection(Role::Client, config, &negotiated, leftover);
+        Ok(Accepted {
+            response,
+            subprotocol,
+            extensions,
+            negotiated,
+            connection,
+        })
+    }
+
+    /// The extended CONNECT (RFC 8441 section 4) that opens this WebSocket on a stream of an
+    /// HTTP/2 connection instead of the HTTP/1.1 upgrade of [`request`](Self::request):
+    /// method CONNECT, version HTTP/2, the target `https://HOST/RESOURCE` when `secure` (else
+    /// `http://`), and the request's headers but those HTTP/2 leaves out (`Host`, which
+    /// becomes the target's authority, and `Upgrade`, `Connection` and `Sec-WebSocket-Key`,
+    /// which belong to the HTTP/1.1 upgrade). The `:protocol` pseudo-header, `websocket`, is
+    /// the HTTP/2 library's to add (`hyper::ext::Protocol`, `h2::ext::Protocol`). Check the
+    /// answer with [`accept_connect_response`](Self::accept_connect_response).
+    ///
+    /// ```
+    /// use wsio_proto::ClientHandshake;
+    ///
+    /// let handshake = ClientHandshake::new(&"wss://example.com/chat".parse()?)
+    ///     .subprotocols(["chat"])?;
+    /// let request = handshake.connect_request(true);
+    /// assert_eq!(request.method(), http::Method::CONNECT);
+    /// assert_eq!(request.uri(), "https://example.com/chat");
+    /// assert_eq!(request.headers()["sec-websocket-protocol"], "chat");
+    /// assert!(!request.headers().contains_key("sec-websocket-key"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_request(&self, secure: bool) -> Request<()> {
+        let headers = self.request.headers();
+        let authority = headers
+            .get(HOST)
+            .and_then(|host| host.to_str().ok())
+            .unwrap_or("");
+        let scheme = if secure { "https" } else { "http" };
+        let mut request = Request::new(());
+        *request.method_mut() = Method::CONNECT;
+        *request.version_mut() = Version::HTTP_2;
+        // Built from a valid Host header and resource; a host removed by hand leaves an
+        // empty authority, which the HTTP/2 library refuses to send.
+        *request.uri_mut() = format!("{scheme}://{authority}{}", self.request.uri())
+            .parse()
+            .unwrap_or_default();
+        let kept = headers
+            .iter()
+            .filter(|(name, _)| ![&HOST, &UPGRADE, &CONNECTION, &SEC_WEBSOCKET_KEY].contains(name));
+        for (name, value) in kept {
+            request.headers_mut().append(name, value.clone());
+        }
+        request
+    }
+
+    /// Checks the server's answer to [`connect_request`](Self::connect_request) (RFC 8441
+    /// section 5) and yields the connection, as [`receive`](Self::receive) does for the
+    /// HTTP/1.1 upgrade: a 2xx status (any other is [`HandshakeError::Rejected`], with the
+    /// response's head; its body is the HTTP library's to read), a subprotocol that was offered
+    /// (or none), and extensions that fit the offer. The stream's data, read from now on, is
+    /// the connection's input.
+    ///
+    /// Once it has returned, the handshake is finished, as after [`receive`](Self::receive).
+    ///
+    /// ```
+    /// use wsio_proto::{ClientHandshake, Role};
+    ///
+    /// let mut handshake = ClientHandshake::new(&"ws://example.com/".parse()?);
+    /// let _request = handshake.connect_request(false); // sent over HTTP/2
+    /// let response = http::Response::builder().status(200).body(())?;
+    /// let accepted = handshake.accept_connect_response(response)?;
+    /// assert_eq!(accepted.connection.role(), Role::Client);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn accept_connect_response(
+        &mut self,
+        response: Response<()>,
+    ) -> Result<Accepted, HandshakeError> {
+        if matches!(self.state, State::Done) {
+            return Err(HandshakeError::AlreadyFinished);
+        }
+        self.state = State::Done;
+        if !response.status().is_success() {
+            return Err(HandshakeError::Rejected(Box::new(
+                response.map(|()| Bytes::new()),
+            )));
+        }
+        let subprotocol = chosen_subprotocol(response.headers(), &self.offered_subprotocols()?)?;
+        self.accept(response, subprotocol, &[])
     }
 
     /// In [`State::Body`]: the refusal, once its body is complete.
@@ -446,21 +554,6 @@ impl ClientHandshake {
             unreachable!()
         };
         Err(HandshakeError::Rejected(Box::new(response.map(|()| body))))
-    }
-
-    /// Checks a `101` response against the request as it stands.
-    fn check(&self, response: &Response<()>) -> Result<Option<String>, HandshakeError> {
-        let headers = self.request.headers();
-        let offered = list_strings(headers, &SEC_WEBSOCKET_PROTOCOL)?;
-        let subprotocol = validate_response(response, self.key(), &offered)?;
-        // RFC 6455 section 4.1, client step 5: extensions "not present in the client's
-        // handshake" fail the connection; with no offer at all, any is one of those.
-        if response.headers().contains_key(SEC_WEBSOCKET_EXTENSIONS)
-            && !headers.contains_key(SEC_WEBSOCKET_EXTENSIONS)
-        {
-            return Err(HandshakeError::UnexpectedExtensions);
-        }
-        Ok(subprotocol)
     }
 }
 
@@ -571,12 +664,21 @@ pub fn validate_response<B>(
         _ => return Err(HandshakeError::AcceptMismatch),
     }
     // Client step 6.
+    chosen_subprotocol(headers, offered_subprotocols)
+}
+
+/// The subprotocol a response chose: none, or a single one of those offered (RFC 6455
+/// section 4.1, client step 6).
+fn chosen_subprotocol(
+    headers: &HeaderMap,
+    offered: &[impl AsRef<str>],
+) -> Result<Option<String>, HandshakeError> {
     let Some(chosen) = joined(headers, &SEC_WEBSOCKET_PROTOCOL)? else {
         return Ok(None);
     };
     let chosen = chosen.trim();
     if headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter().count() == 1
-        && offered_subprotocols.iter().any(|p| p.as_ref() == chosen)
+        && offered.iter().any(|p| p.as_ref() == chosen)
     {
         Ok(Some(chosen.to_owned()))
     } else {
@@ -1094,5 +1196,108 @@ mod tests {
         assert_eq!(refusal.status(), 404);
         assert_eq!(refusal.headers()["x"], "y");
         assert!(refusal.body().is_empty());
+    }
+
+    #[test]
+    fn the_extended_connect_carries_the_offers_but_not_the_upgrade() {
+        let handshake =
+            ClientHandshake::new(&"wss://example.com:8443/chat?room=1".parse().unwrap())
+                .subprotocols(["a", "b"])
+                .unwrap()
+                .origin("https://example.com")
+                .unwrap()
+                .header("cookie", "x=1")
+                .unwrap();
+        let request = handshake.connect_request(true);
+        assert_eq!(request.method(), Method::CONNECT);
+        assert_eq!(request.version(), Version::HTTP_2);
+        assert_eq!(request.uri(), "https://example.com:8443/chat?room=1");
+        let headers = request.headers();
+        for gone in [HOST, UPGRADE, CONNECTION, SEC_WEBSOCKET_KEY] {
+            assert!(!headers.contains_key(&gone), "{gone}");
+        }
+        assert_eq!(headers[SEC_WEBSOCKET_VERSION], "13");
+        assert_eq!(headers[SEC_WEBSOCKET_PROTOCOL], "a, b");
+        assert_eq!(headers[ORIGIN], "https://example.com");
+        assert_eq!(headers["cookie"], "x=1");
+        assert_eq!(
+            handshake.connect_request(false).uri().scheme_str(),
+            Some("http")
+        );
+    }
+
+    #[test]
+    fn answers_to_an_extended_connect_are_checked() {
+        let fresh = || {
+            ClientHandshake::new(&"ws://h/".parse().unwrap())
+                .subprotocols(["a"])
+                .unwrap()
+        };
+        let answer = |status: u16, headers: &[(&str, &str)]| {
+            let mut response = Response::builder().status(status);
+            for (name, value) in headers {
+                response = response.header(*name, *value);
+            }
+            response.body(()).unwrap()
+        };
+        let accepted = fresh()
+            .accept_connect_response(answer(200, &[("sec-websocket-protocol", "a")]))
+            .unwrap();
+        assert_eq!(accepted.subprotocol.as_deref(), Some("a"));
+        assert_eq!(accepted.connection.role(), Role::Client);
+
+        let mut handshake = fresh();
+        let refused = handshake.accept_connect_response(answer(404, &[("x", "y")]));
+        let Err(HandshakeError::Rejected(refusal)) = refused else {
+            panic!("{refused:?}")
+        };
+        assert_eq!(refusal.status(), 404);
+        assert_eq!(refusal.headers()["x"], "y");
+        assert!(matches!(
+            handshake.accept_connect_response(answer(200, &[])),
+            Err(HandshakeError::AlreadyFinished)
+        ));
+
+        let other =
+            fresh().accept_connect_response(answer(200, &[("sec-websocket-protocol", "z")]));
+        assert!(
+            matches!(other, Err(HandshakeError::UnexpectedProtocol(_))),
+            "{other:?}"
+        );
+        let unasked =
+            fresh().accept_connect_response(answer(200, &[("sec-websocket-extensions", "x")]));
+        assert!(
+            matches!(unasked, Err(HandshakeError::UnexpectedExtensions)),
+            "{unasked:?}"
+        );
+    }
+
+    /// Both sides of an HTTP/2 handshake, without the HTTP/2 framing: the client's extended
+    /// CONNECT checked by the server, its answer by the client, permessage-deflate agreed,
+    /// and a message each way.
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn an_extended_connect_handshake_agrees_deflate_both_ways() {
+        use crate::deflate::DeflateConfig;
+        use crate::handshake::validate_connect_request;
+        use crate::{Event, Message};
+        let config = Config::default().deflate(Some(DeflateConfig::default()));
+        let mut client =
+            ClientHandshake::new(&"ws://h/chat".parse().unwrap()).config(config.clone());
+        let request = client.connect_request(false);
+        let offer = validate_connect_request(&request, Some("websocket")).unwrap();
+        let (response, mut server) = offer.accept_connection(None, config, &[]).unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut client = client.accept_connect_response(response).unwrap().connection;
+        assert!(!client.negotiated().is_empty());
+        let now = std::time::Instant::now();
+        client.send_text("over a stream").unwrap();
+        let output = client.poll_transmit();
+        let wire = bytes::Buf::copy_to_bytes(output, bytes::Buf::remaining(output));
+        server.receive(now, &wire);
+        assert_eq!(
+            server.poll_event(now),
+            Some(Event::Message(Message::text("over a stream")))
+        );
     }
 }
