@@ -9,7 +9,6 @@ mod input;
 mod output;
 mod serve;
 mod signal;
-mod tls;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;

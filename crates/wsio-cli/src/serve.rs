@@ -10,8 +10,8 @@ use wsio_cli::page;
 use wsio_cli::room::Room;
 
 use crate::exit::Exit;
+use crate::output;
 use crate::signal::Shutdown;
-use crate::{output, tls};
 
 const EXIT_STATUS: &str = "\
 Routes:
@@ -80,7 +80,7 @@ pub(crate) async fn run(args: Args) -> Exit {
     }
     let secure = args.cert.is_some();
     if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-        let certified = tls::load(cert, key).and_then(|(chain, key)| {
+        let certified = wsio_cli::pem::load(cert, key).and_then(|(chain, key)| {
             builder
                 .clone()
                 .tls_certificate(chain, key)

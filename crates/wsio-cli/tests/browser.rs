@@ -2,7 +2,8 @@
 //! two pages of a headless Chromium and sees a message typed in one appear in the other, over
 //! connections that Chromium's permessage-deflate offer made compressed: in cleartext over
 //! HTTP/1.1, and over TLS where Chromium picks HTTP/2 and opens the WebSockets with extended
-//! CONNECTs.
+//! CONNECTs; and the same chat served by the axum example (`examples/axum_chat.rs`) over TLS
+//! and HTTP/2.
 //! `scripts/setup-peers.sh` and `scripts/setup-browser.sh` install what it needs.
 
 use std::io::Read;
@@ -16,41 +17,96 @@ use support::{LIMIT, Served};
 
 #[test]
 fn two_browser_pages_chat_through_wsio_serve() {
-    let log = chat_in_browser(&[], "http");
+    let log = chat_through_wsio_serve(&[], "http");
     // Over HTTP/1.1: each page's WebSocket is an upgrade.
-    assert_eq!(lines(&log, "version=HTTP/1.1").len(), 2, "{log}");
+    check_log(&log, "version=HTTP/1.1");
 }
 
 /// Over TLS, Chromium speaks HTTP/2 to `wsio serve` (ALPN `h2`) and opens each page's
 /// WebSocket on a stream of that connection with an extended CONNECT (RFC 8441), compressed.
 #[test]
 fn two_browser_pages_chat_over_http2_and_tls() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-tls");
+    let (cert, key) = certificate("browser-tls");
+    let tls = ["--cert", cert.as_str(), "--key", key.as_str()];
+    let log = chat_through_wsio_serve(&tls, "https");
+    check_log(&log, "version=HTTP/2.0");
+}
+
+/// The same chat in axum (`examples/axum_chat.rs`), over TLS and HTTP/2 through wsio's
+/// extractor.
+#[test]
+fn two_browser_pages_chat_over_http2_through_the_axum_example() {
+    let (cert, key) = certificate("browser-axum");
+    let example = example_path("axum_chat");
+    let mut server = Command::new(example)
+        .args(["127.0.0.1:0", &cert, &key])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example starts");
+    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    browse(&format!("{url}/"));
+    let _ = server.kill();
+    support::wait(&mut server, LIMIT);
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).unwrap();
+    check_log(&log, "version=HTTP/2.0");
+}
+
+/// A self-signed certificate for `localhost`, written as PEM files in a directory named
+/// `name`; returns their paths.
+fn certificate(name: &str) -> (String, String) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
-    let tls = [
-        "--cert",
-        cert.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-    ];
-    let log = chat_in_browser(&tls, "https");
-    assert_eq!(lines(&log, "version=HTTP/2.0").len(), 2, "{log}");
+    let path = |path: std::path::PathBuf| path.to_str().unwrap().to_owned();
+    (path(cert), path(key))
 }
 
-/// Serves the chat with `extra` arguments, has two Chromium pages chat through it at
-/// `scheme://ADDRESS/`, stops the server and returns its log, after checking that both pages
-/// joined the room with permessage-deflate.
-fn chat_in_browser(extra: &[&str], scheme: &str) -> String {
+/// The path of an example of this package, which `cargo test` builds before the tests.
+fn example_path(name: &str) -> std::path::PathBuf {
+    let test = std::env::current_exe().expect("the test's path");
+    let profile = test
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/PROFILE");
+    let path = profile.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds it, or `cargo build -p wsio-cli --example {name}`",
+        path.display()
+    );
+    path
+}
+
+/// Serves the chat with `wsio serve` and `extra` arguments, has two Chromium pages chat
+/// through it at `scheme://ADDRESS/`, stops the server and returns its log.
+fn chat_through_wsio_serve(extra: &[&str], scheme: &str) -> String {
     let mut served = Served::start(&[&["-v"], extra].concat());
-    let page = format!("{scheme}://{}/", served.addr());
+    browse(&format!("{scheme}://{}/", served.addr()));
+    support::signal(&served.child, "INT");
+    support::wait(&mut served.child, LIMIT);
+    let mut log = String::new();
+    let mut stderr = served.child.stderr.take().unwrap();
+    stderr.read_to_string(&mut log).unwrap();
+    log
+}
+
+/// Has two Chromium pages chat through the chat page at `page`.
+fn browse(page: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/browser_chat.js");
     let mut browser = Command::new("node")
         .arg(script)
-        .arg(&page)
+        .arg(page)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -62,13 +118,15 @@ fn chat_in_browser(extra: &[&str], scheme: &str) -> String {
     let err = std::io::read_to_string(stderr).unwrap();
     assert!(status.success(), "{out}\n{err}");
     assert_eq!(out.trim(), "ok");
+}
 
-    support::signal(&served.child, "INT");
-    support::wait(&mut served.child, LIMIT);
-    let mut log = String::new();
-    let mut stderr = served.child.stderr.take().unwrap();
-    stderr.read_to_string(&mut log).unwrap();
-    let joined = lines(&log, "joined the chat");
+/// Checks a chat server's log: two chat requests made with `version`, and two members who
+/// joined the room with permessage-deflate.
+fn check_log(log: &str, version: &str) {
+    let requested = lines(log, "chat requested");
+    assert_eq!(requested.len(), 2, "{log}");
+    assert!(requested.iter().all(|line| line.contains(version)), "{log}");
+    let joined = lines(log, "joined the chat");
     assert_eq!(joined.len(), 2, "{log}");
     for line in joined {
         assert!(
@@ -76,8 +134,6 @@ fn chat_in_browser(extra: &[&str], scheme: &str) -> String {
             "{log}"
         );
     }
-    assert_eq!(lines(&log, "chat requested").len(), 2, "{log}");
-    log
 }
 
 /// The lines of `log` that contain `text`.

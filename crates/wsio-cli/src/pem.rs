@@ -1,4 +1,5 @@
-//! Reading a certificate chain and its private key from PEM files, for `serve --cert --key`.
+//! Reading a certificate chain and its private key from PEM files, for `serve --cert --key`
+//! and the `axum_chat` example.
 
 use std::path::Path;
 
@@ -7,7 +8,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The certificates in `cert` (leaf first) and the key in `key`; the error says which file
 /// was wrong and why.
-pub(crate) fn load(
+pub fn load(
     cert: &Path,
     key: &Path,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
