@@ -26,6 +26,10 @@ pub(crate) struct ClientOptions {
     /// for what happens when the server declines it.
     #[arg(long)]
     pub(crate) deflate: bool,
+    /// Open the WebSocket over HTTP/2 (RFC 8441): prior knowledge for ws://, ALPN h2 for
+    /// wss://. A server that does not take WebSockets over HTTP/2 is an error (exit 3).
+    #[arg(long)]
+    pub(crate) http2: bool,
 }
 
 impl ClientOptions {
@@ -47,6 +51,9 @@ impl ClientOptions {
         }
         if self.deflate {
             builder = builder.deflate(DeflateConfig::default());
+        }
+        if self.http2 {
+            builder = builder.http2();
         }
         Ok(builder)
     }

@@ -51,6 +51,27 @@ fn a_counted_run_echoes_every_message_and_reports_json() {
     assert_eq!(summary["messages_received"], 1000);
 }
 
+/// With `--http2`, the WebSockets are streams of one HTTP/2 connection to `wsio serve`,
+/// compressed or not.
+#[test]
+fn many_websockets_over_one_http2_connection() {
+    let served = Served::start(&["-v"]);
+    let url = format!("{}/echo", served.url);
+    let args = ["bench", &url, "--http2", "-c", "16", "-n", "3200", "--json"];
+    for extra in [&[][..], &["--deflate"][..]] {
+        let (code, summary) = json(&[&args[..], extra].concat());
+        assert_eq!(code, Some(0), "{summary}");
+        assert_eq!(summary["connections_opened"], 16);
+        assert_eq!(summary["messages_received"], 3200);
+        assert_eq!(summary["errors"], serde_json::json!({}));
+    }
+    // Nothing listening: no HTTP/2 connection, every WebSocket counted as failed, exit 3.
+    let url = format!("ws://127.0.0.1:{}/", closed_port());
+    let (code, summary) = json(&["bench", &url, "--http2", "-c", "2", "-n", "1", "--json"]);
+    assert_eq!(code, Some(3), "{summary}");
+    assert_eq!(summary["errors"]["io"], 2, "{summary}");
+}
+
 #[test]
 fn a_timed_run_prints_a_summary_for_people() {
     let served = Served::start(&[]);

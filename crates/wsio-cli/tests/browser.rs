@@ -26,7 +26,7 @@ fn two_browser_pages_chat_through_wsio_serve() {
 /// WebSocket on a stream of that connection with an extended CONNECT (RFC 8441), compressed.
 #[test]
 fn two_browser_pages_chat_over_http2_and_tls() {
-    let (cert, key) = certificate("browser-tls");
+    let (cert, key) = support::pem_certificate("browser-tls");
     let tls = ["--cert", cert.as_str(), "--key", key.as_str()];
     let log = chat_through_wsio_serve(&tls, "https");
     check_log(&log, "version=HTTP/2.0");
@@ -36,7 +36,7 @@ fn two_browser_pages_chat_over_http2_and_tls() {
 /// extractor.
 #[test]
 fn two_browser_pages_chat_over_http2_through_the_axum_example() {
-    let (cert, key) = certificate("browser-axum");
+    let (cert, key) = support::pem_certificate("browser-axum");
     let example = example_path("axum_chat");
     let mut server = Command::new(example)
         .args(["127.0.0.1:0", &cert, &key])
@@ -57,19 +57,6 @@ fn two_browser_pages_chat_over_http2_through_the_axum_example() {
     let mut log = String::new();
     stderr.read_to_string(&mut log).unwrap();
     check_log(&log, "version=HTTP/2.0");
-}
-
-/// A self-signed certificate for `localhost`, written as PEM files in a directory named
-/// `name`; returns their paths.
-fn certificate(name: &str) -> (String, String) {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
-    let path = |path: std::path::PathBuf| path.to_str().unwrap().to_owned();
-    (path(cert), path(key))
 }
 
 /// The path of an example of this package, which `cargo test` builds before the tests.

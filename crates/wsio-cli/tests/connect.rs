@@ -30,6 +30,31 @@ fn lines_go_out_as_text_and_come_back_one_per_line() {
     }
 }
 
+/// `--http2` opens the WebSocket as a stream of an HTTP/2 connection: in cleartext, and over
+/// TLS with ALPN h2; a server that does not speak HTTP/2 is unreachable (exit 3).
+#[test]
+fn http2_carries_the_session_in_cleartext_and_over_tls() {
+    let served = Served::start(&["-v"]);
+    let output = run(
+        &["connect", "--http2", &format!("{}/echo", served.url)],
+        b"over h2c",
+    );
+    assert_eq!(output.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout_text(), "over h2c\n");
+
+    let (cert, key) = support::pem_certificate("connect-http2");
+    let served = Served::start(&["--cert", &cert, "--key", &key]);
+    let url = format!("{}/echo", served.url);
+    let output = run(&["connect", "--http2", "-k", &url], b"over h2 and TLS");
+    assert_eq!(output.code(), Some(0), "{output:?}");
+    assert_eq!(output.stdout_text(), "over h2 and TLS\n");
+
+    // The blocking server speaks HTTP/1.1 only.
+    let (url, _server) = inspecting_server();
+    let output = run(&["connect", "--http2", &url], b"");
+    assert_eq!(output.code(), Some(3), "{output:?}");
+}
+
 #[test]
 fn binary_messages_print_as_length_and_hex_or_raw() {
     let served = Served::start(&[]);

@@ -142,18 +142,8 @@ fn the_chat_page_is_served_from_the_binary() {
 
 #[test]
 fn serves_tls_with_a_pem_certificate_and_key() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-tls");
-    std::fs::create_dir_all(&dir).unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
-    let served = Served::start(&[
-        "--cert",
-        cert.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-    ]);
+    let (cert, key) = support::pem_certificate("serve-tls");
+    let served = Served::start(&["--cert", &cert, "--key", &key]);
     assert!(served.url.starts_with("wss://"), "{}", served.url);
     let url = format!("{}/echo", served.url);
     let output = run(&["connect", "-k", &url], b"secure\n");
@@ -171,7 +161,7 @@ fn serves_tls_with_a_pem_certificate_and_key() {
             "--addr",
             "127.0.0.1:0",
             "--cert",
-            cert.to_str().unwrap(),
+            &cert,
             "--key",
             "/nonexistent.pem",
         ],

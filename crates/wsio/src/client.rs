@@ -122,6 +122,9 @@ pub struct ClientBuilder {
     headers: Vec<(String, String)>,
     #[cfg(feature = "tls")]
     pub(crate) trust: crate::tls::TlsTrust,
+    /// Whether [`connect`](Self::connect) opens the WebSocket over HTTP/2.
+    #[cfg(feature = "http2")]
+    http2: bool,
 }
 
 impl ClientBuilder {
@@ -135,7 +138,22 @@ impl ClientBuilder {
             headers: Vec::new(),
             #[cfg(feature = "tls")]
             trust: crate::tls::TlsTrust::default(),
+            #[cfg(feature = "http2")]
+            http2: false,
         })
+    }
+
+    /// Opens the WebSocket over HTTP/2 (feature `http2`): [`connect`](Self::connect) opens an
+    /// [`Http2Connection`](crate::Http2Connection) (prior knowledge for `ws://`, ALPN `h2` for
+    /// `wss://`) and the WebSocket as one stream of it, with an extended CONNECT (RFC 8441).
+    /// To open several WebSockets on one connection, use
+    /// [`Http2Connection::open`](crate::Http2Connection::open). A server that does not take
+    /// WebSockets over HTTP/2 fails it with [`Error::Http2Unavailable`], and
+    /// the caller may then connect again without this. Not for `ws+unix://`.
+    #[cfg(feature = "http2")]
+    pub fn http2(mut self) -> Self {
+        self.http2 = true;
+        self
     }
 
     /// For `wss://`: uses this rustls configuration (its roots, client certificate, versions)
@@ -213,9 +231,15 @@ impl ClientBuilder {
 
     crate::config::builder_setters!();
 
-    /// Opens the transport the URL names and runs the handshake over it.
+    /// Opens the transport the URL names and runs the handshake over it (over HTTP/2 with
+    /// [`http2`](Self::http2)).
     pub async fn connect(self) -> Result<(WebSocket<Transport>, Response)> {
-        let transport = self.open().await?;
+        #[cfg(feature = "http2")]
+        if self.http2 {
+            let connection = crate::Http2Connection::connect(&self).await?;
+            return connection.open(self).await;
+        }
+        let transport = self.open_transport(&[b"http/1.1"]).await?;
         self.connect_on(transport).await
     }
 
@@ -249,8 +273,8 @@ impl ClientBuilder {
     }
 
     #[cfg(feature = "tls")]
-    async fn tls_handshake(&self, tcp: TcpStream) -> Result<Transport> {
-        let config = crate::tls::client_config(&self.trust)?;
+    async fn tls_handshake(&self, tcp: TcpStream, alpn: &[&[u8]]) -> Result<Transport> {
+        let config = crate::tls::client_config(&self.trust, alpn)?;
         let name = crate::tls::server_name(self.url.host())?;
         let tls = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
@@ -260,13 +284,14 @@ impl ClientBuilder {
     }
 
     #[cfg(not(feature = "tls"))]
-    async fn tls_handshake(&self, _tcp: TcpStream) -> Result<Transport> {
+    async fn tls_handshake(&self, _tcp: TcpStream, _alpn: &[&[u8]]) -> Result<Transport> {
         Err(Error::Url(wsio_proto::UrlError::UnsupportedScheme(
             "wss (this build of wsio has no `tls` feature)".into(),
         )))
     }
 
-    async fn open(&self) -> Result<Transport> {
+    /// Opens the transport the URL names, offering the `alpn` protocols if it is TLS.
+    pub(crate) async fn open_transport(&self, alpn: &[&[u8]]) -> Result<Transport> {
         let open = async {
             #[cfg(unix)]
             if let Some(path) = self.url.unix_socket() {
@@ -279,7 +304,7 @@ impl ClientBuilder {
             if !self.url.is_tls() {
                 return Ok(Transport::Tcp(tcp));
             }
-            self.tls_handshake(tcp).await
+            self.tls_handshake(tcp, alpn).await
         };
         tokio::time::timeout(self.config.connect_timeout, open)
             .await

@@ -60,6 +60,11 @@ pub enum Error {
     /// sent.
     #[error("the connection is closed")]
     Closed,
+    /// A client asked for HTTP/2 and the server does not take WebSockets over it: its TLS did
+    /// not agree `h2`, or it does not allow extended CONNECT (RFC 8441's
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`). Says which.
+    #[error("the server does not take WebSockets over HTTP/2: {0}")]
+    Http2Unavailable(&'static str),
 }
 
 /// Which step a [`Error::Timeout`] happened in.

@@ -32,6 +32,8 @@ mod accept;
 pub mod axum;
 pub mod blocking;
 mod client;
+#[cfg(feature = "http2")]
+mod client_http2;
 mod closer;
 mod config;
 mod driver;
@@ -51,6 +53,8 @@ mod websocket;
 
 pub use accept::{Accept, Reject, UpgradeRequest, accept, accept_with};
 pub use client::{ClientBuilder, Response, connect};
+#[cfg(feature = "http2")]
+pub use client_http2::Http2Connection;
 pub use config::Config;
 pub use error::{Error, Phase, Result};
 #[cfg(feature = "tls")]

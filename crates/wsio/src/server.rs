@@ -547,7 +547,7 @@ async fn open(
 ) -> Result<Option<(WebSocket<Transport>, Route)>> {
     let mut transport = secure(shared, transport).await?;
     #[cfg(feature = "http2")]
-    if transport.alpn_is_h2() {
+    if transport.alpn_protocol() == Some(b"h2") {
         crate::server_http2::serve(shared, transport, Bytes::new(), peer_addr).await;
         return Ok(None);
     }

@@ -30,13 +30,16 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Builds the rustls configuration for `trust`, offering HTTP/1.1 through ALPN.
-pub(crate) fn client_config(trust: &TlsTrust) -> Result<Arc<ClientConfig>, Error> {
+/// Builds the rustls configuration for `trust`, offering the `alpn` protocols (`http/1.1`,
+/// or `h2` first for HTTP/2). A configuration the caller built keeps its own ALPN for
+/// HTTP/1.1 alone, and takes `alpn` for HTTP/2.
+pub(crate) fn client_config(trust: &TlsTrust, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, Error> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?;
     let mut config = match trust {
-        TlsTrust::Custom(config) => return Ok(config.clone()),
+        TlsTrust::Custom(config) if alpn == [b"http/1.1"] => return Ok(config.clone()),
+        TlsTrust::Custom(config) => (**config).clone(),
         TlsTrust::WebPki => builder
             .with_root_certificates(RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -63,7 +66,7 @@ pub(crate) fn client_config(trust: &TlsTrust) -> Result<Arc<ClientConfig>, Error
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
             .with_no_client_auth(),
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
     Ok(Arc::new(config))
 }
 

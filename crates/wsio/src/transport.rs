@@ -24,9 +24,10 @@ pub enum Transport {
     /// TLS over TCP, server side (a [`Server`](crate::Server) with a certificate).
     #[cfg(feature = "tls")]
     ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-    /// One stream of an HTTP/2 connection (RFC 8441), which a [`Server`](crate::Server) with
-    /// the `http2` feature opened for an extended CONNECT. Its addresses are the
-    /// connection's, in [`ServerRequest::peer_addr`](crate::ServerRequest::peer_addr); this
+    /// One stream of an HTTP/2 connection (RFC 8441): opened by an extended CONNECT that a
+    /// [`Server`](crate::Server) with the `http2` feature accepted, or that a client sent on
+    /// an [`Http2Connection`](crate::Http2Connection). Its addresses are the connection's
+    /// (on a server, in [`ServerRequest::peer_addr`](crate::ServerRequest::peer_addr)); this
     /// type has none of its own.
     #[cfg(feature = "http2")]
     Http2(Box<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>),
@@ -59,13 +60,15 @@ impl Transport {
         }
     }
 
-    /// Whether TLS agreed HTTP/2 by ALPN: the connection is an HTTP/2 one.
+    /// The protocol TLS agreed by ALPN, if TLS agreed one.
     #[cfg(feature = "http2")]
-    pub(crate) fn alpn_is_h2(&self) -> bool {
+    pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {
         match self {
             #[cfg(feature = "tls")]
-            Transport::ServerTls(s) => s.get_ref().1.alpn_protocol() == Some(b"h2"),
-            _ => false,
+            Transport::ServerTls(s) => s.get_ref().1.alpn_protocol(),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.get_ref().1.alpn_protocol(),
+            _ => None,
         }
     }
 

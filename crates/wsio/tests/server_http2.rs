@@ -42,7 +42,7 @@ async fn start(
     let (opened, reports) = mpsc::unbounded_channel();
     let echo = move |ws: WebSocket<Transport>, request: ServerRequest| {
         let _ = opened.send((request.request.version(), request.subprotocol.clone()));
-        echo(ws)
+        support::echo(ws)
     };
     let mut builder = Server::builder()
         .http(|_| http::Response::new("the page\n".into()))
@@ -58,14 +58,6 @@ async fn start(
     let handle = server.handle();
     tokio::spawn(server.run());
     (addr, handle, reports)
-}
-
-async fn echo(mut ws: WebSocket<Transport>) {
-    while let Some(Ok(message)) = ws.recv().await {
-        if message.is_data() && ws.send(message).await.is_err() {
-            break;
-        }
-    }
 }
 
 async fn within_limit(scenario: impl Future<Output = ()>) {

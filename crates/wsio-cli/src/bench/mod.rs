@@ -53,7 +53,8 @@ pub(crate) struct Args {
     url: String,
     #[command(flatten)]
     client: ClientOptions,
-    /// How many connections to open.
+    /// How many connections to open (with --http2, how many WebSockets, all streams of one
+    /// HTTP/2 connection).
     #[arg(short = 'c', long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     connections: u32,
@@ -206,13 +207,29 @@ async fn connect_all(
     errors: &mut BTreeMap<&'static str, u64>,
 ) -> Opened {
     let n = args.connections as usize;
-    let attempts = (0..n).map(|_| builder.clone().connect());
     let mut opened = Opened {
         connections: Vec::with_capacity(n),
         compression: None,
     };
+    let results = if args.client.http2 {
+        // Every WebSocket is a stream of one HTTP/2 connection.
+        match wsio::Http2Connection::connect(builder).await {
+            Ok(shared) => {
+                let attempts = (0..n).map(|_| shared.open(builder.clone()));
+                futures_util::future::join_all(attempts).await
+            }
+            Err(error) => {
+                output::error(format_args!("cannot connect: {error}"));
+                errors.insert(error_kind(&error), n as u64);
+                return opened;
+            }
+        }
+    } else {
+        let attempts = (0..n).map(|_| builder.clone().connect());
+        futures_util::future::join_all(attempts).await
+    };
     let mut declined = Vec::new();
-    for result in futures_util::future::join_all(attempts).await {
+    for result in results {
         match result {
             Ok((ws, response)) => match output::compression(response.negotiated()) {
                 Some(params) => {
@@ -253,6 +270,7 @@ fn error_kind(error: &wsio::Error) -> &'static str {
         wsio::Error::Connection(_) => "protocol",
         wsio::Error::Closed => "closed",
         wsio::Error::Timeout(_) => "timeout",
+        wsio::Error::Http2Unavailable(_) => "no_http2",
         _ => "other",
     }
 }

@@ -187,3 +187,16 @@ pub fn closed_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A self-signed certificate for `localhost` and its key, written as PEM files in a directory
+/// named `name` under the tests' scratch directory; returns their paths.
+pub fn pem_certificate(name: &str) -> (String, String) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let path = |path: std::path::PathBuf| path.to_str().unwrap().to_owned();
+    (path(cert), path(key))
+}

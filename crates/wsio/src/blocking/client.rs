@@ -88,7 +88,7 @@ impl ClientBuilder {
 
     #[cfg(feature = "tls")]
     fn tls_blocking(&self, tcp: TcpStream, deadline: Instant) -> Result<Stream> {
-        let config = crate::tls::client_config(&self.trust)?;
+        let config = crate::tls::client_config(&self.trust, &[b"http/1.1"])?;
         let name = crate::tls::server_name(self.url.host())?;
         let conn =
             rustls::ClientConnection::new(config, name).map_err(|e| Error::Tls(Box::new(e)))?;

@@ -119,6 +119,20 @@ pub mod tls {
         (certified.cert.der().clone(), key.into())
     }
 
+    /// A self-signed certificate for `localhost`, written as PEM files in a directory named
+    /// `name` under the tests' scratch directory: the paths of the certificate and the key,
+    /// and the certificate, to trust.
+    pub fn pem_files(name: &str) -> (String, String, CertificateDer<'static>) {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+        let path = |path: std::path::PathBuf| path.to_str().unwrap().to_owned();
+        (path(cert), path(key), certified.cert.der().clone())
+    }
+
     /// A certificate authority made for a test: its own certificate, to trust or not, and what
     /// it signs with.
     pub struct Authority {
