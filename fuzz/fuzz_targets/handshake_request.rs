@@ -108,7 +108,7 @@ fn check_refusal(error: &HandshakeError) {
     }
     let status = error.status().as_u16();
     assert!(
-        [400, 426, 431].contains(&status),
+        [400, 405, 426, 431].contains(&status),
         "{error:?} has status {status}"
     );
     let response = error.response();

@@ -59,6 +59,8 @@ pub use config::Config;
 pub use error::{Error, Phase, Result};
 #[cfg(feature = "tls")]
 pub use rustls;
+#[cfg(feature = "http2")]
+pub use server::DEFAULT_HTTP2_MAX_STREAMS;
 pub use server::{Server, ServerBuilder, ServerHandle, ServerRequest};
 pub use state::State;
 pub use transport::Transport;

@@ -94,7 +94,16 @@ pub struct ServerBuilder {
     routes: Routes<Handler>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// Set by [`http2_max_streams`](Self::http2_max_streams).
+    #[cfg(feature = "http2")]
+    http2_max_streams: Option<u32>,
 }
+
+/// How many WebSockets (streams) one HTTP/2 connection may have open at once, unless
+/// [`ServerBuilder::http2_max_streams`] says otherwise: the least RFC 9113 section 6.5.2
+/// recommends a server allow.
+#[cfg(feature = "http2")]
+pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 100;
 
 impl ServerBuilder {
     /// Replaces every connection setting with `config`; the setters below change one each.
@@ -192,6 +201,17 @@ impl ServerBuilder {
         Ok(self.tls(crate::tls::server_config(chain, key, alpn)?))
     }
 
+    /// With the `http2` feature: how many WebSockets (and plain requests) one HTTP/2
+    /// connection may have open at once ([`DEFAULT_HTTP2_MAX_STREAMS`] unless set); the
+    /// server advertises it (`SETTINGS_MAX_CONCURRENT_STREAMS`) and refuses streams beyond
+    /// it. Each stream's WebSocket has the limits of [`Config`], as one over its own TCP
+    /// connection does, and the request heads are limited to `max_handshake_size` too.
+    #[cfg(feature = "http2")]
+    pub fn http2_max_streams(mut self, streams: u32) -> Self {
+        self.http2_max_streams = Some(streams);
+        self
+    }
+
     /// Listens on a TCP address.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
@@ -212,6 +232,8 @@ impl ServerBuilder {
             shared: Arc::new(ServerShared {
                 routes: self.routes,
                 config: self.config,
+                #[cfg(feature = "http2")]
+                http2_max_streams: self.http2_max_streams.unwrap_or(DEFAULT_HTTP2_MAX_STREAMS),
                 #[cfg(feature = "tls")]
                 tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
                 closing: AtomicBool::new(false),
@@ -344,6 +366,9 @@ struct Client {
 pub(crate) struct ServerShared {
     pub(crate) routes: Routes<Handler>,
     pub(crate) config: Config,
+    /// How many streams an HTTP/2 connection may have open at once.
+    #[cfg(feature = "http2")]
+    pub(crate) http2_max_streams: u32,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
     pub(crate) closing: AtomicBool,

@@ -46,8 +46,12 @@ pub(crate) async fn serve(
             std::future::ready(Ok::<_, Infallible>(respond(&shared, request, peer_addr)))
         })
     };
+    // The same bound on a request head as over HTTP/1.1.
+    let max_head = u32::try_from(shared.config.protocol.max_handshake_size).unwrap_or(u32::MAX);
     let connection = http2::Builder::new(TokioExecutor::new())
         .enable_connect_protocol()
+        .max_concurrent_streams(shared.http2_max_streams)
+        .max_header_list_size(max_head)
         .serve_connection(io, service);
     tokio::pin!(connection);
     loop {

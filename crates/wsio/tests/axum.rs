@@ -1,8 +1,8 @@
 //! The axum extractor `wsio::axum::WebSocketUpgrade` in a real `axum::serve` on loopback:
 //! HTTP/1.1 upgrades from wsio's client (with and without permessage-deflate) and from
 //! Python's `websockets` and Node's `ws`; HTTP/2 extended CONNECTs (RFC 8441) from hyper's
-//! HTTP/2 client over cleartext, several WebSockets on one connection; and every refusal with
-//! its status.
+//! HTTP/2 client over cleartext, several WebSockets on one connection, and from wsio's own
+//! HTTP/2 client with and without compression; and every refusal with its status.
 #![cfg(feature = "axum")]
 
 use std::net::SocketAddr;
@@ -247,6 +247,40 @@ async fn http2_extended_connect_opens_websockets_on_streams_of_one_connection() 
             assert!(matches!(ws.recv().await, Some(Ok(Message::Close(_)))));
             assert!(ws.recv().await.is_none());
             assert_eq!(ws.close_info().unwrap().code, CloseCode(4000));
+        }
+    })
+    .await;
+}
+
+/// wsio's own HTTP/2 client against `axum::serve`: WebSockets as streams of one connection,
+/// compressed where the client offers permessage-deflate, with the subprotocol chosen.
+#[cfg(feature = "http2")]
+#[tokio::test]
+async fn wsio_http2_client_with_and_without_compression() {
+    use wsio::Http2Connection;
+    within_limit(async {
+        let (addr, mut seen) = serve(true).await;
+        let url = format!("ws://{addr}/echo");
+        let connection = Http2Connection::connect(&ClientBuilder::new(&url).unwrap())
+            .await
+            .unwrap();
+        for deflate in [false, true] {
+            let mut builder = ClientBuilder::new(&url).unwrap().subprotocol("chat");
+            if deflate {
+                builder = builder.deflate(DeflateConfig::default());
+            }
+            let (mut ws, response) = connection.open(builder).await.unwrap();
+            assert_eq!(response.subprotocol(), Some("chat"));
+            assert_eq!(ws.negotiated().is_empty(), !deflate);
+            assert!(matches!(
+                seen.recv().await,
+                Some(Seen::Opened(Version::HTTP_2))
+            ));
+            let text = Message::text("compress me ".repeat(50_000));
+            ws.send(text.clone()).await.unwrap();
+            assert_eq!(ws.recv().await.unwrap().unwrap(), text);
+            let info = ws.close(CloseCode::NORMAL, "done").await.unwrap();
+            assert!(info.was_clean, "{info:?}");
         }
     })
     .await;

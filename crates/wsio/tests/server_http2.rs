@@ -408,3 +408,54 @@ async fn a_stream_reset_mid_message_ends_only_its_websocket() {
     })
     .await;
 }
+
+/// An HTTP/2 connection holds at most the streams the server allows (here 2): a third
+/// WebSocket waits for one of the first two to end; and a request head over the handshake
+/// size limit is refused, as over HTTP/1.1.
+#[tokio::test]
+async fn streams_per_connection_and_head_size_are_limited() {
+    within_limit(async {
+        let server = Server::builder()
+            .route("/echo", |ws, _| support::echo(ws))
+            .http2_max_streams(2)
+            .max_handshake_size(4 << 10)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.run());
+        let mut sender = http2::connect(TcpStream::connect(addr).await.unwrap()).await;
+        let url = format!("http://{addr}/echo");
+        let mut first = http2::open(&mut sender, &url, &[]).await.1.unwrap();
+        let _second = http2::open(&mut sender, &url, &[]).await.1.unwrap();
+        let third = tokio::time::timeout(
+            Duration::from_millis(500),
+            http2::open(&mut sender, &url, &[]),
+        )
+        .await;
+        assert!(third.is_err(), "a third stream opened");
+        first.close(CloseCode::NORMAL, "make room").await.unwrap();
+        let (parts, third) = http2::open(&mut sender, &url, &[]).await;
+        assert_eq!(parts.status, StatusCode::OK);
+        let mut third = third.unwrap();
+        third.send_text("in the freed slot").await.unwrap();
+        assert_eq!(
+            third.recv().await.unwrap().unwrap(),
+            Message::text("in the freed slot")
+        );
+
+        // A head over the limit: the server refuses it, the connection goes on or ends, and
+        // no WebSocket opens.
+        let mut fresh = http2::connect(TcpStream::connect(addr).await.unwrap()).await;
+        let big = "x".repeat(8 << 10);
+        let refused = http2::try_open(&mut fresh, &url, &[("x-big", &big)]).await;
+        assert!(
+            refused.is_err()
+                || refused
+                    .as_ref()
+                    .is_ok_and(|status| *status != StatusCode::OK),
+            "{refused:?}"
+        );
+    })
+    .await;
+}

@@ -98,3 +98,15 @@ pub async fn request(
     let (parts, body) = response.into_parts();
     (parts, body.collect().await.unwrap().to_bytes())
 }
+
+/// Sends an extended CONNECT to `url` with `extra` headers and returns the status the server
+/// answered, or the error if it reset the stream or the connection.
+pub async fn try_open(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    url: &str,
+    extra: &[(&str, &str)],
+) -> Result<StatusCode, hyper::Error> {
+    sender.ready().await?;
+    let response = sender.send_request(connect_request(url, extra)).await?;
+    Ok(response.status())
+}
