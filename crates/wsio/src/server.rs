@@ -712,7 +712,9 @@ impl ServerHandle {
             .collect()
     }
 
-    /// How many connections are being served (including those still in their handshake).
+    /// How many connections are being served (including those still in their handshake); with
+    /// the `http2` feature an HTTP/2 connection counts once, and each WebSocket on it once
+    /// more.
     pub fn client_count(&self) -> usize {
         self.shared
             .clients

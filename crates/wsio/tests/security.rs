@@ -30,6 +30,8 @@ fn the_defaults_are_those_security_md_states() {
     assert_eq!(config.read_buffer_size, 64 << 10);
     assert!(protocol.auto_pong);
     assert!(protocol.deflate.is_none());
+    #[cfg(feature = "http2")]
+    assert_eq!(wsio::DEFAULT_HTTP2_MAX_STREAMS, 100);
 }
 
 #[tokio::test]
