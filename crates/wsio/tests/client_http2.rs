@@ -219,7 +219,7 @@ impl Hypercorn {
     /// PEM files) and waits until it takes connections.
     async fn start(tls: Option<(&str, &str)>) -> Hypercorn {
         let root = peers::workspace_root();
-        let python = root.join(".venv/bin/python");
+        let python = peers::python(&root, "hypercorn");
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()

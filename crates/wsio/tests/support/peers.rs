@@ -27,8 +27,8 @@ impl Peer {
         let root = workspace_root();
         let peers = root.join("tests/peers");
         let (interpreter, script) = match (self, server) {
-            (Peer::Python, true) => (python(&root), "py_echo_server.py"),
-            (Peer::Python, false) => (python(&root), "py_client.py"),
+            (Peer::Python, true) => (python(&root, "websockets"), "py_echo_server.py"),
+            (Peer::Python, false) => (python(&root, "websockets"), "py_client.py"),
             (Peer::Node, true) => (node(&peers), "node_echo_server.js"),
             (Peer::Node, false) => (node(&peers), "node_client.js"),
         };
@@ -52,21 +52,34 @@ pub fn workspace_root() -> PathBuf {
 
 const SETUP_HINT: &str = "run `bash scripts/setup-peers.sh` from the workspace root first";
 
-/// The venv's Python, which must be able to import `websockets`.
-fn python(root: &Path) -> PathBuf {
+/// The venv's Python, which must be able to import `module`.
+pub fn python(root: &Path, module: &str) -> PathBuf {
     let python = root.join(".venv/bin/python");
     let imports = std::process::Command::new(&python)
-        .args(["-c", "import websockets"])
+        .args(["-c", &format!("import {module}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
     assert!(
         imports,
-        "Python peer missing: {} cannot import `websockets`; {SETUP_HINT}",
+        "Python peer missing: {} cannot import `{module}`; {SETUP_HINT}",
         python.display()
     );
     python
+}
+
+/// Asserts that a peer's scripted client (`who`) printed exactly the `expected` lines and
+/// exited successfully; the failure message shows all it printed.
+fn assert_script_passed(who: &str, output: &std::process::Output, expected: &[&str]) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report = format!(
+        "{who}, {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{report}");
+    assert!(output.status.success(), "{report}");
 }
 
 /// `node` from the `PATH`, with `ws` installed in `tests/peers/node_modules`.
@@ -103,12 +116,6 @@ impl Peer {
             .output()
             .await
             .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let report = format!(
-            "{self:?} client, {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            output.status
-        );
         let compression = deflate.map(|_| r#"{"check":"compression","ok":true}"#);
         let expected_lines = compression.into_iter().chain([
             r#"{"check":"text","ok":true}"#,
@@ -121,12 +128,8 @@ impl Peer {
             r#"{"check":"close","code":4001,"reason":""}"#,
             r#"{"check":"server_close","code":4003,"reason":"wsio says bye"}"#,
         ]);
-        assert_eq!(
-            stdout.lines().collect::<Vec<_>>(),
-            expected_lines.collect::<Vec<_>>(),
-            "{report}"
-        );
-        assert!(output.status.success(), "{report}");
+        let expected: Vec<&str> = expected_lines.collect();
+        assert_script_passed(&format!("{self:?} client"), &output, &expected);
     }
 }
 
@@ -147,15 +150,7 @@ pub fn close_command(message: &Message) -> Option<(u16, String)> {
 /// message, and answering a close.
 pub async fn run_h2_client(url: &str) {
     let root = workspace_root();
-    let python = root.join(".venv/bin/python");
-    let imports = std::process::Command::new(&python)
-        .args(["-c", "import h2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(imports, "Python `h2` missing; {SETUP_HINT}");
-    let output = Command::new(python)
+    let output = Command::new(python(&root, "h2"))
         .arg(root.join("tests/peers/py_h2_client.py"))
         .arg(url)
         .stdin(Stdio::null())
@@ -163,12 +158,6 @@ pub async fn run_h2_client(url: &str) {
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report = format!(
-        "h2 client, {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
     let stream = [
         r#"{"check":"text","ok":true}"#,
         r#"{"check":"binary","ok":true}"#,
@@ -181,6 +170,5 @@ pub async fn run_h2_client(url: &str) {
         .chain(stream)
         .chain([r#"{"check":"close","ok":true}"#; 2])
         .collect();
-    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{report}");
-    assert!(output.status.success(), "{report}");
+    assert_script_passed("h2 client", &output, &expected);
 }
