@@ -27,6 +27,9 @@ bash scripts/setup-peers.sh
 step "Chromium, for the browser test of the chat page"
 bash scripts/setup-browser.sh
 
+step "proxies and load balancers for the proxy tests (tinyproxy, microsocks, dante, haproxy, nginx)"
+bash scripts/setup-proxies.sh
+
 # The benchmark (bench/) is only linted: it has no tests, and its peers are built when it runs.
 step "cargo test, every feature"
 cargo test --workspace --exclude wsio-bench --all-features --locked

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use wsio::proxy::Proxy;
 use wsio::{ClientBuilder, DeflateConfig};
 
 use crate::exit::Exit;
@@ -30,6 +31,16 @@ pub(crate) struct ClientOptions {
     /// wss://. A server that does not take WebSockets over HTTP/2 is an error (exit 3).
     #[arg(long)]
     pub(crate) http2: bool,
+    /// Connect through this proxy: http://, https://, socks5://, socks5h:// (the proxy
+    /// resolves the name), socks4:// or socks4a://, with user:password@ for credentials.
+    /// Without it, the environment's proxies apply as curl reads them: http_proxy for ws://,
+    /// https_proxy for wss://, all_proxy for both, and no_proxy for the hosts that go direct.
+    // Parsed later, by `builder`: clap would repeat a value it refuses, password and all.
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+    /// Connect directly, whatever the proxy environment variables say.
+    #[arg(long, conflicts_with = "proxy")]
+    no_proxy: bool,
 }
 
 impl ClientOptions {
@@ -55,6 +66,15 @@ impl ClientOptions {
         if self.http2 {
             builder = builder.http2();
         }
+        if let Some(proxy) = &self.proxy {
+            let proxy = parse_proxy(proxy).map_err(|error| {
+                output::error(format_args!("--proxy: {error}"));
+                Exit::Usage
+            })?;
+            builder = builder.proxy(proxy);
+        } else if self.no_proxy {
+            builder = builder.no_proxy();
+        }
         Ok(builder)
     }
 }
@@ -70,6 +90,12 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
     http::HeaderValue::from_str(value)
         .map_err(|_| format!("the value of `{name}` is not a valid header value"))?;
     Ok((name.to_owned(), value.to_owned()))
+}
+
+/// Parses a proxy URL. The error does not repeat the URL, which may hold a password.
+fn parse_proxy(text: &str) -> Result<Proxy, String> {
+    text.parse()
+        .map_err(|error: wsio::proxy::ProxyError| error.to_string())
 }
 
 /// Parses a number of seconds, such as `5` or `0.25`, into a duration.
@@ -101,6 +127,18 @@ mod tests {
         assert!(parse_header("no colon").is_err());
         assert!(parse_header("bad name: x").is_err());
         assert!(parse_header("X: line\nbreak").is_err());
+    }
+
+    #[test]
+    fn proxy_urls_are_checked_without_repeating_them() {
+        assert_eq!(
+            parse_proxy("socks5h://u:p@127.0.0.1:1080")
+                .unwrap()
+                .to_string(),
+            "socks5h://127.0.0.1:1080"
+        );
+        let error = parse_proxy("gopher://u:hunter2@h").unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

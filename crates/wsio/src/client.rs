@@ -11,6 +11,7 @@ use wsio_proto::{Accepted, ClientHandshake, Connection, Negotiated, WsUrl};
 use crate::config::Config;
 use crate::error::{Error, Phase, Result};
 use crate::handshake_io;
+use crate::proxy::{Proxies, Proxy, ProxyError, ProxyScheme, Target};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 
@@ -120,6 +121,7 @@ pub struct ClientBuilder {
     subprotocols: Vec<String>,
     origin: Option<String>,
     headers: Vec<(String, String)>,
+    pub(crate) proxies: Proxies,
     #[cfg(feature = "tls")]
     pub(crate) trust: crate::tls::TlsTrust,
     /// Whether [`connect`](Self::connect) opens the WebSocket over HTTP/2.
@@ -128,7 +130,9 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Options for a connection to `url` (`ws://`, `wss://` or `ws+unix://`).
+    /// Options for a connection to `url` (`ws://`, `wss://` or `ws+unix://`). The proxies
+    /// are the environment's ([`Proxies::from_env`]), read now; [`proxy`](Self::proxy),
+    /// [`proxies`](Self::proxies) and [`no_proxy`](Self::no_proxy) change them.
     pub fn new(url: &str) -> Result<Self> {
         Ok(ClientBuilder {
             url: url.parse()?,
@@ -136,6 +140,7 @@ impl ClientBuilder {
             subprotocols: Vec::new(),
             origin: None,
             headers: Vec::new(),
+            proxies: Proxies::from_env(),
             #[cfg(feature = "tls")]
             trust: crate::tls::TlsTrust::default(),
             #[cfg(feature = "http2")]
@@ -186,6 +191,34 @@ impl ClientBuilder {
         self
     }
 
+    /// Connects through `proxy`, whatever the URL's host and scheme (the environment's
+    /// proxies and `no_proxy` are then not read). See [`proxy`](crate::proxy) for what each
+    /// kind of proxy does.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wsio::Result<()> {
+    /// let (ws, _) = wsio::ClientBuilder::new("wss://example.com/feed")?
+    ///     .proxy("socks5h://127.0.0.1:1080".parse()?)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy(self, proxy: Proxy) -> Self {
+        self.proxies(Proxies::all(proxy))
+    }
+
+    /// Chooses the proxy by these rules instead of the environment's
+    /// ([`Proxies::from_env`], read when the builder was made, is the default).
+    pub fn proxies(mut self, proxies: Proxies) -> Self {
+        self.proxies = proxies;
+        self
+    }
+
+    /// Connects directly, through no proxy, whatever the environment says.
+    pub fn no_proxy(self) -> Self {
+        self.proxies(Proxies::none())
+    }
+
     /// Replaces every setting with `config`; the setters below change one each.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -231,8 +264,8 @@ impl ClientBuilder {
 
     crate::config::builder_setters!();
 
-    /// Opens the transport the URL names and runs the handshake over it (over HTTP/2 with
-    /// [`http2`](Self::http2)).
+    /// Opens the transport the URL names, through a proxy if one applies, and runs the
+    /// handshake over it (over HTTP/2 with [`http2`](Self::http2)).
     pub async fn connect(self) -> Result<(WebSocket<Transport>, Response)> {
         #[cfg(feature = "http2")]
         if self.http2 {
@@ -272,25 +305,46 @@ impl ClientBuilder {
         Ok(handshake)
     }
 
+    /// TLS over `io` to `host`, offering the `alpn` protocols.
     #[cfg(feature = "tls")]
-    async fn tls_handshake(&self, tcp: TcpStream, alpn: &[&[u8]]) -> Result<Transport> {
+    async fn tls<IO>(
+        &self,
+        io: IO,
+        host: &str,
+        alpn: &[&[u8]],
+    ) -> Result<tokio_rustls::client::TlsStream<IO>>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
         let config = crate::tls::client_config(&self.trust, alpn)?;
-        let name = crate::tls::server_name(self.url.host())?;
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
+        let name = crate::tls::server_name(host)?;
+        tokio_rustls::TlsConnector::from(config)
+            .connect(name, io)
             .await
-            .map_err(crate::tls::map_io_error)?;
-        Ok(Transport::Tls(Box::new(tls)))
+            .map_err(crate::tls::map_io_error)
     }
 
-    #[cfg(not(feature = "tls"))]
-    async fn tls_handshake(&self, _tcp: TcpStream, _alpn: &[&[u8]]) -> Result<Transport> {
-        Err(Error::Url(wsio_proto::UrlError::UnsupportedScheme(
-            "wss (this build of wsio has no `tls` feature)".into(),
-        )))
+    /// The transport over `tcp`, a connection to the server or a tunnel to it: TCP as it is
+    /// for `ws://`, TLS over it for `wss://`.
+    async fn over_tcp(&self, tcp: TcpStream, alpn: &[&[u8]]) -> Result<Transport> {
+        if !self.url.is_tls() {
+            return Ok(Transport::Tcp(tcp));
+        }
+        #[cfg(feature = "tls")]
+        return Ok(Transport::Tls(Box::new(
+            self.tls(tcp, self.url.host(), alpn).await?,
+        )));
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = alpn;
+            Err(Error::Url(wsio_proto::UrlError::UnsupportedScheme(
+                "wss (this build of wsio has no `tls` feature)".into(),
+            )))
+        }
     }
 
-    /// Opens the transport the URL names, offering the `alpn` protocols if it is TLS.
+    /// Opens the transport the URL names, through the proxy [`Proxies`] chooses for it,
+    /// offering the `alpn` protocols if it is TLS.
     pub(crate) async fn open_transport(&self, alpn: &[&[u8]]) -> Result<Transport> {
         let open = async {
             #[cfg(unix)]
@@ -299,15 +353,75 @@ impl ClientBuilder {
                     tokio::net::UnixStream::connect(path).await?,
                 ));
             }
+            if let Some(proxy) = self.proxies.proxy_for(&self.url)? {
+                return self.through(proxy, alpn).await;
+            }
             let tcp = TcpStream::connect((self.url.host(), self.url.port())).await?;
             tcp.set_nodelay(true)?;
-            if !self.url.is_tls() {
-                return Ok(Transport::Tcp(tcp));
-            }
-            self.tls_handshake(tcp, alpn).await
+            self.over_tcp(tcp, alpn).await
         };
         tokio::time::timeout(self.config.connect_timeout, open)
             .await
             .map_err(|_| Error::Timeout(Phase::Connect))?
     }
+
+    /// Opens the transport through a tunnel of `proxy`.
+    async fn through(&self, proxy: &Proxy, alpn: &[&[u8]]) -> Result<Transport> {
+        let unreachable = |error: Error| ProxyError::Unreachable {
+            proxy: proxy.to_string(),
+            source: Box::new(error),
+        };
+        let tcp = TcpStream::connect((proxy.host(), proxy.port()))
+            .await
+            .map_err(|error| unreachable(error.into()))?;
+        tcp.set_nodelay(true)?;
+        let target = match proxy.scheme().resolves_locally() {
+            true => Target::Address(self.resolve(proxy).await?),
+            false => Target::Name(self.url.host(), self.url.port()),
+        };
+        let limit = self.config.protocol.max_handshake_size;
+        if proxy.scheme() != ProxyScheme::Https {
+            let mut tcp = tcp;
+            crate::proxy::handshake(&mut tcp, proxy, target, limit).await?;
+            return self.over_tcp(tcp, alpn).await;
+        }
+        #[cfg(feature = "tls")]
+        {
+            let mut tls = self
+                .tls(tcp, proxy.host(), &[b"http/1.1"])
+                .await
+                .map_err(unreachable)?;
+            crate::proxy::handshake(&mut tls, proxy, target, limit).await?;
+            if !self.url.is_tls() {
+                return Ok(Transport::Tls(Box::new(tls)));
+            }
+            let inner = self.tls(tls, self.url.host(), alpn).await?;
+            Ok(Transport::TlsInTls(Box::new(inner)))
+        }
+        #[cfg(not(feature = "tls"))]
+        Err(ProxyError::Unsupported {
+            proxy: proxy.to_string(),
+            feature: "tls",
+        }
+        .into())
+    }
+
+    /// The server's address, resolved here for a proxy that takes only addresses: the first
+    /// one, or the first IPv4 one for SOCKS4.
+    async fn resolve(&self, proxy: &Proxy) -> Result<std::net::SocketAddr> {
+        let mut addresses = tokio::net::lookup_host((self.url.host(), self.url.port())).await?;
+        let ipv4_only = proxy.scheme() == ProxyScheme::Socks4;
+        addresses
+            .find(|address| !ipv4_only || address.is_ipv4())
+            .ok_or_else(|| no_address(self.url.host()))
+    }
+}
+
+/// The error for a host name that resolved to no usable address.
+pub(crate) fn no_address(host: &str) -> Error {
+    std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("{host} has no usable address"),
+    )
+    .into()
 }

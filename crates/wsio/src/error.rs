@@ -7,7 +7,8 @@ use wsio_proto::{BuildError, ConnectionError, HandshakeError, SendError, UrlErro
 
 /// What went wrong with a WebSocket connection, sorted by whose fault it was.
 ///
-/// - The transport: [`Io`](Self::Io), [`Tls`](Self::Tls), and [`Timeout`](Self::Timeout).
+/// - The transport: [`Io`](Self::Io), [`Tls`](Self::Tls), and [`Timeout`](Self::Timeout); a
+///   proxy on the way: [`Proxy`](Self::Proxy).
 /// - The caller: [`Url`](Self::Url) and [`Build`](Self::Build) for what was given to a builder,
 ///   [`Send`](Self::Send) for a message that cannot be sent.
 /// - The peer, during the opening handshake: [`Rejected`](Self::Rejected) when it refused,
@@ -65,6 +66,17 @@ pub enum Error {
     /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`). Says which.
     #[error("the server does not take WebSockets over HTTP/2: {0}")]
     Http2Unavailable(&'static str),
+    /// The proxy between the client and the server failed: it could not be reached, refused
+    /// the tunnel or the credentials, or broke its protocol. See
+    /// [`ProxyError`](crate::proxy::ProxyError); the server was never spoken to.
+    #[error(transparent)]
+    Proxy(Box<crate::proxy::ProxyError>),
+}
+
+impl From<crate::proxy::ProxyError> for Error {
+    fn from(error: crate::proxy::ProxyError) -> Self {
+        Error::Proxy(Box::new(error))
+    }
 }
 
 /// Which step a [`Error::Timeout`] happened in.

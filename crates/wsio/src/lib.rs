@@ -13,6 +13,8 @@
 //!   `std::net`, with read and write timeouts.
 //! - [`reconnect::ReconnectingClient`] reconnects by itself (backoff, keepalive, session
 //!   restore) and hands back what may not have arrived.
+//! - [`proxy`]: clients reach servers through HTTP `CONNECT` and SOCKS proxies, chosen by the
+//!   environment (as curl reads it) or by [`ClientBuilder::proxy`].
 //! - [`Config`] holds every limit and timeout, with its default.
 //!
 //! Protocol rules live in [`wsio_proto::Connection`]; this crate moves bytes. The types users
@@ -22,7 +24,7 @@
 //!
 //! Features: `tls` (default) for `wss://` through rustls with the webpki roots;
 //! `native-roots` for `ClientBuilder::native_roots`, which trusts the operating system's roots
-//! instead; `hyper` for upgrading requests of a hyper 1.x server; `axum` for the axum extractor; `deflate` (default)
+//! instead; `socks` (default) for SOCKS proxies; `hyper` for upgrading requests of a hyper 1.x server; `axum` for the axum extractor; `deflate` (default)
 //! for permessage-deflate (RFC 7692), which stays off until [`ClientBuilder::deflate`],
 //! [`ServerBuilder::deflate`] (or `blocking::ServerBuilder::deflate`) or
 //! [`wsio_proto::Config::deflate`] turns it on.
@@ -39,6 +41,7 @@ mod config;
 mod driver;
 mod error;
 mod handshake_io;
+pub mod proxy;
 pub mod reconnect;
 mod server;
 #[cfg(feature = "http2")]

@@ -13,14 +13,18 @@ use tokio::net::UnixStream;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Transport {
-    /// A TCP connection.
+    /// A TCP connection: to the server, or to the proxy whose tunnel leads to it.
     Tcp(TcpStream),
     /// A Unix-domain socket (`ws+unix://` URLs).
     #[cfg(unix)]
     Unix(UnixStream),
-    /// TLS over TCP, client side (`wss://` URLs).
+    /// TLS over TCP, client side: `wss://` URLs (through an HTTP or SOCKS proxy's tunnel too),
+    /// and `ws://` URLs through an `https://` proxy, whose TLS this then is.
     #[cfg(feature = "tls")]
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// TLS to the server inside the TLS connection to an `https://` proxy's tunnel.
+    #[cfg(feature = "tls")]
+    TlsInTls(Box<tokio_rustls::client::TlsStream<tokio_rustls::client::TlsStream<TcpStream>>>),
     /// TLS over TCP, server side (a [`Server`](crate::Server) with a certificate).
     #[cfg(feature = "tls")]
     ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
@@ -35,6 +39,7 @@ pub enum Transport {
 
 impl Transport {
     /// The address of the peer: `None` for a Unix-domain socket, or if the system cannot tell.
+    /// Through a proxy, the proxy's address.
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         self.tcp().and_then(|tcp| tcp.peer_addr().ok())
     }
@@ -54,6 +59,8 @@ impl Transport {
             #[cfg(feature = "tls")]
             Transport::Tls(s) => Some(s.get_ref().0),
             #[cfg(feature = "tls")]
+            Transport::TlsInTls(s) => Some(s.get_ref().0.get_ref().0),
+            #[cfg(feature = "tls")]
             Transport::ServerTls(s) => Some(s.get_ref().0),
             #[cfg(feature = "http2")]
             Transport::Http2(_) => None,
@@ -68,6 +75,8 @@ impl Transport {
             Transport::ServerTls(s) => s.get_ref().1.alpn_protocol(),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => s.get_ref().1.alpn_protocol(),
+            #[cfg(feature = "tls")]
+            Transport::TlsInTls(s) => s.get_ref().1.alpn_protocol(),
             _ => None,
         }
     }
@@ -88,6 +97,8 @@ macro_rules! dispatch {
             Transport::Unix($stream) => $body,
             #[cfg(feature = "tls")]
             Transport::Tls($stream) => $body,
+            #[cfg(feature = "tls")]
+            Transport::TlsInTls($stream) => $body,
             #[cfg(feature = "tls")]
             Transport::ServerTls($stream) => $body,
             #[cfg(feature = "http2")]
@@ -130,6 +141,8 @@ impl AsyncWrite for Transport {
             Transport::Unix(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
             Transport::Tls(s) => s.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            Transport::TlsInTls(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
             Transport::ServerTls(s) => s.is_write_vectored(),
             #[cfg(feature = "http2")]

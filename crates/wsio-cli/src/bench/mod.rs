@@ -271,6 +271,7 @@ fn error_kind(error: &wsio::Error) -> &'static str {
         wsio::Error::Closed => "closed",
         wsio::Error::Timeout(_) => "timeout",
         wsio::Error::Http2Unavailable(_) => "no_http2",
+        wsio::Error::Proxy(_) => "proxy",
         _ => "other",
     }
 }

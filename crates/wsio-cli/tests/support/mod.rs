@@ -12,10 +12,25 @@ use std::time::{Duration, Instant};
 /// How long any one command may take before the test fails.
 pub const LIMIT: Duration = Duration::from_secs(30);
 
-/// The `wsio` binary, with colour and logging left to their defaults.
+/// The proxy environment variables `wsio` reads.
+pub const PROXY_VARIABLES: [&str; 7] = [
+    "http_proxy",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// The `wsio` binary, with colour and logging left to their defaults, and no proxy from the
+/// environment the tests run in.
 pub fn wsio() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wsio"));
     command.env_remove("RUST_LOG").env_remove("NO_COLOR");
+    for variable in PROXY_VARIABLES {
+        command.env_remove(variable);
+    }
     command
 }
 

@@ -8,6 +8,7 @@ use super::stream::{BlockingStream, Stream, is_timeout, timeout_or};
 use super::websocket::WebSocket;
 use crate::client::{ClientBuilder, Response};
 use crate::error::{Error, Phase, Result};
+use crate::proxy::{Proxy, ProxyError, ProxyScheme, Target};
 
 /// How much one read of a handshake takes at most.
 const HANDSHAKE_READ: usize = 4096;
@@ -70,41 +71,119 @@ impl ClientBuilder {
         Ok((ws, response))
     }
 
-    /// Opens the transport within the connect timeout: the TCP connect and, for `wss://`, the
-    /// TLS handshake, under one deadline.
+    /// Opens the transport within the connect timeout, through the proxy that applies: the
+    /// TCP connect, the proxy's tunnel and, for `wss://`, the TLS handshake, under one
+    /// deadline.
     fn open_blocking(&self) -> Result<Stream> {
         #[cfg(unix)]
         if let Some(path) = self.url.unix_socket() {
             return Ok(Stream::Unix(std::os::unix::net::UnixStream::connect(path)?));
         }
         let deadline = Instant::now() + self.config.connect_timeout;
+        if let Some(proxy) = self.proxies.proxy_for(&self.url)? {
+            return self.through_blocking(proxy, deadline);
+        }
         let tcp = connect_tcp(self.url.host(), self.url.port(), deadline)?;
         tcp.set_nodelay(true)?;
-        if !self.url.is_tls() {
-            return Ok(Stream::Tcp(tcp));
-        }
-        self.tls_blocking(tcp, deadline)
+        self.over_tcp_blocking(tcp, deadline)
     }
 
+    /// The stream over `tcp`, a connection to the server or a tunnel to it: TCP as it is for
+    /// `ws://`, TLS over it for `wss://`.
+    fn over_tcp_blocking(&self, tcp: TcpStream, deadline: Instant) -> Result<Stream> {
+        if !self.url.is_tls() {
+            untimed(&tcp)?;
+            return Ok(Stream::Tcp(tcp));
+        }
+        #[cfg(feature = "tls")]
+        return Ok(Stream::Tls(Box::new(self.tls_blocking(
+            tcp,
+            self.url.host(),
+            deadline,
+        )?)));
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = deadline;
+            Err(Error::Url(wsio_proto::UrlError::UnsupportedScheme(
+                "wss (this build of wsio has no `tls` feature)".into(),
+            )))
+        }
+    }
+
+    /// TLS over `io` to `host`, its handshake done by `deadline`, its timeouts cleared.
     #[cfg(feature = "tls")]
-    fn tls_blocking(&self, tcp: TcpStream, deadline: Instant) -> Result<Stream> {
+    fn tls_blocking<T: BlockingStream>(
+        &self,
+        io: T,
+        host: &str,
+        deadline: Instant,
+    ) -> Result<super::TlsStream<rustls::ClientConnection, T>> {
         let config = crate::tls::client_config(&self.trust, &[b"http/1.1"])?;
-        let name = crate::tls::server_name(self.url.host())?;
+        let name = crate::tls::server_name(host)?;
         let conn =
             rustls::ClientConnection::new(config, name).map_err(|e| Error::Tls(Box::new(e)))?;
-        let mut tls = super::TlsStream::new(conn, tcp);
+        let mut tls = super::TlsStream::new(conn, io);
         tls.handshake(deadline, Phase::Connect)?;
         tls.set_read_timeout(None)?;
         tls.set_write_timeout(None)?;
-        Ok(Stream::Tls(Box::new(tls)))
+        Ok(tls)
     }
 
-    #[cfg(not(feature = "tls"))]
-    fn tls_blocking(&self, _tcp: TcpStream, _deadline: Instant) -> Result<Stream> {
-        Err(Error::Url(wsio_proto::UrlError::UnsupportedScheme(
-            "wss (this build of wsio has no `tls` feature)".into(),
-        )))
+    /// Opens the stream through a tunnel of `proxy`, by `deadline`.
+    fn through_blocking(&self, proxy: &Proxy, deadline: Instant) -> Result<Stream> {
+        let unreachable = |error: Error| match error {
+            Error::Timeout(_) => error,
+            error => ProxyError::Unreachable {
+                proxy: proxy.to_string(),
+                source: Box::new(error),
+            }
+            .into(),
+        };
+        let mut tcp = connect_tcp(proxy.host(), proxy.port(), deadline).map_err(unreachable)?;
+        tcp.set_nodelay(true)?;
+        let address;
+        let target = if proxy.scheme().resolves_locally() {
+            let ipv4_only = proxy.scheme() == ProxyScheme::Socks4;
+            address = (self.url.host(), self.url.port())
+                .to_socket_addrs()?
+                .find(|address| !ipv4_only || address.is_ipv4())
+                .ok_or_else(|| crate::client::no_address(self.url.host()))?;
+            Target::Address(address)
+        } else {
+            Target::Name(self.url.host(), self.url.port())
+        };
+        let limit = self.config.protocol.max_handshake_size;
+        if proxy.scheme() != ProxyScheme::Https {
+            super::tunnel::handshake(&mut tcp, proxy, target, limit, deadline)?;
+            return self.over_tcp_blocking(tcp, deadline);
+        }
+        #[cfg(feature = "tls")]
+        {
+            let mut tls = self
+                .tls_blocking(tcp, proxy.host(), deadline)
+                .map_err(unreachable)?;
+            super::tunnel::handshake(&mut tls, proxy, target, limit, deadline)?;
+            tls.set_read_timeout(None)?;
+            tls.set_write_timeout(None)?;
+            if !self.url.is_tls() {
+                return Ok(Stream::Tls(Box::new(tls)));
+            }
+            let inner = self.tls_blocking(tls, self.url.host(), deadline)?;
+            Ok(Stream::TlsInTls(Box::new(inner)))
+        }
+        #[cfg(not(feature = "tls"))]
+        Err(ProxyError::Unsupported {
+            proxy: proxy.to_string(),
+            feature: "tls",
+        }
+        .into())
     }
+}
+
+/// Clears the timeouts that connecting and the tunnel set.
+fn untimed(tcp: &TcpStream) -> io::Result<()> {
+    tcp.set_read_timeout(None)?;
+    tcp.set_write_timeout(None)
 }
 
 /// Connects to the first address of `host` that answers by `deadline`.

@@ -21,6 +21,7 @@ mod server;
 mod stream;
 #[cfg(feature = "tls")]
 mod tls_stream;
+mod tunnel;
 mod websocket;
 
 pub use accept::{accept, accept_with};

@@ -64,6 +64,17 @@ pub trait BlockingStream: Read + Write {
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// The read timeout set, `None` for none. The default says `None`. A stream that layers
+    /// over another (as [`TlsStream`] does) asks the one underneath.
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(None)
+    }
+
+    /// The write timeout set, `None` for none. The default says `None`.
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(None)
+    }
 }
 
 impl BlockingStream for TcpStream {
@@ -73,6 +84,14 @@ impl BlockingStream for TcpStream {
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_write_timeout(self, timeout)
+    }
+
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        TcpStream::read_timeout(self)
+    }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        TcpStream::write_timeout(self)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -90,6 +109,14 @@ impl BlockingStream for UnixStream {
         UnixStream::set_write_timeout(self, timeout)
     }
 
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        UnixStream::read_timeout(self)
+    }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        UnixStream::write_timeout(self)
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
@@ -100,15 +127,20 @@ impl BlockingStream for UnixStream {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Stream {
-    /// A TCP connection.
+    /// A TCP connection: to the peer, or to the proxy whose tunnel leads to it.
     Tcp(TcpStream),
     /// A Unix-domain socket.
     #[cfg(unix)]
     Unix(UnixStream),
-    /// TLS over TCP, client side. With a read timeout set, a read may end early with an error
+    /// TLS over TCP, client side: `wss://` (through an HTTP or SOCKS proxy's tunnel too), and
+    /// `ws://` through an `https://` proxy, whose TLS this then is. With a read timeout set, a read may end early with an error
     /// of kind `WouldBlock` when only part of a TLS record came: see [`TlsStream`].
     #[cfg(feature = "tls")]
     Tls(Box<TlsStream<rustls::ClientConnection>>),
+    /// TLS to the server inside the TLS connection to an `https://` proxy's tunnel, read as
+    /// [`Stream::Tls`] is.
+    #[cfg(feature = "tls")]
+    TlsInTls(Box<TlsStream<rustls::ClientConnection, TlsStream<rustls::ClientConnection>>>),
     /// TLS over TCP, server side, read as [`Stream::Tls`] is.
     #[cfg(feature = "tls")]
     ServerTls(Box<TlsStream<rustls::ServerConnection>>),
@@ -116,6 +148,7 @@ pub enum Stream {
 
 impl Stream {
     /// The address of the peer: `None` for a Unix-domain socket, or if the system cannot tell.
+    /// Through a proxy, the proxy's address.
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         self.tcp().and_then(|tcp| tcp.peer_addr().ok())
     }
@@ -135,6 +168,8 @@ impl Stream {
             #[cfg(feature = "tls")]
             Stream::Tls(tls) => Some(tls.get_ref()),
             #[cfg(feature = "tls")]
+            Stream::TlsInTls(tls) => Some(tls.get_ref().get_ref()),
+            #[cfg(feature = "tls")]
             Stream::ServerTls(tls) => Some(tls.get_ref()),
         }
     }
@@ -148,6 +183,8 @@ macro_rules! dispatch {
             Stream::Unix($stream) => $body,
             #[cfg(feature = "tls")]
             Stream::Tls($stream) => $body,
+            #[cfg(feature = "tls")]
+            Stream::TlsInTls($stream) => $body,
             #[cfg(feature = "tls")]
             Stream::ServerTls($stream) => $body,
         }
@@ -185,6 +222,14 @@ impl BlockingStream for Stream {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         dispatch!(self, s => s.shutdown_write())
+    }
+
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        dispatch!(self, s => s.read_timeout())
+    }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        dispatch!(self, s => s.write_timeout())
     }
 }
 

@@ -1,4 +1,5 @@
-//! TLS over a TCP stream for the blocking front-end, stepped one socket read at a time.
+//! TLS over a TCP stream (or another blocking stream) for the blocking front-end, stepped one
+//! socket read at a time.
 //!
 //! A peer may send a TLS record a byte at a time. Reading until a whole record is in would let
 //! it stretch one read past the read timeout, as long as each byte comes within it; so a read
@@ -7,7 +8,7 @@
 //! deadlines. Handshakes run the same steps under one deadline.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::ops::DerefMut;
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,9 @@ use crate::error::{Error, Phase, Result};
 
 /// A rustls connection `C` (a [`rustls::ClientConnection`] or a [`rustls::ServerConnection`])
 /// over a TCP stream, for the blocking front-end: what [`Stream::Tls`](super::Stream::Tls) and
-/// [`Stream::ServerTls`](super::Stream::ServerTls) hold.
+/// [`Stream::ServerTls`](super::Stream::ServerTls) hold. `T`, the stream underneath, is a
+/// [`TcpStream`] unless said otherwise: TLS to a server through an `https://` proxy runs over
+/// the TLS stream to the proxy ([`Stream::TlsInTls`](super::Stream::TlsInTls)).
 ///
 /// Unlike [`rustls::StreamOwned`], a read never waits past the socket's read timeout however
 /// the peer cuts its records:
@@ -55,20 +58,21 @@ use crate::error::{Error, Phase, Result};
 /// # Ok::<(), wsio::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct TlsStream<C> {
+pub struct TlsStream<C, T = TcpStream> {
     conn: C,
-    tcp: TcpStream,
+    io: T,
 }
 
-impl<C, S> TlsStream<C>
+impl<C, S, T> TlsStream<C, T>
 where
     C: DerefMut<Target = ConnectionCommon<S>>,
     S: SideData,
+    T: BlockingStream,
 {
-    /// Runs `conn` over `tcp`. No I/O happens here: the handshake runs as part of the first
+    /// Runs `conn` over `io`. No I/O happens here: the handshake runs as part of the first
     /// reads and flushes.
-    pub fn new(conn: C, tcp: TcpStream) -> Self {
-        TlsStream { conn, tcp }
+    pub fn new(conn: C, io: T) -> Self {
+        TlsStream { conn, io }
     }
 
     /// The rustls connection: the peer's certificates, the ALPN protocol agreed, and so on.
@@ -76,9 +80,9 @@ where
         &self.conn
     }
 
-    /// The TCP stream underneath.
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.tcp
+    /// The stream underneath.
+    pub fn get_ref(&self) -> &T {
+        &self.io
     }
 
     /// Runs the handshake to its end by `deadline`, however slowly the peer sends: each socket
@@ -104,14 +108,14 @@ where
             // What is queued goes out first, the last flight included (a client's Finished, a
             // server's session tickets).
             if self.conn.wants_write() {
-                self.tcp.set_write_timeout(Some(left))?;
+                self.io.set_write_timeout(Some(left))?;
                 self.send_some()?;
                 continue;
             }
             if !self.conn.is_handshaking() {
                 return Ok(());
             }
-            self.tcp.set_read_timeout(Some(left))?;
+            self.io.set_read_timeout(Some(left))?;
             match self.receive() {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(_) => {}
@@ -125,9 +129,9 @@ where
     /// the peer closed. A TLS error comes as an error of kind `InvalidData` carrying it, after
     /// the alert rustls queued for it is sent if the socket takes it.
     fn receive(&mut self) -> io::Result<usize> {
-        let n = self.conn.read_tls(&mut self.tcp)?;
+        let n = self.conn.read_tls(&mut self.io)?;
         if let Err(error) = self.conn.process_new_packets() {
-            let _ = self.conn.write_tls(&mut self.tcp);
+            let _ = self.conn.write_tls(&mut self.io);
             return Err(io::Error::new(io::ErrorKind::InvalidData, error));
         }
         Ok(n)
@@ -135,7 +139,7 @@ where
 
     /// Writes once some of what rustls has queued.
     fn send_some(&mut self) -> io::Result<()> {
-        match self.conn.write_tls(&mut self.tcp) {
+        match self.conn.write_tls(&mut self.io) {
             Ok(0) => Err(io::ErrorKind::WriteZero.into()),
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
@@ -161,13 +165,13 @@ where
         if !self.conn.wants_write() {
             return self.receive();
         }
-        let read_limit = self.tcp.read_timeout()?;
-        let write_limit = self.tcp.write_timeout()?;
+        let read_limit = self.io.read_timeout()?;
+        let write_limit = self.io.write_timeout()?;
         let started = Instant::now();
-        self.tcp
+        self.io
             .set_write_timeout(smaller(read_limit, write_limit))?;
         let sent = self.send_all();
-        self.tcp.set_write_timeout(write_limit)?;
+        self.io.set_write_timeout(write_limit)?;
         match sent {
             Err(e) if is_timeout(&e) => {}
             other => other?,
@@ -179,9 +183,9 @@ where
         if left.is_zero() {
             return Err(not_yet());
         }
-        self.tcp.set_read_timeout(Some(left))?;
+        self.io.set_read_timeout(Some(left))?;
         let received = self.receive();
-        self.tcp.set_read_timeout(read_limit)?;
+        self.io.set_read_timeout(read_limit)?;
         received
     }
 
@@ -224,10 +228,11 @@ fn smaller(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     }
 }
 
-impl<C, S> Read for TlsStream<C>
+impl<C, S, T> Read for TlsStream<C, T>
 where
     C: DerefMut<Target = ConnectionCommon<S>>,
     S: SideData,
+    T: BlockingStream,
 {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
@@ -247,17 +252,18 @@ where
             }
             // Only part of a record came. With a read timeout the caller decides whether its
             // time is up; without one, the read goes on blocking.
-            if self.tcp.read_timeout()?.is_some() {
+            if self.io.read_timeout()?.is_some() {
                 return Err(not_yet());
             }
         }
     }
 }
 
-impl<C, S> Write for TlsStream<C>
+impl<C, S, T> Write for TlsStream<C, T>
 where
     C: DerefMut<Target = ConnectionCommon<S>>,
     S: SideData,
+    T: BlockingStream,
 {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.take_plaintext(buf.is_empty(), |writer| writer.write(buf))
@@ -270,29 +276,38 @@ where
 
     fn flush(&mut self) -> io::Result<()> {
         self.send_all()?;
-        self.tcp.flush()
+        self.io.flush()
     }
 }
 
-impl<C, S> BlockingStream for TlsStream<C>
+impl<C, S, T> BlockingStream for TlsStream<C, T>
 where
     C: DerefMut<Target = ConnectionCommon<S>>,
     S: SideData,
+    T: BlockingStream,
 {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.tcp.set_read_timeout(timeout)
+        self.io.set_read_timeout(timeout)
     }
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.tcp.set_write_timeout(timeout)
+        self.io.set_write_timeout(timeout)
     }
 
-    /// Says so in a `close_notify` alert, sends everything queued, then shuts down the TCP
-    /// stream's writing side.
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.io.read_timeout()
+    }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.io.write_timeout()
+    }
+
+    /// Says so in a `close_notify` alert, sends everything queued, then shuts down the
+    /// writing side of the stream underneath.
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
         self.flush()?;
-        self.tcp.shutdown(Shutdown::Write)
+        self.io.shutdown_write()
     }
 }
 
@@ -379,7 +394,7 @@ mod tests {
         let (mut client, mut server) = pair();
         server.write_all(b"cut").unwrap();
         server.flush().unwrap();
-        server.tcp.shutdown(std::net::Shutdown::Write).unwrap();
+        server.io.shutdown(std::net::Shutdown::Write).unwrap();
         assert_eq!(read_all(&mut client, 3), b"cut");
         let error = client.read(&mut [0u8; 16]).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
@@ -395,7 +410,7 @@ mod tests {
         client
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        (&server.tcp).write_all(first).unwrap();
+        (&server.io).write_all(first).unwrap();
         let started = Instant::now();
         let error = client.read(&mut [0u8; 64]).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
@@ -404,7 +419,7 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
-        (&server.tcp).write_all(second).unwrap();
+        (&server.io).write_all(second).unwrap();
         assert_eq!(read_all(&mut client, 13), b"in two halves");
 
         // Without one: the read waits for the whole record.
@@ -412,9 +427,9 @@ mod tests {
         let mut record = self::record(&mut server, b"whole");
         let second = record.split_off(record.len() / 2);
         let sender = thread::spawn(move || {
-            (&server.tcp).write_all(&record).unwrap();
+            (&server.io).write_all(&record).unwrap();
             thread::sleep(Duration::from_millis(100));
-            (&server.tcp).write_all(&second).unwrap();
+            (&server.io).write_all(&second).unwrap();
             server
         });
         assert_eq!(read_all(&mut client, 5), b"whole");
@@ -427,7 +442,7 @@ mod tests {
         // Application data under keys the client does not have.
         let mut bogus = vec![0x17, 0x03, 0x03, 0x00, 0x20];
         bogus.extend([0u8; 32]);
-        (&server.tcp).write_all(&bogus).unwrap();
+        (&server.io).write_all(&bogus).unwrap();
         let error = client.read(&mut [0u8; 16]).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         assert!(

@@ -180,6 +180,33 @@ pub mod tls {
         }
     }
 
+    /// A self-signed certificate for `localhost` with its key, in DER and in PEM.
+    pub struct Pair {
+        pub cert: CertificateDer<'static>,
+        pub key: PrivateKeyDer<'static>,
+        cert_pem: String,
+        key_pem: String,
+    }
+
+    impl Pair {
+        pub fn new() -> Self {
+            let certified =
+                rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+            let key = PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der());
+            Pair {
+                cert: certified.cert.der().clone(),
+                key: key.into(),
+                cert_pem: certified.cert.pem(),
+                key_pem: certified.key_pair.serialize_pem(),
+            }
+        }
+
+        /// The certificate and the key in one PEM file, as haproxy and nginx take them.
+        pub fn pem(&self) -> String {
+            format!("{}{}", self.cert_pem, self.key_pem)
+        }
+    }
+
     /// A client configuration that trusts `cert` alone.
     pub fn trusting(cert: &CertificateDer<'static>) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
