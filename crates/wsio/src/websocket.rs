@@ -951,7 +951,10 @@ where
         if !self.driver.has_output() {
             return Poll::Ready(Ok(()));
         }
-        let result = ready!(self.poll_write_out(Side::Writer, cx));
+        let Poll::Ready(result) = self.poll_write_out(Side::Writer, cx) else {
+            self.driver.handle_send_pending();
+            return Poll::Pending;
+        };
         let result = self.driver.handle_send_write(now(), result);
         if result.is_err() {
             // The reader ends the connection, after what had already arrived.

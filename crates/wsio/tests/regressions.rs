@@ -390,6 +390,77 @@ fn server_close_deadlocked_when_a_connection_went_during_its_close() {
 }
 
 /// Whether a type can be shared between threads, checked when the test compiles.
+/// A transport that keeps what it is given until flushed, as TLS keeps its records, and whose
+/// first flush has to wait: `wire` is what reached the network.
+struct Buffering {
+    kept: Vec<u8>,
+    wire: Vec<u8>,
+    flushes: usize,
+}
+
+impl AsyncRead for Buffering {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Buffering {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().kept.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.flushes += 1;
+        if this.flushes == 1 {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let kept = std::mem::take(&mut this.kept);
+        this.wire.extend_from_slice(&kept);
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A send whose flush had to wait, polled again, returned at once: everything had been handed
+/// to the transport, so nothing was queued, and the transport was never flushed. Over TLS the
+/// last records of a message stayed in rustls while both ends waited for each other.
+#[tokio::test]
+async fn a_send_whose_flush_waited_left_the_transport_unflushed() {
+    let transport = Buffering {
+        kept: Vec::new(),
+        wire: Vec::new(),
+        flushes: 0,
+    };
+    let mut ws = WebSocket::from_raw(
+        transport,
+        Role::Server,
+        &Config::default(),
+        Default::default(),
+    );
+    ws.send_binary(vec![5u8; 100_000]).await.unwrap();
+    let transport = ws.get_ref();
+    assert!(
+        transport.kept.is_empty(),
+        "{} bytes never flushed",
+        transport.kept.len()
+    );
+    assert_eq!(transport.wire.len(), 100_000 + 10);
+}
+
 fn assert_send_sync<T: Send + Sync>() {}
 
 /// A transport that can move to another thread but not be shared between threads, as hyper's

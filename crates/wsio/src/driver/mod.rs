@@ -425,6 +425,13 @@ impl Driver {
             && self.conn.close(now, code, reason).is_ok()
     }
 
+    /// A write made for a send is waiting for the transport. What the transport took may still
+    /// sit in a buffer of its own (TLS keeps records it has not written yet), so the next
+    /// flush must reach the transport even if nothing is queued here any more.
+    pub(crate) fn handle_send_pending(&mut self) {
+        self.unflushed = true;
+    }
+
     /// Reports how a write made for a send (rather than for an [`Action::Write`]) ended at
     /// `now`, and says what the sender sees: a write that timed out leaves the rest queued and
     /// is [`Error::Timeout`]; a failure is the sender's error and ends the connection as
