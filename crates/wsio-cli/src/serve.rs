@@ -55,6 +55,12 @@ pub(crate) struct Args {
     /// Decline permessage-deflate: every connection goes uncompressed.
     #[arg(long)]
     no_deflate: bool,
+    /// Expect a PROXY protocol header (version 1 or 2, HAProxy's send-proxy or
+    /// send-proxy-v2) on every connection, and take the client's address from it. Only behind
+    /// a load balancer that sends one: connections without it are closed, and anyone who can
+    /// reach the port directly could claim any address.
+    #[arg(long)]
+    proxy_protocol: bool,
 }
 
 /// Runs `wsio serve`.
@@ -69,9 +75,10 @@ pub(crate) async fn run(args: Args) -> Exit {
     let room = Room::new();
     let mut builder = Server::builder()
         .http(page::respond)
+        .proxy_protocol(args.proxy_protocol)
         .route("/chat", move |ws, request: ServerRequest| {
             let (peer, version) = (request.peer_addr, request.request.version());
-            tracing::info!(?peer, ?version, "chat requested");
+            tracing::info!(?peer, proxy = ?request.proxy_addr, ?version, "chat requested");
             room.clone().join(ws, peer)
         })
         .route("/echo", echo);
@@ -139,7 +146,8 @@ pub(crate) async fn run(args: Args) -> Exit {
 async fn echo(mut ws: WebSocket<Transport>, request: ServerRequest) {
     let peer = request.peer_addr;
     let compression = output::compression(&ws.negotiated());
-    tracing::info!(?peer, ?compression, "echo connected");
+    let proxy = request.proxy_addr;
+    tracing::info!(?peer, ?proxy, ?compression, "echo connected");
     while let Some(message) = ws.next().await {
         match message {
             Ok(message) if message.is_data() => {

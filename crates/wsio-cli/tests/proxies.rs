@@ -1,6 +1,7 @@
 //! `wsio connect` and `wsio bench` through real proxies on 127.0.0.1 (tinyproxy, microsocks,
 //! started here and stopped when dropped), chosen by `--proxy` or by the environment, and
-//! `--no-proxy`. `scripts/setup-proxies.sh` installs the proxies.
+//! `--no-proxy`; `wsio serve` behind haproxy (`--proxy-protocol`) and nginx.
+//! `scripts/setup-proxies.sh` installs the proxies.
 
 #[path = "../../wsio/tests/support/proxies.rs"]
 mod proxy_programs;
@@ -9,7 +10,7 @@ mod support;
 use std::io::Write;
 use std::process::Stdio;
 
-use proxy_programs::{free_port, microsocks, tinyproxy};
+use proxy_programs::{free_port, haproxy_sending, microsocks, nginx_in_front_of, tinyproxy};
 use support::{Output, Served, finish, run};
 
 /// Runs `wsio ARGS` with the environment variables `vars` and `input` on stdin.
@@ -142,4 +143,44 @@ fn bench_counts_what_the_proxy_refused() {
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["errors"]["proxy"], 2, "{summary}");
     assert!(!output.stderr.contains("hunter2"), "{}", output.stderr);
+}
+
+/// `wsio serve` behind a load balancer and a reverse proxy: a line, a 16 MiB message and the
+/// close all go through `url`.
+fn served_through(url: &str) {
+    let output = run(&["connect", url], b"behind");
+    assert_eq!(output.code(), Some(0), "{url}: {output:?}");
+    assert_eq!(output.stdout_text(), "behind\n");
+    assert!(output.stderr.contains("closed: 1000"), "{}", output.stderr);
+    let big: Vec<u8> = (0..16 << 20).map(|i| (i % 241) as u8).collect();
+    let output = run(
+        &["connect", "--binary", "--one-message", "--raw", url],
+        &big,
+    );
+    assert_eq!(output.code(), Some(0), "{url}: {}", output.stderr);
+    assert!(
+        output.stdout == big,
+        "{url}: the 16 MiB message came back changed"
+    );
+}
+
+#[test]
+fn serve_with_proxy_protocol_behind_haproxy() {
+    let served = Served::start(&["--proxy-protocol", "-v"]);
+    let port: u16 = served.addr().rsplit(':').next().unwrap().parse().unwrap();
+    for send in ["send-proxy", "send-proxy-v2"] {
+        let balancer = haproxy_sending(port, send);
+        served_through(&format!("ws://127.0.0.1:{}/echo", balancer.port));
+    }
+    // Straight to the server, without a header: closed unanswered.
+    let output = run(&["connect", &format!("{}/echo", served.url)], b"");
+    assert_eq!(output.code(), Some(3), "{output:?}");
+}
+
+#[test]
+fn serve_behind_nginx() {
+    let served = Served::start(&[]);
+    let port: u16 = served.addr().rsplit(':').next().unwrap().parse().unwrap();
+    let nginx = nginx_in_front_of(port);
+    served_through(&format!("ws://127.0.0.1:{}/echo", nginx.port));
 }

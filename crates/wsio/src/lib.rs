@@ -42,6 +42,7 @@ mod driver;
 mod error;
 mod handshake_io;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod reconnect;
 mod server;
 #[cfg(feature = "http2")]

@@ -19,8 +19,9 @@ use tokio::task::AbortHandle;
 use crate::accept::{Accept, Reject, UpgradeRequest, respond};
 use crate::closer::Closer;
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Phase, Result};
 use crate::handshake_io;
+use crate::proxy_protocol::{self, ProxyHeader};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 use wsio_proto::CloseCode;
@@ -51,8 +52,46 @@ pub struct ServerRequest {
     pub request: Request<()>,
     /// The WebSocket subprotocol the server chose, if any.
     pub subprotocol: Option<String>,
-    /// The client's address, for TCP and TLS connections.
+    /// The client's address, for TCP and TLS connections: the other end of the connection,
+    /// or, with the [PROXY protocol](ServerBuilder::proxy_protocol), the client's address as
+    /// the load balancer's header gives it (the connection's own peer then is in
+    /// [`proxy_addr`](Self::proxy_addr)). Behind a reverse proxy that speaks HTTP (nginx,
+    /// a CDN), it is the proxy's address; such proxies name the client in the request's
+    /// `Forwarded` (RFC 7239) or `X-Forwarded-For` header, which the handler reads from
+    /// [`request`](Self::request), trusting it only as far as it trusts the proxy.
     pub peer_addr: Option<SocketAddr>,
+    /// With the PROXY protocol, the address of the load balancer that sent the header (the
+    /// connection's own peer); `None` otherwise, and for a header without addresses (then
+    /// `peer_addr` is the connection's peer, as without the protocol).
+    pub proxy_addr: Option<SocketAddr>,
+}
+
+/// Where a connection comes from: the client, and the load balancer that said so.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer {
+    /// What [`ServerRequest::peer_addr`] says.
+    pub(crate) addr: Option<SocketAddr>,
+    /// What [`ServerRequest::proxy_addr`] says.
+    pub(crate) proxy: Option<SocketAddr>,
+}
+
+impl Peer {
+    /// The other end of the connection, with no PROXY protocol header.
+    pub(crate) fn direct(addr: Option<SocketAddr>) -> Self {
+        Peer { addr, proxy: None }
+    }
+
+    /// The client a PROXY protocol `header` names, on a connection whose other end is
+    /// `connected`: the header's source, or the connection's peer when it names none.
+    pub(crate) fn from_header(header: ProxyHeader, connected: Option<SocketAddr>) -> Self {
+        match header.source {
+            Some(source) => Peer {
+                addr: Some(source),
+                proxy: connected,
+            },
+            None => Peer::direct(connected),
+        }
+    }
 }
 
 /// Builds a [`Server`]: routes, settings and TLS, then [`bind`](Self::bind).
@@ -97,6 +136,8 @@ pub struct ServerBuilder {
     /// Set by [`http2_max_streams`](Self::http2_max_streams).
     #[cfg(feature = "http2")]
     http2_max_streams: Option<u32>,
+    /// Set by [`proxy_protocol`](Self::proxy_protocol).
+    proxy_protocol: bool,
 }
 
 /// How many WebSockets (streams) one HTTP/2 connection may have open at once, unless
@@ -212,6 +253,30 @@ impl ServerBuilder {
         self
     }
 
+    /// Reads a PROXY protocol header (version 1 or 2, as HAProxy's `send-proxy` and
+    /// `send-proxy-v2` write it) at the start of every connection, before TLS, and gives the
+    /// client's address it names to the handler as [`ServerRequest::peer_addr`] (the load
+    /// balancer's is then [`ServerRequest::proxy_addr`]). A connection without a valid
+    /// header within the handshake timeout is closed unanswered. Off by default: turn it on
+    /// only when every connection comes through a load balancer that sends the header, since
+    /// anyone who can reach the port directly can write one. See [`crate::proxy_protocol`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let server = wsio::Server::builder()
+    ///     .proxy_protocol(true)
+    ///     .fallback(|_ws, request| async move {
+    ///         println!("{:?} via {:?}", request.peer_addr, request.proxy_addr);
+    ///     })
+    ///     .bind("127.0.0.1:9000")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy_protocol(mut self, trusted: bool) -> Self {
+        self.proxy_protocol = trusted;
+        self
+    }
+
     /// Listens on a TCP address.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
@@ -232,6 +297,7 @@ impl ServerBuilder {
             shared: Arc::new(ServerShared {
                 routes: self.routes,
                 config: self.config,
+                proxy_protocol: self.proxy_protocol,
                 #[cfg(feature = "http2")]
                 http2_max_streams: self.http2_max_streams.unwrap_or(DEFAULT_HTTP2_MAX_STREAMS),
                 #[cfg(feature = "tls")]
@@ -366,6 +432,8 @@ struct Client {
 pub(crate) struct ServerShared {
     pub(crate) routes: Routes<Handler>,
     pub(crate) config: Config,
+    /// Whether every connection starts with a PROXY protocol header.
+    proxy_protocol: bool,
     /// How many streams an HTTP/2 connection may have open at once.
     #[cfg(feature = "http2")]
     pub(crate) http2_max_streams: u32,
@@ -514,19 +582,32 @@ impl Drop for Departure {
     }
 }
 
-/// One connection: TLS if configured, the handshake with routing, then its handler.
+/// One connection: its PROXY protocol header if the server expects one, TLS if configured,
+/// the handshake with routing, then its handler.
 async fn serve(
     shared: &Arc<ServerShared>,
     departure: Departure,
-    transport: Transport,
+    mut transport: Transport,
     peer_addr: Option<SocketAddr>,
 ) -> Result<()> {
+    let peer = if shared.proxy_protocol {
+        let header = tokio::time::timeout(
+            shared.config.handshake_timeout,
+            proxy_protocol::read_header(&mut transport, shared.config.protocol.max_handshake_size),
+        )
+        .await
+        .map_err(|_| Error::Timeout(Phase::Handshake))?
+        .map_err(|error| Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, error)))?;
+        Peer::from_header(header, peer_addr)
+    } else {
+        Peer::direct(peer_addr)
+    };
     // Boxed, so that the handshake's state (timers, buffers, TLS) is freed once it is done
     // instead of sizing this task for the connection's whole life.
-    let Some((ws, route)) = Box::pin(open(shared, transport, peer_addr)).await? else {
+    let Some((ws, route)) = Box::pin(open(shared, transport, peer)).await? else {
         return Ok(());
     };
-    run_handler(shared, departure, ws, route, peer_addr).await;
+    run_handler(shared, departure, ws, route, peer).await;
     Ok(())
 }
 
@@ -537,7 +618,7 @@ pub(crate) async fn run_handler(
     departure: Departure,
     ws: WebSocket<Transport>,
     (handler, subprotocol, request): Route,
-    peer_addr: Option<SocketAddr>,
+    peer: Peer,
 ) {
     let (mut ws, closer) = ws.with_closer();
     {
@@ -556,7 +637,8 @@ pub(crate) async fn run_handler(
         ServerRequest {
             request,
             subprotocol,
-            peer_addr,
+            peer_addr: peer.addr,
+            proxy_addr: peer.proxy,
         },
     )
     .await;
@@ -568,26 +650,26 @@ pub(crate) async fn run_handler(
 async fn open(
     shared: &Arc<ServerShared>,
     transport: Transport,
-    peer_addr: Option<SocketAddr>,
+    peer: Peer,
 ) -> Result<Option<(WebSocket<Transport>, Route)>> {
     let mut transport = secure(shared, transport).await?;
     #[cfg(feature = "http2")]
     if transport.alpn_protocol() == Some(b"h2") {
-        crate::server_http2::serve(shared, transport, Bytes::new(), peer_addr).await;
+        crate::server_http2::serve(shared, transport, Bytes::new(), peer).await;
         return Ok(None);
     }
     #[cfg(feature = "http2")]
     let incoming = match handshake_io::read_head(&mut transport, &shared.config).await? {
         handshake_io::Head::Http1(incoming) => *incoming,
         handshake_io::Head::Http2(read) => {
-            crate::server_http2::serve(shared, transport, read, peer_addr).await;
+            crate::server_http2::serve(shared, transport, read, peer).await;
             return Ok(None);
         }
     };
     #[cfg(not(feature = "http2"))]
     let (incoming, _) = (
         handshake_io::read_request(&mut transport, &shared.config).await?,
-        peer_addr,
+        peer,
     );
     if let Some(response) = shared.routes.plain_http(&incoming.request) {
         handshake_io::answer_and_close(&mut transport, &response).await;
@@ -607,7 +689,6 @@ async fn open(
 /// Runs the TLS handshake when the server has a certificate.
 #[cfg(feature = "tls")]
 async fn secure(shared: &ServerShared, transport: Transport) -> Result<Transport> {
-    use crate::error::{Error, Phase};
     match (&shared.tls, transport) {
         (Some(acceptor), Transport::Tcp(tcp)) => {
             let handshake = acceptor.accept(tcp);

@@ -5,7 +5,6 @@
 
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,7 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::accept::{Refusal, answer, copy_head};
-use crate::server::{ServerShared, run_handler};
+use crate::server::{Peer, ServerShared, run_handler};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 
@@ -34,7 +33,7 @@ pub(crate) async fn serve(
     shared: &Arc<ServerShared>,
     transport: Transport,
     read: Bytes,
-    peer_addr: Option<SocketAddr>,
+    peer: Peer,
 ) {
     let io = TokioIo::new(Prefixed {
         prefix: read,
@@ -43,7 +42,7 @@ pub(crate) async fn serve(
     let service = {
         let shared = shared.clone();
         service_fn(move |request| {
-            std::future::ready(Ok::<_, Infallible>(respond(&shared, request, peer_addr)))
+            std::future::ready(Ok::<_, Infallible>(respond(&shared, request, peer)))
         })
     };
     // The same bound on a request head as over HTTP/1.1.
@@ -65,16 +64,16 @@ pub(crate) async fn serve(
             break;
         }
         tokio::select! {
-            result = connection.as_mut() => return log_end(result, peer_addr),
+            result = connection.as_mut() => return log_end(result, peer),
             () = stop => {}
         }
     }
-    log_end(connection.await, peer_addr);
+    log_end(connection.await, peer);
 }
 
-fn log_end(result: Result<(), hyper::Error>, peer_addr: Option<SocketAddr>) {
+fn log_end(result: Result<(), hyper::Error>, peer: Peer) {
     if let Err(error) = result {
-        tracing::debug!(%error, ?peer_addr, "HTTP/2 connection failed");
+        tracing::debug!(%error, ?peer, "HTTP/2 connection failed");
     }
 }
 
@@ -84,7 +83,7 @@ fn log_end(result: Result<(), hyper::Error>, peer_addr: Option<SocketAddr>) {
 fn respond(
     shared: &Arc<ServerShared>,
     mut request: Request<Incoming>,
-    peer_addr: Option<SocketAddr>,
+    peer: Peer,
 ) -> Response<Full<Bytes>> {
     let head = copy_head(&request);
     if request.method() != Method::CONNECT {
@@ -111,9 +110,9 @@ fn respond(
             Ok(upgraded) => {
                 let stream = Transport::Http2(Box::new(TokioIo::new(upgraded)));
                 let ws = WebSocket::from_connection(stream, connection, &server.config);
-                run_handler(&server, departure, ws, route, peer_addr).await;
+                run_handler(&server, departure, ws, route, peer).await;
             }
-            Err(error) => tracing::debug!(%error, ?peer_addr, "HTTP/2 stream not handed over"),
+            Err(error) => tracing::debug!(%error, ?peer, "HTTP/2 stream not handed over"),
         }
     });
     response.map(|()| Full::new(Bytes::new()))

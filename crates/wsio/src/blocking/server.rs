@@ -1,7 +1,7 @@
 //! A thread-per-connection server with the same routing and shutdown as the async one.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -11,10 +11,11 @@ use bytes::Bytes;
 use http::{Request, Response};
 
 use super::accept::{answer_and_close, read_request, respond};
-use super::stream::Stream;
+use super::stream::{BlockingStream, Stream};
 use super::websocket::WebSocket;
 use crate::config::Config;
-use crate::server::{Routes, ServerRequest, is_transient};
+use crate::proxy_protocol::{self, ProxyHeader, ProxyProtocolError};
+use crate::server::{Peer, Routes, ServerRequest, is_transient};
 
 /// How long a shutdown waits for clients, beyond the close timeout, before their sockets are
 /// shut down under them.
@@ -54,6 +55,7 @@ pub struct ServerBuilder {
     routes: Routes<Handler>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
+    proxy_protocol: bool,
 }
 
 impl ServerBuilder {
@@ -125,6 +127,14 @@ impl ServerBuilder {
         Ok(self.tls(crate::tls::server_config(chain, key, &[])?))
     }
 
+    /// Reads a PROXY protocol header at the start of every connection, as
+    /// [`crate::ServerBuilder::proxy_protocol`] does (and with the same warning: only behind
+    /// a load balancer that sends it).
+    pub fn proxy_protocol(mut self, trusted: bool) -> Self {
+        self.proxy_protocol = trusted;
+        self
+    }
+
     /// Listens on a TCP address.
     pub fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
@@ -161,6 +171,7 @@ impl ServerBuilder {
             shared: Arc::new(Shared {
                 routes: self.routes,
                 config: self.config,
+                proxy_protocol: self.proxy_protocol,
                 #[cfg(feature = "tls")]
                 tls: self.tls,
                 closing: AtomicBool::new(false),
@@ -207,6 +218,8 @@ impl Socket {
 struct Shared {
     routes: Routes<Handler>,
     config: Config,
+    /// Whether every connection starts with a PROXY protocol header.
+    proxy_protocol: bool,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
     closing: AtomicBool,
@@ -333,10 +346,26 @@ impl Drop for Departure<'_> {
     }
 }
 
-/// One connection: TLS if configured, the handshake with routing, then its handler.
-fn serve(shared: &Shared, stream: Stream, peer_addr: Option<SocketAddr>) {
-    // The TLS handshake and the request head, together.
+/// One connection: its PROXY protocol header if the server expects one, TLS if configured,
+/// the handshake with routing, then its handler.
+fn serve(shared: &Shared, mut stream: Stream, peer_addr: Option<SocketAddr>) {
+    // The PROXY protocol header, the TLS handshake and the request head, together.
     let deadline = Instant::now() + shared.config.handshake_timeout;
+    let peer = if shared.proxy_protocol {
+        match read_proxy_header(
+            &mut stream,
+            shared.config.protocol.max_handshake_size,
+            deadline,
+        ) {
+            Ok(header) => Peer::from_header(header, peer_addr),
+            Err(error) => {
+                tracing::debug!(%error, ?peer_addr, "no valid PROXY protocol header");
+                return;
+            }
+        }
+    } else {
+        Peer::direct(peer_addr)
+    };
     #[cfg(feature = "tls")]
     let stream = match (&shared.tls, stream) {
         (Some(config), Stream::Tcp(tcp)) => {
@@ -386,9 +415,44 @@ fn serve(shared: &Shared, stream: Stream, peer_addr: Option<SocketAddr>) {
         ServerRequest {
             request,
             subprotocol,
-            peer_addr,
+            peer_addr: peer.addr,
+            proxy_addr: peer.proxy,
         },
     );
+}
+
+/// Reads a PROXY protocol header of at most `max_len` bytes from the start of `stream` by
+/// `deadline`, and nothing after it.
+fn read_proxy_header(
+    stream: &mut Stream,
+    max_len: usize,
+    deadline: Instant,
+) -> Result<ProxyHeader, ProxyProtocolError> {
+    let mut header = Vec::with_capacity(64);
+    let mut step = proxy_protocol::Step::Read(proxy_protocol::PREFIX);
+    loop {
+        let wanted = match step {
+            proxy_protocol::Step::Read(wanted) => wanted,
+            proxy_protocol::Step::Done(header) => return Ok(header),
+        };
+        let start = header.len();
+        header.resize(start + wanted, 0);
+        let mut filled = start;
+        while filled < header.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::from(io::ErrorKind::TimedOut).into());
+            }
+            stream.set_read_timeout(Some(left))?;
+            match stream.read(&mut header[filled..]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        step = proxy_protocol::next(&header, max_len)?;
+    }
 }
 
 impl ServerHandle {

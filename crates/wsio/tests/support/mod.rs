@@ -207,6 +207,18 @@ pub mod tls {
         }
     }
 
+    /// Binds `builder` on 127.0.0.1, serving TLS with `pair`'s certificate if given, and runs
+    /// it: its address.
+    pub async fn serve(builder: wsio::ServerBuilder, pair: Option<&Pair>) -> std::net::SocketAddr {
+        let builder = match pair {
+            Some(pair) => builder
+                .tls_certificate(vec![pair.cert.clone()], pair.key.clone_key())
+                .unwrap(),
+            None => builder,
+        };
+        super::serve(builder.bind("127.0.0.1:0").await.unwrap()).0
+    }
+
     /// A client configuration that trusts `cert` alone.
     pub fn trusting(cert: &CertificateDer<'static>) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();

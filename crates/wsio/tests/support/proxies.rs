@@ -1,7 +1,7 @@
 //! Real proxies for the tests, each started on 127.0.0.1 with a configuration of its own and
-//! killed when dropped: tinyproxy (HTTP CONNECT), microsocks (SOCKS5),
-//! haproxy (TLS in front of tinyproxy); and a tap that records what a client sends on its way
-//! to a proxy. `scripts/setup-proxies.sh` installs the programs.
+//! killed when dropped: tinyproxy (HTTP CONNECT), microsocks (SOCKS5), haproxy (TLS in front
+//! of tinyproxy; a load balancer sending the PROXY protocol), nginx (a reverse proxy); and a
+//! tap that records what a client sends on its way to a proxy. `scripts/setup-proxies.sh` installs the programs.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -146,6 +146,26 @@ pub fn microsocks(credentials: Option<(&str, &str)>) -> Running {
     Running::start("/usr/bin/microsocks", "microsocks", port, &[], &args)
 }
 
+/// Dante, a SOCKS4 and SOCKS5 server, on a free port, without authentication. (Dante 1.4
+/// takes SOCKS4a's host names as the address 0.0.0.x, so SOCKS4a is not tried with it.)
+pub fn dante() -> Running {
+    let port = free_port();
+    let config = format!(
+        "logoutput: stderr\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n\
+         clientmethod: none\nsocksmethod: none\n\
+         user.privileged: root\nuser.unprivileged: nobody\n\
+         client pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}}\n\
+         socks pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n  command: connect\n  protocol: tcp\n}}\n"
+    );
+    Running::start(
+        "/usr/sbin/danted",
+        "dante",
+        port,
+        &[("danted.conf", config)],
+        &["-f", "{dir}/danted.conf", "-N", "1"],
+    )
+}
+
 /// haproxy on a free port, taking TLS with the certificate and key in `pem` (one file, as
 /// haproxy wants it) and passing the plaintext on to 127.0.0.1:`backend`: an `https://`
 /// proxy when the backend is tinyproxy.
@@ -163,6 +183,61 @@ pub fn tls_in_front_of(backend: u16, pem: String) -> Running {
         port,
         &[("haproxy.cfg", config), ("proxy.pem", pem)],
         &["-db", "-f", "{dir}/haproxy.cfg"],
+    )
+}
+
+/// haproxy on a free port as a TCP load balancer in front of 127.0.0.1:`backend`, writing a
+/// PROXY protocol header before each connection's bytes: `send` is `send-proxy` (version 1)
+/// or `send-proxy-v2`.
+pub fn haproxy_sending(backend: u16, send: &str) -> Running {
+    let port = free_port();
+    let config = format!(
+        "global\n  maxconn 200\n\
+         defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
+         frontend balancer\n  bind 127.0.0.1:{port}\n  default_backend servers\n\
+         backend servers\n  server wsio 127.0.0.1:{backend} {send}\n"
+    );
+    Running::start(
+        "/usr/sbin/haproxy",
+        "haproxy-proxy-protocol",
+        port,
+        &[("haproxy.cfg", config)],
+        &["-db", "-f", "{dir}/haproxy.cfg"],
+    )
+}
+
+/// nginx on a free port as a reverse proxy to 127.0.0.1:`backend` that passes WebSocket
+/// upgrades on and names the client in `X-Forwarded-For` and `Forwarded`.
+pub fn nginx_in_front_of(backend: u16) -> Running {
+    let port = free_port();
+    let config = format!(
+        "daemon off;\nworker_processes 1;\npid {{dir}}/nginx.pid;\nerror_log {{dir}}/error.log;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n  access_log off;\n\
+           client_body_temp_path {{dir}}/body;\n  proxy_temp_path {{dir}}/proxy;\n\
+           fastcgi_temp_path {{dir}}/fastcgi;\n  uwsgi_temp_path {{dir}}/uwsgi;\n  scgi_temp_path {{dir}}/scgi;\n\
+           map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
+           server {{\n    listen 127.0.0.1:{port};\n\
+             location / {{\n      proxy_pass http://127.0.0.1:{backend};\n      proxy_http_version 1.1;\n\
+               proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection $connection_upgrade;\n\
+               proxy_set_header Host $host;\n\
+               proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+               proxy_set_header Forwarded \"for=$remote_addr:$remote_port\";\n\
+               proxy_read_timeout 60s;\n    }}\n  }}\n}}\n"
+    );
+    Running::start(
+        "/usr/sbin/nginx",
+        "nginx",
+        port,
+        &[("nginx.conf", config)],
+        &[
+            "-p",
+            "{dir}",
+            "-c",
+            "{dir}/nginx.conf",
+            "-e",
+            "{dir}/error.log",
+        ],
     )
 }
 
