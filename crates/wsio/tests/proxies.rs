@@ -560,3 +560,31 @@ async fn next_connected(events: &mut wsio::reconnect::Events) {
         }
     }
 }
+
+/// HTTP/2 (RFC 8441) through a tunnel: the HTTP/2 connection runs inside it, in cleartext and
+/// with TLS (ALPN `h2` end to end).
+#[cfg(feature = "http2")]
+#[tokio::test]
+async fn http2_connections_go_through_the_tunnel_too() {
+    tokio::time::timeout(LIMIT, async {
+        let proxy = tinyproxy(None, None, &[]);
+        let pair = support::tls::Pair::new();
+        for url in [echo_server(None).await, echo_server(Some(&pair)).await] {
+            let client = ClientBuilder::new(&url)
+                .unwrap()
+                .tls_config(support::tls::trusting(&pair.cert))
+                .proxy(proxy.url("http", None).parse().unwrap())
+                .http2();
+            let (mut ws, _) = client.connect().await.unwrap();
+            assert!(matches!(*ws.get_ref(), Transport::Http2(_)), "{url}");
+            ws.send_text("h2 in a tunnel").await.unwrap();
+            assert_eq!(
+                ws.recv().await.unwrap().unwrap(),
+                Message::text("h2 in a tunnel")
+            );
+            ws.close(CloseCode::NORMAL, "").await.unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
