@@ -34,7 +34,7 @@ fn connect_goes_through_the_proxy_it_is_given_and_keeps_its_password_to_itself()
     let served = Served::start(&[]);
     let url = format!("{}/echo", served.url);
     let proxy = tinyproxy(None, Some(("alice", "s3cret")), &[]);
-    let socks = microsocks(Some(("bob", "pw")));
+    let socks = microsocks(None, Some(("bob", "pw")));
     for proxy_url in [
         proxy.url("http", Some(("alice", "s3cret"))),
         socks.url("socks5h", Some(("bob", "pw"))),
@@ -63,7 +63,7 @@ fn connect_goes_through_the_proxy_it_is_given_and_keeps_its_password_to_itself()
 fn the_environment_picks_the_proxy_unless_no_proxy_says_otherwise() {
     let served = Served::start(&[]);
     let url = format!("{}/echo", served.url);
-    let socks = microsocks(None);
+    let socks = microsocks(None, None);
     let socks_url = socks.url("socks5", None);
     let dead = format!("http://127.0.0.1:{}", free_port());
 

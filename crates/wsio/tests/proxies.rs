@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use proxy_programs::{Tap, dante, free_port, microsocks, tinyproxy, tls_in_front_of};
+use proxy_programs::{Running, Tap, dante, free_port, microsocks, tinyproxy, tls_in_front_of};
 use support::LIMIT;
 use wsio::proxy::{NoProxy, Proxies, Proxy, ProxyError, SocksFailure};
 use wsio::reconnect::{Backoff, Builder, Event, Policy};
@@ -216,8 +216,8 @@ async fn an_https_proxy_carries_wss_as_tls_inside_tls() {
 #[tokio::test]
 async fn socks5_and_socks5h_with_and_without_a_password() {
     tokio::time::timeout(LIMIT, async {
-        let open = microsocks(None);
-        let locked = microsocks(Some(("carol", "socks-pw")));
+        let open = microsocks(None, None);
+        let locked = microsocks(None, Some(("carol", "socks-pw")));
         let url = echo_server(None).await;
         let localhost_url = url.replace("127.0.0.1", "localhost");
         let through = |url: &str, proxy: String| {
@@ -239,6 +239,14 @@ async fn socks5_and_socks5h_with_and_without_a_password() {
             &localhost_url,
             locked.url("socks5h", Some(("carol", "socks-pw"))),
         ))
+        .await;
+        // wss:// end to end through the SOCKS tunnel.
+        let pair = support::tls::Pair::new();
+        let wss_url = echo_server(Some(&pair)).await;
+        exercise(
+            through(&wss_url, locked.url("socks5h", Some(("carol", "socks-pw"))))
+                .tls_config(support::tls::trusting(&pair.cert)),
+        )
         .await;
 
         let error = failure(&url, &locked.url("socks5", Some(("carol", "hunter2")))).await;
@@ -443,63 +451,65 @@ async fn the_environment_chooses_the_proxy_and_no_proxy_bypasses_it() {
     .unwrap();
 }
 
+/// A proxy started on `port` by `start`, killed mid-connection and started again: the
+/// reconnecting client's attempts fail with a proxy error while it is gone, and it gets
+/// through once it is back.
+async fn reconnect_through(start: impl Fn(u16) -> Running, scheme: &str) {
+    let port = free_port();
+    let mut proxy = start(port);
+    let url = echo_server(None).await;
+    let client = ClientBuilder::new(&url)
+        .unwrap()
+        .proxy(proxy.url(scheme, None).parse().unwrap());
+    let (client, mut events) = Builder::new(client)
+        .policy(
+            Policy::default().backoff(
+                Backoff::default()
+                    .initial(Duration::from_millis(50))
+                    .max(Duration::from_millis(200)),
+            ),
+        )
+        .start();
+    next_connected(&mut events).await;
+    echoed(&client, &mut events, "first").await;
+    proxy.kill();
+    let mut failed_attempts = 0;
+    while failed_attempts < 2 {
+        if let Event::AttemptFailed(_) = events.recv().await.unwrap() {
+            failed_attempts += 1;
+        }
+    }
+    let error = client.last_error().expect("the attempts failed");
+    assert!(
+        matches!(*error, wsio::reconnect::Error::Connection(Error::Proxy(_))),
+        "{scheme}: {error:?}"
+    );
+    let _proxy = start(port);
+    next_connected(&mut events).await;
+    echoed(&client, &mut events, "second").await;
+    client.cancel();
+}
+
+/// Sends `text` through the reconnecting client and waits for its echo.
+async fn echoed(
+    client: &wsio::reconnect::ReconnectingClient,
+    events: &mut wsio::reconnect::Events,
+    text: &str,
+) {
+    client.send_text(text.to_owned()).unwrap();
+    loop {
+        if let Event::Message(message) = events.recv().await.unwrap() {
+            assert_eq!(message, Message::text(text));
+            return;
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_reconnecting_client_reconnects_through_a_proxy_that_came_back() {
     tokio::time::timeout(LIMIT, async {
-        let port = free_port();
-        let mut proxy = tinyproxy(Some(port), None, &[]);
-        let url = echo_server(None).await;
-        let client = ClientBuilder::new(&url)
-            .unwrap()
-            .proxy(proxy.url("http", None).parse().unwrap());
-        let (client, mut events) = Builder::new(client)
-            .policy(
-                Policy::default().backoff(
-                    Backoff::default()
-                        .initial(Duration::from_millis(50))
-                        .max(Duration::from_millis(200)),
-                ),
-            )
-            .start();
-        next_connected(&mut events).await;
-        client.send_text("first").unwrap();
-        loop {
-            if let Event::Message(message) = events.recv().await.unwrap() {
-                assert_eq!(message, Message::text("first"));
-                break;
-            }
-        }
-        // The proxy goes away mid-connection: the tunnel breaks, attempts fail while it is
-        // gone, and the client gets through once it is back.
-        proxy.kill();
-        let mut failed_attempts = 0;
-        loop {
-            match events.recv().await.unwrap() {
-                Event::Closed(_) => {}
-                Event::AttemptFailed(_) => {
-                    failed_attempts += 1;
-                    if failed_attempts == 2 {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let error = client.last_error().expect("the attempts failed");
-        assert!(
-            matches!(*error, wsio::reconnect::Error::Connection(Error::Proxy(_))),
-            "{error:?}"
-        );
-        let _proxy = tinyproxy(Some(port), None, &[]);
-        next_connected(&mut events).await;
-        client.send_text("second").unwrap();
-        loop {
-            if let Event::Message(message) = events.recv().await.unwrap() {
-                assert_eq!(message, Message::text("second"));
-                break;
-            }
-        }
-        client.cancel();
+        reconnect_through(|port| tinyproxy(Some(port), None, &[]), "http").await;
+        reconnect_through(|port| microsocks(Some(port), None), "socks5h").await;
     })
     .await
     .unwrap();
@@ -513,7 +523,7 @@ fn the_blocking_client_goes_through_each_kind_of_proxy() {
         runtime.block_on(async { (echo_server(None).await, echo_server(Some(&pair)).await) });
     let http = tinyproxy(None, Some(("dave", "pw")), &[]);
     let https = tls_in_front_of(http.port, pair.pem());
-    let socks = microsocks(Some(("erin", "pw")));
+    let socks = microsocks(None, Some(("erin", "pw")));
     let socks4 = dante();
     let proxies = [
         socks4.url("socks4", None),

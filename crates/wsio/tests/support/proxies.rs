@@ -134,10 +134,10 @@ pub fn tinyproxy(
     )
 }
 
-/// microsocks, a SOCKS5 proxy, on a free port: asking for a user name and password if
-/// `credentials`.
-pub fn microsocks(credentials: Option<(&str, &str)>) -> Running {
-    let port = free_port();
+/// microsocks, a SOCKS5 proxy, on `port` (a free one if `None`): asking for a user name and
+/// password if `credentials`.
+pub fn microsocks(port: Option<u16>, credentials: Option<(&str, &str)>) -> Running {
+    let port = port.unwrap_or_else(free_port);
     let port_text = port.to_string();
     let mut args = vec!["-i", "127.0.0.1", "-p", &port_text];
     if let Some((user, password)) = credentials {
