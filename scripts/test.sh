@@ -15,11 +15,12 @@ step "cargo clippy, every feature (warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 # The library alone: with --all-targets the dev-dependencies' features would hide a missing one.
-step "cargo clippy, wsio's library with default features, without TLS, with native roots, HTTP/2 without TLS"
+step "cargo clippy, wsio's library with default features, without TLS, with native roots, HTTP/2 without TLS; wsio-hub without a backplane"
 cargo clippy -p wsio --locked -- -D warnings
 cargo clippy -p wsio --no-default-features --locked -- -D warnings
 cargo clippy -p wsio --no-default-features --features http2 --locked -- -D warnings
 cargo clippy -p wsio --features native-roots --locked -- -D warnings
+cargo clippy -p wsio-hub --locked -- -D warnings
 
 step "interop peers (Python websockets, Node ws and playwright-core)"
 bash scripts/setup-peers.sh
@@ -29,6 +30,9 @@ bash scripts/setup-browser.sh
 
 step "proxies and load balancers for the proxy tests (tinyproxy, microsocks, dante, haproxy, nginx)"
 bash scripts/setup-proxies.sh
+
+step "the broker for the hub's backplane tests (redis-server)"
+bash scripts/setup-brokers.sh
 
 # The benchmark (bench/) is only linted: it has no tests, and its peers are built when it runs.
 step "cargo test, every feature"

@@ -4,8 +4,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+#[cfg(feature = "redis")]
+use std::sync::OnceLock;
+
 use wsio::PreparedMessage;
 
+#[cfg(feature = "redis")]
+use crate::backplane::Link;
 use crate::subscriber::{Queue, Subscriber};
 
 /// How many messages a subscriber may hold unsent unless [`HubBuilder::backlog`] says
@@ -68,6 +73,8 @@ impl HubBuilder {
                 topics: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
                 counts: Counts::default(),
+                #[cfg(feature = "redis")]
+                link: OnceLock::new(),
             }),
         }
     }
@@ -89,6 +96,9 @@ pub(crate) struct Inner {
     topics: Mutex<HashMap<String, Members>>,
     next_id: AtomicU64,
     pub(crate) counts: Counts,
+    /// The backplane to the other nodes, once one is attached.
+    #[cfg(feature = "redis")]
+    pub(crate) link: OnceLock<Link>,
 }
 
 /// The hub's running totals.
@@ -116,6 +126,10 @@ pub struct HubStats {
     pub dropped: u64,
     /// Subscribers closed for falling behind under [`SlowSubscribers::Close`].
     pub closed: u64,
+    /// Messages published here that were not sent to the other nodes: the queue to the
+    /// broker (`OUTGOING_BUFFER` messages) was full while it was slow or away. Always 0
+    /// without a backplane.
+    pub backplane_dropped: u64,
 }
 
 impl Default for Hub {
@@ -148,18 +162,28 @@ impl Hub {
         Subscriber::new(self.clone(), id)
     }
 
-    /// Sends `message` to every subscriber of `topic`: the same prepared frames to each. How
-    /// many subscribers it reached (a slow one under [`SlowSubscribers::Close`] is not
-    /// reached, and is closed).
+    /// Sends `message` to every subscriber of `topic`: the same prepared frames to each, and,
+    /// with a backplane, to the other nodes, whose subscribers get it as if it was published
+    /// there. How many subscribers of this node it reached (a slow one under
+    /// [`SlowSubscribers::Close`] is not reached, and is closed).
     pub fn publish(&self, topic: &str, message: PreparedMessage) -> usize {
         self.inner.counts.published.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "redis")]
+        if let Some(link) = self.inner.link.get() {
+            link.send(topic, &message);
+        }
+        self.deliver(topic, &message)
+    }
+
+    /// Sends `message` to this node's subscribers of `topic`: how many it reached.
+    pub(crate) fn deliver(&self, topic: &str, message: &PreparedMessage) -> usize {
         let members = self.topics().get(topic).cloned();
         let Some(members) = members else {
             return 0;
         };
         members
             .iter()
-            .filter(|(_, queue)| queue.push(&message, &self.inner))
+            .filter(|(_, queue)| queue.push(message, &self.inner))
             .count()
     }
 
@@ -179,6 +203,7 @@ impl Hub {
             delivered: counts.delivered.load(Ordering::Relaxed),
             dropped: counts.dropped.load(Ordering::Relaxed),
             closed: counts.closed.load(Ordering::Relaxed),
+            backplane_dropped: self.backplane_dropped(),
         }
     }
 
@@ -208,6 +233,14 @@ impl Hub {
         } else {
             *members = Arc::new(rest);
         }
+    }
+
+    fn backplane_dropped(&self) -> u64 {
+        #[cfg(feature = "redis")]
+        if let Some(link) = self.inner.link.get() {
+            return link.dropped.load(Ordering::Relaxed);
+        }
+        0
     }
 
     fn topics(&self) -> MutexGuard<'_, HashMap<String, Members>> {

@@ -38,8 +38,14 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "redis")]
+mod backplane;
 mod hub;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod subscriber;
 
+#[cfg(feature = "redis")]
+pub use backplane::{AlreadyAttached, Backplane, BackplaneState, OUTGOING_BUFFER};
 pub use hub::{DEFAULT_BACKLOG, Hub, HubBuilder, HubStats, SlowSubscribers};
 pub use subscriber::{Lagged, Subscriber};

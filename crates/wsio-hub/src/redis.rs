@@ -1,0 +1,184 @@
+//! The Redis backplane (feature `redis`): every node's hub publishes to Redis pub/sub and
+//! subscribes to its topics there, so that a publish on one node reaches the subscribers of
+//! every node.
+//!
+//! Each topic is the Redis channel `PREFIX` + topic (`wsio-hub:` by default); each node
+//! subscribes to the pattern `PREFIX*` once. A node skips what it published itself (its
+//! subscribers got it when it was published), so nothing arrives twice.
+//!
+//! **Delivery is at most once**, as Redis pub/sub is: Redis keeps nothing for a subscriber
+//! that is not connected. While a node's connection to Redis is down, what the other nodes
+//! publish does not reach it and is not sent again; what it publishes waits in its queue
+//! ([`OUTGOING_BUFFER`](crate::OUTGOING_BUFFER) messages, then dropped and counted in
+//! [`HubStats::backplane_dropped`](crate::HubStats::backplane_dropped)) and goes out once it is
+//! back. An application that cannot miss messages watches [`Backplane::state_changes`] and,
+//! after a [`BackplaneState::Disconnected`], has its clients fetch what they missed.
+//!
+//! The connection reconnects by itself with wsio's [`Backoff`] and subscribes again.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let hub = wsio_hub::Hub::new();
+//! let backplane = wsio_hub::redis::RedisBackplane::new("redis://127.0.0.1:6379")?.attach(&hub)?;
+//! backplane.wait_for(wsio_hub::BackplaneState::Connected).await;
+//! hub.publish("chat", wsio::PreparedMessage::text("hello, every node"));
+//! # Ok(()) }
+//! ```
+
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use tokio::sync::{mpsc, watch};
+use wsio::proto::Backoff;
+
+use crate::backplane::{AlreadyAttached, Backplane, BackplaneState, Link, Outgoing};
+use crate::hub::Hub;
+
+/// The channel prefix unless [`RedisBackplane::prefix`] says otherwise.
+pub const DEFAULT_PREFIX: &str = "wsio-hub:";
+
+/// A Redis pub/sub backplane to attach to a hub.
+#[derive(Debug, Clone)]
+pub struct RedisBackplane {
+    client: redis::Client,
+    prefix: String,
+    backoff: Backoff,
+}
+
+impl RedisBackplane {
+    /// A backplane through the Redis server at `url` (`redis://HOST:PORT`, with
+    /// `redis://:PASSWORD@HOST:PORT/` for a password). Nothing connects yet.
+    pub fn new(url: &str) -> Result<Self, redis::RedisError> {
+        Ok(RedisBackplane {
+            client: redis::Client::open(url)?,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// Uses channels named `prefix` + topic, to keep apart several applications on one Redis.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long to wait between reconnection attempts (wsio's default [`Backoff`] otherwise).
+    /// Its attempt limit only ends the jitter: past it the backplane keeps trying at the
+    /// longest delay, until stopped.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Connects `hub` to the other nodes through Redis, on a task of its own (in the current
+    /// tokio runtime), reconnecting until [`Backplane::stop`]. A hub takes one backplane.
+    pub fn attach(self, hub: &Hub) -> Result<Backplane, AlreadyAttached> {
+        let (link, outgoing) = Link::new();
+        hub.inner.link.set(link).map_err(|_| AlreadyAttached)?;
+        let (state, state_watch) = watch::channel(BackplaneState::Connecting);
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(run(self, hub.clone(), outgoing, state, stopped));
+        Ok(Backplane {
+            state: state_watch,
+            stop,
+        })
+    }
+}
+
+/// Why a session with Redis ended.
+enum Ended {
+    Stopped,
+    Failed(redis::RedisError),
+}
+
+/// Keeps a session with Redis going, reconnecting after the backoff's delays.
+async fn run(
+    backplane: RedisBackplane,
+    hub: Hub,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    state: watch::Sender<BackplaneState>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut delays = backplane.backoff.delays();
+    let mut attempt = 0u32;
+    loop {
+        state.send_replace(BackplaneState::Connecting);
+        let session = session(&backplane, &hub, &mut outgoing, &state, &mut attempt);
+        let ended = tokio::select! {
+            ended = session => ended,
+            _ = stopped.wait_for(|stop| *stop) => Ended::Stopped,
+        };
+        let error = match ended {
+            Ended::Stopped => break,
+            Ended::Failed(error) => error,
+        };
+        state.send_replace(BackplaneState::Disconnected);
+        if attempt == 0 {
+            // Connected since the last failure: the delays start over.
+            delays = backplane.backoff.delays();
+        }
+        attempt = attempt.saturating_add(1);
+        let delay = delays
+            .next()
+            .unwrap_or_else(|| backplane.backoff.base_delay(attempt));
+        tracing::warn!(%error, ?delay, "the Redis backplane is down; reconnecting");
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = stopped.wait_for(|stop| *stop) => break,
+        }
+    }
+    state.send_replace(BackplaneState::Stopped);
+}
+
+/// One connection to Redis: subscribe, then carry messages both ways until it fails or the
+/// hub is gone.
+async fn session(
+    backplane: &RedisBackplane,
+    hub: &Hub,
+    outgoing: &mut mpsc::Receiver<Outgoing>,
+    state: &watch::Sender<BackplaneState>,
+    attempt: &mut u32,
+) -> Ended {
+    let connected = async {
+        let publisher = backplane.client.get_multiplexed_async_connection().await?;
+        let mut subscriber = backplane.client.get_async_pubsub().await?;
+        subscriber
+            .psubscribe(format!("{}*", backplane.prefix))
+            .await?;
+        Ok::<_, redis::RedisError>((publisher, subscriber.into_on_message()))
+    };
+    let (mut publisher, mut messages) = match connected.await {
+        Ok(connected) => connected,
+        Err(error) => return Ended::Failed(error),
+    };
+    *attempt = 0;
+    state.send_replace(BackplaneState::Connected);
+    tracing::info!(prefix = %backplane.prefix, "the Redis backplane is connected");
+    let link = hub
+        .inner
+        .link
+        .get()
+        .expect("attached before the task started");
+    loop {
+        tokio::select! {
+            message = messages.next() => {
+                let Some(message) = message else {
+                    return Ended::Failed(redis::RedisError::from(std::io::Error::from(
+                        std::io::ErrorKind::ConnectionReset,
+                    )));
+                };
+                let Some(topic) = message.get_channel_name().strip_prefix(&backplane.prefix) else {
+                    continue;
+                };
+                link.receive(hub, topic, message.get_payload_bytes());
+            }
+            next = outgoing.recv() => {
+                let Some(next) = next else { return Ended::Stopped };
+                let channel = format!("{}{}", backplane.prefix, next.topic);
+                let sent: Result<usize, _> = publisher.publish(channel, next.envelope).await;
+                if let Err(error) = sent {
+                    return Ended::Failed(error);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Hubs joined through a real `redis-server` on 127.0.0.1 (started and stopped here;
+//! `scripts/setup-brokers.sh` installs it): a publish on one node reaches the subscribers of
+//! every node once, and the nodes reconnect and resubscribe when Redis comes back.
+#![cfg(feature = "redis")]
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wsio::proto::Backoff;
+use wsio::{Message, PreparedMessage};
+use wsio_hub::redis::RedisBackplane;
+use wsio_hub::{Backplane, BackplaneState, Hub, Subscriber};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// redis-server on 127.0.0.1:`port`, without persistence, killed when dropped.
+struct Redis(Child);
+
+impl Redis {
+    fn start(port: u16) -> Redis {
+        let program = "/usr/bin/redis-server";
+        assert!(
+            std::path::Path::new(program).exists(),
+            "redis-server is missing: run scripts/setup-brokers.sh"
+        );
+        let child = Command::new(program)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis(child)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node: a hub joined to Redis at `port`, quick to reconnect.
+async fn node(port: u16) -> (Hub, Backplane) {
+    let hub = Hub::new();
+    let backoff = Backoff::default()
+        .initial(Duration::from_millis(50))
+        .max(Duration::from_millis(200));
+    let backplane = RedisBackplane::new(&format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .backoff(backoff)
+        .attach(&hub)
+        .unwrap();
+    backplane.wait_for(BackplaneState::Connected).await;
+    (hub, backplane)
+}
+
+fn subscribed(hub: &Hub, topic: &str) -> Subscriber {
+    let mut subscriber = hub.subscriber();
+    subscriber.subscribe(topic);
+    subscriber
+}
+
+async fn next_text(subscriber: &mut Subscriber) -> String {
+    let message = tokio::time::timeout(Duration::from_secs(5), subscriber.recv())
+        .await
+        .expect("a message in time")
+        .unwrap();
+    match message.message() {
+        Message::Text(text) => text.to_string(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Waits a moment and says whether anything more arrived.
+async fn nothing_more(subscriber: &mut Subscriber) -> bool {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    subscriber.try_recv().is_none()
+}
+
+#[tokio::test]
+async fn a_publish_on_one_node_reaches_every_node_once() {
+    tokio::time::timeout(LIMIT, async {
+        let port = free_port();
+        let _redis = Redis::start(port);
+        let nodes = [node(port).await, node(port).await, node(port).await];
+        let mut subscribers: Vec<Subscriber> = nodes
+            .iter()
+            .map(|(hub, _)| subscribed(hub, "room"))
+            .collect();
+        let mut elsewhere = subscribed(&nodes[1].0, "other-room");
+        for (from, (hub, _)) in nodes.iter().enumerate() {
+            for i in 0..3 {
+                hub.publish("room", PreparedMessage::text(format!("{from}:{i}")));
+            }
+        }
+        // Each sender's lines arrive in order, once, on every node (its own included).
+        for subscriber in &mut subscribers {
+            let mut got: Vec<String> = Vec::new();
+            for _ in 0..9 {
+                got.push(next_text(subscriber).await);
+            }
+            for from in 0..3 {
+                let theirs: Vec<&String> = got
+                    .iter()
+                    .filter(|line| line.starts_with(&format!("{from}:")))
+                    .collect();
+                assert_eq!(
+                    theirs,
+                    [
+                        &format!("{from}:0"),
+                        &format!("{from}:1"),
+                        &format!("{from}:2")
+                    ]
+                );
+            }
+            assert!(nothing_more(subscriber).await, "a message came twice");
+        }
+        assert!(elsewhere.try_recv().is_none());
+        // Binary crosses too.
+        nodes[2]
+            .0
+            .publish("room", PreparedMessage::binary(vec![0u8, 255, 7]));
+        let message = subscribers[0].recv().await.unwrap();
+        assert_eq!(message.message(), Message::binary(vec![0u8, 255, 7]));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_nodes_reconnect_and_resubscribe_when_redis_comes_back() {
+    tokio::time::timeout(LIMIT, async {
+        let port = free_port();
+        let redis = Redis::start(port);
+        let (a, backplane_a) = node(port).await;
+        let (b, backplane_b) = node(port).await;
+        let mut on_b = subscribed(&b, "feed");
+        a.publish("feed", PreparedMessage::text("before"));
+        assert_eq!(next_text(&mut on_b).await, "before");
+
+        drop(redis);
+        backplane_a.wait_for(BackplaneState::Disconnected).await;
+        backplane_b.wait_for(BackplaneState::Disconnected).await;
+        // Published while Redis is away: node A's own subscribers still get it; it waits in A's
+        // queue and goes out once A is back, so B gets it only if B subscribed again first.
+        let mut on_a = subscribed(&a, "feed");
+        a.publish("feed", PreparedMessage::text("during"));
+        assert_eq!(next_text(&mut on_a).await, "during");
+
+        let _redis = Redis::start(port);
+        backplane_a.wait_for(BackplaneState::Connected).await;
+        backplane_b.wait_for(BackplaneState::Connected).await;
+        // Both subscribed again: what is published now reaches B.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        a.publish("feed", PreparedMessage::text("after"));
+        let mut got = vec![next_text(&mut on_b).await];
+        if got[0] == "during" {
+            got.push(next_text(&mut on_b).await);
+        }
+        assert_eq!(got.last().unwrap(), "after");
+        println!(
+            "lost while Redis was away: {}",
+            if got.len() == 2 {
+                "nothing (the queued message went out after B resubscribed)"
+            } else {
+                "\"during\", for node B"
+            }
+        );
+        assert!(nothing_more(&mut on_b).await);
+        assert_eq!(a.stats().backplane_dropped, 0);
+        backplane_a.stop();
+        backplane_a.wait_for(BackplaneState::Stopped).await;
+    })
+    .await
+    .unwrap();
+}
