@@ -77,6 +77,38 @@ impl std::fmt::Display for AlreadyAttached {
 
 impl std::error::Error for AlreadyAttached {}
 
+/// What a backplane's task is given: the hub, the queue of what it publishes, the state to
+/// keep, and the stop signal.
+pub(crate) struct Task {
+    pub(crate) hub: Hub,
+    pub(crate) outgoing: mpsc::Receiver<Outgoing>,
+    pub(crate) state: watch::Sender<BackplaneState>,
+    pub(crate) stopped: watch::Receiver<bool>,
+}
+
+/// Gives `hub` a link to the other nodes and runs `run` on a task of its own (in the current
+/// tokio runtime) to carry it; a hub takes one backplane.
+pub(crate) fn attach<F, Fut>(hub: &Hub, run: F) -> Result<Backplane, AlreadyAttached>
+where
+    F: FnOnce(Task) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (link, outgoing) = Link::new();
+    hub.inner.link.set(link).map_err(|_| AlreadyAttached)?;
+    let (state, state_watch) = watch::channel(BackplaneState::Connecting);
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(run(Task {
+        hub: hub.clone(),
+        outgoing,
+        state,
+        stopped,
+    }));
+    Ok(Backplane {
+        state: state_watch,
+        stop,
+    })
+}
+
 /// A message on its way to the broker: the topic, and the envelope's bytes.
 pub(crate) struct Outgoing {
     pub(crate) topic: String,
@@ -92,7 +124,7 @@ pub(crate) struct Link {
 
 impl Link {
     /// A link for a new node, and the receiving end of its queue.
-    pub(crate) fn new() -> (Link, mpsc::Receiver<Outgoing>) {
+    fn new() -> (Link, mpsc::Receiver<Outgoing>) {
         let (sender, receiver) = mpsc::channel(OUTGOING_BUFFER);
         let mut node = [0u8; 16];
         for chunk in node.chunks_mut(4) {

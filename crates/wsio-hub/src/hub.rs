@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "nats"))]
 use std::sync::OnceLock;
 
 use wsio::PreparedMessage;
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "nats"))]
 use crate::backplane::Link;
 use crate::subscriber::{Queue, Subscriber};
 
@@ -73,7 +73,7 @@ impl HubBuilder {
                 topics: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
                 counts: Counts::default(),
-                #[cfg(feature = "redis")]
+                #[cfg(any(feature = "redis", feature = "nats"))]
                 link: OnceLock::new(),
             }),
         }
@@ -97,7 +97,7 @@ pub(crate) struct Inner {
     next_id: AtomicU64,
     pub(crate) counts: Counts,
     /// The backplane to the other nodes, once one is attached.
-    #[cfg(feature = "redis")]
+    #[cfg(any(feature = "redis", feature = "nats"))]
     pub(crate) link: OnceLock<Link>,
 }
 
@@ -168,7 +168,7 @@ impl Hub {
     /// [`SlowSubscribers::Close`] is not reached, and is closed).
     pub fn publish(&self, topic: &str, message: PreparedMessage) -> usize {
         self.inner.counts.published.fetch_add(1, Ordering::Relaxed);
-        #[cfg(feature = "redis")]
+        #[cfg(any(feature = "redis", feature = "nats"))]
         if let Some(link) = self.inner.link.get() {
             link.send(topic, &message);
         }
@@ -236,7 +236,7 @@ impl Hub {
     }
 
     fn backplane_dropped(&self) -> u64 {
-        #[cfg(feature = "redis")]
+        #[cfg(any(feature = "redis", feature = "nats"))]
         if let Some(link) = self.inner.link.get() {
             return link.dropped.load(Ordering::Relaxed);
         }

@@ -38,14 +38,16 @@
 //! # Ok(()) }
 //! ```
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "nats"))]
 mod backplane;
 mod hub;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod subscriber;
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "nats"))]
 pub use backplane::{AlreadyAttached, Backplane, BackplaneState, OUTGOING_BUFFER};
 pub use hub::{DEFAULT_BACKLOG, Hub, HubBuilder, HubStats, SlowSubscribers};
 pub use subscriber::{Lagged, Subscriber};

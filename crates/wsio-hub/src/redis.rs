@@ -30,7 +30,7 @@ use redis::AsyncCommands;
 use tokio::sync::{mpsc, watch};
 use wsio::proto::Backoff;
 
-use crate::backplane::{AlreadyAttached, Backplane, BackplaneState, Link, Outgoing};
+use crate::backplane::{self, AlreadyAttached, Backplane, BackplaneState, Outgoing, Task};
 use crate::hub::Hub;
 
 /// The channel prefix unless [`RedisBackplane::prefix`] says otherwise.
@@ -72,15 +72,7 @@ impl RedisBackplane {
     /// Connects `hub` to the other nodes through Redis, on a task of its own (in the current
     /// tokio runtime), reconnecting until [`Backplane::stop`]. A hub takes one backplane.
     pub fn attach(self, hub: &Hub) -> Result<Backplane, AlreadyAttached> {
-        let (link, outgoing) = Link::new();
-        hub.inner.link.set(link).map_err(|_| AlreadyAttached)?;
-        let (state, state_watch) = watch::channel(BackplaneState::Connecting);
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(run(self, hub.clone(), outgoing, state, stopped));
-        Ok(Backplane {
-            state: state_watch,
-            stop,
-        })
+        backplane::attach(hub, |task| run(self, task))
     }
 }
 
@@ -91,13 +83,13 @@ enum Ended {
 }
 
 /// Keeps a session with Redis going, reconnecting after the backoff's delays.
-async fn run(
-    backplane: RedisBackplane,
-    hub: Hub,
-    mut outgoing: mpsc::Receiver<Outgoing>,
-    state: watch::Sender<BackplaneState>,
-    mut stopped: watch::Receiver<bool>,
-) {
+async fn run(backplane: RedisBackplane, task: Task) {
+    let Task {
+        hub,
+        mut outgoing,
+        state,
+        mut stopped,
+    } = task;
     let mut delays = backplane.backoff.delays();
     let mut attempt = 0u32;
     loop {

@@ -1,7 +1,8 @@
-//! Hubs joined through a real `redis-server` on 127.0.0.1 (started and stopped here;
-//! `scripts/setup-brokers.sh` installs it): a publish on one node reaches the subscribers of
-//! every node once, and the nodes reconnect and resubscribe when Redis comes back.
-#![cfg(feature = "redis")]
+//! Hubs joined through real brokers on 127.0.0.1, `redis-server` and `nats-server` (started
+//! and stopped here; `scripts/setup-brokers.sh` installs them): a publish on one node reaches
+//! the subscribers of every node once, and the nodes reconnect and resubscribe when the broker
+//! comes back.
+#![cfg(all(feature = "redis", feature = "nats"))]
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -9,45 +10,64 @@ use std::time::{Duration, Instant};
 
 use wsio::proto::Backoff;
 use wsio::{Message, PreparedMessage};
+use wsio_hub::nats::NatsBackplane;
 use wsio_hub::redis::RedisBackplane;
 use wsio_hub::{Backplane, BackplaneState, Hub, Subscriber};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// redis-server on 127.0.0.1:`port`, without persistence, killed when dropped.
-struct Redis(Child);
+/// Which broker.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Redis,
+    Nats,
+}
 
-impl Redis {
-    fn start(port: u16) -> Redis {
-        let program = "/usr/bin/redis-server";
+/// A broker on 127.0.0.1:`port`, keeping nothing on disk, killed when dropped.
+struct Broker(Child);
+
+impl Broker {
+    fn start(kind: Kind, port: u16) -> Broker {
+        let port_text = port.to_string();
+        let (program, args): (&str, Vec<&str>) = match kind {
+            Kind::Redis => (
+                "/usr/bin/redis-server",
+                vec![
+                    "--port",
+                    &port_text,
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+            ),
+            Kind::Nats => (
+                "/usr/sbin/nats-server",
+                vec!["-a", "127.0.0.1", "-p", &port_text],
+            ),
+        };
         assert!(
             std::path::Path::new(program).exists(),
-            "redis-server is missing: run scripts/setup-brokers.sh"
+            "{program} is missing: run scripts/setup-brokers.sh"
         );
         let child = Command::new(program)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
+            assert!(Instant::now() < deadline, "{program} did not listen");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis(child)
+        Broker(child)
     }
 }
 
-impl Drop for Redis {
+impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -62,17 +82,22 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A node: a hub joined to Redis at `port`, quick to reconnect.
-async fn node(port: u16) -> (Hub, Backplane) {
+/// A node: a hub joined to the broker at `port`, quick to reconnect.
+async fn node(kind: Kind, port: u16) -> (Hub, Backplane) {
     let hub = Hub::new();
     let backoff = Backoff::default()
         .initial(Duration::from_millis(50))
         .max(Duration::from_millis(200));
-    let backplane = RedisBackplane::new(&format!("redis://127.0.0.1:{port}"))
-        .unwrap()
-        .backoff(backoff)
-        .attach(&hub)
-        .unwrap();
+    let backplane = match kind {
+        Kind::Redis => RedisBackplane::new(&format!("redis://127.0.0.1:{port}"))
+            .unwrap()
+            .backoff(backoff)
+            .attach(&hub),
+        Kind::Nats => NatsBackplane::new(&format!("nats://127.0.0.1:{port}"))
+            .backoff(backoff)
+            .attach(&hub),
+    }
+    .unwrap();
     backplane.wait_for(BackplaneState::Connected).await;
     (hub, backplane)
 }
@@ -88,6 +113,10 @@ async fn next_text(subscriber: &mut Subscriber) -> String {
         .await
         .expect("a message in time")
         .unwrap();
+    text_of(&message)
+}
+
+fn text_of(message: &PreparedMessage) -> String {
     match message.message() {
         Message::Text(text) => text.to_string(),
         other => panic!("{other:?}"),
@@ -100,12 +129,16 @@ async fn nothing_more(subscriber: &mut Subscriber) -> bool {
     subscriber.try_recv().is_none()
 }
 
-#[tokio::test]
-async fn a_publish_on_one_node_reaches_every_node_once() {
+/// Three nodes: each sender's lines arrive once and in order on every node.
+async fn every_node_once(kind: Kind) {
     tokio::time::timeout(LIMIT, async {
         let port = free_port();
-        let _redis = Redis::start(port);
-        let nodes = [node(port).await, node(port).await, node(port).await];
+        let _broker = Broker::start(kind, port);
+        let nodes = [
+            node(kind, port).await,
+            node(kind, port).await,
+            node(kind, port).await,
+        ];
         let mut subscribers: Vec<Subscriber> = nodes
             .iter()
             .map(|(hub, _)| subscribed(hub, "room"))
@@ -117,10 +150,13 @@ async fn a_publish_on_one_node_reaches_every_node_once() {
             }
         }
         // Each sender's lines arrive in order, once, on every node (its own included).
-        for subscriber in &mut subscribers {
+        for (on, subscriber) in subscribers.iter_mut().enumerate() {
             let mut got: Vec<String> = Vec::new();
             for _ in 0..9 {
-                got.push(next_text(subscriber).await);
+                match tokio::time::timeout(Duration::from_secs(5), subscriber.recv()).await {
+                    Ok(message) => got.push(text_of(&message.unwrap())),
+                    Err(_) => panic!("{kind:?}: node {on} got only {got:?}"),
+                }
             }
             for from in 0..3 {
                 let theirs: Vec<&String> = got
@@ -150,27 +186,27 @@ async fn a_publish_on_one_node_reaches_every_node_once() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn the_nodes_reconnect_and_resubscribe_when_redis_comes_back() {
+/// The broker killed and started again: the nodes reconnect and subscribe again.
+async fn broker_restart(kind: Kind) {
     tokio::time::timeout(LIMIT, async {
         let port = free_port();
-        let redis = Redis::start(port);
-        let (a, backplane_a) = node(port).await;
-        let (b, backplane_b) = node(port).await;
+        let broker = Broker::start(kind, port);
+        let (a, backplane_a) = node(kind, port).await;
+        let (b, backplane_b) = node(kind, port).await;
         let mut on_b = subscribed(&b, "feed");
         a.publish("feed", PreparedMessage::text("before"));
         assert_eq!(next_text(&mut on_b).await, "before");
 
-        drop(redis);
+        drop(broker);
         backplane_a.wait_for(BackplaneState::Disconnected).await;
         backplane_b.wait_for(BackplaneState::Disconnected).await;
-        // Published while Redis is away: node A's own subscribers still get it; it waits in A's
+        // Published while the broker is away: node A's own subscribers still get it; it waits in A's
         // queue and goes out once A is back, so B gets it only if B subscribed again first.
         let mut on_a = subscribed(&a, "feed");
         a.publish("feed", PreparedMessage::text("during"));
         assert_eq!(next_text(&mut on_a).await, "during");
 
-        let _redis = Redis::start(port);
+        let _broker = Broker::start(kind, port);
         backplane_a.wait_for(BackplaneState::Connected).await;
         backplane_b.wait_for(BackplaneState::Connected).await;
         // Both subscribed again: what is published now reaches B.
@@ -182,7 +218,7 @@ async fn the_nodes_reconnect_and_resubscribe_when_redis_comes_back() {
         }
         assert_eq!(got.last().unwrap(), "after");
         println!(
-            "lost while Redis was away: {}",
+            "{kind:?}: lost while the broker was away: {}",
             if got.len() == 2 {
                 "nothing (the queued message went out after B resubscribed)"
             } else {
@@ -196,4 +232,24 @@ async fn the_nodes_reconnect_and_resubscribe_when_redis_comes_back() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn through_redis_a_publish_reaches_every_node_once() {
+    every_node_once(Kind::Redis).await;
+}
+
+#[tokio::test]
+async fn through_nats_a_publish_reaches_every_node_once() {
+    every_node_once(Kind::Nats).await;
+}
+
+#[tokio::test]
+async fn the_nodes_reconnect_and_resubscribe_when_redis_comes_back() {
+    broker_restart(Kind::Redis).await;
+}
+
+#[tokio::test]
+async fn the_nodes_reconnect_and_resubscribe_when_nats_comes_back() {
+    broker_restart(Kind::Nats).await;
 }
