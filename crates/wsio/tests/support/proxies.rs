@@ -74,7 +74,8 @@ impl Running {
         }
     }
 
-    /// Stops the program now (the connections through it break).
+    /// Stops the program now, with SIGKILL (the connections through it break): a proxy that
+    /// goes away. Only for programs without worker processes (tinyproxy, microsocks).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -92,7 +93,21 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// Stops the program as its service would be stopped (SIGTERM), so that it takes its
+    /// worker processes with it (nginx's and Dante's outlive a SIGKILLed parent); SIGKILL if
+    /// it is not gone within five seconds.
     fn drop(&mut self) {
+        let terminated = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while terminated && Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
