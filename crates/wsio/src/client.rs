@@ -406,22 +406,9 @@ impl ClientBuilder {
         .into())
     }
 
-    /// The server's address, resolved here for a proxy that takes only addresses: the first
-    /// one, or the first IPv4 one for SOCKS4.
+    /// The server's address, resolved here for a proxy that takes only addresses.
     async fn resolve(&self, proxy: &Proxy) -> Result<std::net::SocketAddr> {
-        let mut addresses = tokio::net::lookup_host((self.url.host(), self.url.port())).await?;
-        let ipv4_only = proxy.scheme() == ProxyScheme::Socks4;
-        addresses
-            .find(|address| !ipv4_only || address.is_ipv4())
-            .ok_or_else(|| no_address(self.url.host()))
+        let addresses = tokio::net::lookup_host((self.url.host(), self.url.port())).await?;
+        crate::proxy::choose_address(proxy, self.url.host(), addresses)
     }
-}
-
-/// The error for a host name that resolved to no usable address.
-pub(crate) fn no_address(host: &str) -> Error {
-    std::io::Error::new(
-        std::io::ErrorKind::NotFound,
-        format!("{host} has no usable address"),
-    )
-    .into()
 }

@@ -141,14 +141,13 @@ impl ClientBuilder {
         };
         let mut tcp = connect_tcp(proxy.host(), proxy.port(), deadline).map_err(unreachable)?;
         tcp.set_nodelay(true)?;
-        let address;
         let target = if proxy.scheme().resolves_locally() {
-            let ipv4_only = proxy.scheme() == ProxyScheme::Socks4;
-            address = (self.url.host(), self.url.port())
-                .to_socket_addrs()?
-                .find(|address| !ipv4_only || address.is_ipv4())
-                .ok_or_else(|| crate::client::no_address(self.url.host()))?;
-            Target::Address(address)
+            let addresses = (self.url.host(), self.url.port()).to_socket_addrs()?;
+            Target::Address(crate::proxy::choose_address(
+                proxy,
+                self.url.host(),
+                addresses,
+            )?)
         } else {
             Target::Name(self.url.host(), self.url.port())
         };

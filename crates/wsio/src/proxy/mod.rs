@@ -38,4 +38,4 @@ pub use error::{ProxyError, SocksFailure};
 pub use no_proxy::NoProxy;
 pub use proxies::Proxies;
 pub use proxy_url::{Proxy, ProxyScheme};
-pub(crate) use tunnel::{Target, handshake};
+pub(crate) use tunnel::{Target, choose_address, handshake};

@@ -39,6 +39,25 @@ impl ProxyScheme {
     }
 }
 
+/// The address of `host` to give `proxy`, among those it resolved to: the first, or the first
+/// IPv4 one for SOCKS4.
+pub(crate) fn choose_address(
+    proxy: &Proxy,
+    host: &str,
+    mut addresses: impl Iterator<Item = SocketAddr>,
+) -> Result<SocketAddr> {
+    let ipv4_only = proxy.scheme() == ProxyScheme::Socks4;
+    addresses
+        .find(|address| !ipv4_only || address.is_ipv4())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{host} has no usable address"),
+            )
+            .into()
+        })
+}
+
 /// Asks `proxy`, at the other end of `io`, for a tunnel to `target`. On `Ok`, `io` carries the
 /// server's bytes. An HTTP proxy's answer may take up to `max_response` bytes.
 ///
