@@ -1,9 +1,11 @@
 // The browser test of `wsio serve`'s chat page: opens the page in two pages of a headless
 // Chromium (Debian's /usr/bin/chromium, driven by playwright-core) and checks that a message
-// typed in one page appears in the other. Prints "ok" and exits 0 when it does.
+// typed in one page appears in the other. Prints each page's status line, then "ok", and exits
+// 0 when it does.
 //
-// Usage: node browser_chat.js http://127.0.0.1:PORT/  (or https://, whose certificate is not
-// checked)
+// Usage: node browser_chat.js URL [URL2]
+//   URL is the chat page, http://127.0.0.1:PORT/ (or https://, whose certificate is not
+//   checked); the second page opens URL2 if given (another node of a cluster), else URL.
 "use strict";
 
 const fs = require("fs");
@@ -18,7 +20,17 @@ function hasLine(text) {
   return [...document.querySelectorAll("#log li")].some((item) => item.textContent === text);
 }
 
-async function main(url) {
+// Wait until a line of the page's log ends with `text`.
+function hasLineEndingWith(text) {
+  return [...document.querySelectorAll("#log li")].some((item) => item.textContent.endsWith(text));
+}
+
+// Wait until the page has had its welcome line.
+function welcomed() {
+  return [...document.querySelectorAll("#log li")].some((item) => item.textContent.startsWith("* welcome, "));
+}
+
+async function main(url, secondUrl) {
   // A fresh profile each run, removed afterwards.
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "wsio-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
@@ -41,13 +53,17 @@ async function main(url) {
     context.setDefaultTimeout(TIMEOUT_MS);
     const one = await context.newPage();
     const two = await context.newPage();
-    for (const page of [one, two]) {
-      await page.goto(url);
+    for (const [page, pageUrl] of [[one, url], [two, secondUrl || url]]) {
+      await page.goto(pageUrl);
       await page.waitForSelector("#status.open");
+      await page.waitForFunction(welcomed);
+    }
+    for (const [name, page] of [["one", one], ["two", two]]) {
+      console.log(`${name}: ${await page.textContent("#status")}`);
     }
     await one.fill("#input", "/nick one");
     await one.press("#input", "Enter");
-    await two.waitForFunction(hasLine, "* guest-1 is now one");
+    await two.waitForFunction(hasLineEndingWith, " is now one");
     const text = `hello from the first page, ${Date.now()}`;
     await one.fill("#input", text);
     await one.click("button[type=submit]");
@@ -59,7 +75,7 @@ async function main(url) {
   }
 }
 
-main(process.argv[2]).catch((error) => {
+main(process.argv[2], process.argv[3]).catch((error) => {
   console.error(error);
   process.exit(1);
 });

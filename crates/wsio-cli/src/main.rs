@@ -3,6 +3,7 @@
 
 mod bench;
 mod client_options;
+mod cluster;
 mod connect;
 mod exit;
 mod input;

@@ -2,13 +2,15 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use wsio::{DeflateConfig, Server, ServerRequest, Transport, WebSocket};
 
 use wsio_cli::page;
-use wsio_cli::room::Room;
+use wsio_cli::room::{MAX_NAME, Room, valid_name};
 
+use crate::cluster::{Cluster, random_node_name};
 use crate::exit::Exit;
 use crate::output;
 use crate::signal::Shutdown;
@@ -23,18 +25,27 @@ HTTP/2: on the same port, a client may speak HTTP/2 (by ALPN h2 with TLS, or fro
 bytes in cleartext) and open WebSockets as extended CONNECTs (RFC 8441), as browsers do over
 HTTP/2 connections.
 
+Clusters: with --cluster, several `wsio serve` nodes (behind a load balancer, no sticky
+sessions needed) are one chat room: each node publishes its room's lines to the broker
+(Redis pub/sub or NATS) and takes the others' from it. Guests are named guest-N@NODE and
+each member is told which node it is on. Delivery between nodes is at most once: while a
+node cannot reach the broker, its members still talk among themselves, and lines from the
+other nodes are missed (stdout says `cluster: disconnected; reconnecting`, then
+`cluster: connected`). The node retries from 250 ms, doubling, at most every 5 s.
+
 Compression: permessage-deflate (RFC 7692) is accepted from every client that offers it, as
 browsers do, unless --no-deflate is given. A compressing connection holds about 400 KiB
 (its compressor and decompressor) while it is open; clients that do not offer it are not
 affected.
 
-The first line on stdout is `listening on ws://HOST:PORT` (wss:// with TLS).
+The first line on stdout is `listening on ws://HOST:PORT` (wss:// with TLS); with --cluster,
+a line `cluster: node NAME through URL` follows, then the broker connection's changes.
 Ctrl-C or SIGTERM closes every client with 1001 (going away) and exits.
 
 Exit status:
   0  stopped by Ctrl-C or SIGTERM
   1  the listener failed
-  2  bad arguments, or a certificate or key that cannot be read
+  2  bad arguments, a certificate or key that cannot be read, or a bad --cluster URL
   3  cannot listen on the address";
 
 /// Serve a chat page at /, a chat room on /chat and an echo endpoint on /echo.
@@ -61,6 +72,14 @@ pub(crate) struct Args {
     /// reach the port directly could claim any address.
     #[arg(long)]
     proxy_protocol: bool,
+    /// Make this node's chat room one with the rooms of the other nodes given the same
+    /// broker: redis://[:PASSWORD@]HOST:PORT or nats://[USER:PASSWORD@]HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+    /// This node's name in the cluster, shown to its members: 1 to 32 letters, digits, '-',
+    /// '_' or '.'. By default node- and four random hexadecimal digits.
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    node: Option<String>,
 }
 
 /// Runs `wsio serve`.
@@ -72,7 +91,10 @@ pub(crate) async fn run(args: Args) -> Exit {
             return Exit::Failed;
         }
     };
-    let room = Room::new();
+    let Some((room, cluster)) = room(&args) else {
+        return Exit::Usage;
+    };
+    let hub = room.hub().clone();
     let mut builder = Server::builder()
         .http(page::respond)
         .proxy_protocol(args.proxy_protocol)
@@ -120,6 +142,22 @@ pub(crate) async fn run(args: Args) -> Exit {
         let _ = writeln!(stdout, "chat page: {http}://{addr}/");
         let _ = stdout.flush();
     }
+    // The backplane starts once the server listens, so that its state follows the first
+    // line on stdout.
+    let backplane = match &cluster {
+        Some(ClusterNode { cluster, node }) => match cluster.join(&hub) {
+            Ok(backplane) => {
+                println!("cluster: node {node} through {cluster}");
+                crate::cluster::report(&backplane);
+                Some(backplane)
+            }
+            Err(error) => {
+                output::error(format_args!("{error}"));
+                return Exit::Usage;
+            }
+        },
+        None => None,
+    };
     let handle = server.handle();
     let mut running = tokio::spawn(server.run());
     tokio::select! {
@@ -138,8 +176,41 @@ pub(crate) async fn run(args: Args) -> Exit {
     }
     tracing::info!(clients = handle.client_count(), "shutting down");
     handle.close().await;
+    if let Some(backplane) = backplane {
+        backplane.stop();
+    }
     let _ = running.await;
     Exit::Ok
+}
+
+/// The chat room, on one node or this node's part of a cluster (with its broker and node
+/// name); `None` after telling what is wrong with the arguments.
+fn room(args: &Args) -> Option<(Arc<Room>, Option<ClusterNode>)> {
+    let Some(url) = &args.cluster else {
+        return Some((Room::new(), None));
+    };
+    let cluster = match Cluster::parse(url) {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            output::error(format_args!("{error}"));
+            return None;
+        }
+    };
+    let node = args.node.clone().unwrap_or_else(random_node_name);
+    if !valid_name(&node) {
+        output::error(format_args!(
+            "--node: a name has 1 to {MAX_NAME} letters, digits, '-', '_' or '.'"
+        ));
+        return None;
+    }
+    let room = Room::in_cluster(node.clone());
+    Some((room, Some(ClusterNode { cluster, node })))
+}
+
+/// This server as a node of a cluster: the broker, and its name.
+struct ClusterNode {
+    cluster: Cluster,
+    node: String,
 }
 
 /// `/echo`: sends every text and binary message back.

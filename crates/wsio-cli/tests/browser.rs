@@ -3,7 +3,8 @@
 //! connections that Chromium's permessage-deflate offer made compressed: in cleartext over
 //! HTTP/1.1, and over TLS where Chromium picks HTTP/2 and opens the WebSockets with extended
 //! CONNECTs; and the same chat served by the axum example (`examples/axum_chat.rs`) over TLS
-//! and HTTP/2.
+//! and HTTP/2; and two `wsio serve --cluster` nodes joined through Redis, a page on each, each
+//! page showing its node.
 //! `scripts/setup-peers.sh` and `scripts/setup-browser.sh` install what it needs.
 
 use std::io::Read;
@@ -11,8 +12,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+#[path = "../../wsio-hub/tests/support/brokers.rs"]
+mod brokers;
 mod support;
 
+use brokers::{Broker, Kind, free_port};
 use support::{LIMIT, Served};
 
 #[test]
@@ -59,6 +63,28 @@ fn two_browser_pages_chat_over_http2_through_the_axum_example() {
     check_log(&log, "version=HTTP/2.0");
 }
 
+/// Two nodes of a cluster joined through Redis: a page on each chats with the other, and
+/// each shows the node it is connected to.
+#[test]
+fn browser_pages_on_two_nodes_of_a_cluster_chat_and_show_their_node() {
+    let port = free_port();
+    let _broker = Broker::start(Kind::Redis, port);
+    let url = Kind::Redis.url(port);
+    let nodes = ["east", "west"].map(|name| {
+        let served = Served::start(&["--cluster", &url, "--node", name]);
+        served.lines.until("cluster: connected");
+        served
+    });
+    let statuses = browse_two(
+        &format!("http://{}/", nodes[0].addr()),
+        &format!("http://{}/", nodes[1].addr()),
+    );
+    assert_eq!(
+        statuses,
+        ["one: connected to node east", "two: connected to node west"]
+    );
+}
+
 /// The path of an example of this package, which `cargo test` builds before the tests.
 fn example_path(name: &str) -> std::path::PathBuf {
     let test = std::env::current_exe().expect("the test's path");
@@ -90,10 +116,18 @@ fn chat_through_wsio_serve(extra: &[&str], scheme: &str) -> String {
 
 /// Has two Chromium pages chat through the chat page at `page`.
 fn browse(page: &str) {
+    let statuses = browse_two(page, page);
+    assert_eq!(statuses, ["one: connected", "two: connected"]);
+}
+
+/// Has two Chromium pages chat, one opened at `first`, the other at `second`: each page's
+/// status line once it was welcomed, `NAME: STATUS`.
+fn browse_two(first: &str, second: &str) -> Vec<String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/browser_chat.js");
     let mut browser = Command::new("node")
         .arg(script)
-        .arg(page)
+        .arg(first)
+        .arg(second)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -104,7 +138,9 @@ fn browse(page: &str) {
     let out = std::io::read_to_string(stdout).unwrap();
     let err = std::io::read_to_string(stderr).unwrap();
     assert!(status.success(), "{out}\n{err}");
-    assert_eq!(out.trim(), "ok");
+    let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
+    assert_eq!(lines.pop().as_deref(), Some("ok"), "{out}");
+    lines
 }
 
 /// Checks a chat server's log: two chat requests made with `version`, and two members who

@@ -4,10 +4,11 @@
 //! comes back.
 #![cfg(all(feature = "redis", feature = "nats"))]
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
+use std::time::Duration;
+
+use support::brokers::{Broker, Kind, free_port};
 use wsio::proto::Backoff;
 use wsio::{Message, PreparedMessage};
 use wsio_hub::nats::NatsBackplane;
@@ -16,72 +17,6 @@ use wsio_hub::{Backplane, BackplaneState, Hub, Subscriber};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// Which broker.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Redis,
-    Nats,
-}
-
-/// A broker on 127.0.0.1:`port`, keeping nothing on disk, killed when dropped.
-struct Broker(Child);
-
-impl Broker {
-    fn start(kind: Kind, port: u16) -> Broker {
-        let port_text = port.to_string();
-        let (program, args): (&str, Vec<&str>) = match kind {
-            Kind::Redis => (
-                "/usr/bin/redis-server",
-                vec![
-                    "--port",
-                    &port_text,
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ],
-            ),
-            Kind::Nats => (
-                "/usr/sbin/nats-server",
-                vec!["-a", "127.0.0.1", "-p", &port_text],
-            ),
-        };
-        assert!(
-            std::path::Path::new(program).exists(),
-            "{program} is missing: run scripts/setup-brokers.sh"
-        );
-        let child = Command::new(program)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "{program} did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Broker(child)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A node: a hub joined to the broker at `port`, quick to reconnect.
 async fn node(kind: Kind, port: u16) -> (Hub, Backplane) {
     let hub = Hub::new();
@@ -89,11 +24,11 @@ async fn node(kind: Kind, port: u16) -> (Hub, Backplane) {
         .initial(Duration::from_millis(50))
         .max(Duration::from_millis(200));
     let backplane = match kind {
-        Kind::Redis => RedisBackplane::new(&format!("redis://127.0.0.1:{port}"))
+        Kind::Redis => RedisBackplane::new(&kind.url(port))
             .unwrap()
             .backoff(backoff)
             .attach(&hub),
-        Kind::Nats => NatsBackplane::new(&format!("nats://127.0.0.1:{port}"))
+        Kind::Nats => NatsBackplane::new(&kind.url(port))
             .backoff(backoff)
             .attach(&hub),
     }

@@ -1,6 +1,9 @@
 // The chat page's client: one WebSocket to /chat on the page's own host, a line per message,
 // and a reconnect with a growing delay (1 s, doubling, at most 30 s) when the connection ends.
+// A server in a cluster names its node in its welcome line; the status line shows it.
 "use strict";
+
+const WELCOME_FROM_NODE = /^\* welcome, [^:]+: you are on node ([^;]+);/;
 
 const log = document.getElementById("log");
 const form = document.getElementById("form");
@@ -38,7 +41,14 @@ function connect() {
     input.disabled = false;
     input.focus();
   });
-  socket.addEventListener("message", (event) => show(String(event.data)));
+  socket.addEventListener("message", (event) => {
+    const text = String(event.data);
+    const node = WELCOME_FROM_NODE.exec(text);
+    if (node !== null) {
+      setStatus(`connected to node ${node[1]}`, "open");
+    }
+    show(text);
+  });
   socket.addEventListener("close", (event) => {
     input.disabled = true;
     const delay = Math.min(30, 2 ** failures);

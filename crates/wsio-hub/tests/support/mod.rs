@@ -1,0 +1,3 @@
+//! What the hub's integration tests share with each other and with the command's.
+
+pub mod brokers;
