@@ -130,22 +130,31 @@ async fn wsio(addr: &str, announce: fn(SocketAddr)) -> std::io::Result<()> {
 /// ends when the client falls too far behind).
 async fn wsio_member(ws: wsio::WebSocket<wsio::Transport>, hub: Sender<wsio::PreparedMessage>) {
     let inbox = hub.subscribe();
-    let (mut read, write) = ws.split();
-    let mut writer = tokio::spawn(wsio_forward(inbox, write));
+    let (read, write) = ws.split();
+    let writer = tokio::spawn(wsio_forward(inbox, write));
+    // Sending fails only when no client listens, which cannot be while this one does.
+    relay(read, writer, |message| drop(hub.send(message))).await;
+}
+
+/// Hands each text and binary message a wsio client sends to `publish`, prepared once,
+/// until the client or its `writer` task ends; then stops the writer.
+pub(crate) async fn relay<T>(
+    mut read: wsio::ReadHalf<wsio::Transport>,
+    mut writer: tokio::task::JoinHandle<T>,
+    mut publish: impl FnMut(wsio::PreparedMessage),
+) {
     loop {
         // Receiving is cancel-safe.
         let message = tokio::select! {
             message = read.recv() => message,
             _ = &mut writer => return,
         };
-        let prepared = match message {
-            Some(Ok(wsio::Message::Text(text))) => wsio::PreparedMessage::text(text),
-            Some(Ok(wsio::Message::Binary(data))) => wsio::PreparedMessage::binary(data),
-            Some(Ok(_)) => continue,
+        match message {
+            Some(Ok(wsio::Message::Text(text))) => publish(wsio::PreparedMessage::text(text)),
+            Some(Ok(wsio::Message::Binary(data))) => publish(wsio::PreparedMessage::binary(data)),
+            Some(Ok(_)) => {}
             None | Some(Err(_)) => break,
-        };
-        // Fails only when no client listens, which cannot be while this one does.
-        let _ = hub.send(prepared);
+        }
     }
     writer.abort();
 }

@@ -33,10 +33,11 @@ pub struct Report {
     pub p99_us: f64,
 }
 
-/// Connects `subscribers` subscribers (a few hundred handshakes at a time), then the
-/// publisher; publishes for `warmup` seconds and measures for `duration`.
+/// Connects `subscribers` subscribers (a few hundred handshakes at a time), spread over
+/// `addrs` in turn, then the publisher, to the first address; publishes for `warmup` seconds
+/// and measures for `duration`.
 pub async fn run(
-    addr: &str,
+    addrs: &[String],
     subscribers: usize,
     inflight: usize,
     size: usize,
@@ -47,9 +48,9 @@ pub async fn run(
     let recorder = Arc::new(Recorder::default());
     let limit = Arc::new(Semaphore::new(200));
     let mut opening = Vec::with_capacity(subscribers);
-    for _ in 0..subscribers {
+    for i in 0..subscribers {
         let permit = limit.clone().acquire_owned().await?;
-        let addr = addr.to_string();
+        let addr = addrs[i % addrs.len()].clone();
         opening.push(tokio::spawn(async move {
             let stream = handshake::connect(&addr).await;
             drop(permit);
@@ -64,7 +65,7 @@ pub async fn run(
             receive(stream, clock, &recorder).await
         }));
     }
-    let publisher = handshake::connect(addr).await?;
+    let publisher = handshake::connect(&addrs[0]).await?;
     tokio::spawn(publish(publisher, client_frame(size), inflight, clock));
     let (samples, seconds) = recorder.measure(warmup, duration).await;
     Ok(Report {

@@ -1,17 +1,21 @@
 //! Shared pieces of the benchmark binaries: the lean frame codec the load generator and the
 //! reference server use, a bare HTTP upgrade for both sides, TLS for `wss://`, the file limit,
-//! the broadcast servers of the fan-out scenario, and the generator's sides of the fan-out
-//! and fixed-rate latency scenarios.
+//! the broadcast servers of the fan-out scenario and the hub fan-out server, the generator's
+//! sides of the fan-out and fixed-rate latency scenarios, and the runners' way of starting
+//! processes.
 //!
 //! The binaries are `wsio-bench-server` (an echo server on one library), `wsio-bench-load`
-//! (the load generator) and `wsio-bench` (the runner that prints the comparison table).
+//! (the load generator), `wsio-bench` (the runner that prints the comparison table) and
+//! `wsio-bench-hub` (the runner of the hub's fan-out, on one node and across nodes).
 
 pub mod broadcast;
 pub mod fanout;
 pub mod frames;
 pub mod handshake;
+pub mod hub;
 pub mod latency;
 pub mod paced;
+pub mod processes;
 pub mod tls;
 
 /// The libraries a server or client can be built on.
@@ -148,5 +152,19 @@ pub fn run_current_thread<F: std::future::Future>(future: F) -> std::io::Result<
 fn raise_file_limit() {
     if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
         eprintln!("could not raise the open-file limit: {error}");
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); NaN for none.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.is_empty() {
+        f64::NAN
+    } else if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
     }
 }

@@ -17,7 +17,8 @@
 //! ends. `--tls DIR` connects the lean client through tokio-rustls (`wss://`).
 //!
 //! Two other loads print their own `result` lines: `--fanout N` (N subscribers and a
-//! publisher on a broadcast server: `deliveries_per_sec`, `p50_us`, `p99_us`) and `--rate R`
+//! publisher on a broadcast server, or spread over the nodes of a cluster with `--also ADDR`:
+//! `deliveries_per_sec`, `p50_us`, `p99_us`) and `--rate R`
 //! (R messages/s in all, at a fixed rate: `msgs_per_sec`, `p50_us`, `p99_us` of the round
 //! trips).
 
@@ -82,6 +83,10 @@ struct Args {
     /// `--inflight` stamped messages of `--size` bytes in flight (see `wsio_bench::fanout`).
     #[arg(long)]
     fanout: Option<usize>,
+    /// More servers for `--fanout`, nodes of one cluster: the subscribers are spread over
+    /// `--addr` and these in turn; the publisher connects to `--addr`.
+    #[arg(long, value_name = "ADDR", requires = "fanout")]
+    also: Vec<String>,
     /// Latency at a fixed rate: stamped messages of `--size` bytes at this many a second over
     /// `--connections` connections, and the round trip of each (see `wsio_bench::paced`).
     #[arg(long)]
@@ -121,8 +126,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
         return Err("stamped messages need --size 8 or more".into());
     }
     if let Some(subscribers) = args.fanout {
+        let addrs = [std::slice::from_ref(&args.addr), &args.also].concat();
         let report = fanout::run(
-            &args.addr,
+            &addrs,
             subscribers,
             args.inflight,
             args.size,

@@ -9,7 +9,9 @@
 //! compression unless `--deflate` asks for it (wsio, yawc and sockudo-ws). `--tls DIR` serves
 //! `wss://`: every library is handed the tokio-rustls stream of an accepted connection (any
 //! `AsyncRead + AsyncWrite` stream will do for each), wsio through its `Server`'s own TLS.
-//! `--fanout` serves a broadcast server instead of an echo server (`wsio_bench::broadcast`).
+//! `--fanout` serves a broadcast server instead of an echo server (`wsio_bench::broadcast`);
+//! `--hub`, wsio's fan-out through `wsio-hub`, joined to other nodes with `--cluster URL`
+//! (`wsio_bench::hub`).
 //! `--mode` says how it echoes:
 //!
 //! - `plain` (the default): each message is sent as it comes, one send (a write and a flush)
@@ -53,6 +55,13 @@ struct Args {
     /// scenario; see `wsio_bench::broadcast`). The library's best means; `--mode` is ignored.
     #[arg(long)]
     fanout: bool,
+    /// Broadcast through a wsio-hub `Hub` instead (wsio only; see `wsio_bench::hub`).
+    #[arg(long)]
+    hub: bool,
+    /// With `--hub`: join the hubs of other nodes through this broker, `redis://HOST:PORT` or
+    /// `nats://HOST:PORT`.
+    #[arg(long, value_name = "URL", requires = "hub")]
+    cluster: Option<String>,
 }
 
 /// The largest message or frame any scenario sends is 1 MiB; the limits leave room above it.
@@ -73,6 +82,12 @@ async fn serve(args: Args) -> Result<(), BoxError> {
     }
     if args.lib == Lib::NodeWs {
         return Err("Node's `ws` is bench/ws_echo.js, run with node".into());
+    }
+    if args.hub {
+        if args.lib != Lib::Wsio || args.fanout || args.deflate || args.tls.is_some() {
+            return Err("--hub is wsio's plain fan-out server: no other flag".into());
+        }
+        return wsio_bench::hub::serve(&args.addr, args.cluster.as_deref(), announce).await;
     }
     if args.fanout {
         if args.deflate || args.tls.is_some() {

@@ -42,13 +42,13 @@
 //!    (a) p50 and (b) p99, µs. Every library in every mode.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use clap::Parser;
-use wsio_bench::{Lib, Mode};
+use wsio_bench::processes::{Fields, Launcher, first_line, listening};
+use wsio_bench::{BoxError, Lib, Mode, median};
 
 /// Runs the benchmark scenarios and prints the comparison table.
 #[derive(Parser)]
@@ -178,7 +178,7 @@ type Figures = BTreeMap<(u32, usize, Entry), Vec<f64>>;
 
 struct Runner {
     args: Args,
-    bin: PathBuf,
+    launcher: Launcher,
     /// The directory of the `wss://` certificate (scenario 8), made at the start of the run.
     tls_dir: TlsDir,
 }
@@ -192,24 +192,14 @@ impl Drop for TlsDir {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), BoxError> {
     let args = Args::parse();
-    let bin = std::env::current_exe()?
-        .parent()
-        .ok_or("the runner has no directory")?
-        .to_path_buf();
-    let pin = !args.no_pin && Command::new("taskset").arg("-V").output().is_ok();
-    if !pin {
-        eprintln!("not pinning: taskset is missing or --no-pin was given");
-    }
+    let launcher = Launcher::new(args.no_pin)?;
     let tls_dir =
         TlsDir(std::env::temp_dir().join(format!("wsio-bench-tls-{}", std::process::id())));
     let runner = Runner {
-        args: Args {
-            no_pin: !pin,
-            ..args
-        },
-        bin,
+        args,
+        launcher,
         tls_dir,
     };
     let node_ws = node_ws_available();
@@ -339,18 +329,6 @@ fn best_entries(libs: &[Lib]) -> Vec<Entry> {
 }
 
 impl Runner {
-    /// `program` (a path, or a name looked up on the `PATH`), pinned to `cpu` unless pinning is
-    /// off.
-    fn command(&self, cpu: u32, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        if self.args.no_pin {
-            Command::new(program)
-        } else {
-            let mut command = Command::new("taskset");
-            command.arg("-c").arg(cpu.to_string()).arg(program);
-            command
-        }
-    }
-
     /// Whether scenario `number` runs: all do by default; with `--only`, those it names, and
     /// scenario 1 when scenario 9 needs its figures for a rate.
     fn selected(&self, number: u32) -> bool {
@@ -366,40 +344,33 @@ impl Runner {
         &self,
         Entry { lib, mode }: Entry,
         flags: &[&std::ffi::OsStr],
-    ) -> Result<(Child, String), Box<dyn std::error::Error>> {
+    ) -> Result<(Child, String), BoxError> {
         let mut command = match lib {
             Lib::NodeWs => {
                 let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
-                let mut command = self.command(0, "node");
+                let mut command = self.launcher.command(0, "node");
                 command
                     .arg(bench.join("ws_echo.js"))
                     .env("NODE_PATH", bench.join("../tests/peers/node_modules"));
                 command
             }
             _ => {
-                let mut command = self.command(0, self.bin.join("wsio-bench-server"));
+                let mut command = self.launcher.binary(0, "wsio-bench-server");
                 command.args(["--lib", lib.name(), "--mode", mode.name()]);
                 command.args(flags);
                 command
             }
         };
         let mut child = command.stdout(Stdio::piped()).spawn()?;
-        let line = first_line(child.stdout.take().ok_or("no stdout")?)?;
-        let addr = line
-            .strip_prefix("listening ")
-            .ok_or_else(|| format!("unexpected server output: {line}"))?
-            .to_string();
+        let addr = listening(&mut child)?;
         Ok((child, addr))
     }
 
     /// Runs the generator; returns the fields of its `result` line.
-    fn load(
-        &self,
-        addr: &str,
-        extra: &[&std::ffi::OsStr],
-    ) -> Result<Fields, Box<dyn std::error::Error>> {
+    fn load(&self, addr: &str, extra: &[&std::ffi::OsStr]) -> Result<Fields, BoxError> {
         let output = self
-            .command(1, self.bin.join("wsio-bench-load"))
+            .launcher
+            .binary(1, "wsio-bench-load")
             .args(["--addr", addr, "--duration"])
             .arg(self.args.duration.to_string())
             .args(extra)
@@ -419,7 +390,7 @@ impl Runner {
         scenario: u32,
         entry: Entry,
         rate: Option<f64>,
-    ) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+    ) -> Result<Vec<f64>, BoxError> {
         let Entry { lib, mode } = entry;
         let server = if scenario == 5 {
             Entry {
@@ -489,14 +460,15 @@ impl Runner {
     }
 
     /// KiB of server memory per idle connection.
-    fn idle_memory(&self, server: &Child, addr: &str) -> Result<f64, Box<dyn std::error::Error>> {
+    fn idle_memory(&self, server: &Child, addr: &str) -> Result<f64, BoxError> {
         // `taskset` execs the server, so the child's pid is the server's.
         let pid = server.id();
         std::thread::sleep(Duration::from_millis(200));
         let before = rss_kib(pid)?;
         let count = self.args.idle_connections;
         let mut generator = self
-            .command(1, self.bin.join("wsio-bench-load"))
+            .launcher
+            .binary(1, "wsio-bench-load")
             .args(["--addr", addr, "--idle", "--connections"])
             .arg(count.to_string())
             .stdin(Stdio::piped())
@@ -516,29 +488,9 @@ impl Runner {
     }
 }
 
-/// The generator's `result` line: `name=value` fields.
-struct Fields(String);
-
-impl Fields {
-    /// The values of the fields `names`, in that order.
-    fn get(&self, names: &[&str]) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
-        names
-            .iter()
-            .map(|name| {
-                self.0
-                    .split_whitespace()
-                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-                    .ok_or_else(|| {
-                        format!("no {name} in the generator's output: {}", self.0).into()
-                    })
-            })
-            .collect()
-    }
-}
-
 /// Scenario 9's default rate: half the maximum of the slowest library in scenario 1, each
 /// library at its best (its better mode), from the medians of the rounds so far.
-fn half_the_slowest(figures: &Figures) -> Result<f64, Box<dyn std::error::Error>> {
+fn half_the_slowest(figures: &Figures) -> Result<f64, BoxError> {
     let slowest = LIBS
         .iter()
         .map(|&lib| {
@@ -562,14 +514,8 @@ fn node_ws_available() -> bool {
     modules.is_dir() && Command::new("node").arg("--version").output().is_ok()
 }
 
-fn first_line(stdout: ChildStdout) -> std::io::Result<String> {
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    Ok(line.trim().to_string())
-}
-
 /// A process's resident memory in KiB, from `/proc/PID/status`.
-fn rss_kib(pid: u32) -> Result<f64, Box<dyn std::error::Error>> {
+fn rss_kib(pid: u32) -> Result<f64, BoxError> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib = status
         .lines()
@@ -583,17 +529,6 @@ fn rss_kib(pid: u32) -> Result<f64, Box<dyn std::error::Error>> {
         })
         .ok_or("no VmRSS")?;
     Ok(kib)
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    }
 }
 
 fn format_figure(value: f64) -> String {

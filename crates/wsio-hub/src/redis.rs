@@ -26,12 +26,14 @@
 //! ```
 
 use futures_util::StreamExt;
-use redis::AsyncCommands;
 use tokio::sync::{mpsc, watch};
 use wsio::proto::Backoff;
 
 use crate::backplane::{self, AlreadyAttached, Backplane, BackplaneState, Outgoing, Task};
 use crate::hub::Hub;
+
+/// The most messages sent to Redis in one pipeline.
+const MAX_PIPELINE: usize = 256;
 
 /// The channel prefix unless [`RedisBackplane::prefix`] says otherwise.
 pub const DEFAULT_PREFIX: &str = "wsio-hub:";
@@ -165,8 +167,19 @@ async fn session(
             }
             next = outgoing.recv() => {
                 let Some(next) = next else { return Ended::Stopped };
-                let channel = format!("{}{}", backplane.prefix, next.topic);
-                let sent: Result<usize, _> = publisher.publish(channel, next.envelope).await;
+                // Everything already waiting goes in one pipeline: one round trip for many.
+                let mut pipeline = redis::pipe();
+                let mut batch = Some(next);
+                let mut count = 0;
+                while let Some(next) = batch.take() {
+                    let channel = format!("{}{}", backplane.prefix, next.topic);
+                    pipeline.publish(channel, next.envelope).ignore();
+                    count += 1;
+                    if count < MAX_PIPELINE {
+                        batch = outgoing.try_recv().ok();
+                    }
+                }
+                let sent: Result<(), _> = pipeline.query_async(&mut publisher).await;
                 if let Err(error) = sent {
                     return Ended::Failed(error);
                 }
