@@ -2,7 +2,8 @@
 //! `nats-server` (started and stopped here; `scripts/setup-brokers.sh` installs them) are one
 //! chat room. Members on different nodes see each other's lines, in order per sender and
 //! once; a node killed with SIGKILL does not stop the others; a restarted broker is rejoined;
-//! a thousand members over two nodes get every line of a burst.
+//! a thousand members over two nodes get every line of a burst; behind haproxy balancing
+//! without sticky sessions, the members of a killed node come back through another.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -12,6 +13,8 @@ use wsio::{Message, blocking};
 
 #[path = "../../wsio-hub/tests/support/brokers.rs"]
 mod brokers;
+#[path = "../../wsio/tests/support/proxies.rs"]
+mod proxies;
 mod support;
 
 use brokers::{Broker, Kind, free_port};
@@ -42,16 +45,7 @@ fn node(kind: Kind, port: u16, name: &str) -> Served {
 
 /// A member of the room on `node`, past its welcome: its nickname.
 fn join(node: &Served) -> (Member, String) {
-    let (mut ws, _) = blocking::connect(&format!("{}/chat", node.url)).unwrap();
-    ws.set_read_timeout(Some(LIMIT));
-    let welcome = text(&mut ws);
-    let nick = welcome
-        .strip_prefix("* welcome, ")
-        .and_then(|rest| rest.split_once(": you are on node "))
-        .map(|(nick, _)| nick.to_owned())
-        .unwrap_or_else(|| panic!("{welcome}"));
-    joined(&mut ws, &nick);
-    (ws, nick)
+    join_at(&node.url)
 }
 
 fn text(ws: &mut Member) -> String {
@@ -384,4 +378,61 @@ fn a_node_started_before_its_broker_joins_it_when_it_comes() {
     joined(&mut ana, &bob_nick);
     bob.send_text("hello a").unwrap();
     assert_eq!(said(&mut ana), "guest-1@b: hello a");
+}
+
+/// The nodes behind haproxy, round robin, no sticky sessions (as `docs/clusters.md` sets it
+/// up): members land on either node and talk as one room; when a node is killed, its members
+/// reconnect through the balancer, land on the other node, and are back in the room.
+#[test]
+fn behind_a_load_balancer_the_members_of_a_killed_node_come_back_through_another() {
+    let port = free_port();
+    let _broker = Broker::start(Kind::Redis, port);
+    let mut nodes = [node(Kind::Redis, port, "a"), node(Kind::Redis, port, "b")];
+    let ports = nodes.each_ref().map(|node| {
+        node.addr()
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+            .unwrap()
+    });
+    let balancer = proxies::haproxy_balancing(&ports);
+    let through = format!("ws://127.0.0.1:{}", balancer.port);
+    let on_node = |nick: &str| nick.rsplit_once('@').unwrap().1.to_owned();
+    let (mut first, first_nick) = join_at(&through);
+    let (mut second, second_nick) = join_at(&through);
+    assert_ne!(on_node(&first_nick), on_node(&second_nick), "round robin");
+    joined(&mut first, &second_nick);
+    second.send_text("across the balancer").unwrap();
+    for member in [&mut first, &mut second] {
+        assert_eq!(said(member), format!("{second_nick}: across the balancer"));
+    }
+
+    // Kill the node of the first member: the second stays; the first comes back on the
+    // second's node, through the balancer, and is heard.
+    let (survivor, dead) = if on_node(&first_nick) == "a" {
+        (1, 0)
+    } else {
+        (0, 1)
+    };
+    nodes[dead].child.kill().unwrap();
+    nodes[dead].child.wait().unwrap();
+    assert!(first.recv().is_err());
+    let (mut back, back_nick) = join_at(&through);
+    assert_eq!(on_node(&back_nick), ["a", "b"][survivor]);
+    joined(&mut second, &back_nick);
+    back.send_text("back again").unwrap();
+    assert_eq!(said(&mut second), format!("{back_nick}: back again"));
+}
+
+/// A member of the room reached at `url` (`ws://HOST:PORT`), past its welcome: its nickname.
+fn join_at(url: &str) -> (Member, String) {
+    let (mut ws, _) = blocking::connect(&format!("{url}/chat")).unwrap();
+    ws.set_read_timeout(Some(LIMIT));
+    let welcome = text(&mut ws);
+    let nick = welcome
+        .strip_prefix("* welcome, ")
+        .and_then(|rest| rest.split_once(": you are on node "))
+        .map(|(nick, _)| nick.to_owned())
+        .unwrap_or_else(|| panic!("{welcome}"));
+    joined(&mut ws, &nick);
+    (ws, nick)
 }

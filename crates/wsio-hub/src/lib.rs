@@ -11,6 +11,10 @@
 //! handled by the hub's [`SlowSubscribers`] policy: closed with 1013 (try again later), or its
 //! oldest messages dropped and counted.
 //!
+//! With the `redis` or `nats` feature, a backplane joins the hubs of several nodes through
+//! a broker; [`clusters`] is the guide to running them behind a load balancer, and to what
+//! happens when a node or the broker dies.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use wsio::{Server, ServerRequest, Transport, WebSocket};
@@ -40,6 +44,17 @@
 
 #[cfg(any(feature = "redis", feature = "nats"))]
 mod backplane;
+// The guide's example compiles as a doctest where both backplanes are built.
+#[cfg_attr(
+    all(feature = "redis", feature = "nats"),
+    doc = include_str!("../docs/clusters.md")
+)]
+#[cfg_attr(
+    not(all(feature = "redis", feature = "nats")),
+    doc = "Running hubs on several nodes: the guide, in the documentation built with the \
+           `redis` and `nats` features (and in `docs/clusters.md` of this crate)."
+)]
+pub mod clusters {}
 mod hub;
 #[cfg(feature = "nats")]
 pub mod nats;

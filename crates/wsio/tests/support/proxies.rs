@@ -1,7 +1,8 @@
 //! Real proxies for the tests, each started on 127.0.0.1 with a configuration of its own and
 //! killed when dropped: tinyproxy (HTTP CONNECT), microsocks (SOCKS5), haproxy (TLS in front
-//! of tinyproxy; a load balancer sending the PROXY protocol), nginx (a reverse proxy); and a
-//! tap that records what a client sends on its way to a proxy. `scripts/setup-proxies.sh` installs the programs.
+//! of tinyproxy; a load balancer sending the PROXY protocol, or spreading connections over
+//! several servers), nginx (a reverse proxy); and a tap that records what a client sends on
+//! its way to a proxy. `scripts/setup-proxies.sh` installs the programs.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -215,6 +216,34 @@ pub fn haproxy_sending(backend: u16, send: &str) -> Running {
     Running::start(
         "/usr/sbin/haproxy",
         "haproxy-proxy-protocol",
+        port,
+        &[("haproxy.cfg", config)],
+        &["-db", "-f", "{dir}/haproxy.cfg"],
+    )
+}
+
+/// haproxy on a free port balancing HTTP, WebSocket upgrades included, over 127.0.0.1's
+/// `backends` in turn (round robin, no sticky sessions), each checked every 200 ms; a
+/// connection refused by a backend is tried on another.
+pub fn haproxy_balancing(backends: &[u16]) -> Running {
+    let port = free_port();
+    let servers: String = backends
+        .iter()
+        .enumerate()
+        .map(|(i, backend)| {
+            format!("  server node{i} 127.0.0.1:{backend} check inter 200ms fall 1 rise 1\n")
+        })
+        .collect();
+    let config = format!(
+        "global\n  maxconn 2000\n\
+         defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  \
+         timeout tunnel 1h\n  option redispatch\n  retries 3\n\
+         frontend balancer\n  bind 127.0.0.1:{port}\n  default_backend nodes\n\
+         backend nodes\n  balance roundrobin\n{servers}"
+    );
+    Running::start(
+        "/usr/sbin/haproxy",
+        "haproxy-balancing",
         port,
         &[("haproxy.cfg", config)],
         &["-db", "-f", "{dir}/haproxy.cfg"],
