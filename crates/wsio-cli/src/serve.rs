@@ -177,7 +177,10 @@ pub(crate) async fn run(args: Args) -> Exit {
     tracing::info!(clients = handle.client_count(), "shutting down");
     handle.close().await;
     if let Some(backplane) = backplane {
+        // The members' departures, published as they closed, go to the other nodes first.
         backplane.stop();
+        let stopped = backplane.wait_for(wsio_hub::BackplaneState::Stopped);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), stopped).await;
     }
     let _ = running.await;
     Exit::Ok

@@ -96,7 +96,8 @@ fn until(ws: &mut Member, wanted: &str) -> Vec<String> {
 }
 
 /// Three nodes: every member sees every member's lines, once and in order per sender, the
-/// nodes' join notices and renames; then one node is killed and the other two go on.
+/// nodes' join notices and renames; then one node is killed and the other two go on; then
+/// one is stopped, and its members' leaving is told on the last.
 fn one_room(kind: Kind) {
     let port = free_port();
     let _broker = Broker::start(kind, port);
@@ -152,7 +153,18 @@ fn one_room(kind: Kind) {
     joined(&mut members[0].0, &dan_nick);
     dan.send_text("hi").unwrap();
     assert_eq!(said(&mut members[0].0), format!("{dan_nick}: hi"));
-    drop((a, b));
+
+    // Node b stopped with SIGTERM: its members are closed with 1001 and their leaving, sent
+    // to the broker before the node exits, reaches node a.
+    let mut b = b;
+    support::signal(&b.child, "TERM");
+    assert!(support::wait(&mut b.child, LIMIT).success());
+    let mut left = [said(&mut members[0].0), said(&mut members[0].0)];
+    left.sort();
+    let mut expected = [format!("* {dan_nick} left"), "* guest-1@b left".to_owned()];
+    expected.sort();
+    assert_eq!(left, expected, "{kind:?}");
+    drop(a);
 }
 
 #[test]

@@ -12,6 +12,9 @@ use crate::hub::Hub;
 /// dropped (and counted in [`HubStats::backplane_dropped`](crate::HubStats::backplane_dropped)).
 pub const OUTGOING_BUFFER: usize = 1024;
 
+/// How long a stopped backplane may take to send what still waits for the broker.
+pub(crate) const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The envelope's version byte.
 const VERSION: u8 = 1;
 /// The envelope's kinds of message.
@@ -59,7 +62,10 @@ impl Backplane {
         let _ = state.wait_for(|state| *state == wanted).await;
     }
 
-    /// Stops the connection; the hub goes on serving its own subscribers.
+    /// Stops the connection, once what this node published and still waits for the broker
+    /// is sent (while connected, for at most two seconds); the hub goes on serving its own
+    /// subscribers. [`wait_for`](Self::wait_for)`(BackplaneState::Stopped)` waits until it
+    /// is done.
     pub fn stop(&self) {
         self.stop.send_replace(true);
     }
@@ -84,6 +90,11 @@ pub(crate) struct Task {
     pub(crate) outgoing: mpsc::Receiver<Outgoing>,
     pub(crate) state: watch::Sender<BackplaneState>,
     pub(crate) stopped: watch::Receiver<bool>,
+}
+
+/// Waits until the backplane is asked to stop ([`Backplane::stop`]), or its handle is gone.
+pub(crate) async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// Gives `hub` a link to the other nodes and runs `run` on a task of its own (in the current

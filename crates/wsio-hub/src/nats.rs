@@ -31,7 +31,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use wsio::proto::Backoff;
 
-use crate::backplane::{self, AlreadyAttached, Backplane, BackplaneState, Task};
+use crate::backplane::{
+    self, AlreadyAttached, Backplane, BackplaneState, DRAIN_LIMIT, Outgoing, Task, stop_requested,
+};
 use crate::hub::Hub;
 
 /// The subject prefix unless [`NatsBackplane::prefix`] says otherwise.
@@ -108,7 +110,11 @@ async fn run(backplane: NatsBackplane, task: Task) {
         // client reconnects by itself.
         let mut delays = backplane.backoff.delays();
         let client = loop {
-            match options().connect(backplane.url.as_str()).await {
+            let connected = tokio::select! {
+                connected = options().connect(backplane.url.as_str()) => connected,
+                () = stop_requested(&mut stopped) => return Ok(()),
+            };
+            match connected {
                 Ok(client) => break client,
                 Err(error) => {
                     state.send_replace(BackplaneState::Disconnected);
@@ -116,13 +122,19 @@ async fn run(backplane: NatsBackplane, task: Task) {
                         .next()
                         .unwrap_or_else(|| backplane.backoff.base_delay(u32::MAX));
                     tracing::warn!(%error, ?delay, "the NATS backplane cannot connect yet");
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = stop_requested(&mut stopped) => return Ok(()),
+                    }
                     state.send_replace(BackplaneState::Connecting);
                 }
             }
         };
         let mut messages = client.subscribe(format!("{}.*", backplane.prefix)).await?;
-        confirm(&client).await?;
+        tokio::select! {
+            confirmed = confirm(&client) => confirmed?,
+            () = stop_requested(&mut stopped) => return Ok(()),
+        }
         state.send_replace(BackplaneState::Connected);
         let link = hub
             .inner
@@ -141,8 +153,7 @@ async fn run(backplane: NatsBackplane, task: Task) {
                 }
                 next = outgoing.recv() => {
                     let Some(next) = next else { return Ok(()) };
-                    let subject = format!("{}.{}", backplane.prefix, encode_topic(&next.topic));
-                    if let Err(error) = client.publish(subject, next.envelope.into()).await {
+                    if let Err(error) = publish(&client, &backplane.prefix, next).await {
                         tracing::warn!(%error, "a message for the NATS backplane was not sent");
                     }
                 }
@@ -160,17 +171,38 @@ async fn run(backplane: NatsBackplane, task: Task) {
                     }
                     _ => {}
                 },
+                () = stop_requested(&mut stopped) => {
+                    // What waits goes out, and the client's buffer is written, before it stops.
+                    let drained = async {
+                        while let Ok(next) = outgoing.try_recv() {
+                            publish(&client, &backplane.prefix, next).await?;
+                        }
+                        client.flush().await?;
+                        Ok::<_, async_nats::Error>(())
+                    };
+                    if !matches!(tokio::time::timeout(DRAIN_LIMIT, drained).await, Ok(Ok(()))) {
+                        tracing::warn!("the NATS backplane stopped before sending all it had");
+                    }
+                    return Ok(());
+                }
             }
         }
     };
-    let ended: Result<(), async_nats::Error> = tokio::select! {
-        ended = served => ended,
-        _ = stopped.wait_for(|stop| *stop) => Ok(()),
-    };
+    let ended: Result<(), async_nats::Error> = served.await;
     if let Err(error) = ended {
         tracing::warn!(%error, "the NATS backplane stopped");
     }
     state.send_replace(BackplaneState::Stopped);
+}
+
+/// Publishes one message on its topic's subject, into the client's buffer.
+async fn publish(
+    client: &async_nats::Client,
+    prefix: &str,
+    message: Outgoing,
+) -> Result<(), async_nats::client::PublishError> {
+    let subject = format!("{prefix}.{}", encode_topic(&message.topic));
+    client.publish(subject, message.envelope.into()).await
 }
 
 /// Waits until the server has taken what this client sent before, its subscriptions

@@ -29,7 +29,9 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 use wsio::proto::Backoff;
 
-use crate::backplane::{self, AlreadyAttached, Backplane, BackplaneState, Outgoing, Task};
+use crate::backplane::{
+    self, AlreadyAttached, Backplane, BackplaneState, DRAIN_LIMIT, Outgoing, Task, stop_requested,
+};
 use crate::hub::Hub;
 
 /// The most messages sent to Redis in one pipeline.
@@ -84,7 +86,7 @@ enum Ended {
     Failed(redis::RedisError),
 }
 
-/// Keeps a session with Redis going, reconnecting after the backoff's delays.
+/// Keeps a session with Redis going, reconnecting after the backoff's delays, until stopped.
 async fn run(backplane: RedisBackplane, task: Task) {
     let Task {
         hub,
@@ -96,11 +98,15 @@ async fn run(backplane: RedisBackplane, task: Task) {
     let mut attempt = 0u32;
     loop {
         state.send_replace(BackplaneState::Connecting);
-        let session = session(&backplane, &hub, &mut outgoing, &state, &mut attempt);
-        let ended = tokio::select! {
-            ended = session => ended,
-            _ = stopped.wait_for(|stop| *stop) => Ended::Stopped,
-        };
+        let ended = session(
+            &backplane,
+            &hub,
+            &mut outgoing,
+            &state,
+            &mut stopped,
+            &mut attempt,
+        )
+        .await;
         let error = match ended {
             Ended::Stopped => break,
             Ended::Failed(error) => error,
@@ -117,19 +123,20 @@ async fn run(backplane: RedisBackplane, task: Task) {
         tracing::warn!(%error, ?delay, "the Redis backplane is down; reconnecting");
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            _ = stopped.wait_for(|stop| *stop) => break,
+            () = stop_requested(&mut stopped) => break,
         }
     }
     state.send_replace(BackplaneState::Stopped);
 }
 
-/// One connection to Redis: subscribe, then carry messages both ways until it fails or the
-/// hub is gone.
+/// One connection to Redis: subscribe, then carry messages both ways until it fails, the hub
+/// is gone, or the backplane is stopped (after sending what waits, within [`DRAIN_LIMIT`]).
 async fn session(
     backplane: &RedisBackplane,
     hub: &Hub,
     outgoing: &mut mpsc::Receiver<Outgoing>,
     state: &watch::Sender<BackplaneState>,
+    stopped: &mut watch::Receiver<bool>,
     attempt: &mut u32,
 ) -> Ended {
     let connected = async {
@@ -140,7 +147,11 @@ async fn session(
             .await?;
         Ok::<_, redis::RedisError>((publisher, subscriber.into_on_message()))
     };
-    let (mut publisher, mut messages) = match connected.await {
+    let connected = tokio::select! {
+        connected = connected => connected,
+        () = stop_requested(stopped) => return Ended::Stopped,
+    };
+    let (mut publisher, mut messages) = match connected {
         Ok(connected) => connected,
         Err(error) => return Ended::Failed(error),
     };
@@ -167,23 +178,44 @@ async fn session(
             }
             next = outgoing.recv() => {
                 let Some(next) = next else { return Ended::Stopped };
-                // Everything already waiting goes in one pipeline: one round trip for many.
-                let mut pipeline = redis::pipe();
-                let mut batch = Some(next);
-                let mut count = 0;
-                while let Some(next) = batch.take() {
-                    let channel = format!("{}{}", backplane.prefix, next.topic);
-                    pipeline.publish(channel, next.envelope).ignore();
-                    count += 1;
-                    if count < MAX_PIPELINE {
-                        batch = outgoing.try_recv().ok();
-                    }
-                }
-                let sent: Result<(), _> = pipeline.query_async(&mut publisher).await;
-                if let Err(error) = sent {
+                if let Err(error) = send(backplane, &mut publisher, next, outgoing).await {
                     return Ended::Failed(error);
                 }
             }
+            () = stop_requested(stopped) => {
+                let drained = async {
+                    while let Ok(next) = outgoing.try_recv() {
+                        send(backplane, &mut publisher, next, outgoing).await?;
+                    }
+                    Ok::<_, redis::RedisError>(())
+                };
+                if !matches!(tokio::time::timeout(DRAIN_LIMIT, drained).await, Ok(Ok(()))) {
+                    tracing::warn!("the Redis backplane stopped before sending all it had");
+                }
+                return Ended::Stopped;
+            }
         }
     }
+}
+
+/// Publishes `first` and everything already waiting after it, up to [`MAX_PIPELINE`]
+/// messages, in one pipeline: one round trip for many.
+async fn send(
+    backplane: &RedisBackplane,
+    publisher: &mut redis::aio::MultiplexedConnection,
+    first: Outgoing,
+    outgoing: &mut mpsc::Receiver<Outgoing>,
+) -> Result<(), redis::RedisError> {
+    let mut pipeline = redis::pipe();
+    let mut next = Some(first);
+    let mut count = 0;
+    while let Some(message) = next.take() {
+        let channel = format!("{}{}", backplane.prefix, message.topic);
+        pipeline.publish(channel, message.envelope).ignore();
+        count += 1;
+        if count < MAX_PIPELINE {
+            next = outgoing.try_recv().ok();
+        }
+    }
+    pipeline.query_async(publisher).await
 }

@@ -188,3 +188,36 @@ async fn the_nodes_reconnect_and_resubscribe_when_redis_comes_back() {
 async fn the_nodes_reconnect_and_resubscribe_when_nats_comes_back() {
     broker_restart(Kind::Nats).await;
 }
+
+/// What a node publishes just before its backplane is stopped still reaches the others:
+/// stopping sends what waits for the broker first.
+async fn stop_sends_what_waits(kind: Kind) {
+    tokio::time::timeout(LIMIT, async {
+        let port = free_port();
+        let _broker = Broker::start(kind, port);
+        let (a, backplane_a) = node(kind, port).await;
+        let (b, _backplane_b) = node(kind, port).await;
+        let mut on_b = subscribed(&b, "last-words");
+        for i in 0..1000 {
+            a.publish("last-words", PreparedMessage::text(format!("{i}")));
+        }
+        backplane_a.stop();
+        backplane_a.wait_for(BackplaneState::Stopped).await;
+        for i in 0..1000 {
+            assert_eq!(next_text(&mut on_b).await, format!("{i}"), "{kind:?}");
+        }
+        assert_eq!(a.stats().backplane_dropped, 0);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_stopped_redis_backplane_sends_what_waits_first() {
+    stop_sends_what_waits(Kind::Redis).await;
+}
+
+#[tokio::test]
+async fn a_stopped_nats_backplane_sends_what_waits_first() {
+    stop_sends_what_waits(Kind::Nats).await;
+}
