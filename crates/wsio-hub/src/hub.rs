@@ -181,10 +181,13 @@ impl Hub {
         let Some(members) = members else {
             return 0;
         };
-        members
+        let reached = members
             .iter()
             .filter(|(_, queue)| queue.push(message, &self.inner))
-            .count()
+            .count();
+        let delivered = &self.inner.counts.delivered;
+        delivered.fetch_add(reached as u64, Ordering::Relaxed);
+        reached
     }
 
     /// How many subscribers `topic` has.
