@@ -31,8 +31,11 @@ bash scripts/setup-browser.sh
 step "proxies and load balancers for the proxy tests (tinyproxy, microsocks, dante, haproxy, nginx)"
 bash scripts/setup-proxies.sh
 
-step "the broker for the hub's backplane tests (redis-server)"
+step "the brokers for the hub's backplane and cluster tests (redis-server, nats-server)"
 bash scripts/setup-brokers.sh
+
+step "Lua 5.4, LuaJIT and busted, for the Lua module"
+bash scripts/setup-lua.sh
 
 # The benchmark (bench/) is only linted: it has no tests, and its peers are built when it runs.
 step "cargo test, every feature"
@@ -48,6 +51,9 @@ cargo test -p wsio --no-default-features --locked --lib --test abrupt_close \
 
 step "fault tests over a lossy network path (root and network namespaces only)"
 bash scripts/netns-faults.sh
+
+step "the Lua module (crates/wsio-lua): lints, then its specs on Lua 5.4 and LuaJIT"
+bash scripts/lua-tests.sh
 
 step "cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude wsio-bench --no-deps --all-features --locked

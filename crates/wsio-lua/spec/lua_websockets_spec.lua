@@ -1,0 +1,273 @@
+-- lua-websockets' API (seed 003): the sync client against `wsio serve`, and the server with
+-- its protocol handlers, both as that library documents them.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local support = dofile(dir .. "support.lua")
+local websocket = support.wsio
+
+describe("lua-websockets' sync client, against wsio serve", function()
+  local url, stop
+  setup(function() url, stop = support.serve() end)
+  teardown(function() stop() end)
+
+  it("connects, sends and receives text and binary, and closes cleanly", function()
+    local client = websocket.client.sync({ timeout = 5 })
+    assert.is_true(client:connect(url .. "/echo"))
+    assert.is_true(client:send("hello", websocket.TEXT))
+    local message, opcode = client:receive()
+    assert.are.equal("hello", message)
+    assert.are.equal(websocket.TEXT, opcode)
+    local bytes = "\0\1\2\255"
+    assert.is_true(client:send(bytes, websocket.BINARY))
+    message, opcode = client:receive()
+    assert.are.equal(bytes, message)
+    assert.are.equal(websocket.BINARY, opcode)
+    local was_clean, code, reason = client:close(4001, "lost interest")
+    assert.is_true(was_clean)
+    assert.are.equal(4001, code)
+    assert.are.equal("", reason)
+  end)
+
+  it("has client.new as client.sync, sends text by default and closes with 1000", function()
+    local client = websocket.client.new()
+    assert.is_true(client:connect(url .. "/echo"))
+    assert.is_true(client:send("default type"))
+    assert.are.same({ "default type", websocket.TEXT }, { client:receive() })
+    assert.are.same({ true, 1000, "" }, { client:close() })
+    -- Closed: sending and receiving tell how it ended.
+    assert.are.same({ nil, true, 1000, "" }, { client:send("late") })
+    assert.are.same({ nil, nil, true, 1000, "" }, { client:receive() })
+  end)
+
+  it("returns nil and an error when it cannot connect", function()
+    local client = websocket.client.sync({ timeout = 2 })
+    local ok, err = client:connect("ws://127.0.0.1:1/echo")
+    assert.is_nil(ok)
+    assert.is_string(err)
+    ok, err = client:connect("http://127.0.0.1/")
+    assert.is_nil(ok)
+    assert.truthy(err:find("scheme"), err)
+  end)
+
+  it("offers the protocol given to connect", function()
+    local client = websocket.client.sync({ timeout = 5 })
+    -- wsio serve chooses no subprotocol; the handshake still succeeds without one.
+    assert.is_true(client:connect(url .. "/echo", "echo"))
+    client:close()
+  end)
+
+  it("gives up a receive after the timeout, closing the connection", function()
+    local client = websocket.client.sync({ timeout = 0.2 })
+    assert.is_true(client:connect(url .. "/echo"))
+    local message, opcode, was_clean, code, reason = client:receive()
+    assert.is_nil(message)
+    assert.is_nil(opcode)
+    assert.is_false(was_clean)
+    assert.are.equal(1006, code)
+    assert.are.equal("timeout", reason)
+    assert.are.same({ nil, nil, false, 1006, "timeout" }, { client:receive() })
+    -- The same client may connect again.
+    assert.is_true(client:connect(url .. "/echo"))
+    assert.is_true(client:send("again"))
+    assert.are.equal("again", (client:receive()))
+    client:close()
+  end)
+
+  it("returns the server's close details from receive and send", function()
+    local client = websocket.client.sync({ timeout = 5 })
+    assert.is_true(client:connect(url .. "/chat"))
+    local welcome = client:receive()
+    assert.truthy(welcome:find("^%* welcome, "), welcome)
+    -- The chat room takes text only: binary is closed with 1003.
+    assert.is_true(client:send("\1\2", websocket.BINARY))
+    local message, opcode, was_clean, code, reason
+    repeat
+      message, opcode, was_clean, code, reason = client:receive()
+    until message == nil
+    assert.is_nil(opcode)
+    assert.is_true(was_clean)
+    assert.are.equal(1003, code)
+    assert.are.equal("text only", reason)
+    assert.are.same({ nil, true, 1003, "text only" }, { client:send("anyone?") })
+  end)
+
+  it("raises clear errors for bad arguments", function()
+    assert.has_error(function() websocket.client.sync({ timeout = -1 }) end,
+      "wsio: timeout must be a number of seconds, not -1")
+    local client = websocket.client.sync({ timeout = 5 })
+    assert.are.same({ nil, nil, false, 1006, "not connected" }, { client:receive() })
+    assert.is_true(client:connect(url .. "/echo"))
+    assert.has_error(function() client:send("x", 7) end,
+      "wsio: opcode 7 is not TEXT (1) or BINARY (2)")
+    assert.has_error(function() client:send("\255", websocket.TEXT) end,
+      "wsio: a text message must be UTF-8")
+    assert.has_error(function() client.send("x") end,
+      "wsio: call this method on its object, with ':'")
+    -- The connection is still fine.
+    assert.is_true(client:send("still here"))
+    assert.are.equal("still here", (client:receive()))
+    client:close()
+  end)
+end)
+
+describe("lua-websockets' server", function()
+  local function listen(config)
+    config.port = 0
+    config.interface = "127.0.0.1"
+    local server = websocket.server.copas.listen(config)
+    return server, ("ws://127.0.0.1:%d"):format(server:port())
+  end
+
+  local function echo(transform)
+    return function(ws)
+      while true do
+        local message = ws:receive()
+        if message then
+          ws:send(transform(message))
+        else
+          ws:close()
+          return
+        end
+      end
+    end
+  end
+
+  it("routes each client by protocol to its handler, others to the default", function()
+    local server, url = listen({
+      protocols = {
+        ["echo"] = echo(function(message) return message end),
+        ["echo-uppercase"] = echo(string.upper),
+      },
+      default = function(ws)
+        ws:send("goodbye strange client")
+        ws:close()
+      end,
+    })
+    local got = support.in_task(function()
+      local results = {}
+      for _, protocol in ipairs({ "echo", "echo-uppercase" }) do
+        local client = websocket.client.sync({ timeout = 5 })
+        assert(client:connect(url, protocol))
+        client:send("hello")
+        results[protocol] = client:receive()
+        client:close()
+      end
+      local stranger = websocket.client.sync({ timeout = 5 })
+      assert(stranger:connect(url))
+      results.default = stranger:receive()
+      results.after = { stranger:receive() }
+      return results
+    end)[1]
+    server:close()
+    assert.are.equal("hello", got.echo)
+    assert.are.equal("HELLO", got["echo-uppercase"])
+    assert.are.equal("goodbye strange client", got.default)
+    assert.are.same({ nil, nil, true, 1000, "" }, got.after)
+  end)
+
+  it("serves many connections at once from one Lua state", function()
+    local server, url = listen({ default = echo(function(message) return message end) })
+    local finished, replies = 0, {}
+    for i = 1, 50 do
+      websocket.spawn(function()
+        local client = websocket.client.sync({ timeout = 5 })
+        assert(client:connect(url))
+        client:send("client " .. i)
+        replies[i] = client:receive()
+        client:close()
+        finished = finished + 1
+      end)
+    end
+    support.run_until(function() return finished == 50 end)
+    server:close()
+    for i = 1, 50 do assert.are.equal("client " .. i, replies[i]) end
+  end)
+
+  it("closes only the connection of a handler that fails, with 1011", function()
+    local server, url = listen({
+      protocols = { broken = function(ws) error("no such thing") end },
+      default = echo(function(message) return message end),
+    })
+    local got = support.in_task(function()
+      local broken = websocket.client.sync({ timeout = 5 })
+      assert(broken:connect(url, "broken"))
+      local fine = websocket.client.sync({ timeout = 5 })
+      assert(fine:connect(url))
+      local ended = { broken:receive() }
+      fine:send("still served")
+      local reply = fine:receive()
+      fine:close()
+      return ended, reply
+    end)
+    server:close()
+    local ended, reply = got[1], got[2]
+    assert.is_nil(ended[1])
+    assert.are.equal(1011, ended[4])
+    assert.are.equal("still served", reply)
+  end)
+
+  it("closes its clients with 1001, or keeps them when asked", function()
+    for _, keep in ipairs({ false, true }) do
+      local server, url = listen({ default = echo(function(message) return message end) })
+      local got = support.in_task(function()
+        local client = websocket.client.sync({ timeout = 5 })
+        assert(client:connect(url))
+        client:send("before")
+        assert(client:receive() == "before")
+        server:close(keep)
+        if keep then
+          client:send("after")
+          local reply = client:receive()
+          client:close()
+          return reply
+        end
+        return { client:receive() }
+      end)[1]
+      if keep then
+        assert.are.equal("after", got)
+      else
+        assert.are.same({ nil, nil, true, 1001, "server shutting down" }, got)
+      end
+      -- Closed: nobody may connect any more.
+      local late = websocket.client.sync({ timeout = 2 })
+      assert.is_nil((late:connect(url)))
+    end
+  end)
+end)
+
+describe("the event loop", function()
+  it("runs tasks only inside poll, and has a descriptor for other loops", function()
+    websocket.run() -- what earlier specs left
+    local ran = false
+    websocket.spawn(function() ran = true end)
+    assert.is_false(ran)
+    assert.is_number(websocket.fd())
+    assert.are.equal(1, websocket.poll(1))
+    assert.is_true(ran)
+    assert.are.equal(0, websocket.poll())
+  end)
+
+  it("sleeps by yielding in a task, and by blocking outside one", function()
+    local order = {}
+    websocket.spawn(function()
+      websocket.sleep(0.2)
+      order[#order + 1] = "slow"
+    end)
+    websocket.spawn(function()
+      order[#order + 1] = "quick"
+    end)
+    support.run_until(function() return #order == 2 end)
+    assert.are.same({ "quick", "slow" }, order)
+    websocket.sleep(0.01)
+  end)
+
+  it("refuses poll and run from inside a task, and reports a task's error", function()
+    local refused
+    websocket.spawn(function()
+      refused = select(2, pcall(websocket.poll))
+    end)
+    websocket.run()
+    assert.truthy(tostring(refused):find("cannot be called from a wsio task"), tostring(refused))
+    websocket.spawn(function() error("reported, not raised") end)
+    websocket.run()
+  end)
+end)

@@ -1,0 +1,98 @@
+//! wsio for Lua: `require "wsio"` gives Lua programs the documented APIs of the Lua WebSocket
+//! libraries they already use, on top of wsio.
+//!
+//! - lua-websockets: `client.sync{timeout}` (`client.new`, `client.copas`), `:connect`,
+//!   `:receive`, `:send`, `:close`, `TEXT`/`BINARY`, and `server.listen` (`server.copas.listen`)
+//!   with `protocols`, `default` and `server:close(keep_clients)` ([`socket`], [`server`]).
+//!
+//! **Event loop.** Server handlers and `wsio.spawn`ed functions run as coroutines that the
+//! module schedules ([`executor`]), only inside calls the program makes: `wsio.poll([timeout])`
+//! runs what is ready (waiting up to `timeout` seconds for something to be, 0 by default) and
+//! returns how many tasks ran; `wsio.run()` loops until no task is left; `wsio.fd()` is a file
+//! descriptor that is readable while `poll` has work, for programs with a loop of their own.
+//! Methods block when plain Lua code calls them and yield inside those coroutines. Nothing
+//! calls into Lua from another thread.
+
+mod executor;
+mod methods;
+mod runtime;
+mod server;
+mod socket;
+
+use std::time::Duration;
+
+use mlua::{Function, Lua, MultiValue, Table};
+
+use crate::executor::Executor;
+use crate::methods::Methods;
+use crate::socket::seconds;
+
+/// The module's entry point, `luaopen_wsio`.
+#[mlua::lua_module(name = "wsio")]
+fn open(lua: &Lua) -> mlua::Result<Table> {
+    runtime::start().map_err(mlua::Error::external)?;
+    if lua.app_data_ref::<Executor>().is_none() {
+        lua.set_app_data(Executor::new().map_err(mlua::Error::external)?);
+        Methods::install(lua)?;
+        let methods = Methods::of(lua)?;
+        socket::register(lua, &methods)?;
+        server::register(lua, &methods)?;
+    }
+    let methods = Methods::of(lua)?;
+    let module = lua.create_table()?;
+    for (name, opcode) in [
+        ("CONTINUATION", 0),
+        ("TEXT", socket::TEXT),
+        ("BINARY", socket::BINARY),
+        ("CLOSE", 8),
+        ("PING", 9),
+        ("PONG", 10),
+    ] {
+        module.set(name, opcode)?;
+    }
+    let poll = lua.create_function(|lua, timeout: Option<f64>| {
+        let timeout = seconds(timeout, "the timeout")?.unwrap_or(Duration::ZERO);
+        Executor::of(lua)?.poll(Some(timeout))
+    })?;
+    module.set("poll", methods.plain(poll)?)?;
+    let run = lua.create_function(|lua, ()| Executor::of(lua)?.run())?;
+    module.set("run", methods.plain(run)?)?;
+    let fd = lua.create_function(|lua, ()| Ok(Executor::of(lua)?.fd()))?;
+    module.set("fd", methods.plain(fd)?)?;
+    let spawn = lua.create_function(|lua, (function, args): (Function, MultiValue)| {
+        Executor::of(lua)?.spawn_lua(lua, function, args, report)
+    })?;
+    module.set("spawn", methods.plain(spawn)?)?;
+    module.set(
+        "sleep",
+        methods.function(lua, |_, time: f64| async move {
+            let time = seconds(Some(time), "the time")?.unwrap_or_default();
+            tokio::time::sleep(time).await;
+            Ok(())
+        })?,
+    )?;
+    let new_client =
+        lua.create_function(|lua, options: Option<Table>| socket::new_client(lua, options))?;
+    let new_client = methods.plain(new_client)?;
+    let client = lua.create_table()?;
+    client.set("sync", &new_client)?;
+    client.set("new", &new_client)?;
+    client.set("copas", &new_client)?;
+    module.set("client", client)?;
+    let listen = lua.create_function(|lua, config: Table| server::listen(lua, config))?;
+    let listen = methods.plain(listen)?;
+    let copas = lua.create_table()?;
+    copas.set("listen", &listen)?;
+    let server = lua.create_table()?;
+    server.set("listen", listen)?;
+    server.set("copas", copas)?;
+    module.set("server", server)?;
+    Ok(module)
+}
+
+/// Reports a spawned function's error on stderr.
+fn report(_: &Lua, result: mlua::Result<MultiValue>) {
+    if let Err(error) = result {
+        eprintln!("wsio: a spawned function failed: {error}");
+    }
+}
