@@ -3,7 +3,10 @@
 //!
 //! - lua-websockets: `client.sync{timeout}` (`client.new`, `client.copas`), `:connect`,
 //!   `:receive`, `:send`, `:close`, `TEXT`/`BINARY`, and `server.listen` (`server.copas.listen`)
-//!   with `protocols`, `default` and `server:close(keep_clients)` ([`socket`], [`server`]).
+//!   with `protocols`, `default` and `server:close(keep_clients)` ([`socket`], [`server`]);
+//! - the `websocket` plugin: `encode_frame`, `decode_frame`, `build_handshake_request`,
+//!   `validate_handshake_response`, `generate_key`, `encode_close_frame`, `parse_close_frame`,
+//!   `parse_url` ([`protocol`]), and its blocking client `WsClient` ([`ws_client`]).
 //!
 //! **Event loop.** Server handlers and `wsio.spawn`ed functions run as coroutines that the
 //! module schedules ([`executor`]), only inside calls the program makes: `wsio.poll([timeout])`
@@ -15,9 +18,11 @@
 
 mod executor;
 mod methods;
+mod protocol;
 mod runtime;
 mod server;
 mod socket;
+mod ws_client;
 
 use std::time::Duration;
 
@@ -87,6 +92,8 @@ fn open(lua: &Lua) -> mlua::Result<Table> {
     server.set("listen", listen)?;
     server.set("copas", copas)?;
     module.set("server", server)?;
+    protocol::register(lua, &methods, &module)?;
+    ws_client::register(lua, &methods, &module)?;
     Ok(module)
 }
 

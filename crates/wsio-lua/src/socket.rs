@@ -23,8 +23,8 @@ pub(crate) const BINARY: i64 = 2;
 /// One open connection: its halves, so that one coroutine may send while another waits in
 /// `receive`.
 pub(crate) struct Conn {
-    read: AsyncMutex<ReadHalf<Transport>>,
-    write: AsyncMutex<WriteHalf<Transport>>,
+    pub(crate) read: AsyncMutex<ReadHalf<Transport>>,
+    pub(crate) write: AsyncMutex<WriteHalf<Transport>>,
     /// Held by a server connection: dropped with the connection, it ends the server's
     /// handler for it.
     _served: Option<oneshot::Sender<()>>,
