@@ -6,7 +6,9 @@
 //!   with `protocols`, `default` and `server:close(keep_clients)` ([`socket`], [`server`]);
 //! - the `websocket` plugin: `encode_frame`, `decode_frame`, `build_handshake_request`,
 //!   `validate_handshake_response`, `generate_key`, `encode_close_frame`, `parse_close_frame`,
-//!   `parse_url` ([`protocol`]), and its blocking client `WsClient` ([`ws_client`]).
+//!   `parse_url` ([`protocol`]), and its blocking client `WsClient` ([`ws_client`]);
+//! - raw frames: eco.websocket's `connect` and connection (`wsio.eco`), coro-websocket's
+//!   `connect` and `parseUrl` (`wsio.coro`) ([`frames`]).
 //!
 //! **Event loop.** Server handlers and `wsio.spawn`ed functions run as coroutines that the
 //! module schedules ([`executor`]), only inside calls the program makes: `wsio.poll([timeout])`
@@ -17,6 +19,7 @@
 //! calls into Lua from another thread.
 
 mod executor;
+mod frames;
 mod methods;
 mod protocol;
 mod runtime;
@@ -94,6 +97,7 @@ fn open(lua: &Lua) -> mlua::Result<Table> {
     module.set("server", server)?;
     protocol::register(lua, &methods, &module)?;
     ws_client::register(lua, &methods, &module)?;
+    frames::register(lua, &methods, &module)?;
     Ok(module)
 }
 

@@ -1,0 +1,85 @@
+-- Raw frames as eco.websocket (seed 004) and coro-websocket (seed 001) have them, against
+-- `wsio serve`.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local support = dofile(dir .. "support.lua")
+local websocket = support.wsio
+
+describe("eco.websocket's connection", function()
+  local url, stop
+  setup(function() url, stop = support.serve() end)
+  teardown(function() stop() end)
+
+  it("sends and receives frames, with the bytes sent", function()
+    local ws, err = websocket.eco.connect(url .. "/echo", { timeout = 5 })
+    assert(ws, err)
+    assert.are.equal(11, ws:send_text("hello"))
+    assert.are.same({ "hello", "text" }, { ws:recv_frame(5) })
+    assert.are.equal(9, ws:send_binary("\0\1\2"))
+    assert.are.same({ "\0\1\2", "binary" }, { ws:recv_frame(5) })
+    -- A message sent in two frames comes back whole from the echo.
+    assert.are.equal(9, ws:send_frame(false, 1, "hel"))
+    assert.are.equal(8, ws:send_frame(true, 0, "lo"))
+    assert.are.same({ "hello", "text" }, { ws:recv_frame(5) })
+    assert.is_number(ws:send_ping("are you there"))
+    assert.are.same({ "are you there", "pong" }, { ws:recv_frame(5) })
+    assert.are.same({ nil, nil, "timeout" }, { ws:recv_frame(0.1) })
+    assert.is_number(ws:send_close(4000, "bye"))
+    -- wsio serve answers with the code alone.
+    assert.are.same({ "", "close", 4000 }, { ws:recv_frame(5) })
+    assert.are.same({ nil, nil, "closed" }, { ws:recv_frame(5) })
+  end)
+
+  it("keeps to max_payload_len, and reports what it cannot do", function()
+    local ws = assert(websocket.eco.connect(url .. "/echo", { max_payload_len = 10 }))
+    local sent, err = ws:send_text(string.rep("x", 11))
+    assert.is_nil(sent)
+    assert.are.equal("a payload of 11 bytes is over the limit of 10", err)
+    assert.are.equal(16, ws:send_text(string.rep("x", 10)))
+    assert.are.equal(string.rep("x", 10), (ws:recv_frame(5)))
+    ws:send_close()
+    assert.are.same({ "", "close", 1000 }, { ws:recv_frame(5) })
+    assert.are.same({ nil, nil, "closed" }, { ws:recv_frame(5) })
+    local none, err2 = websocket.eco.connect("ws://127.0.0.1:1/")
+    assert.is_nil(none)
+    assert.is_string(err2)
+    assert.has_error(function() ws:send_frame(true, 3, "x") end, "wsio: 3 is not an opcode of RFC 6455")
+  end)
+end)
+
+describe("coro-websocket's connect", function()
+  local url, stop, port
+  setup(function()
+    url, stop = support.serve()
+    port = tonumber(url:match(":(%d+)$"))
+  end)
+  teardown(function() stop() end)
+
+  it("connects by host and port, reads and writes messages as tables", function()
+    local res, read, write = websocket.coro.connect({
+      host = "127.0.0.1", port = port, pathname = "/echo", timeout = 5000,
+      headers = { { "X-Test", "1" } },
+    })
+    assert(res, read)
+    assert.are.equal(101, res.code)
+    assert.is_true(write({ payload = "Hello There!" }))
+    local msg = read()
+    assert.are.equal("Hello There!", msg.payload)
+    assert.are.equal(2, msg.opcode)
+    assert.is_true(msg.fin)
+    assert.is_false(msg.rsv1)
+    assert.are.equal(12, msg.len)
+    assert.is_true(write({ opcode = 1, payload = "text" }))
+    assert.are.equal(1, read().opcode)
+    res.socket:shutdown()
+    assert.is_nil(read())
+  end)
+
+  it("fails with nil and a message, and parses URLs", function()
+    local res, err = websocket.coro.connect({ host = "127.0.0.1", port = 1 })
+    assert.is_nil(res)
+    assert.is_string(err)
+    local parsed = websocket.coro.parseUrl("ws://ex.example.org/path/name")
+    assert.are.same({ "ex.example.org", 80, "/path/name", false },
+      { parsed.host, parsed.port, parsed.pathname, parsed.tls })
+  end)
+end)

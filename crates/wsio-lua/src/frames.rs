@@ -1,0 +1,403 @@
+//! Raw frames, as eco.websocket and coro-websocket have them.
+//!
+//! - `wsio.eco.connect(uri, [opts])` (eco.websocket's `connect`): a connection with
+//!   `recv_frame([timeout])` (`data, typ, err`: `err` is `'again'` while a fragmented message
+//!   has more frames to come, the close code for a close frame; `nil, nil, err` on failure),
+//!   `send_frame(fin, opcode, [payload])`, `send_text`, `send_binary`, `send_close([code,
+//!   [msg]])`, `send_ping` and `send_pong`, each returning the bytes sent or `nil, err`. The
+//!   options are eco's: `headers`, `protocols`, `origin`, `insecure`, `timeout` (seconds),
+//!   `max_payload_len` (65535 by default).
+//! - `wsio.coro.connect(options)` (coro-websocket's `connect`): `res, read, write`, with
+//!   `host`, `port`, `tls`, `pathname`, `path` (a Unix socket), `subprotocol`, `headers` (a list
+//!   of `{name, value}`), `timeout` and `heartbeat` (milliseconds). `read()` returns the next
+//!   frame as a table (`fin`, `rsv1`-`rsv3`, `opcode`, `mask`, `len`, `payload`), or `nil` once
+//!   the connection has ended; `write(message)` sends one (`opcode` 2 unless given, `fin`
+//!   unless false) and returns `true`, or `false` and why. `res.socket:shutdown()` closes.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use mlua::{IntoLuaMulti, Lua, MultiValue, Table, UserData, UserDataRef, Value};
+use tokio::sync::Mutex as AsyncMutex;
+use wsio::proto::{CloseCode, Frame, OpCode};
+use wsio::{FrameReadHalf, Transport, WriteHalf};
+
+use crate::methods::Methods;
+use crate::protocol::{frame_table, opcode};
+use crate::socket::seconds;
+
+/// eco.websocket's default limit on a frame's payload, both ways.
+const ECO_MAX_PAYLOAD: usize = 65535;
+
+/// A connection read and written frame by frame.
+pub(crate) struct FrameConn {
+    read: AsyncMutex<FrameReadHalf<Transport>>,
+    write: AsyncMutex<WriteHalf<Transport>>,
+    max_payload: usize,
+    /// Set by coro's `socket:shutdown()`: `read` ends.
+    shut: Cell<bool>,
+}
+
+impl UserData for FrameConn {}
+
+impl FrameConn {
+    fn new(ws: wsio::WebSocket<Transport>, max_payload: usize) -> Self {
+        let (read, write) = ws.into_frames().split();
+        FrameConn {
+            read: AsyncMutex::new(read),
+            write: AsyncMutex::new(write),
+            max_payload,
+            shut: Cell::new(false),
+        }
+    }
+
+    /// Sends one frame: the bytes it took on the wire.
+    async fn send(&self, frame: Frame) -> Result<usize, String> {
+        if frame.payload.len() > self.max_payload {
+            return Err(format!(
+                "a payload of {} bytes is over the limit of {}",
+                frame.payload.len(),
+                self.max_payload
+            ));
+        }
+        // A client masks every frame: the header has its four bytes of key.
+        let size = frame.header(Some([0; 4])).encoded_len() + frame.payload.len();
+        let sent = self.write.lock().await.send_frame(frame).await;
+        sent.map(|()| size).map_err(|problem| problem.to_string())
+    }
+
+    /// The next frame, at most `timeout` from now: `None` once the connection has ended.
+    async fn recv(&self, timeout: Option<Duration>) -> Result<Option<Frame>, String> {
+        let mut read = self.read.lock().await;
+        let next = match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, read.recv_frame())
+                .await
+                .map_err(|_| "timeout".to_owned())?,
+            None => read.recv_frame().await,
+        };
+        next.transpose().map_err(|problem| problem.to_string())
+    }
+}
+
+/// `wsio.eco` and `wsio.coro`, and their methods.
+pub(crate) fn register(lua: &Lua, methods: &Methods, module: &Table) -> mlua::Result<()> {
+    let eco = lua.create_table()?;
+    eco.set("connect", methods.function(lua, eco_connect)?)?;
+    module.set("eco", eco)?;
+    methods.add(lua, "eco_connection", "recv_frame", recv_frame)?;
+    methods.add(lua, "eco_connection", "send_frame", send_frame)?;
+    for (name, code) in [
+        ("send_text", OpCode::Text),
+        ("send_binary", OpCode::Binary),
+        ("send_ping", OpCode::Ping),
+        ("send_pong", OpCode::Pong),
+    ] {
+        methods.add(
+            lua,
+            "eco_connection",
+            name,
+            move |lua, (conn, data): (UserDataRef<FrameConn>, Option<mlua::String>)| async move {
+                let payload =
+                    data.map_or_else(Bytes::new, |d| Bytes::copy_from_slice(&d.as_bytes()));
+                sent(&lua, conn.send(Frame::new(true, code, payload)).await)
+            },
+        )?;
+    }
+    methods.add(lua, "eco_connection", "send_close", send_close)?;
+
+    let coro = lua.create_table()?;
+    coro.set("connect", methods.function(lua, coro_connect)?)?;
+    coro.set("parseUrl", module.get::<mlua::Function>("parseUrl")?)?;
+    module.set("coro", coro)?;
+    methods.add(lua, "coro_socket", "shutdown", shutdown)?;
+    methods.add(lua, "coro_socket", "close", shutdown)?;
+    Ok(())
+}
+
+/// `bytes`, or `nil, err`.
+fn sent(lua: &Lua, result: Result<usize, String>) -> mlua::Result<MultiValue> {
+    match result {
+        Ok(bytes) => bytes.into_lua_multi(lua),
+        Err(problem) => (Value::Nil, problem).into_lua_multi(lua),
+    }
+}
+
+/// A client builder for `url`, or why the URL is refused.
+fn builder(url: &str) -> Result<wsio::ClientBuilder, String> {
+    wsio::ClientBuilder::new(url).map_err(|problem| problem.to_string())
+}
+
+/// `eco.connect(uri, [opts])`: a connection, or `nil, err`.
+async fn eco_connect(lua: Lua, (uri, opts): (String, Option<Table>)) -> mlua::Result<MultiValue> {
+    let mut builder = match builder(&uri) {
+        Ok(builder) => builder,
+        Err(problem) => return (Value::Nil, problem).into_lua_multi(&lua),
+    };
+    let mut max_payload = ECO_MAX_PAYLOAD;
+    if let Some(opts) = &opts {
+        if let Some(headers) = opts.get::<Option<Table>>("headers")? {
+            for pair in headers.pairs::<String, String>() {
+                let (name, value) = pair?;
+                builder = builder.header(name, value);
+            }
+        }
+        match opts.get::<Value>("protocols")? {
+            Value::Nil => {}
+            Value::String(protocols) => {
+                let names: Vec<String> = protocols
+                    .to_str()?
+                    .split(',')
+                    .map(|name| name.trim().to_owned())
+                    .collect();
+                builder = builder.subprotocols(names);
+            }
+            Value::Table(list) => {
+                let names: Vec<String> = list.sequence_values().collect::<Result<_, _>>()?;
+                builder = builder.subprotocols(names);
+            }
+            _ => {
+                return Err(mlua::Error::runtime(
+                    "wsio: opts.protocols is a string or a list of strings",
+                ));
+            }
+        }
+        if let Some(origin) = opts.get::<Option<String>>("origin")? {
+            builder = builder.origin(origin);
+        }
+        if opts.get::<Option<bool>>("insecure")?.unwrap_or(false) {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some(timeout) = seconds(opts.get("timeout")?, "timeout")? {
+            builder = builder.connect_timeout(timeout);
+        }
+        if let Some(limit) = opts.get::<Option<usize>>("max_payload_len")? {
+            max_payload = limit;
+        }
+    }
+    builder = builder
+        .max_frame_size(max_payload)
+        .max_message_size(max_payload.max(1 << 20));
+    match builder.connect().await {
+        Ok((ws, _)) => {
+            let handle = lua.create_userdata(FrameConn::new(ws, max_payload))?;
+            Methods::of(&lua)?
+                .object(&lua, "eco_connection", handle)?
+                .into_lua_multi(&lua)
+        }
+        Err(problem) => (Value::Nil, problem.to_string()).into_lua_multi(&lua),
+    }
+}
+
+/// `connection:recv_frame([timeout])`: `data, typ, err`, or `nil, nil, err`.
+async fn recv_frame(
+    lua: Lua,
+    (conn, timeout): (UserDataRef<FrameConn>, Option<f64>),
+) -> mlua::Result<MultiValue> {
+    let timeout = seconds(timeout, "the timeout")?;
+    let frame = match conn.recv(timeout).await {
+        Ok(Some(frame)) => frame,
+        Ok(None) => return (Value::Nil, Value::Nil, "closed").into_lua_multi(&lua),
+        Err(problem) => return (Value::Nil, Value::Nil, problem).into_lua_multi(&lua),
+    };
+    let typ = match frame.opcode {
+        OpCode::Continuation => "continuation",
+        OpCode::Text => "text",
+        OpCode::Binary => "binary",
+        OpCode::Close => "close",
+        OpCode::Ping => "ping",
+        OpCode::Pong => "pong",
+    };
+    if frame.opcode == OpCode::Close {
+        return match frame.close_frame() {
+            Some(close) => (close.reason.as_str(), typ, u16::from(close.code)).into_lua_multi(&lua),
+            None => ("", typ).into_lua_multi(&lua),
+        };
+    }
+    let data = lua.create_string(&frame.payload)?;
+    if frame.fin {
+        (data, typ).into_lua_multi(&lua)
+    } else {
+        (data, typ, "again").into_lua_multi(&lua)
+    }
+}
+
+/// `connection:send_frame(fin, opcode, [payload])`.
+async fn send_frame(
+    lua: Lua,
+    (conn, fin, code, payload): (UserDataRef<FrameConn>, bool, i64, Option<Value>),
+) -> mlua::Result<MultiValue> {
+    let code = opcode(code)?;
+    let payload = match payload {
+        None | Some(Value::Nil) => Bytes::new(),
+        Some(value) => match lua.coerce_string(value)? {
+            Some(text) => Bytes::copy_from_slice(&text.as_bytes()),
+            None => return Err(mlua::Error::runtime("wsio: the payload is not a string")),
+        },
+    };
+    sent(&lua, conn.send(Frame::new(fin, code, payload)).await)
+}
+
+/// `connection:send_close([code, [msg]])`.
+async fn send_close(
+    lua: Lua,
+    (conn, code, msg): (UserDataRef<FrameConn>, Option<u16>, Option<String>),
+) -> mlua::Result<MultiValue> {
+    let code = CloseCode::from(code.unwrap_or(1000));
+    let msg = msg.unwrap_or_default();
+    let size = 2 + 2 + 4 + msg.len();
+    let closed = conn.write.lock().await.send_close(code, &msg).await;
+    sent(
+        &lua,
+        closed.map(|()| size).map_err(|problem| problem.to_string()),
+    )
+}
+
+/// coro-websocket's `connect(options)`: `res, read, write`, or `nil, err`.
+async fn coro_connect(lua: Lua, options: Table) -> mlua::Result<MultiValue> {
+    let tls = options.get::<Option<bool>>("tls")?.unwrap_or(false)
+        || options.get::<Value>("tls")?.is_table();
+    let pathname = options
+        .get::<Option<String>>("pathname")?
+        .unwrap_or_default();
+    let pathname = if pathname.starts_with('/') {
+        pathname
+    } else {
+        format!("/{pathname}")
+    };
+    let url = match (
+        options.get::<Option<String>>("host")?,
+        options.get::<Option<u16>>("port")?,
+        options.get::<Option<String>>("path")?,
+    ) {
+        (host, Some(port), _) => {
+            let host = host.unwrap_or_else(|| "127.0.0.1".to_owned());
+            let scheme = if tls { "wss" } else { "ws" };
+            format!("{scheme}://{}:{port}{pathname}", bracketed(&host))
+        }
+        (Some(host), None, _) => {
+            let scheme = if tls { "wss" } else { "ws" };
+            format!("{scheme}://{}{pathname}", bracketed(&host))
+        }
+        (None, None, Some(pipe)) => format!("ws+unix://{pipe}:{pathname}"),
+        (None, None, None) => {
+            return (Value::Nil, "options need host and port, or path").into_lua_multi(&lua);
+        }
+    };
+    let mut builder = match builder(&url) {
+        Ok(builder) => builder,
+        Err(problem) => return (Value::Nil, problem).into_lua_multi(&lua),
+    };
+    if let Some(protocol) = options.get::<Option<String>>("subprotocol")? {
+        builder = builder.subprotocol(protocol);
+    }
+    if let Some(headers) = options.get::<Option<Table>>("headers")? {
+        for header in headers.sequence_values::<Table>() {
+            let header = header?;
+            builder = builder.header(header.get::<String>(1)?, header.get::<String>(2)?);
+        }
+    }
+    if let Some(ms) = options.get::<Option<f64>>("timeout")? {
+        let timeout = seconds(Some(ms / 1000.0), "timeout")?.unwrap_or_default();
+        builder = builder.connect_timeout(timeout);
+    }
+    if let Some(ms) = options.get::<Option<f64>>("heartbeat")? {
+        builder = builder.heartbeat_interval(seconds(Some(ms / 1000.0), "heartbeat")?);
+    }
+    let (ws, response) = match builder.connect().await {
+        Ok(connected) => connected,
+        Err(problem) => return (Value::Nil, problem.to_string()).into_lua_multi(&lua),
+    };
+    let conn = Rc::new(FrameConn::new(ws, usize::MAX));
+    let res = lua.create_table()?;
+    res.set("code", response.status().as_u16())?;
+    res.set("reason", response.reason().unwrap_or("Switching Protocols"))?;
+    res.set("version", 1.1)?;
+    res.set("keepAlive", false)?;
+    for (name, value) in response.headers() {
+        let header = lua.create_sequence_from([
+            lua.create_string(name.as_str())?,
+            lua.create_string(value.as_bytes())?,
+        ])?;
+        res.push(header)?;
+    }
+    let methods = Methods::of(&lua)?;
+    let socket = lua.create_userdata(CoroSocket(conn.clone()))?;
+    res.set("socket", methods.object(&lua, "coro_socket", socket)?)?;
+    let reading = conn.clone();
+    let read = methods.function(&lua, move |lua, ()| {
+        let conn = reading.clone();
+        async move { coro_read(&lua, &conn).await }
+    })?;
+    let write = methods.function(&lua, move |lua, message: Table| {
+        let conn = conn.clone();
+        async move { coro_write(&lua, &conn, message).await }
+    })?;
+    (res, read, write).into_lua_multi(&lua)
+}
+
+fn bracketed(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// `read()`: the next frame as a table, `nil` once the connection has ended, or `false, err`.
+async fn coro_read(lua: &Lua, conn: &FrameConn) -> mlua::Result<MultiValue> {
+    if conn.shut.get() {
+        let mut read = conn.read.lock().await;
+        while read.recv_frame().await.is_some() {}
+        return Value::Nil.into_lua_multi(lua);
+    }
+    match conn.recv(None).await {
+        Ok(Some(frame)) => {
+            let table = frame_table(lua, &frame)?;
+            table.set("mask", false)?;
+            table.into_lua_multi(lua)
+        }
+        Ok(None) => Value::Nil.into_lua_multi(lua),
+        Err(problem) => (false, problem).into_lua_multi(lua),
+    }
+}
+
+/// `write(message)`: `true`, or `false, err`.
+async fn coro_write(lua: &Lua, conn: &FrameConn, message: Table) -> mlua::Result<MultiValue> {
+    let code = opcode(message.get::<Option<i64>>("opcode")?.unwrap_or(2))?;
+    let fin = message.get::<Option<bool>>("fin")?.unwrap_or(true);
+    let payload = message
+        .get::<Option<mlua::String>>("payload")?
+        .map_or_else(Bytes::new, |payload| {
+            Bytes::copy_from_slice(&payload.as_bytes())
+        });
+    let mut frame = Frame::new(fin, code, payload);
+    frame.rsv1 = message.get::<Option<bool>>("rsv1")?.unwrap_or(false);
+    frame.rsv2 = message.get::<Option<bool>>("rsv2")?.unwrap_or(false);
+    frame.rsv3 = message.get::<Option<bool>>("rsv3")?.unwrap_or(false);
+    match conn.send(frame).await {
+        Ok(_) => true.into_lua_multi(lua),
+        Err(problem) => (false, problem).into_lua_multi(lua),
+    }
+}
+
+/// `res.socket`: what coro-websocket's response holds as its TCP handle.
+struct CoroSocket(Rc<FrameConn>);
+
+impl UserData for CoroSocket {}
+
+/// `res.socket:shutdown()` (and `:close()`): sends a close frame; `read` then ends.
+async fn shutdown(_: Lua, socket: UserDataRef<CoroSocket>) -> mlua::Result<()> {
+    let conn = socket.0.clone();
+    drop(socket);
+    if !conn.shut.replace(true) {
+        let _ = conn
+            .write
+            .lock()
+            .await
+            .send_close(CloseCode::NORMAL, "")
+            .await;
+    }
+    Ok(())
+}
