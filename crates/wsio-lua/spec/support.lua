@@ -6,11 +6,20 @@ local cpath = assert(os.getenv("WSIO_LUA_CPATH"), "WSIO_LUA_CPATH: run scripts/l
 package.cpath = cpath .. ";" .. package.cpath
 support.wsio = require "wsio"
 
--- Starts `wsio serve` on 127.0.0.1 with `extra` arguments: its URL (ws://127.0.0.1:PORT) and a
--- function that stops it.
-function support.serve(extra)
+-- Whether process `pid` is still running.
+local function alive(pid)
+  local ok, _, code = os.execute("kill -0 " .. pid .. " 2>/dev/null")
+  -- Lua 5.4 gives true/nil and an exit code; LuaJIT (5.1) a status number.
+  if type(ok) == "number" then return ok == 0 end
+  return ok == true and (code == nil or code == 0)
+end
+
+-- Starts `wsio serve` on 127.0.0.1 (port `port`, a free one unless given) with `extra`
+-- arguments: its URL (ws://127.0.0.1:PORT) and a function that stops it (SIGTERM: it closes
+-- its clients with 1001).
+function support.serve(extra, port)
   local bin = assert(os.getenv("WSIO_BIN"), "WSIO_BIN: run scripts/lua-tests.sh")
-  local command = "sh -c 'exec \"$0\" serve --addr 127.0.0.1:0 " .. (extra or "") ..
+  local command = "sh -c 'exec \"$0\" serve --addr 127.0.0.1:" .. (port or 0) .. " " .. (extra or "") ..
     " & echo $!; wait' '" .. bin .. "'"
   local pipe = assert(io.popen(command))
   local pid = assert(pipe:read("*l"), "no pid")
@@ -18,6 +27,9 @@ function support.serve(extra)
   local url = assert(first:match("^listening on (%S+)$"), first)
   return url, function()
     os.execute("kill " .. pid)
+    -- While it shuts down, the module's tasks run, so that its clients here answer its close.
+    local deadline = os.time() + 20
+    while os.time() < deadline and alive(pid) do support.wsio.poll(0.05) end
     pipe:close()
   end
 end

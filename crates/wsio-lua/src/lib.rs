@@ -8,7 +8,9 @@
 //!   `validate_handshake_response`, `generate_key`, `encode_close_frame`, `parse_close_frame`,
 //!   `parse_url` ([`protocol`]), and its blocking client `WsClient` ([`ws_client`]);
 //! - raw frames: eco.websocket's `connect` and connection (`wsio.eco`), coro-websocket's
-//!   `connect` and `parseUrl` (`wsio.coro`) ([`frames`]).
+//!   `connect` and `parseUrl` (`wsio.coro`) ([`frames`]);
+//! - the editor's `core.websocket` client with its callbacks, send queue and reconnection
+//!   (`wsio.core.connect`, [`core_client`]).
 //!
 //! **Event loop.** Server handlers and `wsio.spawn`ed functions run as coroutines that the
 //! module schedules ([`executor`]), only inside calls the program makes: `wsio.poll([timeout])`
@@ -18,6 +20,7 @@
 //! Methods block when plain Lua code calls them and yield inside those coroutines. Nothing
 //! calls into Lua from another thread.
 
+mod core_client;
 mod executor;
 mod frames;
 mod methods;
@@ -98,6 +101,7 @@ fn open(lua: &Lua) -> mlua::Result<Table> {
     protocol::register(lua, &methods, &module)?;
     ws_client::register(lua, &methods, &module)?;
     frames::register(lua, &methods, &module)?;
+    core_client::register(lua, &methods, &module)?;
     Ok(module)
 }
 
