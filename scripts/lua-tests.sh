@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Lua module's checks: formatting and lints for both runtimes, then the busted specs in
 # crates/wsio-lua/spec, run by Lua 5.4 and by LuaJIT against the module built for each. The
-# specs start `wsio serve` (built here) and their own servers, on 127.0.0.1.
+# specs start `wsio serve` (built here), their own servers, and the Python and Node echo
+# servers of tests/peers (scripts/setup-peers.sh), on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

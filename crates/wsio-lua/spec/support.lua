@@ -1,5 +1,6 @@
 -- What the specs share: the module built for the running interpreter (WSIO_LUA_CPATH, set by
--- scripts/lua-tests.sh), `wsio serve` on a free loopback port (WSIO_BIN), and a bounded loop.
+-- scripts/lua-tests.sh), `wsio serve` (WSIO_BIN) and the Python and Node echo servers of
+-- tests/peers on free loopback ports, and a bounded loop. Run from the repository's root.
 local support = {}
 
 local cpath = assert(os.getenv("WSIO_LUA_CPATH"), "WSIO_LUA_CPATH: run scripts/lua-tests.sh")
@@ -14,24 +15,40 @@ local function alive(pid)
   return ok == true and (code == nil or code == 0)
 end
 
+-- Runs `command` (a shell command that prints its server's first line), and returns that
+-- line and a function that stops it (SIGTERM), running the module's tasks meanwhile so that
+-- its clients here answer the server's close.
+local function start(command)
+  local pipe = assert(io.popen("sh -c '" .. command .. " & echo $!; wait'"))
+  local pid = assert(pipe:read("*l"), "no pid")
+  local first = assert(pipe:read("*l"), "the server did not start: " .. command)
+  return first, function()
+    os.execute("kill " .. pid)
+    local deadline = os.time() + 20
+    while os.time() < deadline and alive(pid) do support.wsio.poll(0.05) end
+    pipe:close()
+  end
+end
+
 -- Starts `wsio serve` on 127.0.0.1 (port `port`, a free one unless given) with `extra`
 -- arguments: its URL (ws://127.0.0.1:PORT) and a function that stops it (SIGTERM: it closes
 -- its clients with 1001).
 function support.serve(extra, port)
   local bin = assert(os.getenv("WSIO_BIN"), "WSIO_BIN: run scripts/lua-tests.sh")
-  local command = "sh -c 'exec \"$0\" serve --addr 127.0.0.1:" .. (port or 0) .. " " .. (extra or "") ..
-    " & echo $!; wait' '" .. bin .. "'"
-  local pipe = assert(io.popen(command))
-  local pid = assert(pipe:read("*l"), "no pid")
-  local first = assert(pipe:read("*l"), "wsio serve did not start")
-  local url = assert(first:match("^listening on (%S+)$"), first)
-  return url, function()
-    os.execute("kill " .. pid)
-    -- While it shuts down, the module's tasks run, so that its clients here answer its close.
-    local deadline = os.time() + 20
-    while os.time() < deadline and alive(pid) do support.wsio.poll(0.05) end
-    pipe:close()
-  end
+  local first, stop = start("exec \"" .. bin .. "\" serve --addr 127.0.0.1:" .. (port or 0) ..
+    " " .. (extra or ""))
+  return assert(first:match("^listening on (%S+)$"), first), stop
+end
+
+-- Starts the echo server of tests/peers on Python's `websockets` ("python") or Node's `ws`
+-- ("node"), on a free loopback port: its URL and a function that stops it. A text message
+-- `close:CODE:REASON` makes them close with that code and reason.
+function support.peer(kind)
+  local command = kind == "python" and "exec .venv/bin/python tests/peers/py_echo_server.py 0"
+    or "exec node tests/peers/node_echo_server.js 0"
+  local first, stop = start(command)
+  local port = assert(first:match("^listening (%d+)$"), first)
+  return "ws://127.0.0.1:" .. port, stop
 end
 
 -- Polls the module's tasks until `done()` is true; fails after `limit` seconds (10 unless
