@@ -29,6 +29,20 @@ describe("eco.websocket's connection", function()
     assert.are.same({ nil, nil, "closed" }, { ws:recv_frame(5) })
   end)
 
+  it("runs in eco's loop: eco.run(f) then eco.loop()", function()
+    local eco = websocket.eco
+    local echoed
+    eco.run(function()
+      local ws = assert(eco.connect(url .. "/echo"))
+      ws:send_text("hello")
+      echoed = ws:recv_frame(5)
+      ws:send_close()
+      while ws:recv_frame(5) do end
+    end)
+    eco.loop()
+    assert.are.equal("hello", echoed)
+  end)
+
   it("keeps to max_payload_len, and reports what it cannot do", function()
     local ws = assert(websocket.eco.connect(url .. "/echo", { max_payload_len = 10 }))
     local sent, err = ws:send_text(string.rep("x", 11))

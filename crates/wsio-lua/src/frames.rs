@@ -6,7 +6,8 @@
 //!   `send_frame(fin, opcode, [payload])`, `send_text`, `send_binary`, `send_close([code,
 //!   [msg]])`, `send_ping` and `send_pong`, each returning the bytes sent or `nil, err`. The
 //!   options are eco's: `headers`, `protocols`, `origin`, `insecure`, `timeout` (seconds),
-//!   `max_payload_len` (65535 by default).
+//!   `max_payload_len` (65535 by default). `wsio.eco.run(f)` and `wsio.eco.loop()` are
+//!   `wsio.spawn` and `wsio.run`, for programs written around eco's loop.
 //! - `wsio.coro.connect(options)` (coro-websocket's `connect`): `res, read, write`, with
 //!   `host`, `port`, `tls`, `pathname`, `path` (a Unix socket), `subprotocol`, `headers` (a list
 //!   of `{name, value}`), `timeout` and `heartbeat` (milliseconds). `read()` returns the next
@@ -85,6 +86,9 @@ impl FrameConn {
 pub(crate) fn register(lua: &Lua, methods: &Methods, module: &Table) -> mlua::Result<()> {
     let eco = lua.create_table()?;
     eco.set("connect", methods.function(lua, eco_connect)?)?;
+    // eco's own `eco.run(f)` and `eco.loop()`, which its examples use around the connection.
+    eco.set("run", module.get::<mlua::Function>("spawn")?)?;
+    eco.set("loop", module.get::<mlua::Function>("run")?)?;
     module.set("eco", eco)?;
     methods.add(lua, "eco_connection", "recv_frame", recv_frame)?;
     methods.add(lua, "eco_connection", "send_frame", send_frame)?;
