@@ -23,6 +23,7 @@ use mlua::{Function, IntoLua, Lua, MultiValue, Table, UserData, Value};
 use tokio::sync::Notify;
 use wsio::{CloseCode, Message};
 
+use crate::client_options::ClientExtras;
 use crate::executor::Executor;
 use crate::methods::Methods;
 use crate::socket::seconds;
@@ -49,6 +50,7 @@ impl UserData for CoreClient {}
 
 /// The options, read once.
 struct Options {
+    extras: ClientExtras,
     headers: Vec<(String, String)>,
     protocols: Vec<String>,
     reconnect: bool,
@@ -181,6 +183,7 @@ fn read_options(options: &Table) -> mlua::Result<Options> {
         }
     };
     Ok(Options {
+        extras: ClientExtras::read(Some(options))?,
         headers,
         protocols,
         reconnect: options.get::<Option<bool>>("reconnect")?.unwrap_or(false),
@@ -414,7 +417,7 @@ async fn session(
         ..Outcome::default()
     };
     let mut builder = match wsio::ClientBuilder::new(url) {
-        Ok(builder) => builder,
+        Ok(builder) => settings.extras.apply(builder),
         Err(error) => {
             outcome.error = Some(error.to_string());
             return outcome;

@@ -25,6 +25,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use wsio::proto::{CloseCode, Frame, OpCode};
 use wsio::{FrameReadHalf, Transport, WriteHalf};
 
+use crate::client_options::ClientExtras;
 use crate::methods::Methods;
 use crate::protocol::{frame_table, opcode};
 use crate::socket::seconds;
@@ -136,7 +137,7 @@ fn builder(url: &str) -> Result<wsio::ClientBuilder, String> {
 /// `eco.connect(uri, [opts])`: a connection, or `nil, err`.
 async fn eco_connect(lua: Lua, (uri, opts): (String, Option<Table>)) -> mlua::Result<MultiValue> {
     let mut builder = match builder(&uri) {
-        Ok(builder) => builder,
+        Ok(builder) => ClientExtras::read(opts.as_ref())?.apply(builder),
         Err(problem) => return (Value::Nil, problem).into_lua_multi(&lua),
     };
     let mut max_payload = ECO_MAX_PAYLOAD;
@@ -290,7 +291,7 @@ async fn coro_connect(lua: Lua, options: Table) -> mlua::Result<MultiValue> {
         }
     };
     let mut builder = match builder(&url) {
-        Ok(builder) => builder,
+        Ok(builder) => ClientExtras::read(Some(&options))?.apply(builder),
         Err(problem) => return (Value::Nil, problem).into_lua_multi(&lua),
     };
     if let Some(protocol) = options.get::<Option<String>>("subprotocol")? {

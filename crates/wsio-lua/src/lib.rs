@@ -12,6 +12,9 @@
 //! - the editor's `core.websocket` client with its callbacks, send queue and reconnection
 //!   (`wsio.core.connect`, [`core_client`]).
 //!
+//! Every client also takes wsio's own options as extra fields of its options table
+//! ([`client_options`]): `deflate`, `insecure`, `max_message_size`, `max_frame_size`.
+//!
 //! **Event loop.** Server handlers and `wsio.spawn`ed functions run as coroutines that the
 //! module schedules ([`executor`]), only inside calls the program makes: `wsio.poll([timeout])`
 //! runs what is ready (waiting up to `timeout` seconds for something to be, 0 by default) and
@@ -20,6 +23,7 @@
 //! Methods block when plain Lua code calls them and yield inside those coroutines. Nothing
 //! calls into Lua from another thread.
 
+mod client_options;
 mod core_client;
 mod executor;
 mod frames;

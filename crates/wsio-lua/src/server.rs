@@ -15,6 +15,7 @@ use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData
 use tokio::sync::{mpsc, oneshot};
 use wsio::{CloseCode, ServerHandle, ServerRequest, Transport, WebSocket};
 
+use crate::client_options::ClientExtras;
 use crate::executor::Executor;
 use crate::methods::Methods;
 use crate::runtime;
@@ -186,7 +187,7 @@ async fn dispatch(
 /// Runs `handler` on one connection, and closes the connection after it.
 fn start(lua: &Lua, handler: Function, accepted: Accepted) -> mlua::Result<()> {
     let conn = Conn::new(accepted.ws, Some(accepted.served));
-    let object = Socket::object(lua, Some(conn), None)?;
+    let object = Socket::object(lua, Some(conn), None, ClientExtras::default())?;
     let handle: AnyUserData = object.raw_get("__handle")?;
     let args = object.into_lua_multi(lua)?;
     Executor::of(lua)?.spawn_lua(lua, handler, args, move |lua, result| {

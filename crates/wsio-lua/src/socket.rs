@@ -14,6 +14,7 @@ use mlua::{AnyUserData, IntoLuaMulti, Lua, MultiValue, Table, UserData, UserData
 use tokio::sync::{Mutex as AsyncMutex, oneshot};
 use wsio::{CloseCode, CloseInfo, Message, ReadHalf, Transport, WebSocket, WriteHalf};
 
+use crate::client_options::ClientExtras;
 use crate::methods::Methods;
 
 /// lua-websockets' opcodes, as the module exports them.
@@ -68,6 +69,7 @@ impl Conn {
 pub(crate) struct Socket {
     conn: RefCell<Option<Rc<Conn>>>,
     timeout: Option<Duration>,
+    extras: ClientExtras,
     given_up: RefCell<Option<&'static str>>,
 }
 
@@ -79,10 +81,12 @@ impl Socket {
         lua: &Lua,
         conn: Option<Rc<Conn>>,
         timeout: Option<Duration>,
+        extras: ClientExtras,
     ) -> mlua::Result<Table> {
         let handle = lua.create_userdata(Socket {
             conn: RefCell::new(conn),
             timeout,
+            extras,
             given_up: RefCell::new(None),
         })?;
         Methods::of(lua)?.object(lua, "socket", handle)
@@ -115,13 +119,14 @@ impl Socket {
 }
 
 /// `websocket.client.sync([options])`: a client, not connected yet. `options.timeout`, in
-/// seconds, bounds connecting, each receive and each send.
+/// seconds, bounds connecting, each receive and each send; wsio's extra options apply.
 pub(crate) fn new_client(lua: &Lua, options: Option<Table>) -> mlua::Result<Table> {
     let timeout = match &options {
         Some(options) => seconds(options.get::<Option<f64>>("timeout")?, "timeout")?,
         None => None,
     };
-    Socket::object(lua, None, timeout)
+    let extras = ClientExtras::read(options.as_ref())?;
+    Socket::object(lua, None, timeout, extras)
 }
 
 /// A duration from a number of seconds, which must not be negative.
@@ -156,10 +161,11 @@ async fn connect(
         return (Value::Nil, "already connected").into_lua_multi(&lua);
     }
     let timeout = socket.timeout;
+    let extras = socket.extras;
     socket.given_up.replace(None);
     drop(socket);
     let mut builder = match wsio::ClientBuilder::new(&url) {
-        Ok(builder) => builder,
+        Ok(builder) => extras.apply(builder),
         Err(error) => return (Value::Nil, error.to_string()).into_lua_multi(&lua),
     };
     if let Some(protocol) = protocol {
@@ -208,10 +214,20 @@ async fn receive(lua: Lua, handle: UserDataRef<Socket>) -> mlua::Result<MultiVal
             }
             // Pings are answered by wsio; the close arrives as the end, below.
             Some(Ok(_)) => continue,
-            Some(Err(error)) => match read.close_info() {
-                Some(info) => closed(&lua, 2, Some(info)),
-                None => failed(&lua, 2, &error.to_string()),
-            },
+            Some(Err(error)) => {
+                // wsio failed the connection with the error's close code (1009 for a message
+                // too big, 1002 for a protocol error...): that is the code to tell.
+                while read.recv().await.is_some() {}
+                let sent = match &error {
+                    wsio::Error::Connection(failure) => failure.close_code(),
+                    _ => None,
+                };
+                let code = sent.map_or(1006, u16::from);
+                let mut values: Vec<Value> = vec![Value::Nil, Value::Nil, Value::Boolean(false)];
+                values.push(Value::Integer(code.into()));
+                values.push(Value::String(lua.create_string(error.to_string())?));
+                Ok(MultiValue::from_iter(values))
+            }
             None => closed(&lua, 2, read.close_info()),
         };
     }

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use mlua::{Lua, Table, UserData, UserDataRef, Value};
 use wsio::{CloseCode, Message, State};
 
+use crate::client_options::ClientExtras;
 use crate::methods::Methods;
 use crate::socket::{Conn, seconds};
 
@@ -53,7 +54,8 @@ fn error(message: impl std::fmt::Display) -> mlua::Error {
 /// `options.timeout` (seconds) bounds connecting; `options.protocols` (a string or a list),
 /// `options.headers` (name to value) and `options.origin` go into the handshake.
 async fn new(lua: Lua, (url, options): (String, Option<Table>)) -> mlua::Result<Table> {
-    let mut builder = wsio::ClientBuilder::new(&url).map_err(error)?;
+    let builder = wsio::ClientBuilder::new(&url).map_err(error)?;
+    let mut builder = ClientExtras::read(options.as_ref())?.apply(builder);
     if let Some(options) = &options {
         if let Some(timeout) = seconds(options.get("timeout")?, "timeout")? {
             builder = builder.connect_timeout(timeout);
