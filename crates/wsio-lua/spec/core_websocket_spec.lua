@@ -99,6 +99,28 @@ describe("core.websocket's client", function()
     assert.are.equal(1, #named(events, "on_close"))
   end)
 
+  it("pings every ping_interval with ping_payload, and hands callback errors to on_error", function()
+    local pongs, errors = 0, {}
+    local core = require "wsio.core"
+    local client = core.connect(url .. "/echo", {
+      ping_interval = 0.05,
+      ping_payload = "tick",
+      on_pong = function(_, payload)
+        assert(payload == "tick")
+        pongs = pongs + 1
+      end,
+      on_message = function() error("a bug in on_message") end,
+      on_error = function(_, err) errors[#errors + 1] = err end,
+    })
+    client:send("boom")
+    support.run_until(function() return pongs >= 3 and #errors == 1 end)
+    assert.truthy(errors[1]:find("on_message failed: .*a bug in on_message"), errors[1])
+    -- The connection went on.
+    assert.are.equal("open", client.status)
+    client:close()
+    support.run_until(function() return client.status == "closed" end)
+  end)
+
   it("raises clear errors for bad arguments", function()
     assert.has_error(function() websocket.core.connect("http://example.test/") end)
     assert.has_error(function() websocket.core.connect(url, { ping_interval = -1 }) end,

@@ -30,7 +30,9 @@ describe("eco.websocket's connection", function()
   end)
 
   it("runs in eco's loop: eco.run(f) then eco.loop()", function()
-    local eco = websocket.eco
+    -- Also as a module of its own, as eco.websocket is.
+    local eco = require "wsio.eco"
+    assert.is_function(eco.connect)
     local echoed
     eco.run(function()
       local ws = assert(eco.connect(url .. "/echo"))

@@ -196,11 +196,11 @@ impl Executor {
         let ran = loop {
             self.drain_signal();
             let ready: Vec<u64> = self.shared.ready().drain(..).collect();
-            if !ready.is_empty() {
-                for id in &ready {
-                    self.run_task(*id);
-                }
-                break ready.len();
+            // A wake-up may come for a task that has finished since (its waker outlived it
+            // in a timer or a socket): that is no work.
+            let ran = ready.iter().filter(|id| self.run_task(**id)).count();
+            if ran > 0 {
+                break ran;
             }
             let wait = match deadline {
                 None => None,
@@ -247,8 +247,8 @@ impl Executor {
         output
     }
 
-    /// Polls task `id` once, if it is not being polled already.
-    fn run_task(&self, id: u64) {
+    /// Polls task `id` once, if it is there and not being polled already: whether it was.
+    fn run_task(&self, id: u64) -> bool {
         let taken = {
             let mut tasks = self.tasks.borrow_mut();
             tasks
@@ -256,7 +256,7 @@ impl Executor {
                 .and_then(|slot| Some((slot.future.take()?, slot.waker.clone())))
         };
         let Some((mut future, waker)) = taken else {
-            return;
+            return false;
         };
         waker.queued.store(false, Ordering::Release);
         let waker = Waker::from(waker);
@@ -272,6 +272,7 @@ impl Executor {
         } else if let Some(slot) = self.tasks.borrow_mut().get_mut(&id) {
             slot.future = Some(future);
         }
+        true
     }
 
     /// Waits until the file descriptor is readable, at most `timeout`.

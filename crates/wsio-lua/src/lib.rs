@@ -19,7 +19,8 @@
 //! module schedules ([`executor`]), only inside calls the program makes: `wsio.poll([timeout])`
 //! runs what is ready (waiting up to `timeout` seconds for something to be, 0 by default) and
 //! returns how many tasks ran; `wsio.run()` loops until no task is left; `wsio.fd()` is a file
-//! descriptor that is readable while `poll` has work, for programs with a loop of their own.
+//! descriptor that is readable while `poll` has work (now and then also when it has none: a
+//! wake-up for a task that has just finished), for programs with a loop of their own.
 //! Methods block when plain Lua code calls them and yield inside those coroutines. Nothing
 //! calls into Lua from another thread.
 
@@ -41,6 +42,25 @@ use mlua::{Function, Lua, MultiValue, Table};
 use crate::executor::Executor;
 use crate::methods::Methods;
 use crate::socket::seconds;
+
+/// `require "wsio.eco"`: the module's `eco` table, found by Lua's all-in-one loader in
+/// `wsio.so` as `luaopen_wsio_eco`.
+#[mlua::lua_module(name = "wsio_eco")]
+fn open_eco(lua: &Lua) -> mlua::Result<Table> {
+    open(lua)?.get("eco")
+}
+
+/// `require "wsio.coro"`: the module's `coro` table.
+#[mlua::lua_module(name = "wsio_coro")]
+fn open_coro(lua: &Lua) -> mlua::Result<Table> {
+    open(lua)?.get("coro")
+}
+
+/// `require "wsio.core"`: the module's `core` table (`core.websocket`'s `connect`).
+#[mlua::lua_module(name = "wsio_core")]
+fn open_core(lua: &Lua) -> mlua::Result<Table> {
+    open(lua)?.get("core")
+}
 
 /// The module's entry point, `luaopen_wsio`.
 #[mlua::lua_module(name = "wsio")]
