@@ -121,6 +121,16 @@ describe("core.websocket's client", function()
     support.run_until(function() return client.status == "closed" end)
   end)
 
+  it("takes ping_interval = 0 as no pings, and bounds its queue", function()
+    local client = websocket.core.connect("ws://127.0.0.1:1/", {
+      ping_interval = 0, reconnect = true, reconnect_delay = 10, on_error = function() end,
+    })
+    for i = 1, 1024 do assert.is_true(client:send("message " .. i)) end
+    assert.are.same({ nil, "queue full" }, { client:send("one too many") })
+    assert.is_true(client:close())
+    support.run_until(function() return client.status == "closed" end)
+  end)
+
   it("raises clear errors for bad arguments", function()
     assert.has_error(function() websocket.core.connect("http://example.test/") end)
     assert.has_error(function() websocket.core.connect(url, { ping_interval = -1 }) end,

@@ -150,6 +150,11 @@ describe("the websocket plugin's blocking client, against wsio serve", function(
       "wsio: 256 is not a byte value (0 to 255)")
     assert.has_error(function() ws:send(true) end,
       "wsio: a message is a string or a list of byte values, not a boolean")
+    -- A close that cannot be sent changes nothing.
+    assert.has_error(function() ws:close(1000, string.rep("x", 124)) end)
+    assert.are.equal("open", ws:ready_state())
+    ws:send("still open")
+    assert.are.equal("still open", ws:receive().data)
     ws:close()
   end)
 end)

@@ -1,7 +1,8 @@
 //! What wsio adds to every client's options, beyond the libraries' own: `deflate = true`
 //! (offer permessage-deflate), `insecure = true` (accept any TLS certificate, for tests
 //! only), `max_message_size` and `max_frame_size` (bytes). Each is an extra field of the
-//! options table a library's `connect` already takes, never required.
+//! options table a library's `connect` already takes, never required, and applied over that
+//! library's own settings (eco's `max_payload_len`, for one).
 
 use mlua::Table;
 

@@ -12,6 +12,10 @@
 //! `url` follow the connection. Reconnection waits `reconnect_delay` (1 s) times
 //! `reconnect_backoff` (2) per attempt, at most `reconnect_delay_max` (30 s), plus up to
 //! `reconnect_jitter` (0) at random, for at most `max_reconnect_attempts` (no limit).
+//! `ping_interval` (seconds; 0 or none for no pings) sends a ping with `ping_payload`;
+//! `timeout` (seconds) bounds connecting and ends a connection that received nothing for that
+//! long. At most [`MAX_QUEUE`] messages wait to be sent; past that, `send` returns `nil,
+//! "queue full"`.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -27,6 +31,10 @@ use crate::client_options::ClientExtras;
 use crate::executor::Executor;
 use crate::methods::Methods;
 use crate::socket::seconds;
+
+/// How many messages may wait to be sent (while connecting or reconnecting, or while the
+/// connection is slow) before `send` says `nil, "queue full"`.
+const MAX_QUEUE: usize = 1024;
 
 /// What the client is asked to do, in order.
 enum Command {
@@ -122,6 +130,8 @@ fn queue(lua: &Lua, this: &Table, command: Command) -> mlua::Result<MultiValue> 
     }
     if matches!(command, Command::Close(..)) {
         *shared.closed.borrow_mut() = true;
+    } else if shared.queue.borrow().len() >= MAX_QUEUE {
+        return (Value::Nil, "queue full").into_lua_multi(lua);
     }
     match shared.restoring.borrow_mut().as_mut() {
         Some(first) if !matches!(command, Command::Close(..)) => first.push_back(command),
@@ -195,7 +205,9 @@ fn read_options(options: &Table) -> mlua::Result<Options> {
         delay_max: number("reconnect_delay_max", 30.0)?,
         jitter: number("reconnect_jitter", 0.0)?,
         max_attempts: options.get("max_reconnect_attempts")?,
-        ping_interval: seconds(options.get("ping_interval")?, "options.ping_interval")?,
+        // 0 means no pings, as no value does.
+        ping_interval: seconds(options.get("ping_interval")?, "options.ping_interval")?
+            .filter(|every| !every.is_zero()),
         ping_payload: options
             .get::<Option<mlua::String>>("ping_payload")?
             .map_or_else(Bytes::new, |p| Bytes::copy_from_slice(&p.as_bytes())),

@@ -1,5 +1,6 @@
 //! The module's scheduler. Lua coroutines (server handlers, `wsio.spawn`) run as tasks, and
-//! only inside calls the Lua program makes: `wsio.poll`, `wsio.run`, or a blocking call.
+//! only inside calls the Lua program makes: `wsio.poll`, `wsio.run`, or a blocking call made
+//! outside them (which runs the ready tasks while it waits).
 //! Nothing calls into Lua from another thread: the connections' I/O is driven by a background
 //! tokio runtime ([`crate::runtime`]), whose wake-ups only queue tasks and make a file
 //! descriptor readable ([`Executor::fd`]), for programs that wait in a loop of their own.
@@ -10,6 +11,7 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,7 +33,8 @@ pub(crate) struct Executor {
     /// The Lua threads that are tasks: inside them, the module's methods yield instead of
     /// blocking.
     threads: RefCell<HashSet<usize>>,
-    /// Whether `poll` or `run` is running, which they may not be called from.
+    /// Whether tasks are being run now (by `poll`, `run` or a blocking call): `poll` and
+    /// `run` may not be called from them.
     polling: Cell<bool>,
     reader: UnixStream,
 }
@@ -186,19 +189,19 @@ impl Executor {
     /// Runs the tasks that are ready, waiting up to `timeout` (`None`: as long as it takes)
     /// for one to be; how many ran.
     pub(crate) fn poll(&self, timeout: Option<Duration>) -> mlua::Result<usize> {
-        if self.polling.replace(true) {
+        if self.polling.get() {
             return Err(mlua::Error::runtime(
                 "wsio.poll and wsio.run cannot be called from a wsio task or callback",
             ));
         }
         let _runtime = runtime::handle().enter();
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        // A timeout too long to add to now is no timeout.
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let ran = loop {
             self.drain_signal();
-            let ready: Vec<u64> = self.shared.ready().drain(..).collect();
             // A wake-up may come for a task that has finished since (its waker outlived it
             // in a timer or a socket): that is no work.
-            let ran = ready.iter().filter(|id| self.run_task(**id)).count();
+            let ran = self.run_ready();
             if ran > 0 {
                 break ran;
             }
@@ -211,9 +214,13 @@ impl Executor {
             };
             self.wait(wait);
         };
-        self.polling.set(false);
         self.signal_if_ready();
         Ok(ran)
+    }
+
+    /// Whether tasks are being run now: code running now is inside `poll` or `run`.
+    pub(crate) fn polling(&self) -> bool {
+        self.polling.get()
     }
 
     /// Polls until no task is left.
@@ -224,7 +231,9 @@ impl Executor {
         Ok(())
     }
 
-    /// Runs `future` to its end on this thread, now: tasks wait meanwhile.
+    /// Runs `future` to its end on this thread, now. Made from plain Lua code, it runs the
+    /// tasks that are ready while it waits (a task may hold what `future` needs); made from
+    /// inside `poll` (a callback), it cannot, and only waits.
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _runtime = runtime::handle().enter();
         let waker = Arc::new(BlockWaker {
@@ -234,11 +243,21 @@ impl Executor {
         let task_waker = Waker::from(waker.clone());
         let mut context = Context::from_waker(&task_waker);
         let mut future = pin!(future);
+        let runs_tasks = !self.polling.get();
         let output = loop {
             if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
                 break output;
             }
-            while !waker.woken.swap(false, Ordering::AcqRel) {
+            loop {
+                if runs_tasks {
+                    self.run_ready();
+                }
+                if waker.woken.swap(false, Ordering::AcqRel) {
+                    break;
+                }
+                if runs_tasks && !self.shared.ready().is_empty() {
+                    continue;
+                }
                 self.wait(None);
                 self.drain_signal();
             }
@@ -247,7 +266,20 @@ impl Executor {
         output
     }
 
-    /// Polls task `id` once, if it is there and not being polled already: whether it was.
+    /// Runs the tasks that are ready, each once: how many ran.
+    fn run_ready(&self) -> usize {
+        let ready: Vec<u64> = self.shared.ready().drain(..).collect();
+        if ready.is_empty() {
+            return 0;
+        }
+        self.polling.set(true);
+        // Reset however the tasks end, a panic included.
+        let _polling = Reset(&self.polling);
+        ready.iter().filter(|id| self.run_task(**id)).count()
+    }
+
+    /// Polls task `id` once, if it is there and not being polled already: whether it was. A
+    /// task that panics is reported and removed; the others go on.
     fn run_task(&self, id: u64) -> bool {
         let taken = {
             let mut tasks = self.tasks.borrow_mut();
@@ -260,17 +292,32 @@ impl Executor {
         };
         waker.queued.store(false, Ordering::Release);
         let waker = Waker::from(waker);
-        let done = future
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_ready();
-        if done {
-            let slot = self.tasks.borrow_mut().remove(&id);
-            // Dropped outside the borrow: dropping a coroutine's future may run Lua code.
-            drop(slot);
-            drop(future);
-        } else if let Some(slot) = self.tasks.borrow_mut().get_mut(&id) {
-            slot.future = Some(future);
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            future.as_mut().poll(&mut Context::from_waker(&waker))
+        }));
+        match polled {
+            Ok(Poll::Pending) => {
+                if let Some(slot) = self.tasks.borrow_mut().get_mut(&id) {
+                    slot.future = Some(future);
+                }
+            }
+            Ok(Poll::Ready(())) => {
+                let slot = self.tasks.borrow_mut().remove(&id);
+                // Dropped outside the borrow: dropping a coroutine's future may run Lua code.
+                drop(slot);
+                drop(future);
+            }
+            Err(panic) => {
+                let slot = self.tasks.borrow_mut().remove(&id);
+                drop(slot);
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(future)));
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| (*text).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                eprintln!("wsio: a task failed and was stopped: {message}");
+            }
         }
         true
     }
@@ -299,5 +346,14 @@ impl Executor {
         if !self.shared.ready().is_empty() {
             self.shared.signal();
         }
+    }
+}
+
+/// Sets a flag back to `false` when dropped.
+struct Reset<'a>(&'a Cell<bool>);
+
+impl Drop for Reset<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }

@@ -26,6 +26,7 @@ use wsio::proto::{CloseCode, Frame, OpCode};
 use wsio::{FrameReadHalf, Transport, WriteHalf};
 
 use crate::client_options::ClientExtras;
+use crate::executor::Executor;
 use crate::methods::Methods;
 use crate::protocol::{frame_table, opcode};
 use crate::socket::seconds;
@@ -137,7 +138,7 @@ fn builder(url: &str) -> Result<wsio::ClientBuilder, String> {
 /// `eco.connect(uri, [opts])`: a connection, or `nil, err`.
 async fn eco_connect(lua: Lua, (uri, opts): (String, Option<Table>)) -> mlua::Result<MultiValue> {
     let mut builder = match builder(&uri) {
-        Ok(builder) => ClientExtras::read(opts.as_ref())?.apply(builder),
+        Ok(builder) => builder,
         Err(problem) => return (Value::Nil, problem).into_lua_multi(&lua),
     };
     let mut max_payload = ECO_MAX_PAYLOAD;
@@ -171,9 +172,6 @@ async fn eco_connect(lua: Lua, (uri, opts): (String, Option<Table>)) -> mlua::Re
         if let Some(origin) = opts.get::<Option<String>>("origin")? {
             builder = builder.origin(origin);
         }
-        if opts.get::<Option<bool>>("insecure")?.unwrap_or(false) {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
         if let Some(timeout) = seconds(opts.get("timeout")?, "timeout")? {
             builder = builder.connect_timeout(timeout);
         }
@@ -184,6 +182,8 @@ async fn eco_connect(lua: Lua, (uri, opts): (String, Option<Table>)) -> mlua::Re
     builder = builder
         .max_frame_size(max_payload)
         .max_message_size(max_payload.max(1 << 20));
+    // wsio's own options (`insecure` among them, which eco has too) come last, over eco's.
+    builder = ClientExtras::read(opts.as_ref())?.apply(builder);
     match builder.connect().await {
         Ok((ws, _)) => {
             let handle = lua.create_userdata(FrameConn::new(ws, max_payload))?;
@@ -392,8 +392,9 @@ struct CoroSocket(Rc<FrameConn>);
 
 impl UserData for CoroSocket {}
 
-/// `res.socket:shutdown()` (and `:close()`): sends a close frame; `read` then ends.
-async fn shutdown(_: Lua, socket: UserDataRef<CoroSocket>) -> mlua::Result<()> {
+/// `res.socket:shutdown()` (and `:close()`): sends a close frame; `read` then ends. A task
+/// reads the rest, so that the close handshake ends whether the program reads or not.
+async fn shutdown(lua: Lua, socket: UserDataRef<CoroSocket>) -> mlua::Result<()> {
     let conn = socket.0.clone();
     drop(socket);
     if !conn.shut.replace(true) {
@@ -403,6 +404,10 @@ async fn shutdown(_: Lua, socket: UserDataRef<CoroSocket>) -> mlua::Result<()> {
             .await
             .send_close(CloseCode::NORMAL, "")
             .await;
+        Executor::of(&lua)?.spawn(Box::pin(async move {
+            let mut read = conn.read.lock().await;
+            while read.recv_frame().await.is_some() {}
+        }));
     }
     Ok(())
 }

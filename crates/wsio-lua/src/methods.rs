@@ -20,8 +20,9 @@ use crate::executor::Executor;
 /// object's handle); with `nil` instead, it wraps a plain function. Either way, errors are
 /// raised as plain strings.
 const DISPATCH: &str = r#"
-local in_task, blocking, yielding, method = ...
+local in_task, blocking, yielding, method, polling = ...
 local tostring, error, pcall, type, rawget = tostring, error, pcall, type, rawget
+local running = coroutine.running
 -- Errors reach Lua as strings, without mlua's prefix and traceback, as Lua's own do; called
 -- as a tail call, so that level 2 is the caller of the function that failed.
 local function plain(ok, ...)
@@ -30,6 +31,15 @@ local function plain(ok, ...)
   message = message:gsub("^runtime error: ", "")
   message = message:gsub("\nstack traceback:.*$", "")
   error(message, 2)
+end
+-- Blocking is refused in a coroutine of the program's own inside a task: the task is out of
+-- the scheduler then, and whatever it holds would never be let go.
+local function may_block()
+  local co, main = running()
+  if polling() and co ~= nil and not main then
+    error("wsio: this call would block inside a wsio task; make it from the task's own " ..
+      "coroutine", 3)
+  end
 end
 if method == nil then
   return function(...) return plain(pcall(blocking, ...)) end
@@ -41,11 +51,13 @@ if method then
       error("wsio: call this method on its object, with ':'", 2)
     end
     if in_task() then return plain(pcall(yielding, handle, ...)) end
+    may_block()
     return plain(pcall(blocking, handle, ...))
   end
 end
 return function(...)
   if in_task() then return plain(pcall(yielding, ...)) end
+  may_block()
   return plain(pcall(blocking, ...))
 end
 "#;
@@ -54,6 +66,7 @@ end
 pub(crate) struct Methods {
     dispatch: Function,
     in_task: Function,
+    polling: Function,
     metatables: RefCell<HashMap<&'static str, Table>>,
 }
 
@@ -65,9 +78,11 @@ impl Methods {
             .set_name("=wsio.dispatch")
             .into_function()?;
         let in_task = lua.create_function(|lua, ()| Ok(Executor::of(lua)?.in_task(lua)))?;
+        let polling = lua.create_function(|lua, ()| Ok(Executor::of(lua)?.polling()))?;
         lua.set_app_data(Methods {
             dispatch,
             in_task,
+            polling,
             metatables: RefCell::new(HashMap::new()),
         });
         Ok(())
@@ -176,7 +191,12 @@ impl Methods {
             let future = operation(lua.clone(), args);
             Executor::of(lua)?.block_on(future)
         })?;
-        self.dispatch
-            .call((self.in_task.clone(), blocking, yielding, method))
+        self.dispatch.call((
+            self.in_task.clone(),
+            blocking,
+            yielding,
+            method,
+            self.polling.clone(),
+        ))
     }
 }

@@ -6,7 +6,9 @@
 //! (which is then chosen), else to `default`; without `default`, such a connection is
 //! refused. When a handler returns, its connection is closed (1000), and when it raises an
 //! error, the error is printed on stderr and the connection closed with 1011; the other
-//! connections go on.
+//! connections go on. The server serves until `server:close()`, whether the program keeps
+//! the object or not; connections accepted while the program does not poll wait, up to
+//! [`ACCEPT_BACKLOG`], and past that are dropped.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -20,6 +22,9 @@ use crate::executor::Executor;
 use crate::methods::Methods;
 use crate::runtime;
 use crate::socket::{Conn, Socket};
+
+/// How many accepted connections may wait for the program to poll before more are dropped.
+const ACCEPT_BACKLOG: usize = 1024;
 
 /// A connection the server accepted, on its way to the Lua thread.
 struct Accepted {
@@ -83,7 +88,7 @@ pub(crate) fn listen(lua: &Lua, config: Table) -> mlua::Result<Table> {
     };
     let protocols = config.get::<Option<Table>>("protocols")?;
     let default = config.get::<Option<Function>>("default")?;
-    let (sender, accepted) = mpsc::unbounded_channel();
+    let (sender, accepted) = mpsc::channel(ACCEPT_BACKLOG);
     let mut builder = wsio::Server::builder();
     if let Some(protocols) = &protocols {
         for pair in protocols.pairs::<String, Function>() {
@@ -110,16 +115,20 @@ pub(crate) fn listen(lua: &Lua, config: Table) -> mlua::Result<Table> {
         stop: std::cell::RefCell::new(Some(stop)),
     };
     runtime::handle().spawn(server.run());
-    let handlers = Handlers { protocols, default };
-    executor.spawn(Box::pin(dispatch(lua.weak(), accepted, stopped, handlers)));
     let handle = lua.create_userdata(listener)?;
+    let handlers = Handlers {
+        protocols,
+        default,
+        _listener: handle.clone(),
+    };
+    executor.spawn(Box::pin(dispatch(lua.weak(), accepted, stopped, handlers)));
     Methods::of(lua)?.object(lua, "server", handle)
 }
 
 /// A server handler that hands each connection to the Lua thread, and lasts as long as the
 /// Lua side keeps the connection.
 fn forward(
-    sender: mpsc::UnboundedSender<Accepted>,
+    sender: mpsc::Sender<Accepted>,
     subprotocol: Option<String>,
 ) -> impl Fn(WebSocket<Transport>, ServerRequest) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
 + Send
@@ -132,7 +141,9 @@ fn forward(
             subprotocol: subprotocol.clone(),
             served,
         };
-        let handed = sender.send(accepted).is_ok();
+        // Past the backlog (the program has not polled for a while), or once the server is
+        // closed, the connection is dropped.
+        let handed = sender.try_send(accepted).is_ok();
         Box::pin(async move {
             if handed {
                 // Ends when the Lua side drops the connection.
@@ -142,10 +153,12 @@ fn forward(
     }
 }
 
-/// The handlers of a server's connections.
+/// The handlers of a server's connections, and the server object's handle, which lives as
+/// long as the server serves whether the program keeps the object or not.
 struct Handlers {
     protocols: Option<Table>,
     default: Option<Function>,
+    _listener: AnyUserData,
 }
 
 impl Handlers {
@@ -163,7 +176,7 @@ impl Handlers {
 /// the server is closed.
 async fn dispatch(
     weak: mlua::WeakLua,
-    mut accepted: mpsc::UnboundedReceiver<Accepted>,
+    mut accepted: mpsc::Receiver<Accepted>,
     mut stopped: oneshot::Receiver<()>,
     handlers: Handlers,
 ) {

@@ -70,7 +70,43 @@ pub(crate) struct Socket {
     conn: RefCell<Option<Rc<Conn>>>,
     timeout: Option<Duration>,
     extras: ClientExtras,
-    given_up: RefCell<Option<&'static str>>,
+    /// How the connection ended, once it has: later calls say so, and `connect` may be
+    /// called again.
+    ended: RefCell<Option<Ended>>,
+}
+
+/// How a connection ended: `was_clean, code, reason`.
+#[derive(Clone)]
+struct Ended {
+    clean: bool,
+    code: u16,
+    reason: String,
+}
+
+impl Ended {
+    fn of(info: Option<CloseInfo>) -> Self {
+        match info {
+            Some(info) => Ended {
+                clean: info.was_clean,
+                code: u16::from(info.code),
+                reason: info.reason.as_str().to_owned(),
+            },
+            None => Ended {
+                clean: false,
+                code: 1006,
+                reason: "ended".to_owned(),
+            },
+        }
+    }
+
+    /// `nils` nils, then `was_clean, code, reason`.
+    fn values(&self, lua: &Lua, nils: usize) -> mlua::Result<MultiValue> {
+        let mut values: Vec<Value> = vec![Value::Nil; nils];
+        values.push(Value::Boolean(self.clean));
+        values.push(Value::Integer(self.code.into()));
+        values.push(Value::String(lua.create_string(&self.reason)?));
+        Ok(MultiValue::from_iter(values))
+    }
 }
 
 impl UserData for Socket {}
@@ -87,7 +123,7 @@ impl Socket {
             conn: RefCell::new(conn),
             timeout,
             extras,
-            given_up: RefCell::new(None),
+            ended: RefCell::new(None),
         })?;
         Methods::of(lua)?.object(lua, "socket", handle)
     }
@@ -102,17 +138,19 @@ impl Socket {
         self.conn.borrow_mut().take();
     }
 
-    /// Gives the connection up for `reason`: it is dropped (its transport closed) once no
-    /// call uses it, and later calls say it ended uncleanly (1006) for `reason`.
-    fn give_up(&self, reason: &'static str) {
-        self.given_up.replace(Some(reason));
+    /// Records how the connection ended and forgets it (its transport closes once no call
+    /// uses it): `ended`'s values after `nils` nils.
+    fn end(&self, lua: &Lua, nils: usize, ended: Ended) -> mlua::Result<MultiValue> {
+        let values = ended.values(lua, nils);
+        self.ended.replace(Some(ended));
         self.release();
+        values
     }
 
     /// What a call on a socket without a connection returns, after `nils` nils.
     fn not_open(&self, lua: &Lua, nils: usize) -> mlua::Result<MultiValue> {
-        match *self.given_up.borrow() {
-            Some(reason) => failed(lua, nils, reason),
+        match &*self.ended.borrow() {
+            Some(ended) => ended.values(lua, nils),
             None => failed(lua, nils, "not connected"),
         }
     }
@@ -129,10 +167,16 @@ pub(crate) fn new_client(lua: &Lua, options: Option<Table>) -> mlua::Result<Tabl
     Socket::object(lua, None, timeout, extras)
 }
 
-/// A duration from a number of seconds, which must not be negative.
+/// Longer durations count as this long (about a century): a wait that ends after the program
+/// does, which still adds to a clock's reading.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A duration from a number of seconds, which must not be negative (nor NaN); a very large
+/// one counts as [`LONGEST`].
 pub(crate) fn seconds(value: Option<f64>, what: &str) -> mlua::Result<Option<Duration>> {
     match value {
         None => Ok(None),
+        Some(value) if value >= LONGEST.as_secs_f64() => Ok(Some(LONGEST)),
         Some(value) => Duration::try_from_secs_f64(value).map(Some).map_err(|_| {
             mlua::Error::runtime(format!(
                 "wsio: {what} must be a number of seconds, not {value}"
@@ -162,7 +206,7 @@ async fn connect(
     }
     let timeout = socket.timeout;
     let extras = socket.extras;
-    socket.given_up.replace(None);
+    socket.ended.replace(None);
     drop(socket);
     let mut builder = match wsio::ClientBuilder::new(&url) {
         Ok(builder) => extras.apply(builder),
@@ -199,8 +243,7 @@ async fn receive(lua: Lua, handle: UserDataRef<Socket>) -> mlua::Result<MultiVal
                     // Told, then dropped: nothing here would read the peer's answer.
                     drop(read);
                     conn.send_close(CloseCode::GOING_AWAY, "timeout").await;
-                    handle.give_up("timeout");
-                    return failed(&lua, 2, "timeout");
+                    return handle.end(&lua, 2, gave_up("timeout"));
                 }
             },
             None => read.recv().await,
@@ -222,13 +265,14 @@ async fn receive(lua: Lua, handle: UserDataRef<Socket>) -> mlua::Result<MultiVal
                     wsio::Error::Connection(failure) => failure.close_code(),
                     _ => None,
                 };
-                let code = sent.map_or(1006, u16::from);
-                let mut values: Vec<Value> = vec![Value::Nil, Value::Nil, Value::Boolean(false)];
-                values.push(Value::Integer(code.into()));
-                values.push(Value::String(lua.create_string(error.to_string())?));
-                Ok(MultiValue::from_iter(values))
+                let ended = Ended {
+                    clean: false,
+                    code: sent.map_or(1006, u16::from),
+                    reason: error.to_string(),
+                };
+                handle.end(&lua, 2, ended)
             }
-            None => closed(&lua, 2, read.close_info()),
+            None => handle.end(&lua, 2, Ended::of(read.close_info())),
         };
     }
 }
@@ -276,8 +320,12 @@ async fn send(
         Err(wsio::Error::Io(error)) if error.kind() == std::io::ErrorKind::InvalidInput => {
             Err(mlua::Error::runtime(format!("wsio: {error}")))
         }
+        // A write that timed out may still go out later: the connection is given up.
+        Err(wsio::Error::Io(error)) if error.kind() == std::io::ErrorKind::TimedOut => {
+            handle.end(&lua, 1, gave_up("timeout"))
+        }
         Err(error) => match conn.ended() {
-            Some(info) => closed(&lua, 1, Some(info)),
+            Some(info) => handle.end(&lua, 1, Ended::of(Some(info))),
             None => failed(&lua, 1, &error.to_string()),
         },
     }
@@ -292,7 +340,6 @@ async fn close(
     let Some(conn) = handle.conn() else {
         return handle.not_open(&lua, 0);
     };
-    drop(handle);
     let code = CloseCode::from(code.unwrap_or(1000));
     let reason = reason.unwrap_or_default();
     if let Err(error) = conn.write.lock().await.send_close(code, &reason).await {
@@ -302,24 +349,16 @@ async fn close(
     }
     // Whoever reads (this, or a coroutine waiting in `receive`) sees the peer's answer.
     let info = conn.drain().await;
-    closed(&lua, 0, info)
+    handle.end(&lua, 0, Ended::of(info))
 }
 
-/// `nils` nils, then `was_clean, code, reason` of how the connection ended.
-fn closed(lua: &Lua, nils: usize, info: Option<CloseInfo>) -> mlua::Result<MultiValue> {
-    let (clean, code, reason) = match info {
-        Some(info) => (
-            info.was_clean,
-            u16::from(info.code),
-            info.reason.as_str().to_owned(),
-        ),
-        None => (false, 1006, "ended".to_owned()),
-    };
-    let mut values: Vec<Value> = vec![Value::Nil; nils];
-    values.push(Value::Boolean(clean));
-    values.push(Value::Integer(code.into()));
-    values.push(Value::String(lua.create_string(reason)?));
-    Ok(MultiValue::from_iter(values))
+/// An unclean end (1006) that this side chose, for `reason`.
+fn gave_up(reason: &str) -> Ended {
+    Ended {
+        clean: false,
+        code: 1006,
+        reason: reason.to_owned(),
+    }
 }
 
 /// `nils` nils, then an unclean end with code 1006 and `reason`.

@@ -214,18 +214,17 @@ async fn close(
     _: Lua,
     (client, code, reason): (UserDataRef<WsClient>, Option<u16>, Option<String>),
 ) -> mlua::Result<bool> {
+    let code = CloseCode::from(code.unwrap_or(1000));
+    let reason = reason.unwrap_or_default();
+    // Checked before anything changes: a code that may not be sent, or a reason over 123
+    // bytes, is an error and leaves the connection as it was.
+    wsio::proto::encode_close_payload(code, &reason).map_err(error)?;
     let Some(conn) = client.conn.borrow_mut().take() else {
         return Ok(true);
     };
     client.closed.set(true);
     drop(client);
-    let code = CloseCode::from(code.unwrap_or(1000));
-    let reason = reason.unwrap_or_default();
-    if let Err(problem) = conn.write.lock().await.send_close(code, &reason).await {
-        if matches!(problem, wsio::Error::Send(_)) {
-            return Err(error(problem));
-        }
-    }
+    let _ = conn.write.lock().await.send_close(code, &reason).await;
     conn.drain().await;
     Ok(true)
 }
