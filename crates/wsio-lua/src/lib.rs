@@ -21,8 +21,8 @@
 //! returns how many tasks ran; `wsio.run()` loops until no task is left; `wsio.fd()` is a file
 //! descriptor that is readable while `poll` has work (now and then also when it has none: a
 //! wake-up for a task that has just finished), for programs with a loop of their own.
-//! Methods block when plain Lua code calls them and yield inside those coroutines. Nothing
-//! calls into Lua from another thread.
+//! Methods block when plain Lua code calls them (running the ready tasks while they wait) and
+//! yield inside those coroutines. Nothing calls into Lua from another thread.
 
 mod client_options;
 mod core_client;
