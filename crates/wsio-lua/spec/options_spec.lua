@@ -26,6 +26,32 @@ describe("wsio's extra client options", function()
     assert.are.equal("none", extensions[false])
   end)
 
+  it("are taken by the module's server too: deflate, and a message limit", function()
+    local server = websocket.server.listen({
+      port = 0, interface = "127.0.0.1", deflate = true, max_message_size = 64,
+      default = function(ws)
+        while true do
+          local message = ws:receive()
+          if not message then return end
+          ws:send(message)
+        end
+      end,
+    })
+    local url = ("ws://127.0.0.1:%d"):format(server:port())
+    local agreed, closed
+    local client = websocket.core.connect(url, {
+      deflate = true,
+      on_connect = function(_, info) agreed = info.headers["sec-websocket-extensions"] end,
+      on_close = function(_, code) closed = code end,
+    })
+    client:send(string.rep("compressible ", 3))
+    client:send(string.rep("x", 65))
+    support.run_until(function() return closed ~= nil end)
+    server:close()
+    assert.truthy(agreed and agreed:find("^permessage%-deflate"), tostring(agreed))
+    assert.are.equal(1009, closed)
+  end)
+
   it("limit the size of a message received", function()
     local client = websocket.client.sync({ timeout = 5, max_message_size = 10 })
     assert.is_true(client:connect(url .. "/echo"))

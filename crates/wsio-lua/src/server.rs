@@ -74,6 +74,8 @@ fn handle_of(object: &Table) -> mlua::Result<AnyUserData> {
 
 /// `server.listen(config)`: listens on `config.interface` (`'*'`, the default, for every
 /// interface) and `config.port` (80 by default; 0 for a free port, see `server:port()`).
+/// wsio's own options are extra fields: `deflate = true` (accept permessage-deflate),
+/// `max_message_size` and `max_frame_size` (bytes).
 pub(crate) fn listen(lua: &Lua, config: Table) -> mlua::Result<Table> {
     let port = config.get::<Option<u16>>("port")?.unwrap_or(80);
     let interface = config
@@ -90,6 +92,16 @@ pub(crate) fn listen(lua: &Lua, config: Table) -> mlua::Result<Table> {
     let default = config.get::<Option<Function>>("default")?;
     let (sender, accepted) = mpsc::channel(ACCEPT_BACKLOG);
     let mut builder = wsio::Server::builder();
+    // wsio's own options: permessage-deflate for the clients that offer it, and limits.
+    if config.get::<Option<bool>>("deflate")?.unwrap_or(false) {
+        builder = builder.deflate(wsio::DeflateConfig::default());
+    }
+    if let Some(size) = config.get::<Option<usize>>("max_message_size")? {
+        builder = builder.max_message_size(size);
+    }
+    if let Some(size) = config.get::<Option<usize>>("max_frame_size")? {
+        builder = builder.max_frame_size(size);
+    }
     if let Some(protocols) = &protocols {
         for pair in protocols.pairs::<String, Function>() {
             let (name, _) = pair.map_err(|error| {
