@@ -23,10 +23,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mlua::{Function, IntoLua, Lua, MultiValue, Table, UserData, Value};
+use mlua::{Function, IntoLua, IntoLuaMulti, Lua, MultiValue, Table, UserData, Value};
 use tokio::sync::Notify;
 use wsio::{CloseCode, Message};
 
+use crate::args::strings;
 use crate::client_options::ClientExtras;
 use crate::executor::Executor;
 use crate::methods::Methods;
@@ -141,8 +142,6 @@ fn queue(lua: &Lua, this: &Table, command: Command) -> mlua::Result<MultiValue> 
     true.into_lua_multi(lua)
 }
 
-use mlua::IntoLuaMulti;
-
 /// `wsio.core.connect(url, [options])`.
 fn connect(lua: &Lua, url: String, options: Option<Table>) -> mlua::Result<Table> {
     let options = options.unwrap_or(lua.create_table()?);
@@ -172,16 +171,7 @@ fn read_options(options: &Table) -> mlua::Result<Options> {
             headers.push(pair?);
         }
     }
-    let protocols = match options.get::<Value>("protocols")? {
-        Value::Nil => Vec::new(),
-        Value::String(name) => vec![name.to_str()?.to_owned()],
-        Value::Table(list) => list.sequence_values().collect::<Result<_, _>>()?,
-        _ => {
-            return Err(mlua::Error::runtime(
-                "wsio: options.protocols is a string or a list of strings",
-            ));
-        }
-    };
+    let protocols = strings(options.get("protocols")?, "options.protocols")?;
     let number = |name: &str, default: f64| -> mlua::Result<f64> {
         let value = options.get::<Option<f64>>(name)?.unwrap_or(default);
         if value.is_finite() && value >= 0.0 {
@@ -304,16 +294,14 @@ async fn run(
             shared: &shared,
         };
         let outcome = session(&context, &url, attempt, previous.as_ref()).await;
-        let lua_client = client.clone();
         if outcome.opened || outcome.close_code.is_some() {
-            let code = outcome.close_code;
             callback(
-                &lua_client,
+                &client,
                 &options,
                 "on_close",
                 (
                     client.clone(),
-                    code,
+                    outcome.close_code,
                     outcome.close_reason.as_str(),
                     outcome.was_clean,
                 ),

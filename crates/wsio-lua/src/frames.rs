@@ -25,6 +25,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use wsio::proto::{CloseCode, Frame, OpCode};
 use wsio::{FrameReadHalf, Transport, WriteHalf};
 
+use crate::args::strings;
 use crate::client_options::ClientExtras;
 use crate::executor::Executor;
 use crate::methods::Methods;
@@ -149,25 +150,14 @@ async fn eco_connect(lua: Lua, (uri, opts): (String, Option<Table>)) -> mlua::Re
                 builder = builder.header(name, value);
             }
         }
-        match opts.get::<Value>("protocols")? {
-            Value::Nil => {}
-            Value::String(protocols) => {
-                let names: Vec<String> = protocols
-                    .to_str()?
-                    .split(',')
-                    .map(|name| name.trim().to_owned())
-                    .collect();
-                builder = builder.subprotocols(names);
-            }
-            Value::Table(list) => {
-                let names: Vec<String> = list.sequence_values().collect::<Result<_, _>>()?;
-                builder = builder.subprotocols(names);
-            }
-            _ => {
-                return Err(mlua::Error::runtime(
-                    "wsio: opts.protocols is a string or a list of strings",
-                ));
-            }
+        // eco takes a string of names joined by commas, or a list.
+        let names: Vec<String> = strings(opts.get("protocols")?, "opts.protocols")?
+            .iter()
+            .flat_map(|names| names.split(','))
+            .map(|name| name.trim().to_owned())
+            .collect();
+        if !names.is_empty() {
+            builder = builder.subprotocols(names);
         }
         if let Some(origin) = opts.get::<Option<String>>("origin")? {
             builder = builder.origin(origin);

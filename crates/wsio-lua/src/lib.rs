@@ -24,6 +24,7 @@
 //! Methods block when plain Lua code calls them (running the ready tasks while they wait) and
 //! yield inside those coroutines. Nothing calls into Lua from another thread.
 
+mod args;
 mod client_options;
 mod core_client;
 mod executor;

@@ -11,6 +11,7 @@ use mlua::{IntoLuaMulti, Lua, MultiValue, Table, Value};
 use wsio::proto::handshake::{self, HandshakeError};
 use wsio::proto::{CloseCode, Decoded, Frame, OpCode};
 
+use crate::args::{error, strings};
 use crate::methods::Methods;
 
 /// Adds the helpers to the module table.
@@ -46,10 +47,6 @@ pub(crate) fn register(lua: &Lua, methods: &Methods, module: &Table) -> mlua::Re
     )?;
     add(&["parse_url", "parseUrl"], lua.create_function(parse_url)?)?;
     Ok(())
-}
-
-fn error(message: impl std::fmt::Display) -> mlua::Error {
-    mlua::Error::runtime(format!("wsio: {message}"))
 }
 
 /// An opcode from its number.
@@ -134,14 +131,9 @@ fn build_handshake_request(
             headers.append(name, value);
             Ok(())
         };
-        match options.get::<Value>("protocols")? {
-            Value::Nil => {}
-            Value::String(protocol) => add("sec-websocket-protocol", &protocol.to_str()?)?,
-            Value::Table(list) => {
-                let names: Vec<String> = list.sequence_values().collect::<Result<_, _>>()?;
-                add("sec-websocket-protocol", &names.join(", "))?;
-            }
-            _ => return Err(error("options.protocols is a string or a list of strings")),
+        let protocols = strings(options.get("protocols")?, "options.protocols")?;
+        if !protocols.is_empty() {
+            add("sec-websocket-protocol", &protocols.join(", "))?;
         }
         if let Some(origin) = options.get::<Option<String>>("origin")? {
             add("origin", &origin)?;
@@ -168,14 +160,9 @@ fn http_name(name: &str) -> mlua::Result<http::HeaderName> {
 /// why.
 fn validate_handshake_response(
     lua: &Lua,
-    (response, key, protocols): (mlua::String, String, Option<Value>),
+    (response, key, protocols): (mlua::String, String, Value),
 ) -> mlua::Result<MultiValue> {
-    let offered: Vec<String> = match protocols {
-        None | Some(Value::Nil) => Vec::new(),
-        Some(Value::String(protocol)) => vec![protocol.to_str()?.to_owned()],
-        Some(Value::Table(list)) => list.sequence_values().collect::<Result<_, _>>()?,
-        Some(_) => return Err(error("protocols is a string or a list of strings")),
-    };
+    let offered = strings(protocols, "protocols")?;
     let head = match handshake::parse_response(&response.as_bytes()) {
         Ok(Decoded::Complete { value, .. }) => value,
         Ok(Decoded::Incomplete { .. }) => {

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use mlua::{Lua, Table, UserData, UserDataRef, Value};
 use wsio::{CloseCode, Message, State};
 
+use crate::args::{error, strings};
 use crate::client_options::ClientExtras;
 use crate::methods::Methods;
 use crate::socket::{Conn, seconds};
@@ -46,10 +47,6 @@ pub(crate) fn register(lua: &Lua, methods: &Methods, module: &Table) -> mlua::Re
     methods.add_plain(lua, "ws_client", "ready_state", ready_state)
 }
 
-fn error(message: impl std::fmt::Display) -> mlua::Error {
-    mlua::Error::runtime(format!("wsio: {message}"))
-}
-
 /// `WsClient.new(url, [options])`: connects, and raises an error if it cannot.
 /// `options.timeout` (seconds) bounds connecting; `options.protocols` (a string or a list),
 /// `options.headers` (name to value) and `options.origin` go into the handshake.
@@ -60,14 +57,9 @@ async fn new(lua: Lua, (url, options): (String, Option<Table>)) -> mlua::Result<
         if let Some(timeout) = seconds(options.get("timeout")?, "timeout")? {
             builder = builder.connect_timeout(timeout);
         }
-        match options.get::<Value>("protocols")? {
-            Value::Nil => {}
-            Value::String(protocol) => builder = builder.subprotocol(protocol.to_str()?.to_owned()),
-            Value::Table(list) => {
-                let names: Vec<String> = list.sequence_values().collect::<Result<_, _>>()?;
-                builder = builder.subprotocols(names);
-            }
-            _ => return Err(error("options.protocols is a string or a list of strings")),
+        let protocols = strings(options.get("protocols")?, "options.protocols")?;
+        if !protocols.is_empty() {
+            builder = builder.subprotocols(protocols);
         }
         if let Some(origin) = options.get::<Option<String>>("origin")? {
             builder = builder.origin(origin);
