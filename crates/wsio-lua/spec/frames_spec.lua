@@ -94,6 +94,13 @@ describe("coro-websocket's connect", function()
     local res, err = websocket.coro.connect({ host = "127.0.0.1", port = 1 })
     assert.is_nil(res)
     assert.is_string(err)
+    -- tls as a table of settings means wss:// too: the plain server does not speak TLS.
+    local tls_res, tls_err = websocket.coro.connect({
+      host = "127.0.0.1", port = port, pathname = "/echo", tls = {}, timeout = 5000,
+    })
+    assert.is_nil(tls_res)
+    assert.is_string(tls_err)
+    assert.is_nil(tls_err:find("error converting"), tls_err)
     local parsed = websocket.coro.parseUrl("ws://ex.example.org/path/name")
     assert.are.same({ "ex.example.org", 80, "/path/name", false },
       { parsed.host, parsed.port, parsed.pathname, parsed.tls })

@@ -251,8 +251,11 @@ async fn send_close(
 
 /// coro-websocket's `connect(options)`: `res, read, write`, or `nil, err`.
 async fn coro_connect(lua: Lua, options: Table) -> mlua::Result<MultiValue> {
-    let tls = options.get::<Option<bool>>("tls")?.unwrap_or(false)
-        || options.get::<Value>("tls")?.is_table();
+    // `true`, or a table of TLS settings (coro's), means wss://.
+    let tls = matches!(
+        options.get::<Value>("tls")?,
+        Value::Boolean(true) | Value::Table(_)
+    );
     let pathname = options
         .get::<Option<String>>("pathname")?
         .unwrap_or_default();
