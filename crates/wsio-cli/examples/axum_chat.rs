@@ -87,7 +87,7 @@ async fn files(request: Request) -> Response {
 
 /// TLS with the certificate chain and key of these PEM files, offering HTTP/2 and HTTP/1.1.
 fn tls_acceptor(cert: &str, key: &str) -> Result<tokio_rustls::TlsAcceptor, BoxError> {
-    let (chain, key) = wsio_cli::pem::load(cert.as_ref(), key.as_ref())?;
+    let (chain, key) = (wsio::pem::certificates(cert)?, wsio::pem::private_key(key)?);
     let provider = Arc::new(wsio::rustls::crypto::ring::default_provider());
     let mut config = wsio::rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

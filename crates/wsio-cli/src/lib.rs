@@ -1,7 +1,5 @@
-//! The chat that `wsio serve` serves, as a library: its page, its room, and the reading of its
-//! certificate, so that other servers built on wsio (the `axum_chat` example) serve the same
-//! chat.
+//! The chat that `wsio serve` serves, as a library: its page and its room, so that other
+//! servers built on wsio (the `axum_chat` example) serve the same chat.
 
 pub mod page;
-pub mod pem;
 pub mod room;

@@ -109,11 +109,9 @@ pub(crate) async fn run(args: Args) -> Exit {
     }
     let secure = args.cert.is_some();
     if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-        let certified = wsio_cli::pem::load(cert, key).and_then(|(chain, key)| {
-            builder
-                .clone()
-                .tls_certificate(chain, key)
-                .map_err(|error| error.to_string())
+        let certified = wsio::pem::certificates(cert).and_then(|chain| {
+            let key = wsio::pem::private_key(key)?;
+            builder.clone().tls_certificate(chain, key)
         });
         builder = match certified {
             Ok(builder) => builder,

@@ -123,7 +123,7 @@ pub struct ClientBuilder {
     headers: Vec<(String, String)>,
     pub(crate) proxies: Proxies,
     #[cfg(feature = "tls")]
-    pub(crate) trust: crate::tls::TlsTrust,
+    pub(crate) tls: crate::tls::ClientTls,
     /// Whether [`connect`](Self::connect) opens the WebSocket over HTTP/2.
     #[cfg(feature = "http2")]
     http2: bool,
@@ -142,7 +142,7 @@ impl ClientBuilder {
             headers: Vec::new(),
             proxies: Proxies::from_env(),
             #[cfg(feature = "tls")]
-            trust: crate::tls::TlsTrust::default(),
+            tls: crate::tls::ClientTls::default(),
             #[cfg(feature = "http2")]
             http2: false,
         })
@@ -163,10 +163,70 @@ impl ClientBuilder {
 
     /// For `wss://`: uses this rustls configuration (its roots, client certificate, versions)
     /// instead of the default, which trusts the webpki roots. The server name sent (SNI) is
-    /// the URL's host either way.
+    /// the URL's host either way. It replaces what [`tls_root_certificates`] and
+    /// [`tls_client_certificate`] set.
+    ///
+    /// [`tls_root_certificates`]: Self::tls_root_certificates
+    /// [`tls_client_certificate`]: Self::tls_client_certificate
     #[cfg(feature = "tls")]
     pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
-        self.trust = crate::tls::TlsTrust::Custom(config);
+        self.tls.trust = crate::tls::TlsTrust::Custom(config);
+        self
+    }
+
+    /// For `wss://`: trusts exactly these root certificates instead of the webpki roots — a
+    /// private CA's, or a self-signed server's own certificate. An error if one of them is not
+    /// a CA certificate rustls can use, or if there are none. [`wsio::pem`](crate::pem) reads
+    /// them from a PEM file.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wsio::Result<()> {
+    /// let (ws, _) = wsio::ClientBuilder::new("wss://internal.example:8443/feed")?
+    ///     .tls_root_certificates(wsio::pem::certificates("ca.pem")?)?
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificates(
+        mut self,
+        certificates: impl IntoIterator<Item = rustls::pki_types::CertificateDer<'static>>,
+    ) -> Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in certificates {
+            roots.add(certificate).map_err(crate::tls::tls_error)?;
+        }
+        if roots.is_empty() {
+            return Err(Error::Tls(Box::new(rustls::Error::General(
+                "no root certificate given".into(),
+            ))));
+        }
+        self.tls.trust = crate::tls::TlsTrust::Roots(std::sync::Arc::new(roots));
+        Ok(self)
+    }
+
+    /// For `wss://`: shows this certificate chain (leaf first) and proves it with `key` when
+    /// the server asks for a client certificate (mutual TLS). Whom the client trusts is
+    /// unchanged. [`wsio::pem`](crate::pem) reads both from PEM files.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> wsio::Result<()> {
+    /// let (ws, _) = wsio::ClientBuilder::new("wss://internal.example:8443/feed")?
+    ///     .tls_client_certificate(
+    ///         wsio::pem::certificates("client.pem")?,
+    ///         wsio::pem::private_key("client-key.pem")?,
+    ///     )
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_client_certificate(
+        mut self,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Self {
+        self.tls.identity = Some(std::sync::Arc::new(crate::tls::Identity { chain, key }));
         self
     }
 
@@ -174,7 +234,7 @@ impl ClientBuilder {
     /// roots.
     #[cfg(feature = "native-roots")]
     pub fn native_roots(mut self) -> Self {
-        self.trust = crate::tls::TlsTrust::Native;
+        self.tls.trust = crate::tls::TlsTrust::Native;
         self
     }
 
@@ -184,9 +244,9 @@ impl ClientBuilder {
     #[cfg(feature = "tls")]
     pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
         if accept {
-            self.trust = crate::tls::TlsTrust::AcceptAnything;
-        } else if matches!(self.trust, crate::tls::TlsTrust::AcceptAnything) {
-            self.trust = crate::tls::TlsTrust::default();
+            self.tls.trust = crate::tls::TlsTrust::AcceptAnything;
+        } else if matches!(self.tls.trust, crate::tls::TlsTrust::AcceptAnything) {
+            self.tls.trust = crate::tls::TlsTrust::default();
         }
         self
     }
@@ -316,7 +376,7 @@ impl ClientBuilder {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let config = crate::tls::client_config(&self.trust, alpn)?;
+        let config = crate::tls::client_config(&self.tls, alpn)?;
         let name = crate::tls::server_name(host)?;
         tokio_rustls::TlsConnector::from(config)
             .connect(name, io)

@@ -41,6 +41,8 @@ mod config;
 mod driver;
 mod error;
 mod handshake_io;
+#[cfg(feature = "tls")]
+pub mod pem;
 pub mod proxy;
 pub mod proxy_protocol;
 pub mod reconnect;

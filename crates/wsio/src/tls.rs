@@ -19,10 +19,34 @@ pub(crate) enum TlsTrust {
     /// The operating system's root certificates.
     #[cfg(feature = "native-roots")]
     Native,
+    /// Exactly these root certificates (a private CA, for one).
+    Roots(Arc<RootCertStore>),
     /// A configuration the caller built.
     Custom(Arc<ClientConfig>),
     /// Any certificate at all: no authentication of the server.
     AcceptAnything,
+}
+
+/// A client's TLS settings: whom it trusts, and the certificate it shows if any.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientTls {
+    pub(crate) trust: TlsTrust,
+    pub(crate) identity: Option<Arc<Identity>>,
+}
+
+/// A certificate chain (leaf first) and its private key, shown to a server that asks.
+pub(crate) struct Identity {
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key stays out of logs.
+        f.debug_struct("Identity")
+            .field("certificates", &self.chain.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The crypto provider every configuration made here uses.
@@ -30,21 +54,24 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Builds the rustls configuration for `trust`, offering the `alpn` protocols (`http/1.1`,
+/// Builds the rustls configuration for `tls`, offering the `alpn` protocols (`http/1.1`,
 /// or `h2` first for HTTP/2). A configuration the caller built keeps its own ALPN for
 /// HTTP/1.1 alone, and takes `alpn` for HTTP/2.
-pub(crate) fn client_config(trust: &TlsTrust, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, Error> {
+pub(crate) fn client_config(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, Error> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?;
-    let mut config = match trust {
+    let verified = match &tls.trust {
         TlsTrust::Custom(config) if alpn == [b"http/1.1"] => return Ok(config.clone()),
-        TlsTrust::Custom(config) => (**config).clone(),
-        TlsTrust::WebPki => builder
-            .with_root_certificates(RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            })
-            .with_no_client_auth(),
+        TlsTrust::Custom(config) => {
+            let mut config = (**config).clone();
+            config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+            return Ok(Arc::new(config));
+        }
+        TlsTrust::WebPki => builder.with_root_certificates(RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        }),
+        TlsTrust::Roots(roots) => builder.with_root_certificates(roots.clone()),
         #[cfg(feature = "native-roots")]
         TlsTrust::Native => {
             let mut roots = RootCertStore::empty();
@@ -59,12 +86,17 @@ pub(crate) fn client_config(trust: &TlsTrust, alpn: &[&[u8]]) -> Result<Arc<Clie
                     found.errors
                 ))));
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            builder.with_root_certificates(roots)
         }
         TlsTrust::AcceptAnything => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-            .with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider()))),
+    };
+    let mut config = match &tls.identity {
+        Some(identity) => verified
+            .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
+            .map_err(tls_error)?,
+        None => verified.with_no_client_auth(),
     };
     config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
     Ok(Arc::new(config))
@@ -107,7 +139,7 @@ pub(crate) fn server_config(
     Ok(Arc::new(config))
 }
 
-fn tls_error(error: rustls::Error) -> Error {
+pub(crate) fn tls_error(error: rustls::Error) -> Error {
     Error::Tls(Box::new(error))
 }
 
@@ -171,10 +203,10 @@ mod tests {
     #[test]
     fn a_client_trusts_the_webpki_roots_by_default() {
         let builder = crate::ClientBuilder::new("wss://example.com/").unwrap();
-        assert!(matches!(builder.trust, TlsTrust::WebPki));
+        assert!(matches!(builder.tls.trust, TlsTrust::WebPki));
         let builder = builder
             .danger_accept_invalid_certs(true)
             .danger_accept_invalid_certs(false);
-        assert!(matches!(builder.trust, TlsTrust::WebPki));
+        assert!(matches!(builder.tls.trust, TlsTrust::WebPki));
     }
 }

@@ -22,6 +22,11 @@ async fn tls_echo_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'stat
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
         .unwrap();
+    tls_echo_server_with(config).await
+}
+
+/// A TLS echo server on 127.0.0.1 with this configuration.
+async fn tls_echo_server_with(config: ServerConfig) -> SocketAddr {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -257,6 +262,76 @@ async fn a_server_that_stalls_the_tls_handshake_hits_the_connect_timeout() {
         let error = support::connect_timing_out(&url).await;
         assert_eq!(error.to_string(), "connecting timed out");
         server.abort();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_private_authority_and_a_client_certificate() {
+    tokio::time::timeout(LIMIT, async {
+        // The server's certificate comes from one private authority; it asks clients for a
+        // certificate from another.
+        let (servers, clients) = (Authority::new(), Authority::new());
+        let (cert, key) = servers.issue(None);
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(clients.cert.clone()).unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .unwrap();
+        let config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let addr = tls_echo_server_with(config).await;
+        let url = format!("wss://localhost:{}/", addr.port());
+        let (client_cert, client_key) = clients.issue(None);
+        let builder = ClientBuilder::new(&url)
+            .unwrap()
+            .tls_root_certificates([servers.cert.clone()])
+            .unwrap()
+            .tls_client_certificate(vec![client_cert], client_key);
+        let (mut ws, _) = builder.clone().connect().await.unwrap();
+        ws.send_text("mutual").await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("mutual"));
+        // The blocking client takes the same settings.
+        let blocking = tokio::task::spawn_blocking(move || {
+            let (mut ws, _) = builder.connect_blocking().unwrap();
+            ws.send_text("blocking").unwrap();
+            ws.recv().unwrap()
+        });
+        assert_eq!(blocking.await.unwrap(), Message::text("blocking"));
+        // Without a client certificate the server refuses the handshake; the error may come
+        // from the handshake or from the first read, as TLS 1.3 reports it after.
+        let trusting_only = ClientBuilder::new(&url)
+            .unwrap()
+            .tls_root_certificates([servers.cert.clone()])
+            .unwrap();
+        let refused = match trusting_only.connect().await {
+            Err(error) => error.to_string(),
+            Ok((mut ws, _)) => format!("{:?}", ws.next().await),
+        };
+        assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+        // The private roots replace the webpki roots: another authority is not trusted.
+        let error = ClientBuilder::new(&url)
+            .unwrap()
+            .tls_root_certificates([clients.cert.clone()])
+            .unwrap()
+            .connect()
+            .await
+            .unwrap_err();
+        says_why(&error, "UnknownIssuer");
+        // No roots at all is an error, not a client that trusts nobody.
+        let error = ClientBuilder::new(&url)
+            .unwrap()
+            .tls_root_certificates([])
+            .unwrap_err();
+        assert!(error.to_string().contains("no root certificate"), "{error}");
     })
     .await
     .unwrap();

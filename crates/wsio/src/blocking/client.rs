@@ -118,7 +118,7 @@ impl ClientBuilder {
         host: &str,
         deadline: Instant,
     ) -> Result<super::TlsStream<rustls::ClientConnection, T>> {
-        let config = crate::tls::client_config(&self.trust, &[b"http/1.1"])?;
+        let config = crate::tls::client_config(&self.tls, &[b"http/1.1"])?;
         let name = crate::tls::server_name(host)?;
         let conn =
             rustls::ClientConnection::new(config, name).map_err(|e| Error::Tls(Box::new(e)))?;
