@@ -7,11 +7,14 @@ type (text stays text, binary stays binary). A text message `close:CODE:REASON` 
 the connection with that code and reason instead. Pings are answered by the library. The
 process exits by itself after LIFETIME seconds, so nothing outlives a test that died. With
 the environment variable PEER_DEFLATE set, it accepts permessage-deflate (the library's
-defaults); otherwise it declines it.
+defaults); otherwise it declines it. With PEER_TLS_CERT and PEER_TLS_KEY (PEM files) it serves
+wss:// with that certificate, and with PEER_TLS_CLIENT_CA too it requires each client to show
+a certificate that CA signed.
 """
 
 import asyncio
 import os
+import ssl
 import sys
 
 from websockets.asyncio.server import serve
@@ -33,6 +36,20 @@ async def echo(ws):
         pass
 
 
+def tls_context():
+    """The TLS settings the environment asks for, or None for ws://."""
+    cert, key = os.environ.get("PEER_TLS_CERT"), os.environ.get("PEER_TLS_KEY")
+    if not cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    client_ca = os.environ.get("PEER_TLS_CLIENT_CA")
+    if client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
+    return context
+
+
 async def main(port):
     async with serve(
         echo,
@@ -43,6 +60,7 @@ async def main(port):
         compression="deflate" if os.environ.get("PEER_DEFLATE") else None,
         # No keepalive pings of its own: the tests expect only the messages they cause.
         ping_interval=None,
+        ssl=tls_context(),
     ) as server:
         bound = server.sockets[0].getsockname()[1]
         print(f"listening {bound}", flush=True)

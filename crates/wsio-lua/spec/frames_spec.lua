@@ -105,4 +105,93 @@ describe("coro-websocket's connect", function()
     assert.are.same({ "ex.example.org", 80, "/path/name", false },
       { parsed.host, parsed.port, parsed.pathname, parsed.tls })
   end)
+
+  it("closes with write(), then read sees the close and the end", function()
+    local res, read, write = websocket.coro.connect({ host = "127.0.0.1", port = port, pathname = "/echo" })
+    assert(res, read)
+    assert.is_true(write())
+    local close = read()
+    assert.are.equal(8, close.opcode)
+    assert.are.equal(1000, close.payload:byte(1) * 256 + close.payload:byte(2))
+    assert.is_nil(read())
+  end)
+end)
+
+describe("coro-websocket's wrapIo", function()
+  local stop, port
+  setup(function()
+    local url
+    url, stop = support.serve()
+    port = tonumber(url:match(":(%d+)$"))
+  end)
+  teardown(function() stop() end)
+
+  -- A raw reader over the frames of `inbox`, and a raw writer into `outbox` (`false` marks
+  -- the end of the stream).
+  local function channel(inbox, outbox)
+    local function raw_read() return table.remove(inbox, 1) end
+    local function raw_write(frame)
+      outbox[#outbox + 1] = frame or false
+      return true
+    end
+    return raw_read, raw_write
+  end
+
+  it("answers pings and the close, masks what it writes, and ends with write()", function()
+    local inbox, outbox = {
+      { opcode = 9, payload = "are you there" },
+      { opcode = 1, payload = "hello" },
+      { opcode = 8, payload = "\3\232bye" },
+    }, {}
+    local read, write = websocket.coro.wrapIo(channel(inbox, outbox))
+    assert.are.equal(9, read().opcode)
+    assert.are.same({ opcode = 10, payload = "are you there" }, outbox[1])
+    assert.are.equal("hello", read().payload)
+    local mine = { payload = "mine" }
+    assert.is_true(write(mine))
+    assert.are.same({ opcode = 2, payload = "mine" }, outbox[2])
+    assert.are.same({ payload = "mine" }, mine)
+    assert.are.equal(8, read().opcode)
+    assert.are.same({ opcode = 8, payload = "\3\232" }, outbox[3])
+    assert.is_nil(read())
+    -- The close was sent: write() only ends the stream, and nothing goes after it.
+    write()
+    assert.are.same({ false }, { outbox[4] })
+    assert.are.equal(4, #outbox)
+    assert.are.same({ false, "closed" }, { write({ payload = "late" }) })
+
+    local masked_out = {}
+    local raw_read, raw_write = channel({}, masked_out)
+    local _, masked_write = websocket.coro.wrapIo(raw_read, raw_write, { mask = true })
+    masked_write({ opcode = 1, payload = "m" })
+    masked_write()
+    assert.are.same({ { opcode = 1, payload = "m", mask = true },
+      { opcode = 8, payload = "", mask = true }, false }, masked_out)
+  end)
+
+  it("sends a heartbeat ping every heartbeat ms while the module's tasks run", function()
+    local res, raw_read, raw_write = websocket.coro.connect({
+      host = "127.0.0.1", port = port, pathname = "/echo",
+    })
+    assert(res, raw_read)
+    local read, write = websocket.coro.wrapIo(raw_read, raw_write, { heartbeat = 50 })
+    local pongs = 0
+    support.in_task(function()
+      while pongs < 3 do
+        if read().opcode == 10 then pongs = pongs + 1 end
+      end
+      write()
+      -- The server's close, then the end.
+      assert.are.equal(8, read().opcode)
+      assert.is_nil(read())
+    end)
+    assert.are.equal(3, pongs)
+  end)
+
+  it("raises clear errors for bad arguments", function()
+    assert.has_error(function() websocket.coro.wrapIo(nil, print) end,
+      "wsio: wrapIo(rawRead, rawWrite, [options]) takes two functions")
+    assert.has_error(function() websocket.coro.wrapIo(print, print, { heartbeat = -1 }) end,
+      "wsio: options.heartbeat is a number of milliseconds above 0")
+  end)
 end)

@@ -41,11 +41,15 @@ function support.serve(extra, port)
 end
 
 -- Starts the echo server of tests/peers on Python's `websockets` ("python") or Node's `ws`
--- ("node"), on a free loopback port: its URL and a function that stops it. A text message
+-- ("node"), on a free loopback port, with the environment variables of `env` (a table, for
+-- one PEER_TLS_CERT): its URL and a function that stops it. A text message
 -- `close:CODE:REASON` makes them close with that code and reason.
-function support.peer(kind)
+function support.peer(kind, env)
   local command = kind == "python" and "exec .venv/bin/python tests/peers/py_echo_server.py 0"
     or "exec node tests/peers/node_echo_server.js 0"
+  for name, value in pairs(env or {}) do
+    command = name .. "=\"" .. value .. "\" " .. command
+  end
   local first, stop = start(command)
   local port = assert(first:match("^listening (%d+)$"), first)
   return "ws://127.0.0.1:" .. port, stop

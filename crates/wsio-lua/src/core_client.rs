@@ -416,8 +416,8 @@ async fn session(
         attempt,
         ..Outcome::default()
     };
-    let mut builder = match wsio::ClientBuilder::new(url) {
-        Ok(builder) => settings.extras.apply(builder),
+    let mut builder = match wsio::ClientBuilder::new(url).and_then(|b| settings.extras.apply(b)) {
+        Ok(builder) => builder,
         Err(error) => {
             outcome.error = Some(error.to_string());
             return outcome;

@@ -13,7 +13,9 @@
 //!   of `{name, value}`), `timeout` and `heartbeat` (milliseconds). `read()` returns the next
 //!   frame as a table (`fin`, `rsv1`-`rsv3`, `opcode`, `mask`, `len`, `payload`), or `nil` once
 //!   the connection has ended; `write(message)` sends one (`opcode` 2 unless given, `fin`
-//!   unless false) and returns `true`, or `false` and why. `res.socket:shutdown()` closes.
+//!   unless false) and returns `true`, or `false` and why; `write()` closes (1000).
+//!   `res.socket:shutdown()` closes too.
+//! - `wsio.coro.wrapIo(rawRead, rawWrite, [options])`: see `wrap_io.lua`.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -27,17 +29,22 @@ use wsio::{FrameReadHalf, Transport, WriteHalf};
 
 use crate::args::strings;
 use crate::client_options::ClientExtras;
-use crate::executor::Executor;
 use crate::methods::Methods;
 use crate::protocol::{frame_table, opcode};
+use crate::runtime;
 use crate::socket::seconds;
 
 /// eco.websocket's default limit on a frame's payload, both ways.
 const ECO_MAX_PAYLOAD: usize = 65535;
 
+/// How long the rest of a connection is read after its close frame arrived, waiting for the
+/// server to end it.
+const CLOSE_LINGER: Duration = Duration::from_secs(5);
+
 /// A connection read and written frame by frame.
 pub(crate) struct FrameConn {
-    read: AsyncMutex<FrameReadHalf<Transport>>,
+    /// `None` once the close frame arrived: the rest is read in the background.
+    read: AsyncMutex<Option<FrameReadHalf<Transport>>>,
     write: AsyncMutex<WriteHalf<Transport>>,
     max_payload: usize,
     /// Set by coro's `socket:shutdown()`: `read` ends.
@@ -50,7 +57,7 @@ impl FrameConn {
     fn new(ws: wsio::WebSocket<Transport>, max_payload: usize) -> Self {
         let (read, write) = ws.into_frames().split();
         FrameConn {
-            read: AsyncMutex::new(read),
+            read: AsyncMutex::new(Some(read)),
             write: AsyncMutex::new(write),
             max_payload,
             shut: Cell::new(false),
@@ -73,15 +80,37 @@ impl FrameConn {
     }
 
     /// The next frame, at most `timeout` from now: `None` once the connection has ended.
+    /// After the close frame, the rest of the connection is read by a task of the runtime, so
+    /// that the connection ends (and its socket is closed) whether the program reads on or not.
     async fn recv(&self, timeout: Option<Duration>) -> Result<Option<Frame>, String> {
-        let mut read = self.read.lock().await;
+        let mut guard = self.read.lock().await;
+        let Some(read) = guard.as_mut() else {
+            return Ok(None);
+        };
         let next = match timeout {
             Some(timeout) => tokio::time::timeout(timeout, read.recv_frame())
                 .await
                 .map_err(|_| "timeout".to_owned())?,
             None => read.recv_frame().await,
         };
-        next.transpose().map_err(|problem| problem.to_string())
+        let next = next.transpose().map_err(|problem| problem.to_string())?;
+        if next
+            .as_ref()
+            .is_none_or(|frame| frame.opcode == OpCode::Close)
+        {
+            drain(guard.take());
+        }
+        Ok(next)
+    }
+}
+
+/// Reads what is left of `read` in the background, for at most [`CLOSE_LINGER`].
+fn drain(read: Option<FrameReadHalf<Transport>>) {
+    if let Some(mut read) = read {
+        runtime::handle().spawn(async move {
+            let rest = async { while read.recv_frame().await.is_some() {} };
+            let _ = tokio::time::timeout(CLOSE_LINGER, rest).await;
+        });
     }
 }
 
@@ -117,6 +146,11 @@ pub(crate) fn register(lua: &Lua, methods: &Methods, module: &Table) -> mlua::Re
     let coro = lua.create_table()?;
     coro.set("connect", methods.function(lua, coro_connect)?)?;
     coro.set("parseUrl", module.get::<mlua::Function>("parseUrl")?)?;
+    let wrap_io = lua
+        .load(include_str!("wrap_io.lua"))
+        .set_name("=wsio.coro.wrapIo")
+        .call::<mlua::Function>(module.clone())?;
+    coro.set("wrapIo", wrap_io)?;
     module.set("coro", coro)?;
     methods.add(lua, "coro_socket", "shutdown", shutdown)?;
     methods.add(lua, "coro_socket", "close", shutdown)?;
@@ -131,16 +165,11 @@ fn sent(lua: &Lua, result: Result<usize, String>) -> mlua::Result<MultiValue> {
     }
 }
 
-/// A client builder for `url`, or why the URL is refused.
-fn builder(url: &str) -> Result<wsio::ClientBuilder, String> {
-    wsio::ClientBuilder::new(url).map_err(|problem| problem.to_string())
-}
-
 /// `eco.connect(uri, [opts])`: a connection, or `nil, err`.
 async fn eco_connect(lua: Lua, (uri, opts): (String, Option<Table>)) -> mlua::Result<MultiValue> {
-    let mut builder = match builder(&uri) {
+    let mut builder = match wsio::ClientBuilder::new(&uri) {
         Ok(builder) => builder,
-        Err(problem) => return (Value::Nil, problem).into_lua_multi(&lua),
+        Err(problem) => return (Value::Nil, problem.to_string()).into_lua_multi(&lua),
     };
     let mut max_payload = ECO_MAX_PAYLOAD;
     if let Some(opts) = &opts {
@@ -173,7 +202,10 @@ async fn eco_connect(lua: Lua, (uri, opts): (String, Option<Table>)) -> mlua::Re
         .max_frame_size(max_payload)
         .max_message_size(max_payload.max(1 << 20));
     // wsio's own options (`insecure` among them, which eco has too) come last, over eco's.
-    builder = ClientExtras::read(opts.as_ref())?.apply(builder);
+    builder = match ClientExtras::read(opts.as_ref())?.apply(builder) {
+        Ok(builder) => builder,
+        Err(problem) => return (Value::Nil, problem.to_string()).into_lua_multi(&lua),
+    };
     match builder.connect().await {
         Ok((ws, _)) => {
             let handle = lua.create_userdata(FrameConn::new(ws, max_payload))?;
@@ -283,8 +315,10 @@ async fn coro_connect(lua: Lua, options: Table) -> mlua::Result<MultiValue> {
             return (Value::Nil, "options need host and port, or path").into_lua_multi(&lua);
         }
     };
-    let mut builder = match builder(&url) {
-        Ok(builder) => ClientExtras::read(Some(&options))?.apply(builder),
+    let extras = ClientExtras::read(Some(&options))?;
+    let made = wsio::ClientBuilder::new(&url).and_then(|builder| extras.apply(builder));
+    let mut builder = match made.map_err(|problem| problem.to_string()) {
+        Ok(builder) => builder,
         Err(problem) => return (Value::Nil, problem).into_lua_multi(&lua),
     };
     if let Some(protocol) = options.get::<Option<String>>("subprotocol")? {
@@ -328,7 +362,7 @@ async fn coro_connect(lua: Lua, options: Table) -> mlua::Result<MultiValue> {
         let conn = reading.clone();
         async move { coro_read(&lua, &conn).await }
     })?;
-    let write = methods.function(&lua, move |lua, message: Table| {
+    let write = methods.function(&lua, move |lua, message: Option<Table>| {
         let conn = conn.clone();
         async move { coro_write(&lua, &conn, message).await }
     })?;
@@ -346,8 +380,6 @@ fn bracketed(host: &str) -> String {
 /// `read()`: the next frame as a table, `nil` once the connection has ended, or `false, err`.
 async fn coro_read(lua: &Lua, conn: &FrameConn) -> mlua::Result<MultiValue> {
     if conn.shut.get() {
-        let mut read = conn.read.lock().await;
-        while read.recv_frame().await.is_some() {}
         return Value::Nil.into_lua_multi(lua);
     }
     match conn.recv(None).await {
@@ -361,8 +393,24 @@ async fn coro_read(lua: &Lua, conn: &FrameConn) -> mlua::Result<MultiValue> {
     }
 }
 
-/// `write(message)`: `true`, or `false, err`.
-async fn coro_write(lua: &Lua, conn: &FrameConn, message: Table) -> mlua::Result<MultiValue> {
+/// `write(message)`: `true`, or `false, err`; `write()` closes (1000).
+async fn coro_write(
+    lua: &Lua,
+    conn: &FrameConn,
+    message: Option<Table>,
+) -> mlua::Result<MultiValue> {
+    let Some(message) = message else {
+        let closed = conn
+            .write
+            .lock()
+            .await
+            .send_close(CloseCode::NORMAL, "")
+            .await;
+        return match closed {
+            Ok(()) => true.into_lua_multi(lua),
+            Err(problem) => (false, problem.to_string()).into_lua_multi(lua),
+        };
+    };
     let code = opcode(message.get::<Option<i64>>("opcode")?.unwrap_or(2))?;
     let fin = message.get::<Option<bool>>("fin")?.unwrap_or(true);
     let payload = message
@@ -387,7 +435,7 @@ impl UserData for CoroSocket {}
 
 /// `res.socket:shutdown()` (and `:close()`): sends a close frame; `read` then ends. A task
 /// reads the rest, so that the close handshake ends whether the program reads or not.
-async fn shutdown(lua: Lua, socket: UserDataRef<CoroSocket>) -> mlua::Result<()> {
+async fn shutdown(_: Lua, socket: UserDataRef<CoroSocket>) -> mlua::Result<()> {
     let conn = socket.0.clone();
     drop(socket);
     if !conn.shut.replace(true) {
@@ -397,10 +445,7 @@ async fn shutdown(lua: Lua, socket: UserDataRef<CoroSocket>) -> mlua::Result<()>
             .await
             .send_close(CloseCode::NORMAL, "")
             .await;
-        Executor::of(&lua)?.spawn(Box::pin(async move {
-            let mut read = conn.read.lock().await;
-            while read.recv_frame().await.is_some() {}
-        }));
+        drain(conn.read.lock().await.take());
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData
 use tokio::sync::{mpsc, oneshot};
 use wsio::{CloseCode, ServerHandle, ServerRequest, Transport, WebSocket};
 
+use crate::args::{error, pem_error};
 use crate::client_options::ClientExtras;
 use crate::executor::Executor;
 use crate::methods::Methods;
@@ -75,7 +76,8 @@ fn handle_of(object: &Table) -> mlua::Result<AnyUserData> {
 /// `server.listen(config)`: listens on `config.interface` (`'*'`, the default, for every
 /// interface) and `config.port` (80 by default; 0 for a free port, see `server:port()`).
 /// wsio's own options are extra fields: `deflate = true` (accept permessage-deflate),
-/// `max_message_size` and `max_frame_size` (bytes).
+/// `max_message_size` and `max_frame_size` (bytes), `certificate` and `key` (PEM files: the
+/// server then speaks `wss://`).
 pub(crate) fn listen(lua: &Lua, config: Table) -> mlua::Result<Table> {
     let port = config.get::<Option<u16>>("port")?.unwrap_or(80);
     let interface = config
@@ -102,6 +104,7 @@ pub(crate) fn listen(lua: &Lua, config: Table) -> mlua::Result<Table> {
     if let Some(size) = config.get::<Option<usize>>("max_frame_size")? {
         builder = builder.max_frame_size(size);
     }
+    builder = with_certificate(builder, &config)?;
     if let Some(protocols) = &protocols {
         for pair in protocols.pairs::<String, Function>() {
             let (name, _) = pair.map_err(|error| {
@@ -135,6 +138,31 @@ pub(crate) fn listen(lua: &Lua, config: Table) -> mlua::Result<Table> {
     };
     executor.spawn(Box::pin(dispatch(lua.weak(), accepted, stopped, handlers)));
     Methods::of(lua)?.object(lua, "server", handle)
+}
+
+/// `builder` serving `wss://` with `config.certificate` and `config.key` (PEM files), if
+/// given; both or neither.
+fn with_certificate(
+    builder: wsio::ServerBuilder,
+    config: &Table,
+) -> mlua::Result<wsio::ServerBuilder> {
+    let (certificate, key) = match (
+        config.get::<Option<String>>("certificate")?,
+        config.get::<Option<String>>("key")?,
+    ) {
+        (Some(certificate), Some(key)) => (certificate, key),
+        (None, None) => return Ok(builder),
+        _ => {
+            return Err(error(
+                "certificate and key go together: give both or neither",
+            ));
+        }
+    };
+    let chain = wsio::pem::certificates(&certificate);
+    let key = wsio::pem::private_key(&key);
+    chain
+        .and_then(|chain| builder.tls_certificate(chain, key?))
+        .map_err(|problem| pem_error(&problem))
 }
 
 /// A server handler that hands each connection to the Lua thread, and lasts as long as the

@@ -205,11 +205,12 @@ async fn connect(
         return (Value::Nil, "already connected").into_lua_multi(&lua);
     }
     let timeout = socket.timeout;
-    let extras = socket.extras;
+    let extras = socket.extras.clone();
     socket.ended.replace(None);
     drop(socket);
-    let mut builder = match wsio::ClientBuilder::new(&url) {
-        Ok(builder) => extras.apply(builder),
+    let mut builder = match wsio::ClientBuilder::new(&url).and_then(|builder| extras.apply(builder))
+    {
+        Ok(builder) => builder,
         Err(error) => return (Value::Nil, error.to_string()).into_lua_multi(&lua),
     };
     if let Some(protocol) = protocol {

@@ -52,7 +52,9 @@ pub(crate) fn register(lua: &Lua, methods: &Methods, module: &Table) -> mlua::Re
 /// `options.headers` (name to value) and `options.origin` go into the handshake.
 async fn new(lua: Lua, (url, options): (String, Option<Table>)) -> mlua::Result<Table> {
     let builder = wsio::ClientBuilder::new(&url).map_err(error)?;
-    let mut builder = ClientExtras::read(options.as_ref())?.apply(builder);
+    let mut builder = ClientExtras::read(options.as_ref())?
+        .apply(builder)
+        .map_err(error)?;
     if let Some(options) = &options {
         if let Some(timeout) = seconds(options.get("timeout")?, "timeout")? {
             builder = builder.connect_timeout(timeout);
