@@ -1,16 +1,29 @@
--- Each of the module's clients against the echo servers of Python's `websockets` and Node's
--- `ws` (tests/peers, installed by scripts/setup-peers.sh).
+-- Every client of the module against three servers: `wsio serve`'s echo, and the echo servers
+-- of Python's `websockets` and Node's `ws` (tests/peers, installed by scripts/setup-peers.sh).
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local support = dofile(dir .. "support.lua")
 local websocket = support.wsio
 
-for _, kind in ipairs({ "python", "node" }) do
+local servers = {
+  { "wsio serve", function()
+    local url, stop = support.serve()
+    return url .. "/echo", stop
+  end },
+  { "python", function() return support.peer("python") end },
+  { "node", function() return support.peer("node") end },
+}
+
+for _, server in ipairs(servers) do
+  local kind, start = server[1], server[2]
   describe("against " .. kind .. "'s echo server", function()
-    local url, stop
-    setup(function() url, stop = support.peer(kind) end)
+    local url, stop, port
+    setup(function()
+      url, stop = start()
+      port = tonumber(url:match(":(%d+)"))
+    end)
     teardown(function() stop() end)
 
-    it("lua-websockets' client echoes text and binary, and sees the server's close", function()
+    it("lua-websockets' client echoes text and binary, and closes cleanly", function()
       local client = websocket.client.sync({ timeout = 5 })
       assert.is_true(client:connect(url))
       assert.is_true(client:send("héllo"))
@@ -18,43 +31,210 @@ for _, kind in ipairs({ "python", "node" }) do
       local bytes = string.rep("\0\255", 40000)
       assert.is_true(client:send(bytes, websocket.BINARY))
       assert.are.same({ bytes, websocket.BINARY }, { client:receive() })
-      client:send("close:4003:bye")
-      assert.are.same({ nil, nil, true, 4003, "bye" }, { client:receive() })
+      assert.are.same({ true, 1000, "" }, { client:close() })
     end)
 
-    it("the websocket plugin's client pings and closes", function()
-      local ws = websocket.WsClient.new(url)
-      ws:ping("p")
-      assert.are.same({ type = "pong", data = "p" }, ws:receive())
+    it("lua-websockets' client runs in tasks, several at once", function()
+      local done = 0
+      for i = 1, 5 do
+        websocket.spawn(function()
+          local client = websocket.client.sync({ timeout = 5 })
+          assert(client:connect(url))
+          for j = 1, 20 do
+            client:send(i .. ":" .. j)
+            assert.are.equal(i .. ":" .. j, (client:receive()))
+          end
+          client:close()
+          done = done + 1
+        end)
+      end
+      support.run_until(function() return done == 5 end)
+    end)
+
+    it("the websocket plugin's client sends, pings and closes", function()
+      local ws = websocket.WsClient.new(url, { timeout = 5 })
+      assert.are.equal("open", ws:ready_state())
       ws:send("text")
       assert.are.same({ type = "text", data = "text" }, ws:receive())
+      ws:send({ 0, 1, 255 })
+      assert.are.same({ type = "binary", data = "\0\1\255" }, ws:receive())
+      ws:send_binary("raw")
+      assert.are.same({ type = "binary", data = "raw" }, ws:receive())
+      ws:ping("p")
+      assert.are.same({ type = "pong", data = "p" }, ws:receive())
+      ws:pong("unasked")
       assert.is_true(ws:close())
+      assert.are.equal("closed", ws:ready_state())
     end)
 
-    it("eco's connection echoes a message sent in fragments", function()
+    it("eco's connection sends each kind of frame and reads them one by one", function()
       local ws = assert(websocket.eco.connect(url, { timeout = 5 }))
+      assert.is_number(ws:send_text("text"))
+      assert.are.same({ "text", "text" }, { ws:recv_frame(5) })
+      assert.is_number(ws:send_binary("\0bin"))
+      assert.are.same({ "\0bin", "binary" }, { ws:recv_frame(5) })
+      assert.is_number(ws:send_ping("ping"))
+      assert.are.same({ "ping", "pong" }, { ws:recv_frame(5) })
+      assert.is_number(ws:send_pong("unasked"))
       ws:send_frame(false, 1, "frag")
       ws:send_frame(true, 0, "ments")
-      local data, typ = ws:recv_frame(5)
-      -- Each peer echoes the whole message as one frame.
-      assert.are.same({ "fragments", "text" }, { data, typ })
-      ws:send_close(1000, "")
-      assert.are.equal("close", select(2, ws:recv_frame(5)))
+      -- Each server echoes the whole message as one frame.
+      assert.are.same({ "fragments", "text" }, { ws:recv_frame(5) })
+      assert.is_number(ws:send_close(1000, "bye"))
+      local _, typ, code = ws:recv_frame(5)
+      assert.are.same({ "close", 1000 }, { typ, code })
       assert.are.same({ nil, nil, "closed" }, { ws:recv_frame(5) })
     end)
 
-    it("core.websocket's client calls back", function()
-      local got, closed
+    it("eco's connection runs in eco's loop", function()
+      local got
+      websocket.eco.run(function()
+        local ws = assert(websocket.eco.connect(url))
+        ws:send_text("in the loop")
+        got = ws:recv_frame()
+        ws:send_close()
+        ws:recv_frame()
+      end)
+      websocket.eco.loop()
+      assert.are.equal("in the loop", got)
+    end)
+
+    it("coro-websocket's connect reads and writes messages, and closes", function()
+      local results = support.in_task(function()
+        local res, read, write = websocket.coro.connect({
+          host = "127.0.0.1", port = port, pathname = url:match("^ws://[^/]+(/?.*)$"),
+          timeout = 5000,
+        })
+        assert(res, read)
+        write({ opcode = 1, payload = "coro" })
+        local text = read()
+        write({ payload = "\1\2" })
+        local binary = read()
+        write()
+        local close = read()
+        return text.payload, text.opcode, binary.payload, binary.opcode, close.opcode
+      end)
+      assert.are.same({ "coro", 1, "\1\2", 2, 8 }, results)
+    end)
+
+    it("coro-websocket's wrapIo puts a heartbeat on a connection", function()
+      local res, raw_read, raw_write = websocket.coro.connect({
+        host = "127.0.0.1", port = port, pathname = url:match("^ws://[^/]+(/?.*)$"),
+      })
+      assert(res, raw_read)
+      local read, write = websocket.coro.wrapIo(raw_read, raw_write, { heartbeat = 20 })
+      local results = support.in_task(function()
+        local pongs = 0
+        while pongs < 2 do
+          if read().opcode == 10 then pongs = pongs + 1 end
+        end
+        write({ opcode = 1, payload = "still here" })
+        local echoed
+        repeat echoed = read() until echoed.opcode == 1
+        write()
+        -- Whatever came before the server's close, then the end.
+        while read() do end
+        return pongs, echoed.payload
+      end)
+      assert.are.same({ 2, "still here" }, results)
+    end)
+
+    it("core.websocket's client calls back for messages, pongs and the close", function()
+      local messages, pong, closed = {}, nil, nil
       local client = websocket.core.connect(url, {
-        on_message = function(_, message) got = message end,
-        on_close = function(_, code) closed = code end,
+        on_message = function(_, message, binary) messages[#messages + 1] = { message, binary } end,
+        on_pong = function(_, payload) pong = payload end,
+        on_close = function(_, code, _, was_clean) closed = { code, was_clean } end,
       })
       client:send("through the queue")
-      support.run_until(function() return got ~= nil end)
-      assert.are.equal("through the queue", got)
+      client:send_text("text")
+      client:send_binary("\0")
+      client:ping("core")
+      support.run_until(function() return #messages == 3 and pong ~= nil end)
+      assert.are.same({ { "through the queue", false }, { "text", false }, { "\0", true } }, messages)
+      assert.are.equal("core", pong)
+      assert.are.equal("open", client:get_status())
       client:close()
       support.run_until(function() return closed ~= nil end)
-      assert.are.equal(1000, closed)
+      assert.are.same({ 1000, true }, closed)
     end)
+
+    if kind ~= "wsio serve" then
+      it("every client hears the server's close code and reason", function()
+        local client = websocket.client.sync({ timeout = 5 })
+        assert.is_true(client:connect(url))
+        client:send("close:4003:bye")
+        assert.are.same({ nil, nil, true, 4003, "bye" }, { client:receive() })
+        local ws = websocket.WsClient.new(url)
+        ws:send("close:4004:plugin")
+        assert.are.same({ type = "close", code = 4004, reason = "plugin" }, ws:receive())
+        local eco = assert(websocket.eco.connect(url, { timeout = 5 }))
+        eco:send_text("close:4005:eco")
+        assert.are.same({ "eco", "close", 4005 }, { eco:recv_frame(5) })
+        local closed
+        local core = websocket.core.connect(url, {
+          on_close = function(_, code, reason) closed = { code, reason } end,
+        })
+        core:send("close:4006:core")
+        support.run_until(function() return closed ~= nil end)
+        assert.are.same({ 4006, "core" }, closed)
+      end)
+    end
   end)
 end
+
+-- The module's server, with lua-websockets' API, serving the scripted clients of Python's
+-- `websockets` and Node's `ws` (tests/peers): text, binary, 16 MiB, fragments, ping, and the
+-- close both ways.
+describe("lua-websockets' server, serving the Python and Node clients", function()
+  local server, url
+  setup(function()
+    server = websocket.server.listen({
+      port = 0, interface = "127.0.0.1",
+      default = function(ws)
+        while true do
+          local message, opcode = ws:receive()
+          if not message then return end
+          local code, reason = message:match("^close:(%d+):(.*)$")
+          if opcode == websocket.TEXT and code then
+            ws:close(tonumber(code), reason)
+            return
+          end
+          ws:send(message, opcode)
+        end
+      end,
+    })
+    url = ("ws://127.0.0.1:%d/"):format(server:port())
+  end)
+  teardown(function() server:close() end)
+
+  for _, client in ipairs({ ".venv/bin/python tests/peers/py_client.py",
+    "node tests/peers/node_client.js" }) do
+    it("passes every check of " .. client:match("(%S+)$"), function()
+      local out = os.tmpname()
+      os.remove(out)
+      os.execute("sh -c '" .. client .. " " .. url .. " > " .. out .. " 2>&1; echo $? > " ..
+        out .. ".rc' &")
+      support.run_until(function()
+        local rc = io.open(out .. ".rc")
+        if rc then rc:close() end
+        return rc ~= nil
+      end, 60)
+      local lines = {}
+      for line in io.lines(out) do lines[#lines + 1] = line end
+      local rc = io.open(out .. ".rc"):read("*l")
+      os.remove(out)
+      os.remove(out .. ".rc")
+      local output = table.concat(lines, "\n")
+      assert.are.equal("0", rc, output)
+      for _, check in ipairs({ "text", "text_non_ascii", "binary", "binary_16_mib",
+        "fragmented_text", "fragmented_binary", "ping" }) do
+        assert.truthy(output:find('{"check":"' .. check .. '","ok":true}', 1, true), output)
+      end
+      -- wsio answers a close with its code alone, as the Rust interop tests expect too.
+      assert.truthy(output:find('{"check":"close","code":4001,"reason":""}', 1, true), output)
+      assert.truthy(output:find('{"check":"server_close","code":4003,"reason":"wsio says bye"}',
+        1, true), output)
+    end)
+  end
+end)
