@@ -131,6 +131,18 @@ describe("core.websocket's client", function()
     support.run_until(function() return client.status == "closed" end)
   end)
 
+  it("has client.new, which connects as connect does", function()
+    local got
+    local client = websocket.core.client.new(url .. "/echo", {
+      on_message = function(_, message) got = message end,
+    })
+    client:send("new")
+    support.run_until(function() return got ~= nil end)
+    assert.are.equal("new", got)
+    client:close()
+    support.run_until(function() return client.status == "closed" end)
+  end)
+
   it("raises clear errors for bad arguments", function()
     assert.has_error(function() websocket.core.connect("http://example.test/") end)
     assert.has_error(function() websocket.core.connect(url, { ping_interval = -1 }) end,

@@ -1,5 +1,5 @@
-//! The editor's `core.websocket` client: `wsio.core.connect(url, [options])` returns at once a
-//! client that connects, reads and reconnects in a task of the module's scheduler, calling the
+//! The editor's `core.websocket` client: `wsio.core.connect(url, [options])` (also
+//! `wsio.core.client.new(url, options)`) returns at once a client that connects, reads and reconnects in a task of the module's scheduler, calling the
 //! options' callbacks (`on_connect`, `on_message`, `on_ping`, `on_pong`, `on_close`,
 //! `on_error`, `on_reconnect`, `restore_session`, `should_reconnect`, `is_cancelled`) from
 //! inside `wsio.poll`/`wsio.run`.
@@ -79,7 +79,13 @@ pub(crate) fn register(lua: &Lua, methods: &Methods, module: &Table) -> mlua::Re
     let connect = lua.create_function(|lua, (url, options): (String, Option<Table>)| {
         connect(lua, url, options)
     })?;
-    core.set("connect", methods.plain(connect)?)?;
+    let connect = methods.plain(connect)?;
+    // `websocket.client.new(url, options)` makes the same client: there is no other way to
+    // start one connecting.
+    let class = lua.create_table()?;
+    class.set("new", connect.clone())?;
+    core.set("client", class)?;
+    core.set("connect", connect)?;
     module.set("core", core)?;
     let queueing: [(&str, MessageOf); 4] = [
         ("send", text),
