@@ -1,5 +1,7 @@
--- Every client of the module against three servers: `wsio serve`'s echo, and the echo servers
--- of Python's `websockets` and Node's `ws` (tests/peers, installed by scripts/setup-peers.sh).
+-- Every client of the module, and the websocket plugin's helpers through a raw TCP client
+-- (tests/peers/raw_exchange.py), against three servers: `wsio serve`'s echo, and the echo
+-- servers of Python's `websockets` and Node's `ws` (tests/peers, installed by
+-- scripts/setup-peers.sh); and the module's server against those libraries' clients.
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local support = dofile(dir .. "support.lua")
 local websocket = support.wsio
@@ -157,6 +159,40 @@ for _, server in ipairs(servers) do
       client:close()
       support.run_until(function() return closed ~= nil end)
       assert.are.same({ 1000, true }, closed)
+    end)
+
+    it("the websocket plugin's helpers make a handshake and frames the server takes", function()
+      local key = websocket.generate_key()
+      local path = url:match("^ws://[^/]+(/?.*)$")
+      if path == "" then path = "/" end
+      -- The handshake, a message, and a close, each sent once the one before was answered.
+      local parts = {
+        websocket.build_handshake_request("127.0.0.1:" .. port, path, key),
+        websocket.encode_frame(1, "built by hand", true),
+        websocket.encode_frame(8, websocket.encode_close_frame(1000, "done"), true),
+      }
+      local files = {}
+      for i, part in ipairs(parts) do
+        files[i] = os.tmpname()
+        local file = assert(io.open(files[i], "wb"))
+        file:write(part)
+        file:close()
+      end
+      local received = os.tmpname()
+      local ran = os.execute(".venv/bin/python tests/peers/raw_exchange.py " .. port .. " " ..
+        received .. " " .. table.concat(files, " "))
+      assert.is_true(ran == true or ran == 0)
+      for _, file in ipairs(files) do os.remove(file) end
+      local reply = assert(io.open(received, "rb")):read("*a")
+      os.remove(received)
+      local head_end = assert(reply:find("\r\n\r\n", 1, true), reply)
+      assert.is_true(websocket.validate_handshake_response(reply:sub(1, head_end + 3), key))
+      local rest = reply:sub(head_end + 4)
+      local echoed = assert(websocket.decode_frame(rest))
+      assert.are.same({ 1, "built by hand", false }, { echoed.opcode, echoed.payload, echoed.masked })
+      local close = assert(websocket.decode_frame(rest:sub(echoed.size + 1)))
+      assert.are.equal(8, close.opcode)
+      assert.are.equal(1000, websocket.parse_close_frame(close.payload).code)
     end)
 
     if kind ~= "wsio serve" then
