@@ -35,7 +35,7 @@ use crate::runtime;
 use crate::socket::seconds;
 
 /// eco.websocket's default limit on a frame's payload, both ways.
-const ECO_MAX_PAYLOAD: usize = 65535;
+pub(crate) const ECO_MAX_PAYLOAD: usize = 65535;
 
 /// How long the rest of a connection is read after its close frame arrived, waiting for the
 /// server to end it.
@@ -47,6 +47,8 @@ pub(crate) struct FrameConn {
     read: AsyncMutex<Option<FrameReadHalf<Transport>>>,
     write: AsyncMutex<WriteHalf<Transport>>,
     max_payload: usize,
+    /// Whether this side masks its frames (a client's).
+    masks: bool,
     /// Set by coro's `socket:shutdown()`: `read` ends.
     shut: Cell<bool>,
 }
@@ -54,14 +56,27 @@ pub(crate) struct FrameConn {
 impl UserData for FrameConn {}
 
 impl FrameConn {
-    fn new(ws: wsio::WebSocket<Transport>, max_payload: usize) -> Self {
+    fn new(ws: wsio::WebSocket<Transport>, max_payload: usize, masks: bool) -> Self {
         let (read, write) = ws.into_frames().split();
         FrameConn {
             read: AsyncMutex::new(Some(read)),
             write: AsyncMutex::new(write),
             max_payload,
+            masks,
             shut: Cell::new(false),
         }
+    }
+
+    /// An eco.websocket connection object over `ws`, whose frames' payloads are limited to
+    /// `max_payload` bytes; `masks` for a client's.
+    pub(crate) fn eco_object(
+        lua: &Lua,
+        ws: wsio::WebSocket<Transport>,
+        max_payload: usize,
+        masks: bool,
+    ) -> mlua::Result<Table> {
+        let handle = lua.create_userdata(FrameConn::new(ws, max_payload, masks))?;
+        Methods::of(lua)?.object(lua, "eco_connection", handle)
     }
 
     /// Sends one frame: the bytes it took on the wire.
@@ -73,8 +88,9 @@ impl FrameConn {
                 self.max_payload
             ));
         }
-        // A client masks every frame: the header has its four bytes of key.
-        let size = frame.header(Some([0; 4])).encoded_len() + frame.payload.len();
+        // A client masks every frame: its headers have four bytes of key.
+        let key = self.masks.then_some([0; 4]);
+        let size = frame.header(key).encoded_len() + frame.payload.len();
         let sent = self.write.lock().await.send_frame(frame).await;
         sent.map(|()| size).map_err(|problem| problem.to_string())
     }
@@ -207,12 +223,7 @@ async fn eco_connect(lua: Lua, (uri, opts): (String, Option<Table>)) -> mlua::Re
         Err(problem) => return (Value::Nil, problem.to_string()).into_lua_multi(&lua),
     };
     match builder.connect().await {
-        Ok((ws, _)) => {
-            let handle = lua.create_userdata(FrameConn::new(ws, max_payload))?;
-            Methods::of(&lua)?
-                .object(&lua, "eco_connection", handle)?
-                .into_lua_multi(&lua)
-        }
+        Ok((ws, _)) => FrameConn::eco_object(&lua, ws, max_payload, true)?.into_lua_multi(&lua),
         Err(problem) => (Value::Nil, problem.to_string()).into_lua_multi(&lua),
     }
 }
@@ -341,7 +352,7 @@ async fn coro_connect(lua: Lua, options: Table) -> mlua::Result<MultiValue> {
         Ok(connected) => connected,
         Err(problem) => return (Value::Nil, problem.to_string()).into_lua_multi(&lua),
     };
-    let conn = Rc::new(FrameConn::new(ws, usize::MAX));
+    let conn = Rc::new(FrameConn::new(ws, usize::MAX, true));
     let res = lua.create_table()?;
     res.set("code", response.status().as_u16())?;
     res.set("reason", response.reason().unwrap_or("Switching Protocols"))?;

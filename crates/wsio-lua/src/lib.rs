@@ -8,12 +8,14 @@
 //!   `validate_handshake_response`, `generate_key`, `encode_close_frame`, `parse_close_frame`,
 //!   `parse_url` ([`protocol`]), and its blocking client `WsClient` ([`ws_client`]);
 //! - raw frames: eco.websocket's `connect` and connection (`wsio.eco`), coro-websocket's
-//!   `connect` and `parseUrl` (`wsio.coro`) ([`frames`]);
+//!   `connect`, `wrapIo` and `parseUrl` (`wsio.coro`) ([`frames`]); eco.websocket's
+//!   `upgrade`, with an HTTP server for it (`wsio.eco.http.listen`, [`http_server`]);
 //! - the editor's `core.websocket` client with its callbacks, send queue and reconnection
 //!   (`wsio.core.connect`, [`core_client`]).
 //!
 //! Every client also takes wsio's own options as extra fields of its options table
-//! ([`client_options`]): `deflate`, `insecure`, `max_message_size`, `max_frame_size`.
+//! ([`client_options`]): `deflate`, `insecure`, `cafile`, `certificate` and `key`,
+//! `max_message_size`, `max_frame_size`.
 //!
 //! **Event loop.** Server handlers and `wsio.spawn`ed functions run as coroutines that the
 //! module schedules ([`executor`]), only inside calls the program makes: `wsio.poll([timeout])`
@@ -29,6 +31,7 @@ mod client_options;
 mod core_client;
 mod executor;
 mod frames;
+mod http_server;
 mod methods;
 mod protocol;
 mod runtime;
@@ -49,6 +52,13 @@ use crate::socket::seconds;
 #[mlua::lua_module(name = "wsio_eco")]
 fn open_eco(lua: &Lua) -> mlua::Result<Table> {
     open(lua)?.get("eco")
+}
+
+/// `require "wsio.eco.http.server"`: the HTTP server whose requests eco's `upgrade` takes
+/// (`listen`).
+#[mlua::lua_module(name = "wsio_eco_http_server")]
+fn open_eco_http_server(lua: &Lua) -> mlua::Result<Table> {
+    open(lua)?.get::<Table>("eco")?.get("http")
 }
 
 /// `require "wsio.coro"`: the module's `coro` table.
@@ -126,6 +136,7 @@ fn open(lua: &Lua) -> mlua::Result<Table> {
     protocol::register(lua, &methods, &module)?;
     ws_client::register(lua, &methods, &module)?;
     frames::register(lua, &methods, &module)?;
+    http_server::register(lua, &methods, &module.get("eco")?)?;
     core_client::register(lua, &methods, &module)?;
     Ok(module)
 }

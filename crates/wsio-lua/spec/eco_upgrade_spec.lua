@@ -1,0 +1,186 @@
+-- eco.websocket's upgrade (seed 004), with the HTTP server the module has for it
+-- (wsio.eco.http.listen): the module's own clients, Python's and Node's scripted clients
+-- (tests/peers), and plain HTTP requests through a raw TCP client (tests/peers/raw_exchange.py).
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local support = dofile(dir .. "support.lua")
+local websocket = support.wsio
+local eco = websocket.eco
+
+-- Sends each string of `parts` to 127.0.0.1:`port`, each once the one before was answered;
+-- what the server sent back.
+local function exchange(port, parts)
+  local files = {}
+  for i, part in ipairs(parts) do
+    files[i] = os.tmpname()
+    local file = assert(io.open(files[i], "wb"))
+    file:write(part)
+    file:close()
+  end
+  local received = os.tmpname()
+  os.remove(received)
+  -- The exchange runs in the background, while the server's handlers run here; the helper
+  -- writes its file once the server has closed the connection.
+  os.execute("sh -c '.venv/bin/python tests/peers/raw_exchange.py " .. port .. " " ..
+    received .. ".part " .. table.concat(files, " ") .. " && mv " .. received .. ".part " ..
+    received .. "' &")
+  support.run_until(function()
+    local file = io.open(received, "rb")
+    if file then file:close() end
+    return file ~= nil
+  end)
+  for _, file in ipairs(files) do os.remove(file) end
+  local reply = assert(io.open(received, "rb")):read("*a")
+  os.remove(received)
+  return reply
+end
+
+-- Echoes frames as they come, fragments as fragments; `close:CODE:REASON` makes it close.
+local opcodes = { continuation = 0, text = 1, binary = 2 }
+local function echo_frames(ws)
+  while true do
+    local data, typ, err = ws:recv_frame()
+    if not data or typ == "close" then return end
+    local code, reason = data:match("^close:(%d+):(.*)$")
+    if typ == "text" and err ~= "again" and code then
+      ws:send_close(tonumber(code), reason)
+      ws:recv_frame()
+      return
+    end
+    if opcodes[typ] then ws:send_frame(err ~= "again", opcodes[typ], data) end
+  end
+end
+
+describe("eco.websocket's upgrade", function()
+  local server, port
+  local refused
+  setup(function()
+    server = assert(require("wsio.eco.http.server").listen("127.0.0.1", 0, { reuseaddr = true },
+      function(con, req)
+        if req.path == "/ws" then
+          local ws, err = eco.upgrade(con, req, { max_payload_len = 32 * 1024 * 1024 })
+          if not ws then
+            refused = err
+            return nil, err
+          end
+          echo_frames(ws)
+        elseif req.path == "/fail" then
+          error("this handler fails")
+        else
+          con:set_status(404)
+          con:add_header("X-Seen", req.method .. " " .. req.path .. "?" .. tostring(req.query))
+          con:send("nothing at ", req.path, "\n")
+        end
+      end))
+    port = server:port()
+  end)
+  teardown(function() server:close() end)
+
+  it("upgrades a request its handler picks, and the connection is eco's", function()
+    local results = support.in_task(function()
+      local ws = assert(eco.connect(("ws://127.0.0.1:%d/ws"):format(port), { timeout = 5 }))
+      ws:send_text("hello")
+      local text, typ = ws:recv_frame(5)
+      ws:send_ping("p")
+      local pong, pong_typ = ws:recv_frame(5)
+      ws:send_frame(false, 2, "frag")
+      ws:send_frame(true, 0, "ment")
+      local first, _, again = ws:recv_frame(5)
+      local second, second_typ, last = ws:recv_frame(5)
+      ws:send_close(1000, "")
+      local _, close_typ, code = ws:recv_frame(5)
+      return { text, typ, pong, pong_typ, first, again, second, second_typ, last, close_typ, code }
+    end)
+    assert.are.same({ "hello", "text", "p", "pong", "frag", "again", "ment", "continuation", nil,
+      "close", 1000 }, results[1])
+  end)
+
+  for _, client in ipairs({ ".venv/bin/python tests/peers/py_client.py",
+    "node tests/peers/node_client.js" }) do
+    it("serves every check of " .. client:match("(%S+)$"), function()
+      local out = os.tmpname()
+      os.remove(out)
+      os.execute("sh -c '" .. client .. " ws://127.0.0.1:" .. port .. "/ws > " .. out ..
+        " 2>&1; echo $? > " .. out .. ".rc' &")
+      support.run_until(function()
+        local rc = io.open(out .. ".rc")
+        if rc then rc:close() end
+        return rc ~= nil
+      end, 60)
+      local output = assert(io.open(out)):read("*a")
+      local rc = io.open(out .. ".rc"):read("*l")
+      os.remove(out)
+      os.remove(out .. ".rc")
+      assert.are.equal("0", rc, output)
+      for _, check in ipairs({ "text", "text_non_ascii", "binary", "binary_16_mib",
+        "fragmented_text", "fragmented_binary", "ping" }) do
+        assert.truthy(output:find('{"check":"' .. check .. '","ok":true}', 1, true), output)
+      end
+      assert.truthy(output:find('{"check":"close","code":4001,"reason":""}', 1, true), output)
+      assert.truthy(output:find('{"check":"server_close","code":4003,"reason":"wsio says bye"}',
+        1, true), output)
+    end)
+  end
+
+  it("answers other requests with what the handler set", function()
+    local reply = exchange(port, { "GET /page?x=1 HTTP/1.1\r\nHost: h\r\n\r\n" })
+    assert.truthy(reply:find("^HTTP/1.1 404 Not Found\r\n"), reply)
+    assert.truthy(reply:find("\r\nX%-Seen: GET /page%?x=1\r\n"), reply)
+    assert.truthy(reply:find("\r\nContent%-Length: 17\r\n"), reply)
+    assert.truthy(reply:find("\r\n\r\nnothing at /page\n$"), reply)
+  end)
+
+  it("refuses a handshake it cannot accept, and upgrade says why", function()
+    refused = nil
+    local reply = exchange(port, {
+      "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" ..
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+    })
+    assert.truthy(reply:find("^HTTP/1.1 400 "), reply)
+    assert.is_string(refused)
+    assert.truthy(refused:lower():find("sec%-websocket%-key"), refused)
+  end)
+
+  it("answers 500 when the handler fails, and serves on", function()
+    local reply = exchange(port, { "GET /fail HTTP/1.1\r\nHost: h\r\n\r\n" })
+    assert.truthy(reply:find("^HTTP/1.1 500 "), reply)
+    reply = exchange(port, { "GET /again HTTP/1.1\r\nHost: h\r\n\r\n" })
+    assert.truthy(reply:find("^HTTP/1.1 404 "), reply)
+  end)
+
+  it("serves until closed, whether the program keeps the server or not", function()
+    -- In a Lua process of its own, whose server would otherwise serve on in this one.
+    local script = os.tmpname()
+    local file = assert(io.open(script, "w"))
+    file:write([[
+      package.cpath = ]] .. ("%q"):format(package.cpath) .. [[
+      local wsio = require "wsio"
+      local served = false
+      local port = require("wsio.eco.http.server").listen("127.0.0.1", 0, {}, function(con)
+        con:send("kept")
+        served = true
+      end):port()
+      collectgarbage()
+      collectgarbage()
+      print(port)
+      io.stdout:flush()
+      local deadline = os.time() + 10
+      while not served and os.time() < deadline do wsio.poll(0.05) end
+      for _ = 1, 10 do wsio.poll(0.05) end
+    ]])
+    file:close()
+    local interpreter = jit and "luajit" or "lua5.4"
+    local process = assert(io.popen(interpreter .. " " .. script))
+    local other_port = tonumber(process:read("*l"))
+    local reply = exchange(other_port, { "GET / HTTP/1.1\r\nHost: h\r\n\r\n" })
+    process:close()
+    os.remove(script)
+    assert.truthy(reply:find("\r\n\r\nkept$"), reply)
+  end)
+
+  it("raises clear errors for bad arguments", function()
+    assert.has_error(function() require("wsio.eco.http.server").listen("127.0.0.1", 0, {}) end)
+    local ok, err = require("wsio.eco.http.server").listen("256.0.0.1", 0, {}, print)
+    assert.is_nil(ok)
+    assert.truthy(err:find("cannot listen on 256.0.0.1:0", 1, true), err)
+  end)
+end)
