@@ -6,34 +6,6 @@ local support = dofile(dir .. "support.lua")
 local websocket = support.wsio
 local eco = websocket.eco
 
--- Sends each string of `parts` to 127.0.0.1:`port`, each once the one before was answered;
--- what the server sent back.
-local function exchange(port, parts)
-  local files = {}
-  for i, part in ipairs(parts) do
-    files[i] = os.tmpname()
-    local file = assert(io.open(files[i], "wb"))
-    file:write(part)
-    file:close()
-  end
-  local received = os.tmpname()
-  os.remove(received)
-  -- The exchange runs in the background, while the server's handlers run here; the helper
-  -- writes its file once the server has closed the connection.
-  os.execute("sh -c '.venv/bin/python tests/peers/raw_exchange.py " .. port .. " " ..
-    received .. ".part " .. table.concat(files, " ") .. " && mv " .. received .. ".part " ..
-    received .. "' &")
-  support.run_until(function()
-    local file = io.open(received, "rb")
-    if file then file:close() end
-    return file ~= nil
-  end)
-  for _, file in ipairs(files) do os.remove(file) end
-  local reply = assert(io.open(received, "rb")):read("*a")
-  os.remove(received)
-  return reply
-end
-
 -- Echoes frames as they come, fragments as fragments; `close:CODE:REASON` makes it close.
 local opcodes = { continuation = 0, text = 1, binary = 2 }
 local function echo_frames(ws)
@@ -94,35 +66,14 @@ describe("eco.websocket's upgrade", function()
       "close", 1000 }, results[1])
   end)
 
-  for _, client in ipairs({ ".venv/bin/python tests/peers/py_client.py",
-    "node tests/peers/node_client.js" }) do
-    it("serves every check of " .. client:match("(%S+)$"), function()
-      local out = os.tmpname()
-      os.remove(out)
-      os.execute("sh -c '" .. client .. " ws://127.0.0.1:" .. port .. "/ws > " .. out ..
-        " 2>&1; echo $? > " .. out .. ".rc' &")
-      support.run_until(function()
-        local rc = io.open(out .. ".rc")
-        if rc then rc:close() end
-        return rc ~= nil
-      end, 60)
-      local output = assert(io.open(out)):read("*a")
-      local rc = io.open(out .. ".rc"):read("*l")
-      os.remove(out)
-      os.remove(out .. ".rc")
-      assert.are.equal("0", rc, output)
-      for _, check in ipairs({ "text", "text_non_ascii", "binary", "binary_16_mib",
-        "fragmented_text", "fragmented_binary", "ping" }) do
-        assert.truthy(output:find('{"check":"' .. check .. '","ok":true}', 1, true), output)
-      end
-      assert.truthy(output:find('{"check":"close","code":4001,"reason":""}', 1, true), output)
-      assert.truthy(output:find('{"check":"server_close","code":4003,"reason":"wsio says bye"}',
-        1, true), output)
+  for _, kind in ipairs({ "python", "node" }) do
+    it("serves every check of " .. kind .. "'s client", function()
+      support.scripted_client(kind, ("ws://127.0.0.1:%d/ws"):format(port))
     end)
   end
 
   it("answers other requests with what the handler set", function()
-    local reply = exchange(port, { "GET /page?x=1 HTTP/1.1\r\nHost: h\r\n\r\n" })
+    local reply = support.exchange(port, { "GET /page?x=1 HTTP/1.1\r\nHost: h\r\n\r\n" })
     assert.truthy(reply:find("^HTTP/1.1 404 Not Found\r\n"), reply)
     assert.truthy(reply:find("\r\nX%-Seen: GET /page%?x=1\r\n"), reply)
     assert.truthy(reply:find("\r\nContent%-Length: 17\r\n"), reply)
@@ -131,7 +82,7 @@ describe("eco.websocket's upgrade", function()
 
   it("refuses a handshake it cannot accept, and upgrade says why", function()
     refused = nil
-    local reply = exchange(port, {
+    local reply = support.exchange(port, {
       "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" ..
         "Sec-WebSocket-Version: 13\r\n\r\n",
     })
@@ -141,9 +92,9 @@ describe("eco.websocket's upgrade", function()
   end)
 
   it("answers 500 when the handler fails, and serves on", function()
-    local reply = exchange(port, { "GET /fail HTTP/1.1\r\nHost: h\r\n\r\n" })
+    local reply = support.exchange(port, { "GET /fail HTTP/1.1\r\nHost: h\r\n\r\n" })
     assert.truthy(reply:find("^HTTP/1.1 500 "), reply)
-    reply = exchange(port, { "GET /again HTTP/1.1\r\nHost: h\r\n\r\n" })
+    reply = support.exchange(port, { "GET /again HTTP/1.1\r\nHost: h\r\n\r\n" })
     assert.truthy(reply:find("^HTTP/1.1 404 "), reply)
   end)
 
@@ -171,7 +122,7 @@ describe("eco.websocket's upgrade", function()
     local interpreter = jit and "luajit" or "lua5.4"
     local process = assert(io.popen(interpreter .. " " .. script))
     local other_port = tonumber(process:read("*l"))
-    local reply = exchange(other_port, { "GET / HTTP/1.1\r\nHost: h\r\n\r\n" })
+    local reply = support.exchange(other_port, { "GET / HTTP/1.1\r\nHost: h\r\n\r\n" })
     process:close()
     os.remove(script)
     assert.truthy(reply:find("\r\n\r\nkept$"), reply)

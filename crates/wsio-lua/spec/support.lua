@@ -78,4 +78,62 @@ function support.in_task(body, limit)
   return results
 end
 
+-- Runs `command` in the background (the shell's), with its output in a file, while the
+-- module's tasks run here, for at most `limit` seconds: its exit status (a string) and output.
+local function background(command, limit)
+  local out = os.tmpname()
+  os.remove(out)
+  os.execute("sh -c '" .. command .. " > " .. out .. " 2>&1; echo $? > " .. out .. ".rc' &")
+  support.run_until(function()
+    local rc = io.open(out .. ".rc")
+    if rc then rc:close() end
+    return rc ~= nil
+  end, limit)
+  local output = assert(io.open(out, "rb")):read("*a")
+  local rc = assert(io.open(out .. ".rc")):read("*l")
+  os.remove(out)
+  os.remove(out .. ".rc")
+  return rc, output
+end
+
+-- Runs the scripted client of tests/peers on Python's `websockets` ("python") or Node's `ws`
+-- ("node") against the echo server at `url` (one that closes on `close:CODE:REASON`), and
+-- checks that every check passed and both closes went as wsio has them.
+function support.scripted_client(kind, url)
+  local client = kind == "python" and ".venv/bin/python tests/peers/py_client.py"
+    or "node tests/peers/node_client.js"
+  local rc, output = background(client .. " " .. url, 60)
+  -- (Plain `assert`: this file runs outside busted's environment.)
+  assert(rc == "0", output)
+  for _, check in ipairs({ "text", "text_non_ascii", "binary", "binary_16_mib",
+    "fragmented_text", "fragmented_binary", "ping" }) do
+    assert(output:find('{"check":"' .. check .. '","ok":true}', 1, true), output)
+  end
+  -- wsio answers a close with its code alone, as the Rust interop tests expect too.
+  assert(output:find('{"check":"close","code":4001,"reason":""}', 1, true), output)
+  assert(output:find('{"check":"server_close","code":4003,"reason":"wsio says bye"}', 1, true),
+    output)
+end
+
+-- Sends each string of `parts` to 127.0.0.1:`port` over plain TCP, each once the one before
+-- was answered (tests/peers/raw_exchange.py), while the module's tasks run here: what the
+-- server sent back.
+function support.exchange(port, parts)
+  local files = {}
+  for i, part in ipairs(parts) do
+    files[i] = os.tmpname()
+    local file = assert(io.open(files[i], "wb"))
+    file:write(part)
+    file:close()
+  end
+  local received = os.tmpname()
+  local rc, output = background(".venv/bin/python tests/peers/raw_exchange.py " .. port .. " " ..
+    received .. " " .. table.concat(files, " "), 10)
+  for _, file in ipairs(files) do os.remove(file) end
+  assert(rc == "0", output)
+  local reply = assert(io.open(received, "rb")):read("*a")
+  os.remove(received)
+  return reply
+end
+
 return support
