@@ -8,8 +8,8 @@
 //! lower case; repeated headers joined with `", "`). Unless the handler upgrades, the server
 //! answers once it returns, with what it set through `con:set_status(code)`,
 //! `con:add_header(name, value)` and `con:send(data, ...)` (200 and an empty body by
-//! default), and closes the connection; a handler that raises an error is reported and
-//! answered with 500. `upgrade(con, req, [opts])` validates the handshake, answers `101` and
+//! default; no body to `HEAD`), and closes the connection; a handler that raises an error
+//! is reported and answered with 500. `upgrade(con, req, [opts])` validates the handshake, answers `101` and
 //! returns an eco.websocket connection (see [`crate::frames`]), or `nil` and why (the client
 //! is then answered 400, 426 or the like). Its options: eco's `max_payload_len` (65535 by
 //! default), and wsio's `protocols` (the subprotocols the server speaks: the first of them
@@ -321,6 +321,10 @@ fn answer(handle: &AnyUserData, result: mlua::Result<MultiValue>) {
             response
                 .headers_mut()
                 .insert(http::header::CONTENT_LENGTH, length);
+            // A response to HEAD says how long the body is, and leaves it out.
+            if conn.request.method() == http::Method::HEAD {
+                *response.body_mut() = Bytes::new();
+            }
             response
         }
         Err(problem) => {
