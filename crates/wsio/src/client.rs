@@ -175,9 +175,10 @@ impl ClientBuilder {
     }
 
     /// For `wss://`: trusts exactly these root certificates instead of the webpki roots — a
-    /// private CA's, or a self-signed server's own certificate. An error if one of them is not
-    /// a CA certificate rustls can use, or if there are none. [`wsio::pem`](crate::pem) reads
-    /// them from a PEM file.
+    /// private CA's, or a self-signed server certificate that is not itself marked as a CA
+    /// (webpki refuses a CA certificate used as a server's own). An error if one of them
+    /// cannot be parsed, or if there are none. [`wsio::pem`](crate::pem) reads them from a
+    /// PEM file.
     ///
     /// ```no_run
     /// # async fn demo() -> wsio::Result<()> {
@@ -207,7 +208,9 @@ impl ClientBuilder {
 
     /// For `wss://`: shows this certificate chain (leaf first) and proves it with `key` when
     /// the server asks for a client certificate (mutual TLS). Whom the client trusts is
-    /// unchanged. [`wsio::pem`](crate::pem) reads both from PEM files.
+    /// unchanged. [`wsio::pem`](crate::pem) reads both from PEM files. A configuration given
+    /// to [`tls_config`](Self::tls_config) has its own client certificate (or none), and this
+    /// one is not used with it.
     ///
     /// ```no_run
     /// # async fn demo() -> wsio::Result<()> {
@@ -241,13 +244,11 @@ impl ClientBuilder {
     /// For `wss://`: accepts any server certificate, expired, self-signed or for another
     /// name. **This removes the server's authentication**: anyone on the path can pretend to
     /// be the server. Meant for tests and development against self-signed certificates.
+    /// While on, it takes precedence over the other TLS settings; turned off again, the trust
+    /// set before (the webpki roots, given roots, a configuration) applies again.
     #[cfg(feature = "tls")]
     pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
-        if accept {
-            self.tls.trust = crate::tls::TlsTrust::AcceptAnything;
-        } else if matches!(self.tls.trust, crate::tls::TlsTrust::AcceptAnything) {
-            self.tls.trust = crate::tls::TlsTrust::default();
-        }
+        self.tls.accept_anything = accept;
         self
     }
 

@@ -25,15 +25,19 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::error::{Error, Result};
 
 /// Every certificate in the PEM file at `path`, in the file's order (for a chain: the leaf
-/// first). An [`Error::Io`] naming the file if it cannot be read or parsed, or holds no
-/// certificate.
+/// first). An [`Error::Io`] naming the file if it cannot be read (with the kind of the
+/// reading error) or parsed, or holds no certificate (`InvalidData`).
 pub fn certificates(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static>>> {
     let path = path.as_ref();
     let certificates = CertificateDer::pem_file_iter(path)
         .and_then(|certificates| certificates.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(|error| file_error(path, error))?;
+        .map_err(|error| pem_error(path, error))?;
     if certificates.is_empty() {
-        return Err(file_error(path, "no PEM certificate in it"));
+        return Err(file_error(
+            path,
+            io::ErrorKind::InvalidData,
+            "no PEM certificate in it",
+        ));
     }
     Ok(certificates)
 }
@@ -42,14 +46,21 @@ pub fn certificates(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static
 /// [`Error::Io`] naming the file if it cannot be read or holds no key.
 pub fn private_key(path: impl AsRef<Path>) -> Result<PrivateKeyDer<'static>> {
     let path = path.as_ref();
-    PrivateKeyDer::from_pem_file(path).map_err(|error| file_error(path, error))
+    PrivateKeyDer::from_pem_file(path).map_err(|error| pem_error(path, error))
 }
 
-fn file_error(path: &Path, why: impl std::fmt::Display) -> Error {
-    Error::Io(io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}: {why}", path.display()),
-    ))
+/// A reading or parsing error, with the file's name; a file that cannot be read keeps the
+/// kind of its error (`NotFound`, `PermissionDenied`), the others are `InvalidData`.
+fn pem_error(path: &Path, error: rustls::pki_types::pem::Error) -> Error {
+    let kind = match &error {
+        rustls::pki_types::pem::Error::Io(io) => io.kind(),
+        _ => io::ErrorKind::InvalidData,
+    };
+    file_error(path, kind, error)
+}
+
+fn file_error(path: &Path, kind: io::ErrorKind, why: impl std::fmt::Display) -> Error {
+    Error::Io(io::Error::new(kind, format!("{}: {why}", path.display())))
 }
 
 #[cfg(test)]
@@ -66,10 +77,12 @@ mod tests {
         assert!(error.contains("no PEM certificate"), "{error}");
         let error = super::private_key(&file.0).unwrap_err().to_string();
         assert!(error.contains("not-pem.txt"), "{error}");
-        let error = super::certificates(file.0.with_extension("missing"))
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("not-pem.missing"), "{error}");
+        let error = super::certificates(file.0.with_extension("missing")).unwrap_err();
+        assert!(error.to_string().contains("not-pem.missing"), "{error}");
+        let crate::Error::Io(error) = error else {
+            panic!("{error}")
+        };
+        assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
         std::fs::remove_file(&file.0).unwrap();
     }
 

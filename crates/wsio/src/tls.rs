@@ -23,15 +23,15 @@ pub(crate) enum TlsTrust {
     Roots(Arc<RootCertStore>),
     /// A configuration the caller built.
     Custom(Arc<ClientConfig>),
-    /// Any certificate at all: no authentication of the server.
-    AcceptAnything,
 }
 
-/// A client's TLS settings: whom it trusts, and the certificate it shows if any.
+/// A client's TLS settings: whom it trusts, the certificate it shows if any, and whether it
+/// accepts any certificate instead (over `trust`, which stays for when that is turned off).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ClientTls {
     pub(crate) trust: TlsTrust,
     pub(crate) identity: Option<Arc<Identity>>,
+    pub(crate) accept_anything: bool,
 }
 
 /// A certificate chain (leaf first) and its private key, shown to a server that asks.
@@ -62,6 +62,9 @@ pub(crate) fn client_config(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<Clien
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?;
     let verified = match &tls.trust {
+        _ if tls.accept_anything => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider()))),
         TlsTrust::Custom(config) if alpn == [b"http/1.1"] => return Ok(config.clone()),
         TlsTrust::Custom(config) => {
             let mut config = (**config).clone();
@@ -88,9 +91,6 @@ pub(crate) fn client_config(tls: &ClientTls, alpn: &[&[u8]]) -> Result<Arc<Clien
             }
             builder.with_root_certificates(roots)
         }
-        TlsTrust::AcceptAnything => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider()))),
     };
     let mut config = match &tls.identity {
         Some(identity) => verified
@@ -199,14 +199,23 @@ mod tests {
     use super::TlsTrust;
 
     /// SECURITY.md: a `wss://` client trusts the webpki roots unless it is told otherwise, and
-    /// turning the insecure option off again restores them.
+    /// turning the insecure option off again restores them, or the roots it was given.
     #[test]
     fn a_client_trusts_the_webpki_roots_by_default() {
         let builder = crate::ClientBuilder::new("wss://example.com/").unwrap();
         assert!(matches!(builder.tls.trust, TlsTrust::WebPki));
+        assert!(!builder.tls.accept_anything);
+        let builder = builder.danger_accept_invalid_certs(true);
+        assert!(builder.tls.accept_anything);
+        let builder = builder.danger_accept_invalid_certs(false);
+        assert!(matches!(builder.tls.trust, TlsTrust::WebPki));
+        assert!(!builder.tls.accept_anything);
+        let certified = rcgen::generate_simple_self_signed(vec!["example.com".into()]).unwrap();
         let builder = builder
+            .tls_root_certificates([certified.cert.der().clone()])
+            .unwrap()
             .danger_accept_invalid_certs(true)
             .danger_accept_invalid_certs(false);
-        assert!(matches!(builder.tls.trust, TlsTrust::WebPki));
+        assert!(matches!(builder.tls.trust, TlsTrust::Roots(_)));
     }
 }
