@@ -188,6 +188,18 @@ describe("coro-websocket's wrapIo", function()
     assert.are.equal(3, pongs)
   end)
 
+  it("stops its heartbeat once the writer fails", function()
+    local pings = 0
+    websocket.coro.wrapIo(function() end, function()
+      pings = pings + 1
+      return false, "broken"
+    end, { heartbeat = 10 })
+    support.run_until(function() return pings > 0 end)
+    -- Ten more heartbeats' time: none of them pings.
+    for _ = 1, 10 do websocket.poll(0.01) end
+    assert.are.equal(1, pings)
+  end)
+
   it("raises clear errors for bad arguments", function()
     assert.has_error(function() websocket.coro.wrapIo(nil, print) end,
       "wsio: wrapIo(rawRead, rawWrite, [options]) takes two functions")

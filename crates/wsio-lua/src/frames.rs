@@ -37,10 +37,6 @@ use crate::socket::seconds;
 /// eco.websocket's default limit on a frame's payload, both ways.
 pub(crate) const ECO_MAX_PAYLOAD: usize = 65535;
 
-/// How long the rest of a connection is read after its close frame arrived, waiting for the
-/// server to end it.
-const CLOSE_LINGER: Duration = Duration::from_secs(5);
-
 /// A connection read and written frame by frame.
 pub(crate) struct FrameConn {
     /// `None` once the close frame arrived: the rest is read in the background.
@@ -120,13 +116,11 @@ impl FrameConn {
     }
 }
 
-/// Reads what is left of `read` in the background, for at most [`CLOSE_LINGER`].
+/// Reads what is left of `read` in the background: after a close frame, that ends within the
+/// connection's close timeout (`Config::close_timeout`, 10 s by default).
 fn drain(read: Option<FrameReadHalf<Transport>>) {
     if let Some(mut read) = read {
-        runtime::handle().spawn(async move {
-            let rest = async { while read.recv_frame().await.is_some() {} };
-            let _ = tokio::time::timeout(CLOSE_LINGER, rest).await;
-        });
+        runtime::handle().spawn(async move { while read.recv_frame().await.is_some() {} });
     }
 }
 
@@ -284,7 +278,8 @@ async fn send_close(
 ) -> mlua::Result<MultiValue> {
     let code = CloseCode::from(code.unwrap_or(1000));
     let msg = msg.unwrap_or_default();
-    let size = 2 + 2 + 4 + msg.len();
+    // The header, the code, the reason, and a client's four bytes of mask key.
+    let size = 2 + 2 + msg.len() + if conn.masks { 4 } else { 0 };
     let closed = conn.write.lock().await.send_close(code, &msg).await;
     sent(
         &lua,

@@ -4,22 +4,29 @@
 //! eco.websocket's documented use of it goes.
 //!
 //! Each request runs `handler(con, req)` in a task of its own. `req` holds `method`, `path`,
-//! `query` (the target after `?`, or `nil`), `http_version` (`1.1`) and `headers` (names in
-//! lower case; repeated headers joined with `", "`). Unless the handler upgrades, the server
-//! answers once it returns, with what it set through `con:set_status(code)`,
+//! `query` (the target after `?`, or `nil`), `http_version` (`1.1`, or `1.0`) and `headers`
+//! (names in lower case; repeated headers joined with `", "`). Unless the handler upgrades,
+//! the server answers once it returns, with what it set through `con:set_status(code)`,
 //! `con:add_header(name, value)` and `con:send(data, ...)` (200 and an empty body by
-//! default; no body to `HEAD`), and closes the connection; a handler that raises an error
-//! is reported and answered with 500. `upgrade(con, req, [opts])` validates the handshake, answers `101` and
-//! returns an eco.websocket connection (see [`crate::frames`]), or `nil` and why (the client
-//! is then answered 400, 426 or the like). Its options: eco's `max_payload_len` (65535 by
-//! default), and wsio's `protocols` (the subprotocols the server speaks: the first of them
-//! the client offers is chosen) and `deflate = true`. The request head is read within 10 s
-//! and may be up to 16 KiB (`options.max_head_size`); requests are not read past their head,
-//! and one connection carries one request.
+//! default; no body to `HEAD`), and closes the connection; a handler that raises an error is
+//! reported and answered with 500. `upgrade(con, req, [opts])` validates the handshake,
+//! answers `101` and returns an eco.websocket connection (see [`crate::frames`]), or `nil`
+//! and why (the client is then answered 400, 426 or the like). Its options: eco's
+//! `max_payload_len` (65535 by default), and wsio's `protocols` (the subprotocols the server
+//! speaks, a list or a string joined with commas: the first of them the client offers is
+//! chosen) and `deflate = true`.
+//!
+//! Limits: the request head is read within 10 s and may be up to 16 KiB
+//! (`options.max_head_size`); at most 1,024 connections send their head at once, and 1,024
+//! requests wait for the program (more are answered 503); a response is written within 10 s.
+//! Requests are not read past their head (what follows is read and dropped for a second
+//! after the answer, so that the close does not destroy it), and one connection carries one
+//! request.
 //!
 //! `listen` returns a server object at once (the server runs in the background, and its
 //! handlers inside `wsio.poll`/`wsio.run`, as eco's run inside `eco.loop()`), with
-//! `server:port()` and `server:close()`; `nil, err` if it cannot listen.
+//! `server:port()` and `server:close()` (which stops accepting and reading requests at
+//! once); `nil, err` if it cannot listen.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -29,7 +36,7 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, watch};
 use wsio::Transport;
 use wsio::proto::handshake::{
     HandshakeError, ServerHandshake, encode_response, encode_response_head, select_subprotocol,
@@ -43,6 +50,21 @@ use crate::runtime;
 
 /// How many requests may wait for the program to poll before more are refused with 503.
 const REQUEST_BACKLOG: usize = 1024;
+
+/// How many connections may be sending their request head at once; more wait to be accepted.
+const MAX_PENDING_HEADS: usize = 1024;
+
+/// How long writing a response may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long what a client still sends after its answer is read and dropped before the
+/// connection is closed, so that unread bytes do not turn the close into a reset that could
+/// destroy the answer on its way.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// How long the server waits before accepting again after accepting failed (out of file
+/// descriptors, say).
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// How long a client may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -72,8 +94,8 @@ impl UserData for HttpConn {}
 /// The server object's handle.
 struct HttpListener {
     port: u16,
-    /// Dropped by `close`: the server stops accepting.
-    stop: RefCell<Option<oneshot::Sender<()>>>,
+    /// Set by `close`: the server stops accepting, reading heads and running handlers.
+    stop: watch::Sender<bool>,
 }
 
 impl UserData for HttpListener {}
@@ -124,8 +146,7 @@ pub(crate) fn register(lua: &Lua, methods: &Methods, eco: &Table) -> mlua::Resul
         handle_of(&this)?
             .borrow::<HttpListener>()?
             .stop
-            .borrow_mut()
-            .take();
+            .send_replace(true);
         Ok(())
     })?;
     methods.add_plain(lua, "http_server", "close", close)?;
@@ -166,50 +187,79 @@ fn listen(
     };
     let port = listener.local_addr().map(|addr| addr.port())?;
     let (sender, requests) = mpsc::channel(REQUEST_BACKLOG);
-    let (stop, stopped) = oneshot::channel();
-    runtime::handle().spawn(accept(listener, sender, stopped, max_head_size));
-    let handle = lua.create_userdata(HttpListener {
-        port,
-        stop: RefCell::new(Some(stop)),
-    })?;
+    let (stop, stopped) = watch::channel(false);
+    runtime::handle().spawn(accept(listener, sender, stopped.clone(), max_head_size));
+    let handle = lua.create_userdata(HttpListener { port, stop })?;
     // The task keeps the server's handle: the server serves until closed, whether the program
     // keeps the object or not.
-    executor.spawn(Box::pin(dispatch(
-        lua.weak(),
-        requests,
-        handler,
-        handle.clone(),
-    )));
+    let dispatching = dispatch(lua.weak(), requests, stopped, handler, handle.clone());
+    executor.spawn(Box::pin(dispatching));
     Methods::of(lua)?
         .object(lua, "http_server", handle)?
         .into_lua_multi(lua)
 }
 
-/// Accepts connections until `stopped`, reading each request head in a task of its own.
+/// Whether `stop` is set; waits for it (or for the server object to be gone) otherwise.
+async fn stopping(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// Accepts connections until the server is closed, reading each request head in a task of its
+/// own, [`MAX_PENDING_HEADS`] at a time.
 async fn accept(
     listener: TcpListener,
     sender: mpsc::Sender<Incoming>,
-    mut stopped: oneshot::Receiver<()>,
+    stop: watch::Receiver<bool>,
     max_head_size: usize,
 ) {
+    let heads = std::sync::Arc::new(Semaphore::new(MAX_PENDING_HEADS));
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = &mut stopped => return,
+        let next = async {
+            let permit = heads.clone().acquire_owned().await;
+            (permit, listener.accept().await)
         };
-        let Ok((stream, _)) = accepted else { continue };
-        let sender = sender.clone();
+        let (permit, accepted) = tokio::select! {
+            next = next => next,
+            () = stopping(stop.clone()) => return,
+        };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(ACCEPT_RETRY).await;
+            continue;
+        };
+        let (sender, stop) = (sender.clone(), stop.clone());
         tokio::spawn(async move {
             let read = tokio::time::timeout(HEAD_TIMEOUT, read_head(stream, max_head_size));
-            if let Ok(Some(incoming)) = read.await {
+            let read = tokio::select! {
+                read = read => read,
+                () = stopping(stop) => return,
+            };
+            drop(permit);
+            if let Ok(Some(incoming)) = read {
                 if let Err(refused) = sender.try_send(incoming) {
-                    let mut stream = refused.into_inner().stream;
                     let busy = plain_response(StatusCode::SERVICE_UNAVAILABLE, "busy\n");
-                    let _ = stream.write_all(&encode_response(&busy)).await;
+                    respond(refused.into_inner().stream, busy).await;
                 }
             }
         });
     }
+}
+
+/// Writes `response` (within [`WRITE_TIMEOUT`]) and closes the connection, reading what the
+/// client still sends for up to [`LINGER`] first.
+async fn respond(mut stream: TcpStream, mut response: Response<Bytes>) {
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    let write = async {
+        stream.write_all(&encode_response(&response)).await?;
+        stream.shutdown().await
+    };
+    if !matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))) {
+        return;
+    }
+    let mut sink = [0; 4096];
+    let rest = async { while matches!(stream.read(&mut sink).await, Ok(read) if read > 0) {} };
+    let _ = tokio::time::timeout(LINGER, rest).await;
 }
 
 /// Reads a request head; a malformed or oversized one is answered here (400, 431).
@@ -231,9 +281,7 @@ async fn read_head(mut stream: TcpStream, max_head_size: usize) -> Option<Incomi
                 });
             }
             Err(problem) => {
-                let _ = stream
-                    .write_all(&encode_response(&problem.response()))
-                    .await;
+                respond(stream, problem.response()).await;
                 return None;
             }
         }
@@ -245,10 +293,16 @@ async fn read_head(mut stream: TcpStream, max_head_size: usize) -> Option<Incomi
 async fn dispatch(
     weak: mlua::WeakLua,
     mut requests: mpsc::Receiver<Incoming>,
+    stop: watch::Receiver<bool>,
     handler: Function,
     _listener: AnyUserData,
 ) {
-    while let Some(incoming) = requests.recv().await {
+    loop {
+        let next = tokio::select! {
+            next = requests.recv() => next,
+            () = stopping(stop.clone()) => None,
+        };
+        let Some(incoming) = next else { return };
         let Some(lua) = weak.try_upgrade() else {
             return;
         };
@@ -282,16 +336,22 @@ fn request_table(lua: &Lua, request: &Request<()>) -> mlua::Result<Table> {
     req.set("method", request.method().as_str())?;
     req.set("path", request.uri().path())?;
     req.set("query", request.uri().query())?;
-    req.set("http_version", 1.1)?;
+    let version = if request.version() == http::Version::HTTP_10 {
+        1.0
+    } else {
+        1.1
+    };
+    req.set("http_version", version)?;
     let headers = lua.create_table()?;
     for name in request.headers().keys() {
-        let values: Vec<&str> = request
+        // The values as they came, bytes and all.
+        let values: Vec<&[u8]> = request
             .headers()
             .get_all(name)
             .iter()
-            .filter_map(|value| value.to_str().ok())
+            .map(HeaderValue::as_bytes)
             .collect();
-        headers.set(name.as_str(), values.join(", "))?;
+        headers.set(name.as_str(), lua.create_string(values.join(&b", "[..]))?)?;
     }
     req.set("headers", headers)?;
     Ok(req)
@@ -302,7 +362,7 @@ fn answer(handle: &AnyUserData, result: mlua::Result<MultiValue>) {
     let Ok(conn) = handle.borrow::<HttpConn>() else {
         return;
     };
-    let Some((mut stream, _)) = conn.io.borrow_mut().take() else {
+    let Some((stream, _)) = conn.io.borrow_mut().take() else {
         return;
     };
     let response = match result {
@@ -332,14 +392,7 @@ fn answer(handle: &AnyUserData, result: mlua::Result<MultiValue>) {
             plain_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
         }
     };
-    runtime::handle().spawn(async move {
-        let mut response = response;
-        response
-            .headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        let _ = stream.write_all(&encode_response(&response)).await;
-        let _ = stream.shutdown().await;
-    });
+    runtime::handle().spawn(respond(stream, response));
 }
 
 /// A short plain-text response with `status`.
@@ -360,6 +413,28 @@ async fn upgrade(
     lua: Lua,
     (con, _req, opts): (Table, Value, Option<Table>),
 ) -> mlua::Result<MultiValue> {
+    // The options first: a bad one raises an error while the request can still be answered.
+    let mut max_payload = ECO_MAX_PAYLOAD;
+    let mut config = wsio::Config::default();
+    let mut supported = Vec::new();
+    if let Some(opts) = &opts {
+        if let Some(limit) = opts.get::<Option<usize>>("max_payload_len")? {
+            max_payload = limit;
+        }
+        if opts.get::<Option<bool>>("deflate")?.unwrap_or(false) {
+            config = config.deflate(wsio::DeflateConfig::default());
+        }
+        // A string of names joined by commas, or a list, as eco's `connect` takes them.
+        supported = strings(opts.get("protocols")?, "opts.protocols")?
+            .iter()
+            .flat_map(|names| names.split(','))
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .collect();
+    }
+    config = config
+        .max_frame_size(max_payload)
+        .max_message_size(max_payload.max(1 << 20));
     let handle = handle_of(&con)?;
     let (offer, io) = {
         let conn = handle.borrow::<HttpConn>()?;
@@ -372,45 +447,26 @@ async fn upgrade(
     let (mut stream, leftover) = io;
     let offer = match offer {
         Ok(offer) => offer,
-        Err(problem) => return refuse(&lua, stream, &problem).await,
+        Err(problem) => return refuse(&lua, stream, &problem),
     };
-    let mut max_payload = ECO_MAX_PAYLOAD;
-    let mut config = wsio::Config::default();
-    let mut supported = Vec::new();
-    if let Some(opts) = &opts {
-        if let Some(limit) = opts.get::<Option<usize>>("max_payload_len")? {
-            max_payload = limit;
-        }
-        if opts.get::<Option<bool>>("deflate")?.unwrap_or(false) {
-            config = config.deflate(wsio::DeflateConfig::default());
-        }
-        supported = strings(opts.get("protocols")?, "opts.protocols")?;
-    }
-    config = config
-        .max_frame_size(max_payload)
-        .max_message_size(max_payload.max(1 << 20));
     let subprotocol = select_subprotocol(&offer.subprotocols, &supported);
     let (response, connection) =
         match offer.accept_connection(subprotocol, config.protocol.clone(), &leftover) {
             Ok(accepted) => accepted,
-            Err(problem) => return refuse(&lua, stream, &problem).await,
+            Err(problem) => return refuse(&lua, stream, &problem),
         };
-    if let Err(problem) = stream.write_all(&encode_response_head(&response)).await {
-        return (Value::Nil, problem.to_string()).into_lua_multi(&lua);
+    let head = encode_response_head(&response);
+    match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&head)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(problem)) => return (Value::Nil, problem.to_string()).into_lua_multi(&lua),
+        Err(_) => return (Value::Nil, "timeout").into_lua_multi(&lua),
     }
     let ws = wsio::WebSocket::from_connection(Transport::Tcp(stream), connection, &config);
     FrameConn::eco_object(&lua, ws, max_payload, false)?.into_lua_multi(&lua)
 }
 
 /// Answers a handshake that cannot be accepted, and says why.
-async fn refuse(
-    lua: &Lua,
-    mut stream: TcpStream,
-    problem: &HandshakeError,
-) -> mlua::Result<MultiValue> {
-    let _ = stream
-        .write_all(&encode_response(&problem.response()))
-        .await;
-    let _ = stream.shutdown().await;
+fn refuse(lua: &Lua, stream: TcpStream, problem: &HandshakeError) -> mlua::Result<MultiValue> {
+    runtime::handle().spawn(respond(stream, problem.response()));
     (Value::Nil, problem.to_string()).into_lua_multi(lua)
 }

@@ -6,7 +6,8 @@
 -- returned sends a frame (`mask` set as `options.mask` says; `opcode` 2 unless given), and
 -- `write()` sends a close if none was sent, then ends the stream. With `options.heartbeat`
 -- (milliseconds), a ping goes out that often from a task of the module (so only while the
--- program runs the module's tasks) until the close. Needs no coroutine of its own.
+-- program runs the module's tasks) until the close, the end of either stream, or a write
+-- that fails. Needs no coroutine of its own.
 local wsio = ...
 
 return function(rawRead, rawWrite, options)
@@ -65,7 +66,9 @@ return function(rawRead, rawWrite, options)
       while true do
         wsio.sleep(heartbeat / 1000)
         if closing or ended or drained then return end
-        write({ opcode = 9, payload = "" })
+        -- A writer that fails, or raises, is done with: no more pings.
+        local sent, ok = pcall(write, { opcode = 9, payload = "" })
+        if not sent or not ok then return end
       end
     end)
   end
