@@ -269,45 +269,41 @@ describe("the event loop", function()
     assert.are.equal(0, websocket.poll())
   end)
 
-  it("makes its descriptor readable when a task is ready, for a loop of the program's own", function()
-    if not jit then
-      pending("waiting on the descriptor from Lua needs LuaJIT's FFI")
-      return
-    end
-    local ffi = require "ffi"
-    pcall(ffi.cdef, [[
-      struct wsio_pollfd { int fd; short events; short revents; };
-      int poll(struct wsio_pollfd *fds, unsigned long nfds, int timeout);
-    ]])
-    -- Whether the descriptor becomes readable within `timeout_ms`; a poll interrupted by a
-    -- signal (an earlier spec's server process ending) is made again.
-    local function readable(timeout_ms)
-      local fds = ffi.new("struct wsio_pollfd[1]")
-      fds[0].fd = websocket.fd()
-      fds[0].events = 1 -- POLLIN
-      local deadline = os.clock() + timeout_ms / 1000
-      repeat
-        local ready = ffi.C.poll(fds, 1, timeout_ms)
-        if ready >= 0 then return ready == 1 end
-      until os.clock() > deadline
-      return false
-    end
-    websocket.run()
-    local woke = false
+  it("runs its tasks from a luv loop that waits on its descriptor", function()
+    -- A program with a loop of its own (luv's, as editors and luvit programs have) watches
+    -- the descriptor and polls when it is readable; the task's connection, sleep and close
+    -- all make progress that way alone.
+    local uv = require "luv"
+    local url, stop = support.serve()
+    local echoed, closed
     websocket.spawn(function()
+      local client = websocket.client.sync({ timeout = 5 })
+      assert(client:connect(url .. "/echo"))
       websocket.sleep(0.1)
-      woke = true
+      assert(client:send("through luv"))
+      echoed = client:receive()
+      closed = client:close()
     end)
-    -- Ready at once (a new task); then the program's loop waits on the descriptor alone, and
-    -- polls when it is readable, until the task's timer has fired and the task has finished.
-    assert.is_true(readable(1000))
-    local start, waits = os.time(), 0
-    while not woke and os.time() - start < 5 do
-      if readable(1000) then websocket.poll() end
-      waits = waits + 1
+    local watch, guard = uv.new_poll(websocket.fd()), uv.new_timer()
+    local wakes = 0
+    local function finish()
+      watch:stop()
+      watch:close()
+      guard:stop()
+      guard:close()
     end
-    assert.is_true(woke)
-    assert.is_true(waits >= 1)
+    watch:start("r", function(err)
+      assert(not err, err)
+      wakes = wakes + 1
+      websocket.poll()
+      if closed ~= nil then finish() end
+    end)
+    guard:start(10000, 0, finish)
+    uv.run()
+    stop()
+    assert.are.equal("through luv", echoed)
+    assert.is_true(closed)
+    assert.is_true(wakes >= 2)
   end)
 
   it("sleeps by yielding in a task, and by blocking outside one", function()
