@@ -131,6 +131,24 @@ describe("eco.websocket's upgrade", function()
     assert.truthy(reply:find("\r\n\r\nkept$"), reply)
   end)
 
+  it("frees its port by the time close returns, for a server started again on it", function()
+    local http = require "wsio.eco.http.server"
+    local function answer(text)
+      return function(con) con:send(text) end
+    end
+    local again = assert(http.listen("127.0.0.1", 0, {}, answer("first")))
+    local again_port = again:port()
+    for round = 1, 20 do
+      again:close()
+      local err
+      again, err = http.listen("127.0.0.1", again_port, {}, answer("round " .. round))
+      assert(again, ("round %d: %s"):format(round, tostring(err)))
+    end
+    local reply = support.exchange(again_port, { "GET / HTTP/1.1\r\nHost: h\r\n\r\n" })
+    again:close()
+    assert.truthy(reply:find("\r\n\r\nround 20$"), reply)
+  end)
+
   it("raises clear errors for bad arguments", function()
     assert.has_error(function() require("wsio.eco.http.server").listen("127.0.0.1", 0, {}) end)
     local ok, err = require("wsio.eco.http.server").listen("256.0.0.1", 0, {}, print)

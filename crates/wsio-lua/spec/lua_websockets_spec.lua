@@ -255,6 +255,31 @@ describe("lua-websockets' server", function()
       assert.is_nil((late:connect(url)))
     end
   end)
+
+  it("frees its port by the time close returns, for a server started again on it", function()
+    local server = listen({ default = echo(function(message) return message end) })
+    local port = server:port()
+    for round = 1, 20 do
+      server:close()
+      local listened
+      listened, server = pcall(websocket.server.listen, {
+        port = port,
+        interface = "127.0.0.1",
+        default = echo(function(message) return message:upper() end),
+      })
+      assert(listened, ("round %d: %s"):format(round, tostring(server)))
+    end
+    local got = support.in_task(function()
+      local client = websocket.client.sync({ timeout = 5 })
+      assert(client:connect(("ws://127.0.0.1:%d"):format(port)))
+      client:send("again")
+      local reply = client:receive()
+      client:close()
+      return reply
+    end)[1]
+    server:close()
+    assert.are.equal("AGAIN", got)
+  end)
 end)
 
 describe("the event loop", function()

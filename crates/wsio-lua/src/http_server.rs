@@ -26,7 +26,7 @@
 //! `listen` returns a server object at once (the server runs in the background, and its
 //! handlers inside `wsio.poll`/`wsio.run`, as eco's run inside `eco.loop()`), with
 //! `server:port()` and `server:close()` (which stops accepting and reading requests at
-//! once); `nil, err` if it cannot listen.
+//! once, and returns once the port is free again); `nil, err` if it cannot listen.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -96,6 +96,8 @@ struct HttpListener {
     port: u16,
     /// Set by `close`: the server stops accepting, reading heads and running handlers.
     stop: watch::Sender<bool>,
+    /// The end of the accept loop, which `close` waits for.
+    released: runtime::Released,
 }
 
 impl UserData for HttpListener {}
@@ -143,10 +145,10 @@ pub(crate) fn register(lua: &Lua, methods: &Methods, eco: &Table) -> mlua::Resul
         lua.create_function(|_, this: Table| Ok(handle_of(&this)?.borrow::<HttpListener>()?.port))?;
     methods.add_plain(lua, "http_server", "port", port)?;
     let close = lua.create_function(|_, this: Table| {
-        handle_of(&this)?
-            .borrow::<HttpListener>()?
-            .stop
-            .send_replace(true);
+        let handle = handle_of(&this)?;
+        let listener = handle.borrow::<HttpListener>()?;
+        listener.stop.send_replace(true);
+        listener.released.wait();
         Ok(())
     })?;
     methods.add_plain(lua, "http_server", "close", close)?;
@@ -188,8 +190,13 @@ fn listen(
     let port = listener.local_addr().map(|addr| addr.port())?;
     let (sender, requests) = mpsc::channel(REQUEST_BACKLOG);
     let (stop, stopped) = watch::channel(false);
-    runtime::handle().spawn(accept(listener, sender, stopped.clone(), max_head_size));
-    let handle = lua.create_userdata(HttpListener { port, stop })?;
+    let released =
+        runtime::spawn_listener(accept(listener, sender, stopped.clone(), max_head_size));
+    let handle = lua.create_userdata(HttpListener {
+        port,
+        stop,
+        released,
+    })?;
     // The task keeps the server's handle: the server serves until closed, whether the program
     // keeps the object or not.
     let dispatching = dispatch(lua.weak(), requests, stopped, handler, handle.clone());

@@ -6,9 +6,9 @@
 //! (which is then chosen), else to `default`; without `default`, such a connection is
 //! refused. When a handler returns, its connection is closed (1000), and when it raises an
 //! error, the error is printed on stderr and the connection closed with 1011; the other
-//! connections go on. The server serves until `server:close()`, whether the program keeps
-//! the object or not; connections accepted while the program does not poll wait, up to
-//! [`ACCEPT_BACKLOG`], and past that are dropped.
+//! connections go on. The server serves until `server:close()` (which returns once its port
+//! is free again), whether the program keeps the object or not; connections accepted while
+//! the program does not poll wait, up to [`ACCEPT_BACKLOG`], and past that are dropped.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -40,6 +40,8 @@ pub(crate) struct Listener {
     addr: Option<SocketAddr>,
     /// Dropped by `close`: the server's task on the Lua thread ends.
     stop: std::cell::RefCell<Option<oneshot::Sender<()>>>,
+    /// The end of the accept loop, which `close` waits for.
+    released: runtime::Released,
 }
 
 impl UserData for Listener {}
@@ -51,6 +53,7 @@ pub(crate) fn register(lua: &Lua, methods: &Methods) -> mlua::Result<()> {
         let listener = listener.borrow::<Listener>()?;
         listener.handle.stop_accepting();
         listener.stop.borrow_mut().take();
+        listener.released.wait();
         if !keep_clients.unwrap_or(false) {
             let handle = listener.handle.clone();
             runtime::handle().spawn(async move { handle.close().await });
@@ -124,12 +127,18 @@ pub(crate) fn listen(lua: &Lua, config: Table) -> mlua::Result<Table> {
         .block_on(builder.bind(&addr))
         .map_err(|error| mlua::Error::runtime(format!("wsio: cannot listen on {addr}: {error}")))?;
     let (stop, stopped) = oneshot::channel();
+    let (handle, local_addr) = (server.handle(), server.local_addr());
+    let released = runtime::spawn_listener(async move {
+        if let Err(problem) = server.run().await {
+            eprintln!("wsio: the server on {addr} stopped accepting: {problem}");
+        }
+    });
     let listener = Listener {
-        handle: server.handle(),
-        addr: server.local_addr(),
+        handle,
+        addr: local_addr,
         stop: std::cell::RefCell::new(Some(stop)),
+        released,
     };
-    runtime::handle().spawn(server.run());
     let handle = lua.create_userdata(listener)?;
     let handlers = Handlers {
         protocols,
