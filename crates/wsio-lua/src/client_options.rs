@@ -12,7 +12,7 @@ use std::sync::Arc;
 use mlua::Table;
 use wsio::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::args::{error, pem_error};
+use crate::args::{certificate_and_key, pem_error};
 
 /// The extra client options, read from an options table.
 #[derive(Debug, Clone, Default)]
@@ -66,21 +66,8 @@ impl ClientExtras {
             self.roots =
                 Some(wsio::pem::certificates(&cafile).map_err(|problem| pem_error(&problem))?);
         }
-        match (
-            table.get::<Option<String>>("certificate")?,
-            table.get::<Option<String>>("key")?,
-        ) {
-            (Some(certificate), Some(key)) => {
-                let chain = wsio::pem::certificates(&certificate).map_err(|e| pem_error(&e))?;
-                let key = wsio::pem::private_key(&key).map_err(|e| pem_error(&e))?;
-                self.identity = Some(Arc::new(Identity { chain, key }));
-            }
-            (None, None) => {}
-            _ => {
-                return Err(error(
-                    "certificate and key go together: give both or neither",
-                ));
-            }
+        if let Some((chain, key)) = certificate_and_key(table)? {
+            self.identity = Some(Arc::new(Identity { chain, key }));
         }
         Ok(())
     }

@@ -1,8 +1,9 @@
 //! The editor's `core.websocket` client: `wsio.core.connect(url, [options])` (also
-//! `wsio.core.client.new(url, options)`) returns at once a client that connects, reads and reconnects in a task of the module's scheduler, calling the
-//! options' callbacks (`on_connect`, `on_message`, `on_ping`, `on_pong`, `on_close`,
-//! `on_error`, `on_reconnect`, `restore_session`, `should_reconnect`, `is_cancelled`) from
-//! inside `wsio.poll`/`wsio.run`.
+//! `wsio.core.client.new(url, options)`) returns at once a client that connects, reads and
+//! reconnects in a task of the module's scheduler, calling the options' callbacks
+//! (`on_connect`, `on_message`, `on_ping`, `on_pong`, `on_close`, `on_error`, `on_reconnect`,
+//! `restore_session`, `should_reconnect`, `is_cancelled`) from inside
+//! `wsio.poll`/`wsio.run`.
 //!
 //! `client:send`, `send_text`, `send_binary` and `ping` queue (while connecting or
 //! reconnecting too; the queue is sent once open, what `restore_session` sends first) and

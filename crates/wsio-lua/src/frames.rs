@@ -27,7 +27,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use wsio::proto::{CloseCode, Frame, OpCode};
 use wsio::{FrameReadHalf, Transport, WriteHalf};
 
-use crate::args::strings;
+use crate::args::eco_protocols;
 use crate::client_options::ClientExtras;
 use crate::methods::Methods;
 use crate::protocol::{frame_table, opcode};
@@ -89,6 +89,12 @@ impl FrameConn {
         let size = frame.header(key).encoded_len() + frame.payload.len();
         let sent = self.write.lock().await.send_frame(frame).await;
         sent.map(|()| size).map_err(|problem| problem.to_string())
+    }
+
+    /// Sends a close frame with `code` and `reason`.
+    async fn send_close(&self, code: CloseCode, reason: &str) -> Result<(), String> {
+        let closed = self.write.lock().await.send_close(code, reason).await;
+        closed.map_err(|problem| problem.to_string())
     }
 
     /// The next frame, at most `timeout` from now: `None` once the connection has ended.
@@ -189,12 +195,7 @@ async fn eco_connect(lua: Lua, (uri, opts): (String, Option<Table>)) -> mlua::Re
                 builder = builder.header(name, value);
             }
         }
-        // eco takes a string of names joined by commas, or a list.
-        let names: Vec<String> = strings(opts.get("protocols")?, "opts.protocols")?
-            .iter()
-            .flat_map(|names| names.split(','))
-            .map(|name| name.trim().to_owned())
-            .collect();
+        let names = eco_protocols(opts.get("protocols")?, "opts.protocols")?;
         if !names.is_empty() {
             builder = builder.subprotocols(names);
         }
@@ -280,11 +281,8 @@ async fn send_close(
     let msg = msg.unwrap_or_default();
     // The header, the code, the reason, and a client's four bytes of mask key.
     let size = 2 + 2 + msg.len() + if conn.masks { 4 } else { 0 };
-    let closed = conn.write.lock().await.send_close(code, &msg).await;
-    sent(
-        &lua,
-        closed.map(|()| size).map_err(|problem| problem.to_string()),
-    )
+    let closed = conn.send_close(code, &msg).await;
+    sent(&lua, closed.map(|()| size))
 }
 
 /// coro-websocket's `connect(options)`: `res, read, write`, or `nil, err`.
@@ -406,15 +404,9 @@ async fn coro_write(
     message: Option<Table>,
 ) -> mlua::Result<MultiValue> {
     let Some(message) = message else {
-        let closed = conn
-            .write
-            .lock()
-            .await
-            .send_close(CloseCode::NORMAL, "")
-            .await;
-        return match closed {
+        return match conn.send_close(CloseCode::NORMAL, "").await {
             Ok(()) => true.into_lua_multi(lua),
-            Err(problem) => (false, problem.to_string()).into_lua_multi(lua),
+            Err(problem) => (false, problem).into_lua_multi(lua),
         };
     };
     let code = opcode(message.get::<Option<i64>>("opcode")?.unwrap_or(2))?;
@@ -445,12 +437,7 @@ async fn shutdown(_: Lua, socket: UserDataRef<CoroSocket>) -> mlua::Result<()> {
     let conn = socket.0.clone();
     drop(socket);
     if !conn.shut.replace(true) {
-        let _ = conn
-            .write
-            .lock()
-            .await
-            .send_close(CloseCode::NORMAL, "")
-            .await;
+        let _ = conn.send_close(CloseCode::NORMAL, "").await;
         drain(conn.read.lock().await.take());
     }
     Ok(())

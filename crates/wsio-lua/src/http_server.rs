@@ -32,7 +32,7 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -42,10 +42,10 @@ use wsio::proto::handshake::{
     HandshakeError, ServerHandshake, encode_response, encode_response_head, select_subprotocol,
 };
 
-use crate::args::{error, strings};
+use crate::args::{eco_protocols, error};
 use crate::executor::Executor;
 use crate::frames::{ECO_MAX_PAYLOAD, FrameConn};
-use crate::methods::Methods;
+use crate::methods::{Methods, handle_of};
 use crate::runtime;
 
 /// How many requests may wait for the program to poll before more are refused with 503.
@@ -85,7 +85,7 @@ struct HttpConn {
     io: RefCell<Option<(TcpStream, Bytes)>>,
     request: Request<()>,
     status: Cell<u16>,
-    headers: RefCell<Vec<(String, String)>>,
+    headers: RefCell<HeaderMap>,
     body: RefCell<Vec<u8>>,
 }
 
@@ -124,11 +124,11 @@ pub(crate) fn register(lua: &Lua, methods: &Methods, eco: &Table) -> mlua::Resul
     let add_header = lua.create_function(|_, (this, name, value): (Table, String, String)| {
         let conn = handle_of(&this)?;
         let conn = conn.borrow::<HttpConn>()?;
-        HeaderName::try_from(name.as_str())
+        let name = HeaderName::try_from(name.as_str())
             .map_err(|_| error(format!("{name:?} is not a header name")))?;
-        HeaderValue::try_from(value.as_str())
+        let value = HeaderValue::try_from(value.as_str())
             .map_err(|_| error(format!("{value:?} is not a header value")))?;
-        conn.headers.borrow_mut().push((name, value));
+        conn.headers.borrow_mut().append(name, value);
         Ok(())
     })?;
     methods.add_plain(lua, "http_conn", "add_header", add_header)?;
@@ -153,12 +153,6 @@ pub(crate) fn register(lua: &Lua, methods: &Methods, eco: &Table) -> mlua::Resul
     })?;
     methods.add_plain(lua, "http_server", "close", close)?;
     Ok(())
-}
-
-fn handle_of(object: &Table) -> mlua::Result<AnyUserData> {
-    object
-        .raw_get::<Option<AnyUserData>>("__handle")?
-        .ok_or_else(|| error("call this method on its object, with ':'"))
 }
 
 /// `listen(ipaddr, port, [options], handler)`: the server object, or `nil, err`.
@@ -326,7 +320,7 @@ fn start(lua: &Lua, handler: &Function, incoming: Incoming) -> mlua::Result<()> 
         io: RefCell::new(Some((incoming.stream, incoming.leftover))),
         request: incoming.request,
         status: Cell::new(200),
-        headers: RefCell::new(Vec::new()),
+        headers: RefCell::new(HeaderMap::new()),
         body: RefCell::new(Vec::new()),
     };
     let handle = lua.create_userdata(conn)?;
@@ -376,14 +370,7 @@ fn answer(handle: &AnyUserData, result: mlua::Result<MultiValue>) {
         Ok(_) => {
             let mut response = Response::new(Bytes::from(conn.body.take()));
             *response.status_mut() = StatusCode::from_u16(conn.status.get()).unwrap_or_default();
-            for (name, value) in conn.headers.borrow().iter() {
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::try_from(name.as_str()),
-                    HeaderValue::try_from(value.as_str()),
-                ) {
-                    response.headers_mut().append(name, value);
-                }
-            }
+            *response.headers_mut() = conn.headers.take();
             let length = HeaderValue::from(response.body().len());
             response
                 .headers_mut()
@@ -431,13 +418,8 @@ async fn upgrade(
         if opts.get::<Option<bool>>("deflate")?.unwrap_or(false) {
             config = config.deflate(wsio::DeflateConfig::default());
         }
-        // A string of names joined by commas, or a list, as eco's `connect` takes them.
-        supported = strings(opts.get("protocols")?, "opts.protocols")?
-            .iter()
-            .flat_map(|names| names.split(','))
-            .map(|name| name.trim().to_owned())
-            .filter(|name| !name.is_empty())
-            .collect();
+        supported = eco_protocols(opts.get("protocols")?, "opts.protocols")?;
+        supported.retain(|name| !name.is_empty());
     }
     config = config
         .max_frame_size(max_payload)

@@ -200,3 +200,11 @@ impl Methods {
         ))
     }
 }
+
+/// The Rust handle of `object`, an object [`Methods::object`] made: what a method called with
+/// `.` instead of `:` (or on another value) does not have.
+pub(crate) fn handle_of(object: &Table) -> mlua::Result<AnyUserData> {
+    object
+        .raw_get::<Option<AnyUserData>>("__handle")?
+        .ok_or_else(|| mlua::Error::runtime("wsio: call this method on its object, with ':'"))
+}

@@ -17,10 +17,10 @@ use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData
 use tokio::sync::{mpsc, oneshot};
 use wsio::{CloseCode, ServerHandle, ServerRequest, Transport, WebSocket};
 
-use crate::args::{error, pem_error};
+use crate::args::{certificate_and_key, pem_error};
 use crate::client_options::ClientExtras;
 use crate::executor::Executor;
-use crate::methods::Methods;
+use crate::methods::{Methods, handle_of};
 use crate::runtime;
 use crate::socket::{Conn, Socket};
 
@@ -68,12 +68,6 @@ pub(crate) fn register(lua: &Lua, methods: &Methods) -> mlua::Result<()> {
     })?;
     methods.add_plain(lua, "server", "port", port)?;
     Ok(())
-}
-
-fn handle_of(object: &Table) -> mlua::Result<AnyUserData> {
-    object
-        .raw_get::<Option<AnyUserData>>("__handle")?
-        .ok_or_else(|| mlua::Error::runtime("wsio: call this method on its object, with ':'"))
 }
 
 /// `server.listen(config)`: listens on `config.interface` (`'*'`, the default, for every
@@ -155,23 +149,12 @@ fn with_certificate(
     builder: wsio::ServerBuilder,
     config: &Table,
 ) -> mlua::Result<wsio::ServerBuilder> {
-    let (certificate, key) = match (
-        config.get::<Option<String>>("certificate")?,
-        config.get::<Option<String>>("key")?,
-    ) {
-        (Some(certificate), Some(key)) => (certificate, key),
-        (None, None) => return Ok(builder),
-        _ => {
-            return Err(error(
-                "certificate and key go together: give both or neither",
-            ));
-        }
-    };
-    let chain = wsio::pem::certificates(&certificate);
-    let key = wsio::pem::private_key(&key);
-    chain
-        .and_then(|chain| builder.tls_certificate(chain, key?))
-        .map_err(|problem| pem_error(&problem))
+    match certificate_and_key(config)? {
+        Some((chain, key)) => builder
+            .tls_certificate(chain, key)
+            .map_err(|problem| pem_error(&problem)),
+        None => Ok(builder),
+    }
 }
 
 /// A server handler that hands each connection to the Lua thread, and lasts as long as the
