@@ -131,6 +131,41 @@ describe("eco.websocket's upgrade", function()
     assert.truthy(reply:find("\r\n\r\nkept$"), reply)
   end)
 
+  it("takes subprotocols as a string of names joined by commas or as a list, both ways", function()
+    local http = require "wsio.eco.http.server"
+    local offered = {}
+    local chat = assert(http.listen("127.0.0.1", 0, {}, function(con, req)
+      offered[#offered + 1] = req.headers["sec-websocket-protocol"]
+      local supported = req.path == "/list" and { "other", "superchat" } or "other , superchat"
+      local ws = assert(eco.upgrade(con, req, { protocols = supported }))
+      echo_frames(ws)
+    end))
+    local base = ("ws://127.0.0.1:%d"):format(chat:port())
+    -- The server picks superchat: wsio's client would refuse a name it did not offer.
+    local echoed = support.in_task(function()
+      local replies = {}
+      local cases = { { "/string", "chat, superchat" }, { "/list", { "chat", "superchat" } } }
+      for _, case in ipairs(cases) do
+        local ws = assert(eco.connect(base .. case[1], { protocols = case[2], timeout = 5 }))
+        ws:send_text("via " .. case[1])
+        replies[#replies + 1] = ws:recv_frame(5)
+        ws:send_close(1000, "")
+        ws:recv_frame(5)
+      end
+      return replies
+    end)[1]
+    assert.are.same({ "via /string", "via /list" }, echoed)
+    assert.are.same({ "chat, superchat", "chat, superchat" }, offered)
+    local reply = support.exchange(chat:port(), {
+      "GET /string HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" ..
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" ..
+        "Sec-WebSocket-Protocol: chat, superchat\r\n\r\n",
+    })
+    chat:close()
+    assert.truthy(reply:find("^HTTP/1.1 101 "), reply)
+    assert.truthy(reply:lower():find("\r\nsec%-websocket%-protocol: superchat\r\n"), reply)
+  end)
+
   it("frees its port by the time close returns, for a server started again on it", function()
     local http = require "wsio.eco.http.server"
     local function answer(text)

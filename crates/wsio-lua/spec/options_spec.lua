@@ -235,5 +235,10 @@ describe("TLS", function()
     })
     assert.is_false(ok)
     assert.truthy(err:find("ca.key", 1, true), err)
+    ok, err = pcall(websocket.server.listen, {
+      port = 0, interface = "127.0.0.1", default = echo, key = folder .. "/ca.key",
+    })
+    assert.is_false(ok)
+    assert.truthy(err:find("certificate and key go together", 1, true), err)
   end)
 end)
